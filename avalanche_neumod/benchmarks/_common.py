@@ -7,7 +7,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from .tensor_data import ExperienceTensors, tensor_benchmark
+from .sampled import assemble
+from .tensor_data import ExperienceTensors
 
 # Per-channel statistics of the training sets (inputs are standardised with them).
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -55,22 +56,6 @@ def subset(n_total: int, size: Optional[int], gen: torch.Generator, name: str) -
     if size > n_total:
         raise ValueError(f"{name}={size} is larger than the dataset ({n_total} items)")
     return torch.randperm(n_total, generator=gen)[:size]
-
-
-def per_class_subset(
-    y: torch.Tensor, per_class: Optional[int], gen: torch.Generator, name: str
-) -> torch.Tensor:
-    """Indices of ``per_class`` items of each class (seeded), sorted; all if None."""
-    if per_class is None:
-        return torch.arange(len(y))
-    check_int(name, per_class)
-    out = []
-    for c in torch.unique(y).tolist():
-        idx = torch.nonzero(y == c).flatten()
-        if per_class > len(idx):
-            raise ValueError(f"{name}={per_class} is larger than class {c}'s {len(idx)} items")
-        out.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
-    return torch.sort(torch.cat(out)).values
 
 
 class RandomCropFlip:
@@ -146,9 +131,10 @@ def build(
     **attrs: Any,
 ):
     """``tensor_benchmark`` plus ``bm.neumod_info`` (metadata), ``bm.neumod_transforms``
-    (the transforms, so wrappers can rebuild) and any extra attributes."""
+    (the transforms, so wrappers can rebuild) and any extra attributes. Experiences
+    get ``task_id`` (their index) and ``recurring`` (False)."""
     transforms = dict(transforms or {})
-    bm = tensor_benchmark(train, test, **transforms)
+    bm = assemble(train, test, **transforms)
     info = dict(info)
     info.setdefault("n_experiences", len(train))
     info.setdefault("augment", bool(transforms))
