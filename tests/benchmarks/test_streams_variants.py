@@ -132,3 +132,12 @@ def test_augment_sets_both_paths(data_root):
     assert torch.equal(bm.test_stream[0].dataset.eval()[0][0], bm.test_stream[0].tensors.x[0])
     plain = random_label_mnist(n_experiences=1, n_samples=20, root=data_root)
     assert plain.train_stream[0].train_batch_transform is None
+
+
+def test_recurring_ngm_stream_keeps_schedule(data_root):
+    bm = split_mnist(iterations=3, batch_size=8, train_size=300, root=data_root, joint=False)
+    r = recurring(bm)
+    assert r.train_order == [0, 1, 0, 2, 0, 3, 0, 4]
+    assert all(e.iterations == 3 and e.batch_size == 8 for e in r.train_stream)
+    assert all(len(e.dataset) == 24 for e in r.train_stream)
+    assert r.train_stream[2].tensors is bm.train_stream[0].tensors
