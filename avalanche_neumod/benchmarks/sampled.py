@@ -5,13 +5,15 @@ with replacement, and joint variants train experience k on the union of
 experiences 0..k. Stored as copies, both would multiply memory (a CIFAR
 experience of 400 x 256 samples is 1.3 GB as float32). :class:`SampledTensors`
 stores only row indices into a shared pool and gathers ``x`` when read (one
-experience at a time, e.g. once per epoch by the fast path), and
+experience at a time: the last one gathered is kept, so the fast path gathers
+once per experience), and
 :func:`assemble` builds the Avalanche datasets over the pool by index. To every
 reader it is an ordinary :class:`ExperienceTensors`.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
@@ -26,6 +28,8 @@ from avalanche.benchmarks.utils.transform_groups import TransformGroups
 from torch.utils.data import Dataset
 
 from .tensor_data import TENSORS_ATTR, ExperienceTensors, tensor_benchmark, tensor_dataset
+
+_LAST: dict[str, Any] = {}
 
 
 class SampledTensors(ExperienceTensors):
@@ -45,7 +49,14 @@ class SampledTensors(ExperienceTensors):
 
     @property
     def x(self) -> torch.Tensor:  # type: ignore[override]
-        return self.pool.x[self.index.to(self.pool.x.device)]
+        # one gathered experience is kept (process-wide), so repeated reads of the
+        # experience in training are free and memory stays about one experience
+        last = _LAST.get("ref")
+        if last is not None and last() is self:
+            return _LAST["x"]
+        x = self.pool.x[self.index.to(self.pool.x.device)]
+        _LAST["ref"], _LAST["x"] = weakref.ref(self), x
+        return x
 
     @property
     def y(self) -> torch.Tensor:  # type: ignore[override]

@@ -141,3 +141,20 @@ def test_recurring_ngm_stream_keeps_schedule(data_root):
     assert all(e.iterations == 3 and e.batch_size == 8 for e in r.train_stream)
     assert all(len(e.dataset) == 24 for e in r.train_stream)
     assert r.train_stream[2].tensors is bm.train_stream[0].tensors
+
+
+def test_sampled_tensors_gather_and_keep_one():
+    from avalanche_neumod.benchmarks import ExperienceTensors, SampledTensors
+
+    pool = ExperienceTensors(torch.arange(10.0).view(10, 1), torch.arange(10), torch.zeros(10))
+    a = SampledTensors(pool, torch.tensor([3, 3, 9]))
+    b = SampledTensors(pool, torch.tensor([0, 1]))
+    assert a.x.flatten().tolist() == [3.0, 3.0, 9.0] and a.y.tolist() == [3, 3, 9]
+    assert a.x is a.x  # kept while it is the last one read
+    xa = a.x
+    assert b.x.flatten().tolist() == [0.0, 1.0]
+    assert a.x is not xa and torch.equal(a.x, xa)  # re-gathered after another was read
+    assert len(a.subset(torch.tensor([0, 2]))) == 2 and a.subset(torch.tensor([2])).y.item() == 9
+    assert a == ExperienceTensors(xa.clone(), a.y, a.t)
+    with pytest.raises(ValueError, match="out of range"):
+        SampledTensors(pool, torch.tensor([10]))
