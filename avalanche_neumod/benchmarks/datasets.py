@@ -90,6 +90,12 @@ class ImageSplits(tuple):
         self.extras = dict(extras or {})
         return self
 
+    def __getnewargs__(self) -> tuple:  # pickling / copying
+        return (*self, self.classes, self.path, self.extras)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"classes": self.classes, "path": self.path, "extras": self.extras}
+
     @property
     def x_train(self) -> torch.Tensor:
         return self[0]

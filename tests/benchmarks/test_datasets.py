@@ -64,6 +64,17 @@ def test_cifar10_class_folders(data_root):
         load_cifar10(data_root, train_per_class=5000)
 
 
+def test_image_splits_pickle_round_trip(tmp_path):
+    import pickle
+
+    write_cifar100(tmp_path, per_class=1, test_per_class=1)
+    d = load_cifar100(tmp_path)
+    e = pickle.loads(pickle.dumps(d))
+    assert all(torch.equal(a, b) for a, b in zip(d, e))
+    assert e.classes == d.classes and e.path == d.path
+    assert torch.equal(e.extras["y_test_coarse"], d.extras["y_test_coarse"])
+
+
 def test_image_folder_small(tmp_path):
     from torchvision.io import encode_png
 
