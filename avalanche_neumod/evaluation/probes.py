@@ -81,9 +81,7 @@ def _share(memo: dict, obj) -> None:
         memo[id(obj)] = obj
 
 
-def fork_strategy(
-    strategy, share: Iterable = (), exclude: Sequence[type] = ()
-) -> object:
+def fork_strategy(strategy, share: Iterable = (), exclude: Sequence[type] = ()) -> object:
     """A deep copy of ``strategy`` that trains like it but observes and logs nothing."""
     memo: dict = {}
     removed = _Removed()
@@ -246,4 +244,3 @@ __all__ = [
     "snapshot_strategy",
     "truncated_experience",
 ]
-

@@ -222,7 +222,7 @@ def stability_gap(
     cs, b = normalize_curves(curves), _bounds(boundaries)
     k = _check_k(k, b, 1)
     gaps = []
-    for ref, x, a in _gap_pairs(cs, b, k):
+    for ref, _x, a in _gap_pairs(cs, b, k):
         g = max(ref - float(a.min()), 0.0)
         gaps.append((g / ref if ref > 0 else 0.0) if relative else g)
     if not gaps:
@@ -405,7 +405,9 @@ class StabilityGapTracker(SupervisedPlugin):
         else:
             ids = sorted({int(i) for i in tracked})
             if not ids or ids[0] < 0 or ids[-1] >= T:
-                raise ValueError(f"tracked ids must be a non-empty subset of 0..{T - 1}, got {tracked}")
+                raise ValueError(
+                    f"tracked ids must be a non-empty subset of 0..{T - 1}, got {tracked}"
+                )
         self.n_experiences = T
         self.tracked = ids
         self.eval_every = int(eval_every)
@@ -487,7 +489,9 @@ class StabilityGapTracker(SupervisedPlugin):
     def to_dict(self) -> dict:
         """JSON-serialisable curves, boundaries and settings."""
         return {
-            "curves": {str(i): {"x": list(xs), "acc": list(ys)} for i, (xs, ys) in self.curves.items()},
+            "curves": {
+                str(i): {"x": list(xs), "acc": list(ys)} for i, (xs, ys) in self.curves.items()
+            },
             "boundaries": list(self.boundaries),
             "tracked": list(self.tracked),
             "eval_every": self.eval_every,

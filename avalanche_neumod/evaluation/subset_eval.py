@@ -77,7 +77,10 @@ class SubsetEvaluator:
             parts = [self.subsets[i].to(device) for i in ids]
             data = ExperienceTensors.cat(parts) if len(parts) > 1 else parts[0]
             seg = torch.cat(
-                [torch.full((len(p),), j, dtype=torch.long, device=device) for j, p in enumerate(parts)]
+                [
+                    torch.full((len(p),), j, dtype=torch.long, device=device)
+                    for j, p in enumerate(parts)
+                ]
             )
             sizes = torch.tensor([len(p) for p in parts], dtype=torch.float64)
             hit = (data, seg, sizes)

@@ -224,7 +224,9 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
         self.seed = seed
         self.exclude = tuple(exclude)
         self.test_experiences = exps
-        self.evaluator = SubsetEvaluator(experience_subsets(exps, eval_samples, seed), batch_size, forward)
+        self.evaluator = SubsetEvaluator(
+            experience_subsets(exps, eval_samples, seed), batch_size, forward
+        )
         self.reset()
 
     def reset(self) -> None:
