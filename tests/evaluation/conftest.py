@@ -29,7 +29,7 @@ def permuted_stream(mnist_small, n_experiences=3, n_train=240, n_test=200, seed=
     for k in range(n_experiences):
         perm = torch.arange(784) if k == 0 else torch.randperm(784, generator=g)
 
-        def p(x):
+        def p(x, perm=perm):
             return x.flatten(1)[:, perm].view(-1, 1, 28, 28)
 
         train.append(ExperienceTensors(p(xtr[:n_train]), ytr[:n_train], 0))

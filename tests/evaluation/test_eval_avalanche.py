@@ -90,7 +90,11 @@ def test_metric_without_its_plugin_says_so(make_pmnist):
     tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=10)
     ev = EvaluationPlugin(StabilityGapMetric(tracker), loggers=[])
     model = MLP(784, (8,), 10)
-    s = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-              criterion=torch.nn.CrossEntropyLoss(), evaluator=ev)
+    s = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        criterion=torch.nn.CrossEntropyLoss(),
+        evaluator=ev,
+    )
     with pytest.raises(RuntimeError, match="plugins"):
         s.train(bm.train_stream[0])

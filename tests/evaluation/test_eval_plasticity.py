@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 
 from avalanche_neumod import MLP
 from avalanche_neumod.evaluation import (
@@ -103,8 +102,9 @@ def test_fork_warns_about_closure_hooks():
     model = MLP(6, (5,), 3)
     store = []
     model[1].register_forward_hook(lambda m, i, o: store.append(o))
-    s = FastNaive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  evaluator=None)
+    s = FastNaive(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), evaluator=None
+    )
     with pytest.warns(UserWarning, match="closure hook"):
         fork_strategy(s)
 
@@ -119,8 +119,12 @@ def test_metric_values(make_pmnist):
     model = MLP(784, (16, 8), 10)
     metric = PlasticityMetric(tau=0.1, samples=100, every=5)
     ev = EvaluationPlugin(metric, loggers=[])
-    s = FastNaive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                  train_mb_size=16, evaluator=ev)
+    s = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        train_mb_size=16,
+        evaluator=ev,
+    )
     for e in bm.train_stream:
         s.train(e)
     allm = ev.get_all_metrics()

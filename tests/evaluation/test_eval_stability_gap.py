@@ -29,7 +29,10 @@ from avalanche_neumod.evaluation import (
 # Three experiences starting after 0, 4 and 8 updates.
 B = [0, 4, 8]
 CURVES = {
-    0: ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [0.1, 0.5, 0.8, 0.9, 0.9, 0.6, 0.7, 0.85, 0.9, 0.7, 0.8]),
+    0: (
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        [0.1, 0.5, 0.8, 0.9, 0.9, 0.6, 0.7, 0.85, 0.9, 0.7, 0.8],
+    ),
     1: ([4, 5, 6, 7, 8, 9, 10], [0.2, 0.6, 0.7, 0.8, 0.8, 0.5, 0.75]),
     2: ([8, 9, 10], [0.1, 0.6, 0.9]),
 }
@@ -72,7 +75,8 @@ def test_recovery_by_hand():
     assert recovery_iterations(CURVES, B, 1) == 3
     # k=2: neither curve gets back within 0.01 of its reference -> never
     assert math.isinf(recovery_iterations(CURVES, B, 2))
-    # tolerance 0.1: k=1 -> >= 0.8 at x=7 (2); k=2 -> curve 0 >= 0.8 at x=10 (1), curve 1 >= 0.7 at x=10 (1)
+    # tolerance 0.1: k=1 -> >= 0.8 at x=7 (2);
+    # k=2 -> curve 0 >= 0.8 at x=10 (1), curve 1 >= 0.7 at x=10 (1)
     assert recovery_iterations(CURVES, B, 2, tolerance=0.1) == 1
     assert avg_recovery_iterations(CURVES, B, tolerance=0.1) == A(1.5)
 
@@ -169,7 +173,7 @@ def test_tracker_points_seen_subsets_and_x(make_pmnist):
     s, init = _run(bm, tr)
     n_iter = 240 // 16
     assert tr.boundaries == [0, n_iter, 2 * n_iter]
-    for k, (xs, ys) in tr.curves.items():
+    for k, (xs, _ys) in tr.curves.items():
         # pre-update point present, at the experience's start; x strictly increasing
         assert xs[0] == tr.boundaries[k]
         assert all(b > a for a, b in zip(xs, xs[1:]))
@@ -195,8 +199,13 @@ def test_tracker_only_seen_experiences(make_pmnist):
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=30, eval_every=4)
     torch.manual_seed(0)
     model = MLP(784, (16,), 10)
-    s = FastNaive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-                  train_mb_size=16, plugins=[tr], evaluator=None)
+    s = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+        train_mb_size=16,
+        plugins=[tr],
+        evaluator=None,
+    )
     s.train(bm.train_stream[0])
     assert tr.curves[1] == ([], []) and tr.curves[2] == ([], [])
     # eval_every=4 over 15 updates: pre-update 0, 4, 8, 12 and the end point 15

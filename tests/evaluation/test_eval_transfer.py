@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
+from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training import EWC, Naive
 from avalanche.training.plugins import EvaluationPlugin
-from avalanche.evaluation.metrics import accuracy_metrics
 
 from avalanche_neumod import MLP, FastNaive
 from avalanche_neumod.evaluation import (
@@ -192,6 +192,16 @@ def test_metric_emits_table_columns(make_pmnist):
     s = _strategy("fast", [kt], evaluator=ev)
     _train(s, bm)
     last = ev.get_last_metrics()
-    for key in ("LCA_0", "LCA_F", "LCA_B", "FKT_half", "FKT_beta", "FKT_mean", "BKT_half",
-                "BKT_beta", "BKT_mean", "AvgFinalAcc"):
+    for key in (
+        "LCA_0",
+        "LCA_F",
+        "LCA_B",
+        "FKT_half",
+        "FKT_beta",
+        "FKT_mean",
+        "BKT_half",
+        "BKT_beta",
+        "BKT_mean",
+        "AvgFinalAcc",
+    ):
         assert last[f"{key}/eval_phase/test_stream"] == A(kt.scores()[key])
