@@ -568,7 +568,8 @@ class StabilityGapMetric(PluginMetric[dict]):
         out = []
         for i, (xs, ys) in self.tracker.curves.items():
             start = self._emitted.get(i, 0)
-            # the last point may still be replaced (same x); emit points once final
+            # a point later replaced at the same x (a boundary) is not re-emitted:
+            # tracker.curves is the reference
             for j in range(start, len(xs)):
                 name = f"TrackedAcc/train_phase/test_stream/Exp{i:03d}"
                 out.append(MetricValue(self, name, float(ys[j]), int(xs[j])))
