@@ -32,7 +32,7 @@ from torch import nn
 
 from ..benchmarks.tensor_data import experience_tensors
 from ..models.units import UnitRecorder, read_units, recording_paused
-from .subset_eval import ForwardFn, default_forward, fixed_subset
+from .subset_eval import ForwardFn, default_forward, eval_mode, fixed_subset
 
 
 def _tensor(a) -> torch.Tensor:
@@ -129,22 +129,16 @@ def diagnose(
     forward = forward or default_forward
     if t is None:
         t = torch.zeros(len(x), dtype=torch.long, device=x.device)
-    modules = list(model.modules())
-    modes = [m.training for m in modules]
     keep = _PreInput()
     handle = units.output_layer.register_forward_pre_hook(keep) if units.output_layer else None
     rec = UnitRecorder(units.hidden, ignore_pause=True)
     try:
-        for m in modules:
-            m.training = False
-        with torch.no_grad(), recording_paused():
+        with eval_mode(model), torch.no_grad(), recording_paused():
             forward(model, x, t)
     finally:
         rec.remove()
         if handle is not None:
             handle.remove()
-        for m, mode in zip(modules, modes):
-            m.training = mode
     out: dict[str, float] = {}
     dormant, total = 0.0, 0
     for hu, act in rec:

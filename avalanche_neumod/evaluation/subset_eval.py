@@ -12,7 +12,8 @@ method's own activity statistics never see these extra forwards.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from avalanche.models.utils import avalanche_forward
@@ -28,6 +29,23 @@ ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 def default_forward(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Avalanche's forward: ``model(x, t)`` for multi-task models, else ``model(x)``."""
     return avalanche_forward(model, x, t)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model.eval()`` inside, every module's own train flag restored after (modules that
+    override ``train()`` see the calls)."""
+    modules = list(model.modules())
+    modes = [m.training for m in modules]
+    model.eval()
+    try:
+        yield
+    finally:
+        # parents come before children: a parent's train(mode) resets its children,
+        # which are then corrected in turn
+        for m, mode in zip(modules, modes):
+            if m.training != mode:
+                m.train(mode)
 
 
 def fixed_subset(data: ExperienceTensors, samples: Optional[int], seed: int) -> ExperienceTensors:
@@ -96,20 +114,12 @@ class SubsetEvaluator:
             p = next(model.parameters(), None)
             device = p.device if p is not None else torch.device("cpu")
         data, seg, sizes = self._stacked(ids, torch.device(device))
-        modules = list(model.modules())
-        modes = [m.training for m in modules]
         correct = torch.zeros(len(ids), dtype=torch.float64, device=data.y.device)
-        try:
-            for m in modules:
-                m.training = False
-            with torch.no_grad(), recording_paused():
-                n, bs = len(data), self.batch_size
-                for i in range(0, n, bs):
-                    logits = self.forward(model, data.x[i : i + bs], data.t[i : i + bs])
-                    hit = (logits.argmax(dim=1) == data.y[i : i + bs]).to(torch.float64)
-                    correct.index_add_(0, seg[i : i + bs], hit)
-        finally:
-            for m, mode in zip(modules, modes):
-                m.training = mode
+        with eval_mode(model), torch.no_grad(), recording_paused():
+            n, bs = len(data), self.batch_size
+            for i in range(0, n, bs):
+                logits = self.forward(model, data.x[i : i + bs], data.t[i : i + bs])
+                hit = (logits.argmax(dim=1) == data.y[i : i + bs]).to(torch.float64)
+                correct.index_add_(0, seg[i : i + bs], hit)
         acc = (correct.cpu() / sizes).tolist()
         return dict(zip(ids, acc))

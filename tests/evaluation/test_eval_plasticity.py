@@ -139,3 +139,33 @@ def test_metric_values(make_pmnist):
     assert metric.last["mean_abs_weight"] == A(
         mean_abs_weight([model[1].weight, model[3].weight, model[5].weight])
     )
+
+
+def test_evaluations_restore_each_module_mode_and_pause_recorders():
+    from avalanche_neumod import ExperienceTensors
+    from avalanche_neumod.evaluation import SubsetEvaluator
+
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 5),
+        torch.nn.BatchNorm1d(5),
+        torch.nn.ReLU(),
+        torch.nn.Linear(5, 3),
+    )
+    model.train()
+    model[2].eval()  # a frozen normalisation layer inside a training model
+    rec = UnitRecorder(hidden_units(model))
+    running = model[2].running_mean.clone()
+    data = ExperienceTensors(torch.randn(40, 6), torch.randint(0, 3, (40,)), 0)
+    ev = SubsetEvaluator({0: data}, batch_size=16)
+    acc = ev.evaluate(model, [0])[0]
+    assert [m.training for m in model] == [True, True, False, True, True]
+    assert rec.activity == {}  # paused
+    assert torch.equal(model[2].running_mean, running)
+    model.eval()
+    with torch.no_grad():
+        expected = float((model(data.x).argmax(1) == data.y).float().mean())
+    assert acc == A(expected)
+    rec.activity.clear()  # the plain forward above was recorded
+    d = diagnose(model, data.x)
+    assert 0 <= d["dormant"] <= 1 and rec.activity == {}
