@@ -205,3 +205,14 @@ def test_metric_emits_table_columns(make_pmnist):
         "AvgFinalAcc",
     ):
         assert last[f"{key}/eval_phase/test_stream"] == A(kt.scores()[key])
+
+
+def test_probes_are_deterministic(make_pmnist):
+    bm = make_pmnist(n_train=64, n_test=60)
+    out = []
+    for _ in range(2):
+        kt = KnowledgeTransferPlugin(bm.test_stream, beta=3, eval_samples=60)
+        _train(_strategy("fast", [kt], seed=1), bm)
+        out.append(kt.to_dict())
+    assert out[0]["A_final"] == out[1]["A_final"] and out[0]["A_ref"] == out[1]["A_ref"]
+    assert out[0]["scores"] == out[1]["scores"]
