@@ -104,9 +104,20 @@ def _train(s, bm):
 def test_identities_on_real_runs(make_pmnist, reference):
     bm = make_pmnist()
     kt = KnowledgeTransferPlugin(bm.test_stream, beta=6, eval_samples=100, reference=reference)
-    s = _strategy("fast", [kt])
+    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=100)  # same subsets (seed 0)
+    s = _strategy("fast", [kt, tr])
     _train(s, bm)
     t = kt.scores()
+    # A^{k-1}_{b,k} is the main run's accuracy on k after b updates of k: the tracker's curve
+    for k in range(3):
+        xs, ys = tr.curves[k]
+        start = xs.index(tr.boundaries[k])
+        assert kt.A_main[k] == A(ys[start : start + 7])
+    # reference probes start from the reference state
+    if reference == "init":
+        assert kt.A_ref[0][0] == A(kt.A_main[0][0])
+    else:
+        assert kt.A_ref[1][0] == A(kt.A_main[1][0])
     assert t["LCA_F"] == A(t["LCA_0_F"] + t["FKT_mean"], abs=1e-12)
     assert t["LCA_B"] == A(t["LCA_0_B"] + t["BKT_mean"], abs=1e-12)
     # every measured row is complete, and the final-state probe starts at the final accuracy
