@@ -349,6 +349,28 @@ def stability_gap_scores(
     return out
 
 
+def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list[float]]]:
+    """The seed-averaged curves of several runs (same experiences and x in every run).
+
+    Scoring the mean curve (what NGM-SGD's tables do) differs from averaging per-seed
+    scores: one seed's dip is smoothed away (DESIGN 7.2); reports give the latter.
+    """
+    if not runs:
+        raise ValueError("mean_curves needs at least one run")
+    normed = [normalize_curves(r) for r in runs]
+    ids = set(normed[0])
+    out = {}
+    for i in sorted(ids):
+        xs = [n[i][0] for n in normed if i in n]
+        if len(xs) != len(normed) or any(not np.array_equal(x, xs[0]) for x in xs):
+            raise ValueError(f"curve {i} differs in x (or is missing) across runs")
+        acc = np.mean([n[i][1] for n in normed], axis=0)
+        out[i] = (xs[0].tolist(), acc.tolist())
+    if any(set(n) != ids for n in normed):
+        raise ValueError("runs track different experiences")
+    return out
+
+
 # --------------------------------------------------------------------------- tracker plugin
 
 

@@ -17,6 +17,7 @@ from avalanche_neumod.evaluation import (
     avg_min_acc,
     avg_recovery_iterations,
     avg_stability_gap,
+    mean_curves,
     min_acc,
     recovery_iterations,
     stability_gap,
@@ -260,3 +261,18 @@ def test_tracker_sees_the_complete_iteration(make_pmnist):
         for x, y in zip(xs, ys):
             if x > 0:
                 assert y == pytest.approx(share0)
+
+
+def test_mean_curve_versus_mean_of_scores_by_hand():
+    # two seeds, one experience boundary at x=2; seed 1 dips to 0.2, seed 2 to 0.6
+    b = [0, 2]
+    r1 = {0: ([0, 1, 2, 3, 4], [0.0, 0.8, 0.8, 0.2, 0.8])}
+    r2 = {0: ([0, 1, 2, 3, 4], [0.0, 0.8, 0.8, 0.8, 0.6])}
+    m = mean_curves([r1, r2])
+    assert m[0][1] == [A(0.0), A(0.8), A(0.8), A(0.5), A(0.7)]
+    # per seed: SG_1 = 0.6/0.8 and 0.2/0.8 -> mean 0.5; mean curve: 0.3/0.8
+    per_seed = (stability_gap(r1, b, 1) + stability_gap(r2, b, 1)) / 2
+    assert per_seed == A(0.5)
+    assert stability_gap(m, b, 1) == A(0.375)
+    with pytest.raises(ValueError):
+        mean_curves([r1, {0: ([0, 1], [0.1, 0.2])}])
