@@ -51,7 +51,6 @@ _HOOK_DICTS = (
     "_forward_pre_hooks",
     "_backward_hooks",
     "_backward_pre_hooks",
-    "_state_dict_hooks",
 )
 
 
