@@ -28,6 +28,7 @@ from avalanche_neumod.evaluation import (
     transfer_table,
 )
 from avalanche_neumod.evaluation.probes import truncated_experience
+from avalanche_neumod.training import FastDataPlugin
 
 A = pytest.approx
 # T = 3, beta = 2
@@ -90,6 +91,7 @@ def _strategy(kind, plugins, seed=0, evaluator=None):
     if kind == "fast":
         return FastNaive(**kw)
     crit = torch.nn.CrossEntropyLoss()
+    kw["plugins"] = [*plugins, FastDataPlugin()]  # Avalanche's strategies, sliced batches
     if kind == "naive":
         return Naive(criterion=crit, **kw)
     return EWC(criterion=crit, ewc_lambda=100.0, **kw)
@@ -102,7 +104,7 @@ def _train(s, bm):
 
 @pytest.mark.parametrize("reference", ["init", "first"])
 def test_identities_on_real_runs(make_pmnist, reference):
-    bm = make_pmnist()
+    bm = make_pmnist(n_train=160, n_test=100)
     kt = KnowledgeTransferPlugin(bm.test_stream, beta=6, eval_samples=100, reference=reference)
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=100)  # same subsets (seed 0)
     s = _strategy("fast", [kt, tr])
@@ -131,7 +133,7 @@ def test_identities_on_real_runs(make_pmnist, reference):
 
 @pytest.mark.parametrize("kind", ["fast", "ewc"])
 def test_probing_leaves_the_main_run_unchanged(make_pmnist, kind):
-    bm = make_pmnist()
+    bm = make_pmnist(n_train=96, n_test=50)
 
     def run(probe):
         tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)
@@ -158,7 +160,7 @@ def test_probing_leaves_the_main_run_unchanged(make_pmnist, kind):
 
 
 def test_fork_keeps_the_method_and_drops_observers(make_pmnist):
-    bm = make_pmnist()
+    bm = make_pmnist(n_train=96, n_test=20)
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=20)
     ev = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
     s = _strategy("ewc", [tr], evaluator=ev)
@@ -186,7 +188,7 @@ def test_fork_keeps_the_method_and_drops_observers(make_pmnist):
 
 def test_probe_runs_the_ewc_penalty(make_pmnist):
     # the same probe from the same state gives different curves with and without EWC's penalty
-    bm = make_pmnist()
+    bm = make_pmnist(n_train=128, n_test=100)
     curves = {}
     for kind in ("naive", "ewc"):
         kt = KnowledgeTransferPlugin(bm.test_stream, beta=5, eval_samples=100)
@@ -197,7 +199,7 @@ def test_probe_runs_the_ewc_penalty(make_pmnist):
 
 
 def test_metric_emits_table_columns(make_pmnist):
-    bm = make_pmnist()
+    bm = make_pmnist(n_train=96, n_test=60)
     kt = KnowledgeTransferPlugin(bm.test_stream, beta=3, eval_samples=60)
     ev = EvaluationPlugin(KnowledgeTransferMetric(kt), loggers=[])
     s = _strategy("fast", [kt], evaluator=ev)
