@@ -18,6 +18,7 @@ consumers, so the recorded activity of a unit is what the next layer reads
 from __future__ import annotations
 
 import operator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -327,29 +328,68 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return store[0].flatten(1)
 
 
+_PAUSED = [0]  # depth of nested ``recording_paused()`` blocks
+
+
+@contextmanager
+def recording_paused() -> Iterator[None]:
+    """Make every :class:`UnitRecorder` (except those with ``ignore_pause``) skip forwards.
+
+    Metrics that run extra forward passes during training (the stability-gap
+    tracker, transfer probes' evaluations, diagnostics) wrap them in this, so the
+    activity statistics of the method's plugins (CBP, ReDo, ...) see training
+    batches only and the main run is the same with and without the metrics.
+    """
+    _PAUSED[0] += 1
+    try:
+        yield
+    finally:
+        _PAUSED[0] -= 1
+
+
+class _RecorderHook:
+    """A consumer pre-hook as an object (not a closure), so ``copy.deepcopy`` of a model
+    together with its plugins (a forked strategy) gives hooks that write into the
+    copied recorder, not the original one."""
+
+    def __init__(self, recorder: UnitRecorder, unit: HiddenUnits):
+        self.recorder = recorder
+        self.unit = unit
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        rec = self.recorder
+        if rec.enabled and (_PAUSED[0] == 0 or rec.ignore_pause):
+            h = args[0].detach() if rec.detach else args[0]
+            rec.activity[self.unit.name] = self.unit.unit_activity(h)
+
+
 class UnitRecorder:
     """Record hidden-unit activity during forward passes (forward pre-hooks on consumers).
 
     ``recorder.activity[name]`` holds the last batch's activity of the units of
     producer ``name`` as ``(batch, width_factor, n_units, positions)``. With
     ``detach=True`` (default) it holds no graph. Use as a context manager or call
-    :meth:`remove`.
+    :meth:`remove`. Inside :func:`recording_paused` it records nothing unless
+    ``ignore_pause``. The hooks are plain objects, so a deep copy of the model and
+    the recorder together stays consistent.
     """
 
-    def __init__(self, units: list[HiddenUnits], detach: bool = True, enabled: bool = True):
+    def __init__(
+        self,
+        units: list[HiddenUnits],
+        detach: bool = True,
+        enabled: bool = True,
+        ignore_pause: bool = False,
+    ):
         self.units = units
         self.detach = detach
         self.enabled = enabled
+        self.ignore_pause = ignore_pause
         self.activity: dict[str, torch.Tensor] = {}
         self._handles = [u.consumer.register_forward_pre_hook(self._hook(u)) for u in units]
 
-    def _hook(self, unit: HiddenUnits):
-        def hook(module: nn.Module, args: tuple) -> None:
-            if self.enabled:
-                h = args[0].detach() if self.detach else args[0]
-                self.activity[unit.name] = unit.unit_activity(h)
-
-        return hook
+    def _hook(self, unit: HiddenUnits) -> _RecorderHook:
+        return _RecorderHook(self, unit)
 
     def remove(self) -> None:
         for h in self._handles:
