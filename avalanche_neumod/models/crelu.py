@@ -24,7 +24,11 @@ def count_params(model: nn.Module) -> int:
 
 
 def mlp_params(
-    input_size: int, hidden_sizes: Sequence[int], num_classes: int, factor: int = 1, bias: bool = True
+    input_size: int,
+    hidden_sizes: Sequence[int],
+    num_classes: int,
+    factor: int = 1,
+    bias: bool = True,
 ) -> int:
     """Parameter count of ``MLP`` (``factor`` = 2 for CReLU)."""
     total, fan_in = 0, input_size

@@ -431,4 +431,6 @@ def reinit_units(
             norm.running_mean.index_fill_(0, units, 0.0)
             norm.running_var.index_fill_(0, units, 1.0)
     if zero_outgoing:
-        hu.consumer.weight.index_fill_(1, hu.outgoing_index(units.cpu()).flatten().to(w.device), 0.0)
+        hu.consumer.weight.index_fill_(
+            1, hu.outgoing_index(units.cpu()).flatten().to(w.device), 0.0
+        )

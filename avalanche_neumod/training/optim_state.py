@@ -19,7 +19,10 @@ from ..models.units import HiddenUnits
 
 @torch.no_grad()
 def reset_optimizer_state(
-    optimizer: torch.optim.Optimizer | None, param: torch.Tensor | None, index: torch.Tensor, dim: int
+    optimizer: torch.optim.Optimizer | None,
+    param: torch.Tensor | None,
+    index: torch.Tensor,
+    dim: int,
 ) -> None:
     """Zero ``optimizer``'s state entries of ``param`` at ``index`` along ``dim``."""
     if optimizer is None or param is None:

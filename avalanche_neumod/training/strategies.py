@@ -172,9 +172,7 @@ class ShrinkPerturb(FastTemplate):
         )
 
 
-def _rebuild_optimizer(
-    optimizer: torch.optim.Optimizer, model: nn.Module
-) -> torch.optim.Optimizer:
+def _rebuild_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
     if len(optimizer.param_groups) != 1:
         raise ValueError(
             "CReLU: the model was replaced by its CReLU version, but the optimizer has "

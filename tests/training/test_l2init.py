@@ -16,7 +16,9 @@ from avalanche_neumod.training.strategies import L2Init
 def _bench():
     g = torch.Generator().manual_seed(0)
     data = [
-        ExperienceTensors(torch.randn(30, 5, generator=g), torch.randint(0, 3, (30,), generator=g), 0)
+        ExperienceTensors(
+            torch.randn(30, 5, generator=g), torch.randint(0, 3, (30,), generator=g), 0
+        )
         for _ in range(2)
     ]
     return tensor_benchmark(data, data)

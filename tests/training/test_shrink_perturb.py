@@ -65,7 +65,9 @@ def test_default_fresh_parameters_follow_pytorch_init():
 def test_every_iteration_and_every_experience(monkeypatch):
     g = torch.Generator().manual_seed(0)
     data = [
-        ExperienceTensors(torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0)
+        ExperienceTensors(
+            torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0
+        )
         for _ in range(3)
     ]
     bm = tensor_benchmark(data, data)
@@ -86,9 +88,7 @@ def test_every_iteration_and_every_experience(monkeypatch):
         assert len(calls) == expected
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"p": -0.1}, {"p": 1.5}, {"sigma": -1e-3}, {"every": "epoch"}]
-)
+@pytest.mark.parametrize("kwargs", [{"p": -0.1}, {"p": 1.5}, {"sigma": -1e-3}, {"every": "epoch"}])
 def test_bad_hyperparameters_raise(kwargs):
     with pytest.raises(ValueError):
         ShrinkPerturbPlugin(**kwargs)

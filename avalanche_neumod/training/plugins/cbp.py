@@ -24,6 +24,7 @@ copy. All per-step work is vectorised over units (a Python loop over layers only
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Callable, Optional
 
 import torch
@@ -37,20 +38,38 @@ UTILITIES = ("adaptable", "contribution")
 
 
 class _LayerState:
-    """Per-layer CBP state: ages, running mean activity f, utility u, replacement count."""
+    """Per-layer CBP state: ages, running mean activity f, utility u, replacement count.
+
+    Ages are kept as birth steps (``age = steps - birth``) plus ``dpow = d**age``
+    (updated by one multiplication per step), and the number of eligible units is
+    kept in Python from a count of units per birth step, so that the per-step work
+    is a fixed, small number of vectorised tensor operations.
+    """
 
     def __init__(self, hu: HiddenUnits, device: torch.device, dtype: torch.dtype):
         n = hu.n_units
-        self.age = torch.zeros(n, device=device, dtype=dtype)
+        self.steps = 0
+        self.birth = torch.zeros(n, device=device, dtype=torch.long)
+        self.dpow = torch.ones(n, device=device, dtype=dtype)  # d ** age
         self.f = torch.zeros(hu.width_factor, n, hu.spatial, device=device, dtype=dtype)
         self.u = torch.zeros(n, device=device, dtype=dtype)
+        self.births: Counter = Counter({0: n})  # units per birth step, not yet eligible
+        self.eligible = 0  # units with age > m
         self.to_replace = 0.0  # accumulated fractional replacement count
 
-    def fhat(self, d: float) -> torch.Tensor:
-        return self.f / (1.0 - d**self.age).clamp_min(1e-12).view(1, -1, 1)
+    @property
+    def age(self) -> torch.Tensor:
+        return (self.steps - self.birth).to(self.u.dtype)
 
-    def uhat(self, d: float) -> torch.Tensor:
-        return self.u / (1.0 - d**self.age).clamp_min(1e-12)
+    def fhat(self, d: float | None = None) -> torch.Tensor:
+        return self.f / (1.0 - self.dpow).clamp_min(1e-12).view(1, -1, 1)
+
+    def uhat(self, d: float | None = None) -> torch.Tensor:
+        return self.u / (1.0 - self.dpow).clamp_min(1e-12)
+
+    def to(self, device: torch.device) -> None:
+        for k in ("birth", "dpow", "f", "u"):
+            setattr(self, k, getattr(self, k).to(device))
 
 
 class CBPPlugin(SupervisedPlugin):
@@ -127,8 +146,8 @@ class CBPPlugin(SupervisedPlugin):
         else:
             dev = next(model.parameters()).device
             for st in self.state.values():
-                if st.age.device != dev:
-                    st.age, st.f, st.u = st.age.to(dev), st.f.to(dev), st.u.to(dev)
+                if st.u.device != dev:
+                    st.to(dev)
 
     # -- Avalanche hooks ------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs) -> None:
@@ -163,29 +182,39 @@ class CBPPlugin(SupervisedPlugin):
                 continue
             st = self.state[hu.name]
             n = hu.n_units
-            st.age += 1
-            corr = (1.0 - d**st.age).clamp_min(1e-12)
+            # age_i += 1 (as d**age and the birth-step count of newly eligible units)
+            st.steps += 1
+            st.dpow.mul_(d)
+            st.eligible += st.births.pop(st.steps - self.m - 1, 0)
+            # f_i = d f_i + (1-d) mean_batch(h_i)
             fb = h.mean(dim=0)  # (wf, n, positions)
             if hu.spatial == 1 and fb.shape[-1] != 1:
                 fb = fb.mean(dim=-1, keepdim=True)  # conv -> conv: average over space
-            st.f.mul_(d).add_(fb, alpha=1.0 - d)
+            st.f.lerp_(fb, 1.0 - d)
+            # sum_k |W_out[k, i]| over outputs, CReLU copies, positions and kernel
             w_out = hu.consumer.weight
-            # mean_k |W_out[k, i]| over outputs, CReLU copies, positions and kernel
-            out_mag = w_out.abs().reshape(w_out.shape[0], hu.width_factor, n, -1).mean((0, 1, 3))
+            w_out = w_out.view(w_out.shape[0], hu.width_factor, n, -1)
+            out_sum = torch.linalg.vector_norm(w_out, 1, dim=(0, 1, 3))
+            n_out = w_out.numel() // n
             if self.utility == "adaptable":
-                fhat = st.f / corr.view(1, n, 1)
-                dev = (h - fhat.unsqueeze(0)).abs().mean(dim=(0, 1, 3))
-                in_mag = hu.producer.weight.abs().reshape(n, -1).mean(dim=1)
-                y = out_mag * dev / in_mag.clamp_min(1e-12)
+                # y_i = mean_k|W_out[k,i]| * mean_batch|h_i - fhat_i| / mean_j|W_in[i,j]|
+                fhat = st.f / torch.rsub(st.dpow, 1.0).view(1, n, 1)
+                dev_sum = torch.linalg.vector_norm(h - fhat, 1, dim=(0, 1, 3))
+                n_dev = h.numel() // n
+                w_in = hu.producer.weight.view(n, -1)
+                in_sum = torch.linalg.vector_norm(w_in, 1, dim=1).clamp_min_(1e-30)
+                scale = w_in.shape[1] / (n_out * n_dev)
+                # u_i = d u_i + (1-d) y_i
+                st.u.mul_(d).addcdiv_(out_sum.mul_(dev_sum), in_sum, value=(1.0 - d) * scale)
             else:
-                y = out_mag * h.abs().mean(dim=(0, 1, 3))
-            st.u.mul_(d).add_(y, alpha=1.0 - d)
-            eligible = st.age > self.m
-            n_eligible = int(eligible.sum())
-            k = self._count(st, n_eligible)
+                # y_i = mean_k|W_out[k,i]| * mean_batch|h_i|
+                dev_sum = torch.linalg.vector_norm(h, 1, dim=(0, 1, 3))
+                scale = 1.0 / (n_out * (h.numel() // n))
+                st.u.mul_(d).add_(out_sum.mul_(dev_sum), alpha=(1.0 - d) * scale)
+            k = self._count(st, st.eligible)
             if k > 0:
-                uhat = st.u / corr
-                scores = uhat.masked_fill(~eligible, math.inf)
+                uhat = st.u / torch.rsub(st.dpow, 1.0).clamp_min_(1e-12)
+                scores = uhat.masked_fill((st.steps - st.birth) <= self.m, math.inf)
                 idx = torch.topk(scores, k, largest=False).indices
                 self._replace(hu, st, idx, optimizer)
                 out[hu.name] = idx
@@ -216,7 +245,7 @@ class CBPPlugin(SupervisedPlugin):
         consumer = hu.consumer
         if self.next_bias_correction and consumer.bias is not None:
             # b_next += W_out[:, i] * fhat_i, per consumer column the unit feeds
-            fhat = (st.f[:, idx, :] / (1.0 - self.d ** st.age[idx]).view(1, -1, 1)).permute(1, 0, 2)
+            fhat = (st.f[:, idx, :] / (1.0 - st.dpow[idx]).view(1, -1, 1)).permute(1, 0, 2)
             cols = hu.outgoing_index(idx.cpu()).flatten().to(idx.device)
             w = consumer.weight[:, cols]
             if w.dim() > 2:  # conv consumer: a constant input contributes the kernel's sum
@@ -224,7 +253,11 @@ class CBPPlugin(SupervisedPlugin):
             consumer.bias.add_(w @ fhat.reshape(-1))
         reinit_units(hu, idx, self.init, zero_outgoing=True)
         reset_unit_optimizer_state(optimizer, hu, idx)
-        st.age[idx] = 0
+        # age_i = f_i = u_i = 0
+        st.birth[idx] = st.steps
+        st.births[st.steps] += int(idx.numel())
+        st.eligible -= int(idx.numel())
+        st.dpow[idx] = 1.0
         st.f[:, idx, :] = 0
         st.u[idx] = 0
         self.replaced[hu.name] += int(idx.numel())

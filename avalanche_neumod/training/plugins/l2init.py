@@ -70,7 +70,9 @@ class L2InitPlugin(SupervisedPlugin):
         if self._model is None:
             self.set_anchor(strategy.model)
         elif self._model is not strategy.model:
-            raise ValueError("L2InitPlugin: the strategy's model changed after theta_0 was recorded")
+            raise ValueError(
+                "L2InitPlugin: the strategy's model changed after theta_0 was recorded"
+            )
 
     def before_backward(self, strategy, **kwargs) -> None:
         if self.lam > 0:
