@@ -373,7 +373,7 @@ class UnitRecorder:
 
 
 def default_init_bound(layer: nn.Module) -> float:
-    """Bound ``b`` of PyTorch's default ``Linear``/``Conv2d`` init, ``U(-b, b)``, b = 1/sqrt(fan_in).
+    """Bound of PyTorch's default ``Linear``/``Conv2d`` init ``U(-b, b)``: b = 1/sqrt(fan_in).
 
     ``reset_parameters`` draws weights with ``kaiming_uniform_(a=sqrt(5))``, whose
     bound is ``sqrt(6 / ((1 + 5) * fan_in)) = 1 / sqrt(fan_in)``, and biases from

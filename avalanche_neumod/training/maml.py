@@ -121,7 +121,7 @@ class MAML(SupervisedMetaLearningTemplate):
     # -- the loop ---------------------------------------------------------------------------------
     def training_epoch(self, **kwargs):
         """``SupervisedMetaLearningTemplate``'s loop, with the metrics' forward under no_grad."""
-        for self.mbatch in self.dataloader:
+        for self.mbatch in self.dataloader:  # noqa: B020 (Avalanche's loop idiom)
             if self._stop_training:
                 break
             self._unpack_minibatch()

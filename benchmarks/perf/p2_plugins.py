@@ -70,7 +70,7 @@ def run(quick: bool = False) -> list[PerfResult]:
     for name, cls in METHODS.items():
         naive, method = _strategy(FastNaive), _strategy(cls)
         times = interleaved_times(
-            {"naive": lambda: naive.train(exp), name: lambda: method.train(exp)},
+            {"naive": lambda s=naive: s.train(exp), name: lambda s=method: s.train(exp)},
             repeats=repeats,
             warmup=2,
         )

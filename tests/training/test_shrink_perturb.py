@@ -82,7 +82,9 @@ def test_every_iteration_and_every_experience(monkeypatch):
         )
         calls = []
         orig = s.shrink_perturb.shrink_perturb
-        monkeypatch.setattr(s.shrink_perturb, "shrink_perturb", lambda: (calls.append(1), orig()))
+        monkeypatch.setattr(
+            s.shrink_perturb, "shrink_perturb", lambda c=calls, o=orig: (c.append(1), o())
+        )
         for exp in bm.train_stream:
             s.train(exp)
         assert len(calls) == expected
