@@ -56,7 +56,9 @@ def test_penalty_with_theta0_from_the_start_of_training():
     for a, b in zip(strategy.l2init.theta0, theta0):
         assert torch.equal(a, b)
     expected = lam * sum(((p - p0) ** 2).sum() for p, p0 in zip(model.parameters(), theta0))
-    assert float(strategy.l2init.penalty(model)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(strategy.l2init.penalty(model).detach()) == pytest.approx(
+        float(expected), rel=1e-5
+    )
     assert float(expected) > 0
     # the training loss = criterion + penalty at each iteration (the first: penalty 0)
     assert spy.records[0][0] == pytest.approx(spy.records[0][1], rel=1e-6)
