@@ -30,8 +30,16 @@ class _LossSpy(SupervisedPlugin):
     def __init__(self):
         super().__init__()
         self.records = []
+        self.grad_ok = []
 
     def after_backward(self, strategy, **kwargs):
+        # gradient check: .grad = autograd of criterion + lam ||theta - theta_0||^2
+        model = strategy.model
+        params = list(model.parameters())
+        total = strategy._criterion(model(strategy.mb_x), strategy.mb_y)
+        total = total + strategy.l2init.penalty(model)
+        want = torch.autograd.grad(total, params)
+        self.grad_ok.append(all(torch.allclose(p.grad, w, atol=1e-6) for p, w in zip(params, want)))
         with torch.no_grad():
             plain = strategy._criterion(strategy.model(strategy.mb_x), strategy.mb_y)
         self.records.append((float(strategy.loss.detach()), float(plain)))
@@ -64,6 +72,7 @@ def test_penalty_with_theta0_from_the_start_of_training():
     assert spy.records[0][0] == pytest.approx(spy.records[0][1], rel=1e-6)
     assert all(total >= plain - 1e-7 for total, plain in spy.records)
     assert any(total > plain + 1e-6 for total, plain in spy.records)
+    assert len(spy.grad_ok) == len(spy.records) == 6 and all(spy.grad_ok)
 
 
 def _with_params(model: nn.Module, names, ps) -> nn.Module:

@@ -2,7 +2,11 @@
 
 Adds ``lambda * ||theta - theta_0||^2`` to the training loss, over all trainable
 weights and biases, with ``theta_0`` the parameters at the start of training (the
-first training experience this plugin sees), not of each experience.
+first training experience this plugin sees), not of each experience. The value
+is added to ``strategy.loss`` before the backward pass and its exact gradient
+``2 lambda (theta - theta_0)`` to the parameters' ``.grad`` right after it
+(``after_backward``), which is what backpropagating the penalty would add but
+cheaper. (With a loss scaler, e.g. mixed precision, scale accordingly.)
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class L2InitPlugin(SupervisedPlugin):
         self.names: list[str] = []
         self.theta0: list[torch.Tensor] = []
         self._model: Optional[nn.Module] = None
+        self._diffs: Optional[list[torch.Tensor]] = None
+        self._params_cache: Optional[list[torch.Tensor]] = None
 
     @torch.no_grad()
     def set_anchor(self, model: nn.Module) -> None:
@@ -75,5 +81,29 @@ class L2InitPlugin(SupervisedPlugin):
             )
 
     def before_backward(self, strategy, **kwargs) -> None:
+        # The penalty's value joins the loss (for logging and metrics); its gradient,
+        # 2 lam (theta - theta_0), is added to .grad in after_backward, which is what
+        # autograd would add, without differentiating the penalty every step.
+        self._diffs = None
         if self.lam > 0:
-            strategy.loss = strategy.loss + self.penalty(strategy.model)
+            params = self._params(strategy.model)
+            if not params:
+                return
+            if params[0].device != self.theta0[0].device:
+                self.theta0 = [t.to(params[0].device) for t in self.theta0]
+            with torch.no_grad():
+                diffs = torch._foreach_sub(params, self.theta0)
+                value = torch.stack(torch._foreach_norm(diffs)).square().sum() * self.lam
+            self._params_cache, self._diffs = params, diffs
+            strategy.loss = strategy.loss + value
+
+    def after_backward(self, strategy, **kwargs) -> None:
+        if self._diffs is None:
+            return
+        params, diffs = self._params_cache, self._diffs
+        with torch.no_grad():
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            torch._foreach_add_([p.grad for p in params], diffs, alpha=2.0 * self.lam)
+        self._diffs = self._params_cache = None

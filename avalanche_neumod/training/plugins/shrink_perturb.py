@@ -115,14 +115,9 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         self._build_uniform(bounds)
 
     def _build_uniform(self, bounds: list[float]) -> None:
-        ref = self.params[0] if self.params else torch.zeros(())
-        self._sizes = [p.numel() for p in self._uniform]
-        n = sum(self._sizes)
-        # theta_fresh * sigma = u * (2 sigma b) - sigma b, u ~ U(0, 1), one draw per step
-        b = torch.cat([torch.full((k,), bb) for k, bb in zip(self._sizes, bounds)]) if n else None
-        self._scale = None if b is None else (2 * self.sigma * b).to(ref)
-        self._shift = None if b is None else (self.sigma * b).to(ref)
-        self._n = n
+        # sigma * theta_fresh ~ U(-sigma b, sigma b), drawn into one preallocated buffer
+        self._bounds = [self.sigma * b for b in bounds]
+        self._noise = [torch.empty_like(p) for p in self._uniform]
 
     # -- the mechanism --------------------------------------------------------------------------
     @torch.no_grad()
@@ -130,14 +125,10 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         """Apply ``theta <- (1 - p) theta + sigma theta_fresh`` once to the attached model."""
         if self.params:
             torch._foreach_mul_(self.params, 1.0 - self.p)
-        if self._n:
-            if self._scale.device != self._uniform[0].device:
-                self._scale = self._scale.to(self._uniform[0].device)
-                self._shift = self._shift.to(self._uniform[0].device)
-            noise = torch.rand(self._n, device=self._scale.device, dtype=self._scale.dtype)
-            noise.mul_(self._scale).sub_(self._shift)
-            pieces = [t.view_as(p) for t, p in zip(noise.split(self._sizes), self._uniform)]
-            torch._foreach_add_(self._uniform, pieces)
+        if self._uniform:
+            for buf, b in zip(self._noise, self._bounds):
+                buf.uniform_(-b, b)
+            torch._foreach_add_(self._uniform, self._noise)
         if self._const:
             torch._foreach_add_(self._const, [self.sigma * v for v in self._const_values])
         if self._scratch:
