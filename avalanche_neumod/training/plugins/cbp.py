@@ -40,17 +40,19 @@ UTILITIES = ("adaptable", "contribution")
 class _LayerState:
     """Per-layer CBP state: ages, running mean activity f, utility u, replacement count.
 
-    Ages are kept as birth steps (``age = steps - birth``) plus ``dpow = d**age``
-    (updated by one multiplication per step), and the number of eligible units is
-    kept in Python from a count of units per birth step, so that the per-step work
-    is a fixed, small number of vectorised tensor operations.
+    Ages are kept as birth steps (``age = steps - birth``) plus the bias correction
+    ``corr = 1 - d**age`` (updated by ``corr <- lerp(corr, 1, 1 - d)`` each step),
+    and the number of eligible units is kept in Python from a count of units per
+    birth step, so that the per-step work is a fixed, small number of vectorised
+    tensor operations.
     """
 
     def __init__(self, hu: HiddenUnits, device: torch.device, dtype: torch.dtype):
         n = hu.n_units
         self.steps = 0
         self.birth = torch.zeros(n, device=device, dtype=torch.long)
-        self.dpow = torch.ones(n, device=device, dtype=dtype)  # d ** age
+        self.corr = torch.zeros(n, device=device, dtype=dtype)  # 1 - d ** age
+        self.ones = torch.ones(n, device=device, dtype=dtype)
         self.f = torch.zeros(hu.width_factor, n, hu.spatial, device=device, dtype=dtype)
         self.u = torch.zeros(n, device=device, dtype=dtype)
         self.births: Counter = Counter({0: n})  # units per birth step, not yet eligible
@@ -62,13 +64,13 @@ class _LayerState:
         return (self.steps - self.birth).to(self.u.dtype)
 
     def fhat(self, d: float | None = None) -> torch.Tensor:
-        return self.f / (1.0 - self.dpow).clamp_min(1e-12).view(1, -1, 1)
+        return self.f / self.corr.clamp_min(1e-12).view(1, -1, 1)
 
     def uhat(self, d: float | None = None) -> torch.Tensor:
-        return self.u / (1.0 - self.dpow).clamp_min(1e-12)
+        return self.u / self.corr.clamp_min(1e-12)
 
     def to(self, device: torch.device) -> None:
-        for k in ("birth", "dpow", "f", "u"):
+        for k in ("birth", "corr", "ones", "f", "u"):
             setattr(self, k, getattr(self, k).to(device))
 
 
@@ -184,7 +186,7 @@ class CBPPlugin(SupervisedPlugin):
             n = hu.n_units
             # age_i += 1 (as d**age and the birth-step count of newly eligible units)
             st.steps += 1
-            st.dpow.mul_(d)
+            st.corr.lerp_(st.ones, 1.0 - d)  # 1 - d**(age+1) = lerp(1 - d**age, 1, 1 - d)
             st.eligible += st.births.pop(st.steps - self.m - 1, 0)
             # f_i = d f_i + (1-d) mean_batch(h_i)
             fb = h.mean(dim=0)  # (wf, n, positions)
@@ -198,8 +200,9 @@ class CBPPlugin(SupervisedPlugin):
             n_out = w_out.numel() // n
             if self.utility == "adaptable":
                 # y_i = mean_k|W_out[k,i]| * mean_batch|h_i - fhat_i| / mean_j|W_in[i,j]|
-                fhat = st.f / torch.rsub(st.dpow, 1.0).view(1, n, 1)
-                dev_sum = torch.linalg.vector_norm(h - fhat, 1, dim=(0, 1, 3))
+                # h - fhat = h - f / (1 - d**age)
+                dev = torch.addcdiv(h, st.f, st.corr.view(1, n, 1), value=-1.0)
+                dev_sum = torch.linalg.vector_norm(dev, 1, dim=(0, 1, 3))
                 n_dev = h.numel() // n
                 w_in = hu.producer.weight.view(n, -1)
                 in_sum = torch.linalg.vector_norm(w_in, 1, dim=1).clamp_min_(1e-30)
@@ -213,7 +216,7 @@ class CBPPlugin(SupervisedPlugin):
                 st.u.mul_(d).add_(out_sum.mul_(dev_sum), alpha=(1.0 - d) * scale)
             k = self._count(st, st.eligible)
             if k > 0:
-                uhat = st.u / torch.rsub(st.dpow, 1.0).clamp_min_(1e-12)
+                uhat = st.u / st.corr.clamp_min(1e-12)
                 scores = uhat.masked_fill((st.steps - st.birth) <= self.m, math.inf)
                 idx = torch.topk(scores, k, largest=False).indices
                 self._replace(hu, st, idx, optimizer)
@@ -245,7 +248,7 @@ class CBPPlugin(SupervisedPlugin):
         consumer = hu.consumer
         if self.next_bias_correction and consumer.bias is not None:
             # b_next += W_out[:, i] * fhat_i, per consumer column the unit feeds
-            fhat = (st.f[:, idx, :] / (1.0 - st.dpow[idx]).view(1, -1, 1)).permute(1, 0, 2)
+            fhat = (st.f[:, idx, :] / st.corr[idx].view(1, -1, 1)).permute(1, 0, 2)
             cols = hu.outgoing_index(idx.cpu()).flatten().to(idx.device)
             w = consumer.weight[:, cols]
             if w.dim() > 2:  # conv consumer: a constant input contributes the kernel's sum
@@ -257,7 +260,7 @@ class CBPPlugin(SupervisedPlugin):
         st.birth[idx] = st.steps
         st.births[st.steps] += int(idx.numel())
         st.eligible -= int(idx.numel())
-        st.dpow[idx] = 1.0
+        st.corr[idx] = 0.0
         st.f[:, idx, :] = 0
         st.u[idx] = 0
         self.replaced[hu.name] += int(idx.numel())
