@@ -17,10 +17,11 @@ consumers, so the recorded activity of a unit is what the next layer reads
 
 from __future__ import annotations
 
+import math
 import operator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.fx as fx
@@ -406,3 +407,70 @@ class UnitRecorder:
         for u in self.units:
             if u.name in self.activity:
                 yield u, self.activity[u.name]
+
+
+# --- Re-initialising units (used by CBP and ReDo) --------------------------------------------
+
+
+def default_init_bound(layer: nn.Module) -> float:
+    """Bound of PyTorch's default ``Linear``/``Conv2d`` init ``U(-b, b)``: b = 1/sqrt(fan_in).
+
+    ``reset_parameters`` draws weights with ``kaiming_uniform_(a=sqrt(5))``, whose
+    bound is ``sqrt(6 / ((1 + 5) * fan_in)) = 1 / sqrt(fan_in)``, and biases from
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: the same bound for both.
+    """
+    w = layer.weight
+    fan_in = w[0].numel()
+    return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+@torch.no_grad()
+def reinit_units(
+    hu: HiddenUnits,
+    units: torch.Tensor,
+    init: Callable[[torch.Tensor], None] | None = None,
+    zero_outgoing: bool = True,
+) -> None:
+    """Give units ``units`` of ``hu`` fresh incoming weights and cut their outgoing ones.
+
+    - producer rows (out-features / out-channels) ``units``: drawn from the
+      layer's initial distribution. With ``init=None`` that is PyTorch's default
+      for the layer type, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (see
+      :func:`default_init_bound`); a callable ``init(rows)`` fills the
+      ``(k, *weight.shape[1:])`` tensor of new rows in place instead (e.g. for a
+      model initialised with ``N(0, 0.01^2)``). The producer's bias of those units is 0.
+    - a normalisation layer between producer and activation (``hu.norm``) gets,
+      for those units, its initial state: affine weight 1 and bias 0 and, for
+      BatchNorm, running mean 0 and running variance 1 (a fresh unit's statistics
+      are unrelated to the old unit's; ``num_batches_tracked`` is shared and kept).
+    - consumer columns fed by the units (every CReLU copy and spatial position,
+      :meth:`HiddenUnits.outgoing_index`) are set to 0 when ``zero_outgoing``.
+    """
+    units = torch.as_tensor(units, dtype=torch.long, device=hu.producer.weight.device).flatten()
+    if units.numel() == 0:
+        return
+    w = hu.producer.weight
+    rows = torch.empty((units.numel(), *w.shape[1:]), dtype=w.dtype, device=w.device)
+    if init is None:
+        b = default_init_bound(hu.producer)
+        rows.uniform_(-b, b)
+    else:
+        init(rows)
+    w.index_copy_(0, units, rows)
+    if hu.producer.bias is not None:
+        hu.producer.bias.index_fill_(0, units, 0.0)
+    norm = hu.norm
+    if norm is not None:
+        weight = getattr(norm, "weight", None)
+        bias = getattr(norm, "bias", None)
+        if weight is not None and weight.dim() == 1 and weight.numel() == hu.n_units:
+            weight.index_fill_(0, units, 1.0)
+        if bias is not None and bias.dim() == 1 and bias.numel() == hu.n_units:
+            bias.index_fill_(0, units, 0.0)
+        if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.running_mean is not None:
+            norm.running_mean.index_fill_(0, units, 0.0)
+            norm.running_var.index_fill_(0, units, 1.0)
+    if zero_outgoing:
+        hu.consumer.weight.index_fill_(
+            1, hu.outgoing_index(units.cpu()).flatten().to(w.device), 0.0
+        )
