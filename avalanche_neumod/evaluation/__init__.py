@@ -4,15 +4,14 @@ Every scalar has a pure function over plain arrays and a ``PluginMetric`` for
 Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
 """
 
+from ..models.units import dormant_fraction, redo_scores
 from .plasticity import (
     PlasticityMetric,
     diagnose,
-    dormant_fraction,
     effective_rank,
     grad_norm,
     mean_abs_weight,
     plasticity_metrics,
-    redo_scores,
 )
 from .probes import fork_strategy, preserved_rng, run_probe, truncated_experience
 from .stability_gap import (

@@ -31,7 +31,12 @@ from avalanche.evaluation.metric_results import MetricValue
 from torch import nn
 
 from ..benchmarks.tensor_data import experience_tensors
-from ..models.units import UnitRecorder, read_units, recording_paused
+from ..models.units import (
+    UnitRecorder,
+    dormant_fraction,
+    read_units,
+    recording_paused,
+)
 from .subset_eval import ForwardFn, default_forward, eval_mode, fixed_subset
 
 
@@ -41,34 +46,6 @@ def _tensor(a) -> torch.Tensor:
         if isinstance(a, torch.Tensor)
         else torch.as_tensor(np.asarray(a, dtype=np.float32))
     )
-
-
-def redo_scores(activity) -> torch.Tensor:
-    """ReDo scores of one layer's units from its activity ``(batch, n_units)`` or the
-    recorder's ``(batch, width_factor, n_units, positions)``."""
-    a = _tensor(activity).abs()
-    if a.dim() == 2:
-        mean_abs = a.mean(dim=0)
-    elif a.dim() == 4:
-        mean_abs = a.mean(dim=(0, 1, 3))
-    else:
-        raise ValueError(
-            "activity must be (batch, n_units) or (batch, width_factor, n_units, positions), "
-            f"got shape {tuple(a.shape)}"
-        )
-    if a.shape[0] == 0 or mean_abs.numel() == 0:
-        raise ValueError("activity is empty")
-    denom = mean_abs.mean()
-    if denom <= 0:
-        return torch.zeros_like(mean_abs)
-    return mean_abs / denom
-
-
-def dormant_fraction(activity, tau: float = 0.1) -> float:
-    """Fraction of a layer's units with ReDo score ``<= tau``."""
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
-    return float((redo_scores(activity) <= tau).float().mean())
 
 
 def effective_rank(features) -> float:

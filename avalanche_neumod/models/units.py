@@ -474,3 +474,41 @@ def reinit_units(
         hu.consumer.weight.index_fill_(
             1, hu.outgoing_index(units.cpu()).flatten().to(w.device), 0.0
         )
+
+
+def redo_scores(activity) -> torch.Tensor:
+    """ReDo scores ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)`` of one layer's units (Sokar et al. 2023).
+
+    ``activity`` is ``(batch, n_units)`` or :class:`UnitRecorder`'s ``(batch,
+    width_factor, n_units, positions)`` (a tensor or array-like); expectations run
+    over the batch, the positions and the CReLU copies. A layer whose units are all
+    silent scores 0 everywhere.
+    """
+    if isinstance(activity, torch.Tensor):
+        a = activity.detach().float().abs()
+    else:
+        a = torch.as_tensor(activity, dtype=torch.float32).abs()
+    if a.dim() == 2:
+        mean_abs = a.mean(dim=0)
+    elif a.dim() == 4:
+        mean_abs = a.mean(dim=(0, 1, 3))
+    else:
+        raise ValueError(
+            "activity must be (batch, n_units) or (batch, width_factor, n_units, positions), "
+            f"got shape {tuple(a.shape)}"
+        )
+    if a.shape[0] == 0 or mean_abs.numel() == 0:
+        raise ValueError("activity is empty")
+    return mean_abs / mean_abs.mean().clamp_min(torch.finfo(mean_abs.dtype).tiny)
+
+
+def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:
+    """Boolean mask of the tau-dormant units (``s_i <= tau``)."""
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    return redo_scores(activity) <= tau
+
+
+def dormant_fraction(activity, tau: float = 0.1) -> float:
+    """Fraction of a layer's units that are tau-dormant."""
+    return float(dormant_mask(activity, tau).float().mean())

@@ -10,11 +10,8 @@ from torch import nn
 
 from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
 from avalanche_neumod.models import MLP, ConvNet
-from avalanche_neumod.training.plugins.redo import (
-    ReDoPlugin,
-    dormant_fraction,
-    redo_scores,
-)
+from avalanche_neumod.models.units import dormant_fraction, redo_scores
+from avalanche_neumod.training.plugins import ReDoPlugin
 from avalanche_neumod.training.strategies import ReDo
 
 

@@ -22,40 +22,16 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ...models.units import HiddenUnits, UnitRecorder, read_units, reinit_units
+from ...models.units import (
+    HiddenUnits,
+    UnitRecorder,
+    read_units,
+    redo_scores,
+    reinit_units,
+)
 from ..optim_state import reset_unit_optimizer_state
 
 EVERY = ("iterations", "experience", "both")
-
-
-def redo_scores(activity: torch.Tensor) -> torch.Tensor:
-    """ReDo scores ``s_i = E|h_i| / mean_k E|h_k|`` of one layer's units.
-
-    ``activity`` is ``(batch, n_units)`` or the recorder's ``(batch, width_factor,
-    n_units, positions)``; expectations run over the batch, the positions and the
-    CReLU copies. A layer whose units are all silent scores 0 everywhere.
-    """
-    a = activity.detach().abs()
-    if a.dim() == 2:
-        mean_abs = a.mean(dim=0)
-    elif a.dim() == 4:
-        mean_abs = a.mean(dim=(0, 1, 3))
-    else:
-        raise ValueError(
-            f"activity must be (batch, n_units) or (batch, width_factor, n_units, positions), "
-            f"got shape {tuple(activity.shape)}"
-        )
-    return mean_abs / mean_abs.mean().clamp_min(torch.finfo(mean_abs.dtype).tiny)
-
-
-def dormant_mask(activity: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
-    """Boolean mask of the tau-dormant units (``s_i <= tau``)."""
-    return redo_scores(activity) <= tau
-
-
-def dormant_fraction(activity: torch.Tensor, tau: float = 0.1) -> float:
-    """Fraction of tau-dormant units of one layer."""
-    return float(dormant_mask(activity, tau).float().mean())
 
 
 class ReDoPlugin(SupervisedPlugin):
