@@ -15,7 +15,8 @@ Each neuron i (a Linear output feature or a Conv2d output channel) gets
 
 Normalisation (ours): the statistics are passed through ``symlog(x) = sign(x)
 log(1 + |x|)`` (``log1p`` for the non-negative norms), which keeps their sign
-and order, compresses large norms and activations, and keeps magnitudes comparable across layers and over time (a
+and order, compresses large norms and activations, and keeps magnitudes
+comparable across layers and over time (a
 per-batch z-score would hide a global drift of the network, which is exactly
 what NeuroSync should see). The learned projection to d_model follows in
 :mod:`.neurosync`.
