@@ -112,6 +112,10 @@ class HiddenUnits:
         width_factor: consumer inputs per unit and position (2 for CReLU).
         spatial: consumer input columns per unit copy (``H*W`` for
             conv -> flatten -> linear, else 1).
+        pre_activation: the module whose output is the units' pre-activation: the
+            last of the producer and the normalisation modules met on the path
+            before the first activation (the producer or its norm when the path
+            has no activation). ``None`` only for units built by hand.
     """
 
     name: str
@@ -122,6 +126,7 @@ class HiddenUnits:
     norm: nn.Module | None = None
     width_factor: int = 1
     spatial: int = 1
+    pre_activation: nn.Module | None = None
 
     @property
     def n_units(self) -> int:
@@ -261,6 +266,8 @@ def read_units(model: nn.Module) -> ModelUnits:
 
 def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
     activation = norm = None
+    pre_activation = producer
+    seen_activation = False
     factor = 1
     cur = node
     while True:
@@ -283,7 +290,15 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
             if isinstance(consumer, nn.Conv2d) and spatial != 1:
                 raise UnsupportedModelError(f"{node.target} -> {u.target}: channel mismatch")
             return HiddenUnits(
-                node.target, producer, u.target, consumer, activation, norm, factor, spatial
+                node.target,
+                producer,
+                u.target,
+                consumer,
+                activation,
+                norm,
+                factor,
+                spatial,
+                pre_activation,
             )
         if not _passes(u, modules):
             return None
@@ -292,9 +307,32 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
             if isinstance(m, _ACTIVATION_MODULES):
                 activation = m
                 factor *= getattr(m, "width_factor", 1)
+                seen_activation = True
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
                 norm = m
+                if not seen_activation:
+                    pre_activation = m
+        elif _is_functional_activation(u):
+            seen_activation = True
         cur = u
+
+
+_ACTIVATION_FUNCTIONS = {
+    torch.relu,
+    torch.tanh,
+    torch.sigmoid,
+    nn.functional.relu,
+    nn.functional.leaky_relu,
+    nn.functional.gelu,
+    nn.functional.elu,
+    nn.functional.silu,
+}
+
+
+def _is_functional_activation(node: fx.Node) -> bool:
+    if node.op == "call_function":
+        return node.target in _ACTIVATION_FUNCTIONS
+    return node.op == "call_method" and node.target in {"relu", "tanh", "sigmoid"}
 
 
 def hidden_units(model: nn.Module) -> list[HiddenUnits]:
