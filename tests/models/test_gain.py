@@ -75,8 +75,10 @@ def test_weight_gradient_is_scaled_by_gain(kind):
     w = gained.weight.detach().clone().requires_grad_(True)
     f = (lambda w: F.linear(x, w) * g) if kind == "linear" else None
     if f is None:
+
         def f(w):
             return F.conv2d(x, w) * g.view(1, -1, 1, 1)
+
     assert torch.autograd.gradcheck(f, (w,))
 
 

@@ -35,7 +35,9 @@ from ...models.gain import attach_gains, resolve_layers
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Batch mean of the softmax entropy (nats) of ``logits`` ``(batch, classes)``."""
     logp = torch.log_softmax(logits, dim=-1)
-    return -(logp.exp() * logp).sum(-1).mean()
+    p = logp.exp()
+    # 0 * log 0 = 0 (a -inf logit, e.g. a masked class, contributes nothing)
+    return -(p * logp.masked_fill(p == 0, 0.0)).sum(-1).mean()
 
 
 class GainModulationPlugin(SupervisedPlugin):
