@@ -98,8 +98,11 @@ class _Logits(SupervisedPlugin):
         self.train_logits: list[torch.Tensor] = []
         self.eval_forwards = 0
 
+        self.gains: list[dict[str, torch.Tensor]] = []
+
     def after_forward(self, strategy, **kw):
         self.train_logits.append(strategy.mb_output.detach().clone())
+        self.gains.append({n: m.gain.clone() for n, m in gain_layers(strategy.model).items()})
 
     def after_eval_forward(self, strategy, **kw):
         self.eval_forwards += 1
@@ -131,14 +134,16 @@ def test_entropy_from_the_right_iteration_and_frozen_in_eval():
         assert plugin.entropy_history[t] == pytest.approx(
             softmax_entropy(rec.train_logits[t]).item(), abs=1e-6
         )
-    # g used at t+1 is driven by H_t (H_-1 = 0)
+    # the gains used in forward t+1 are driven by H_t (H_-1 = 0), in the buffers and history
+    ref = [1.0]
+    for t in range(n - 1):
+        ref.append(0.8 * ref[t] + 0.2 * 1.0 + 0.5 * plugin.entropy_history[t])
     hist = plugin.gain_history
     assert set(hist) == {"1", "3"}
-    for _name, gs in hist.items():
-        assert gs[0] == pytest.approx(1.0, abs=1e-6)
-        for t in range(n - 1):
-            want = 0.8 * gs[t] + 0.2 * 1.0 + 0.5 * plugin.entropy_history[t]
-            assert gs[t + 1] == pytest.approx(want, abs=1e-5)
+    for name, gs in hist.items():
+        assert gs == pytest.approx(ref, abs=1e-5)
+        used = [g[name] for g in rec.gains]
+        assert all(torch.allclose(u, torch.full_like(u, r), atol=1e-5) for u, r in zip(used, ref))
     assert plugin.experience_starts == [0, 12]
     # frozen in evaluation: gains, H and the history do not move
     before = {k: v.clone() for k, v in plugin.gains().items()}

@@ -34,10 +34,8 @@ from ...models.gain import attach_gains, resolve_layers
 
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Batch mean of the softmax entropy (nats) of ``logits`` ``(batch, classes)``."""
-    logp = torch.log_softmax(logits, dim=-1)
-    p = logp.exp()
-    # 0 * log 0 = 0 (a -inf logit, e.g. a masked class, contributes nothing)
-    return -(p * logp.masked_fill(p == 0, 0.0)).sum(-1).mean()
+    # entr(p) = -p ln p, with entr(0) = 0 (a -inf logit, e.g. a masked class, adds nothing)
+    return torch.special.entr(torch.softmax(logits, dim=-1)).sum(-1).mean()
 
 
 class GainModulationPlugin(SupervisedPlugin):
@@ -57,7 +55,8 @@ class GainModulationPlugin(SupervisedPlugin):
 
     History (when ``record``): ``entropy_history[t]`` is H of training iteration
     t; ``gain_history[name][t]`` the mean gain of layer ``name`` used in
-    iteration t's forward; ``experience_starts`` the iteration index at which
+    iteration t's forward (computed in float64 by the same recurrence, re-read
+    from the buffer at each experience start); ``experience_starts`` the iteration index at which
     each training experience began.
     """
 
@@ -94,6 +93,7 @@ class GainModulationPlugin(SupervisedPlugin):
         self.experience_starts: list[int] = []
         self._model: Optional[nn.Module] = None
         self._modules: dict[str, nn.Module] = {}
+        self._mean: dict[str, float] = {}
 
     # ---- gains on the model ----
     def attach(self, model: nn.Module) -> dict[str, nn.Module]:
@@ -104,6 +104,7 @@ class GainModulationPlugin(SupervisedPlugin):
             self._model = model
             for name in self._modules:
                 self.gain_history.setdefault(name, [])
+            self._read_means()
         return self._modules
 
     def gains(self) -> dict[str, torch.Tensor]:
@@ -115,9 +116,15 @@ class GainModulationPlugin(SupervisedPlugin):
         """g <- gamma * g + (1 - gamma) * g0 + eta * H, with H of the last iteration."""
         shift = (1.0 - self.gamma) * self.g0 + self.eta * self.entropy
         for name, m in self._modules.items():
-            m.gain.mul_(self.gamma).add_(shift)
+            m.gain.mul_(self.gamma).add_(shift)  # DESIGN 4, the gain update
             if self.record:
-                self.gain_history[name].append(m.gain.mean().item())
+                # the layer's mean gain follows the same recurrence: tracked as a Python
+                # float (no tensor read per iteration), re-read at each experience start
+                mean = self._mean[name] = self.gamma * self._mean[name] + shift
+                self.gain_history[name].append(mean)
+
+    def _read_means(self) -> None:
+        self._mean = {n: m.gain.double().mean().item() for n, m in self._modules.items()}
 
     # ---- Avalanche events ----
     def before_training(self, strategy, **kwargs) -> None:
@@ -129,6 +136,7 @@ class GainModulationPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self.record:
             self.experience_starts.append(len(self.entropy_history))
+            self._read_means()
 
     def before_training_iteration(self, strategy, **kwargs) -> None:
         self.attach(strategy.model)  # an identity check unless the model was replaced
