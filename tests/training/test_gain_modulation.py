@@ -33,7 +33,7 @@ def _logits_with_probs(probs: list[float], batch: int = 4) -> torch.Tensor:
 
 def _step(plugin, strategy, logits):
     """One training iteration as the template calls it: update gains, forward, step, H."""
-    plugin.before_training_iteration(strategy)
+    plugin.before_forward(strategy)
     strategy.mb_output = logits
     plugin.after_update(strategy)
 
@@ -47,7 +47,7 @@ def test_recurrence_on_known_entropy_sequence():
     seq = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.25, 0.25], [1.0, 0.0, 0.0]]
     for p in seq:
         _step(plugin, strategy, _logits_with_probs(p))
-    plugin.before_training_iteration(strategy)
+    plugin.before_forward(strategy)
     h = [math.log(3), 1.5 * math.log(2), 0.0]  # entropies of the three iterations (nats)
     assert plugin.entropy_history == pytest.approx(h, abs=1e-12)
     # H starts at 0: g1 = 0.5*1 + 0.5*1 + 0 = 1
@@ -70,12 +70,12 @@ def test_fixed_point():
     h = softmax_entropy(logits).item()
     for _ in range(300):
         _step(plugin, strategy, logits)
-    plugin.before_training_iteration(strategy)
+    plugin.before_forward(strategy)
     fixed = g0 + eta * h / (1 - gamma)
     assert torch.allclose(model[0].gain, torch.full((5,), fixed, dtype=torch.double), atol=1e-12)
     # the fixed point is one: another iteration at the same entropy leaves g unchanged
     _step(plugin, strategy, logits)
-    plugin.before_training_iteration(strategy)
+    plugin.before_forward(strategy)
     assert torch.allclose(model[0].gain, torch.full((5,), fixed, dtype=torch.double), atol=1e-12)
     assert fixed > g0
 
@@ -186,18 +186,32 @@ def test_works_on_slim_resnet_head_only():
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.linear.parameters()}
 
 
+class _IterationStartProbe(SupervisedPlugin):
+    """What a tracker evaluating at the start of an iteration sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[float] = []
+
+    def before_training_iteration(self, strategy, **kw):
+        self.seen.append(gain_layers(strategy.model)["3"].gain[0].item())
+
+
 def test_plugin_in_stock_avalanche_strategy_on_sequential():
     bench = _stream(shape=(1, 6, 6))
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4))
     plugin = GainModulationPlugin(eta=0.3, layers="all")
+    probe = _IterationStartProbe()
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
         train_mb_size=16,
         evaluator=None,
-        plugins=[plugin],
+        plugins=[plugin, probe],  # the probe runs after the plugin at each event
     )
     strategy.train(bench.train_stream[0])
+    # at the start of iteration t the gains are still those of forward t-1 (g0 before t=0)
+    assert probe.seen == pytest.approx([1.0] + plugin.gain_history["3"][:-1], abs=1e-6)
     assert list(plugin.gains()) == ["0", "3"] and plugin.gains()["0"].shape == (3,)
     assert len(plugin.entropy_history) == 4 and len(plugin.gain_history["0"]) == 4
     assert torch.all(plugin.gains()["3"] > 1.0)

@@ -138,7 +138,10 @@ class GainModulationPlugin(SupervisedPlugin):
             self.experience_starts.append(len(self.entropy_history))
             self._read_means()
 
-    def before_training_iteration(self, strategy, **kwargs) -> None:
+    def before_forward(self, strategy, **kwargs) -> None:
+        # Right before the training forward (not in before_training_iteration): a tracker
+        # that evaluates at the start of an iteration sees the gains of the last training
+        # forward whatever the plugin order.
         self.attach(strategy.model)  # an identity check unless the model was replaced
         self.update_gains()
 
