@@ -58,7 +58,7 @@ def test_weight_gradient_is_scaled_by_gain(kind):
     if kind == "linear":
         plain, x = nn.Linear(6, 4).double(), torch.randn(5, 6, dtype=torch.double)
     else:
-        plain, x = nn.Conv2d(3, 4, 3).double(), torch.randn(2, 3, 5, 5, dtype=torch.double)
+        plain, x = nn.Conv2d(2, 4, 2).double(), torch.randn(1, 2, 3, 3, dtype=torch.double)
     gained = copy.deepcopy(plain)
     g = attach_gains(nn.Sequential(gained))["0"]
     g.copy_(torch.tensor([0.5, 1.0, 2.0, 3.0], dtype=torch.double))
