@@ -49,14 +49,14 @@ def _run(method: str, bm, hidden, batch):
 def run(quick: bool = False) -> list[PerfResult]:
     out = []
     settings = [
-        ("study", (400, 400), 128, 100 if quick else 400),
-        ("small", (100, 100), 16, 200 if quick else 1500),
+        ("study", (400, 400), 128, 100 if quick else 200),
+        ("small", (100, 100), 16, 200 if quick else 800),
     ]
     for name, hidden, batch, iters in settings:
         bm = _bench(iters, batch)
         times = interleaved_times(
             {"naive": _run("sgd", bm, hidden, batch), "ngm": _run("ngm", bm, hidden, batch)},
-            repeats=3 if quick else 7,
+            repeats=3 if quick else 5,
         )
         naive, ngm = median(times["naive"]), median(times["ngm"])
         width = "-".join(map(str, (784, *hidden, 10)))

@@ -35,7 +35,9 @@ from ...models.gain import attach_gains, resolve_layers
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Batch mean of the softmax entropy (nats) of ``logits`` ``(batch, classes)``."""
     # entr(p) = -p ln p, with entr(0) = 0 (a -inf logit, e.g. a masked class, adds nothing)
-    return torch.special.entr(torch.softmax(logits, dim=-1)).sum(-1).mean()
+    return torch.special.entr(torch.softmax(logits, dim=-1)).sum() / (
+        logits.numel() // logits.shape[-1]
+    )
 
 
 class GainModulationPlugin(SupervisedPlugin):
@@ -115,11 +117,14 @@ class GainModulationPlugin(SupervisedPlugin):
     def update_gains(self) -> None:
         """g <- gamma * g + (1 - gamma) * g0 + eta * H, with H of the last iteration."""
         shift = (1.0 - self.gamma) * self.g0 + self.eta * self.entropy
-        for name, m in self._modules.items():
-            m.gain.mul_(self.gamma).add_(shift)  # DESIGN 4, the gain update
-            if self.record:
-                # the layer's mean gain follows the same recurrence: tracked as a Python
-                # float (no tensor read per iteration), re-read at each experience start
+        gains = [m.gain for m in self._modules.values()]
+        # DESIGN 4, the gain update, on every gained layer at once
+        torch._foreach_mul_(gains, self.gamma)
+        torch._foreach_add_(gains, shift)
+        if self.record:
+            # a layer's mean gain follows the same recurrence: tracked as a Python float
+            # (no tensor read per iteration), re-read from the buffers at each experience start
+            for name in self._modules:
                 mean = self._mean[name] = self.gamma * self._mean[name] + shift
                 self.gain_history[name].append(mean)
 
