@@ -106,7 +106,13 @@ def run_group(stream: str, seed: int, methods: list[str], cfg: dict) -> list[dic
     spec = STREAMS[stream]
     iterations = cfg["iterations"].get(stream, spec["iterations"])
     bm = spec["fn"](
-        iterations=iterations, batch_size=BATCH, joint=True, seed=seed, root=cfg["root"]
+        iterations=iterations,
+        batch_size=BATCH,
+        joint=True,
+        seed=seed,
+        root=cfg["root"],
+        train_size=cfg["train_size"],
+        test_size=cfg["test_size"],
     )
     results = []
     for method in methods:
@@ -153,6 +159,8 @@ def run_group(stream: str, seed: int, methods: list[str], cfg: dict) -> list[dic
                 "n_experiences": len(bm.train_stream),
                 "joint": True,
                 "test_samples": cfg["test_samples"],
+                "mnist_train_size": cfg["train_size"],
+                "mnist_test_size": cfg["test_size"],
                 "model": "ngm_mlp 784-400-400-10",
             },
             "curve": {"x": list(curve[0][0]), "acc": _round(curve[0][1])},
@@ -480,6 +488,10 @@ def main(argv=None) -> int:
         help="Task-1 test images evaluated per iteration (0: the full test set)",
     )
     ap.add_argument("--root", default=os.environ.get("NEUMOD_DATA_ROOT"))
+    ap.add_argument(
+        "--train-size", type=int, default=None, help="MNIST train subset (quick checks)"
+    )
+    ap.add_argument("--test-size", type=int, default=None, help="MNIST test subset (quick checks)")
     ap.add_argument("--jobs", type=int, default=1, help="(stream, seed) groups run in parallel")
     ap.add_argument(
         "--threads", type=int, default=1, help="torch threads per job (1: best on shared CPUs)"
@@ -500,6 +512,8 @@ def main(argv=None) -> int:
         "test_samples": args.test_samples or None,
         "iterations": {s: args.iterations for s in STREAMS} if args.iterations else {},
         "force": args.force,
+        "train_size": args.train_size,
+        "test_size": args.test_size,
         "threads": args.threads,
     }
     if not args.report_only:
