@@ -176,10 +176,14 @@ class ModelUnits:
 
 
 class _LeafTracer(fx.Tracer):
-    """Keeps our activation modules (CReLU) as leaves so the path sees them."""
+    """Keeps our activation modules (CReLU) and every weight layer as leaves.
+
+    Subclasses of ``Linear``/``Conv2d`` (e.g. NGM's gain layers, which swap a
+    layer's class in place) stay single ``call_module`` nodes, so the path sees them.
+    """
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, CReLU) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (CReLU, *WEIGHT_LAYERS)) or super().is_leaf_module(m, qualname)
 
 
 def _trace(model: nn.Module) -> tuple[fx.Graph, dict[str, nn.Module]]:
