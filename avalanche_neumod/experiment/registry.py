@@ -55,14 +55,15 @@ class MethodSpec:
     ``kind`` is ``"avalanche"`` for Avalanche's own strategies (they get our
     ``FastDataPlugin`` unless the suite says ``fast_data: false``) and ``"ours"``
     for this library's. ``optimizer`` is the default optimizer config (see
-    :func:`build_optimizer`); ``model`` an optional model-argument override
-    (e.g. ``{"activation": "crelu"}`` for CReLU).
+    :func:`build_optimizer`), or ``None`` for a strategy that builds its own
+    (then only the method's own ``optimizer:`` entry in a suite replaces it);
+    ``model_args`` an optional model-argument override.
     """
 
     target: str
     kind: str = "ours"
     args: dict = field(default_factory=dict)
-    optimizer: dict = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
+    optimizer: Optional[dict] = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
     model_args: dict = field(default_factory=dict)
     doc: str = ""
 
@@ -104,7 +105,12 @@ METHODS: dict[str, MethodSpec] = {
         optimizer={"name": "adam", "lr": 1e-3},
         doc="NeuMoSync (DESIGN 6)",
     ),
-    "NGMSGD": MethodSpec(f"{_T}.ngm:NGMSGD", doc="NGM-SGD gain modulation (DESIGN 4)"),
+    "NGMSGD": MethodSpec(
+        f"{_T}.ngm:NGMSGD",
+        args={"eta": 0.3, "lr": 0.01},
+        optimizer=None,  # the authors' SGD (momentum on ungained layers), built by NGMSGD
+        doc="NGM-SGD gain modulation (DESIGN 4)",
+    ),
     "CBP": MethodSpec(f"{_S}:CBP", doc="Continual Backprop (DESIGN 5.1)"),
     "ReDo": MethodSpec(f"{_S}:ReDo", doc="recycling dormant neurons (DESIGN 5.2)"),
     "CReLU": MethodSpec(f"{_S}:CReLU", doc="CReLU network (DESIGN 5.4)"),
@@ -157,12 +163,17 @@ def _resnet(info: dict, **kw):
     return SlimResNet18(in_channels=info["input_shape"][0], num_classes=info["num_classes"], **kw)
 
 
+def _ngm_mlp(info: dict, **kw):
+    fn = resolve("avalanche_neumod.models.ngm_mlp:ngm_mlp")
+    return fn(input_size=_flat(info["input_shape"]), num_classes=info["num_classes"], **kw)
+
+
 MODELS: dict[str, Callable] = {
     "mlp": _mlp,
     "convnet": _convnet,
     "slim_resnet18": _resnet,
-    # The NGM study's MLP (standardised inputs, N(0, 0.01^2) / N(0, 0.05^2) init, DESIGN 4).
-    "ngm_mlp": "avalanche_neumod.models.gain:ngm_mlp",
+    # The NGM study's MLP: N(0, 0.01^2) / N(0, 0.05^2) init, untrained zero biases (DESIGN 4).
+    "ngm_mlp": _ngm_mlp,
 }
 
 
@@ -174,11 +185,7 @@ def build_model(name: str, info: dict, args: Optional[dict] = None) -> torch.nn.
     """
     args = dict(args or {})
     if name in MODELS:
-        fn = MODELS[name]
-        if isinstance(fn, str):
-            fn = resolve(fn)
-            return fn(info=info, **args)
-        return fn(info, **args)
+        return MODELS[name](info, **args)
     if ":" in name:
         fn = resolve(name)
         params = list(inspect.signature(fn).parameters)
@@ -188,6 +195,8 @@ def build_model(name: str, info: dict, args: Optional[dict] = None) -> torch.nn.
 
 # --------------------------------------------------------------------------- optimizers
 
+OWN_OPTIMIZER = "own"  # the strategy builds its optimizer itself
+
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
@@ -196,15 +205,18 @@ OPTIMIZERS: dict[str, Callable] = {
 }
 
 
-def build_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
-    """``{"name": "sgd", "lr": 0.01, ...}`` -> a torch optimizer over ``params``."""
+def build_optimizer(cfg: dict, params) -> Optional[torch.optim.Optimizer]:
+    """``{"name": "sgd", "lr": 0.01, ...}`` -> a torch optimizer over the trainable ``params``;
+    ``{"name": "own"}`` -> None (the strategy builds its own)."""
     cfg = dict(cfg)
     name = cfg.pop("name", "sgd")
+    if name == OWN_OPTIMIZER:
+        return None
     if name not in OPTIMIZERS:
         raise unknown("optimizer", name, OPTIMIZERS)
     if "lr" in cfg and not cfg["lr"] > 0:
         raise ValueError(f"optimizer lr must be > 0, got {cfg['lr']}")
-    return OPTIMIZERS[name](params, **cfg)
+    return OPTIMIZERS[name]([p for p in params if p.requires_grad], **cfg)
 
 
 # --------------------------------------------------------------------------- streams
@@ -241,9 +253,37 @@ def check_stream_name(name: str) -> None:
         raise unknown("stream", name, names)
 
 
-def build_stream(name: str, args: dict, seed: int, root: Optional[str] = None):
+WRAPPERS = ("recurring", "joint")
+
+
+def wrapper_factory(name: str) -> Callable:
+    """A stream wrapper (``recurring``, ``joint`` from ``avalanche_neumod.benchmarks``, or an
+    import path): a function ``bm -> bm``, called as ``fn(bm, **args)``."""
+    if ":" in name:
+        return resolve(name)
+    if name not in WRAPPERS:
+        raise unknown("stream wrapper", name, WRAPPERS)
+    from .. import benchmarks
+
+    fn = getattr(benchmarks, name, None)
+    if fn is None:
+        raise RegistryError(
+            f"stream wrapper {name!r} is not available in avalanche_neumod.benchmarks"
+        )
+    return fn
+
+
+def wrap_stream(bm, wrappers) -> Any:
+    """Apply ``wrappers`` (a list of names or ``{"name", "args"}`` mappings) in order."""
+    for w in wrappers or []:
+        name, args = (w, {}) if isinstance(w, str) else (w["name"], dict(w.get("args") or {}))
+        bm = wrapper_factory(name)(bm, **args)
+    return bm
+
+
+def build_stream(name: str, args: dict, seed: int, root: Optional[str] = None, wrappers=None):
     """Call the generator with ``args``, passing ``seed`` and ``root`` when it takes them
-    (and the suite did not fix them)."""
+    (and the suite did not fix them), then apply the ``wrappers``."""
     fn = stream_factory(name)
     args = dict(args)
     try:
@@ -255,4 +295,4 @@ def build_stream(name: str, args: dict, seed: int, root: Optional[str] = None):
         args["seed"] = seed
     if root is not None and "root" not in args and ("root" in params or takes_kw):
         args["root"] = root
-    return fn(**args)
+    return wrap_stream(fn(**args), wrappers)

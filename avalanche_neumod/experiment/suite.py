@@ -23,7 +23,7 @@ from . import registry
 
 SUITE_KEYS = {"name", "description", "seeds", "defaults", "streams", "methods", "report", "presets"}
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
-STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label"}
+STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
 METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label"}
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
 METRIC_NAMES = ("stability_gap", "transfer", "plasticity", "history")
@@ -207,6 +207,10 @@ def validate(suite: Suite) -> None:
         s = s or {}
         _check_keys(s, STREAM_KEYS, f"{where}: stream {key!r}")
         registry.check_stream_name(s.get("name", key))
+        for w in s.get("wrappers") or []:
+            wname = w if isinstance(w, str) else (w or {}).get("name", "")
+            if wname not in registry.WRAPPERS and ":" not in wname:
+                raise registry.unknown("stream wrapper", wname, registry.WRAPPERS)
         for mk in s.get("methods") or {}:
             if mk not in suite.methods:
                 raise SuiteError(
@@ -220,7 +224,8 @@ def validate(suite: Suite) -> None:
     for cfg in expand(suite, seeds=suite.seeds[:1]):  # names depend on (stream, method) only
         if cfg["model"]["name"] not in registry.MODELS and ":" not in cfg["model"]["name"]:
             raise registry.unknown("model", cfg["model"]["name"], registry.MODELS)
-        if cfg["optimizer"].get("name", "sgd") not in registry.OPTIMIZERS:
+        opt = cfg["optimizer"].get("name", "sgd")
+        if opt not in registry.OPTIMIZERS and opt != registry.OWN_OPTIMIZER:
             raise registry.unknown("optimizer", cfg["optimizer"]["name"], registry.OPTIMIZERS)
         for m in cfg["metrics"]:
             if m not in METRIC_NAMES:
@@ -311,16 +316,20 @@ def expand(
             m_over = (s.get("methods") or {}).get(mk) or {}
             method_name = m.get("name", mk)
             spec = registry.method_spec(method_name)
+            own = spec.optimizer is None
             cfg = {
                 "model": {"name": "mlp", "args": {}},
                 "train": dict(TRAIN_DEFAULTS),
-                "optimizer": dict(spec.optimizer),
+                "optimizer": {"name": registry.OWN_OPTIMIZER} if own else dict(spec.optimizer),
                 "metrics": {},
                 "fast_data": True,
                 "eval": {"every_experience": True},
             }
-            for layer in (suite.defaults, s, m, m_over):
-                cfg = _layer(cfg, layer or {})
+            for i, layer in enumerate((suite.defaults, s, m, m_over)):
+                layer = layer or {}
+                if own and i < 2:  # defaults and stream optimizers do not replace its own
+                    layer = {k: v for k, v in layer.items() if k != "optimizer"}
+                cfg = _layer(cfg, layer)
             if spec.model_args:
                 cfg["model"]["args"] = {**spec.model_args, **cfg["model"]["args"]}
             margs = deep_merge(dict(spec.args), m.get("args") or {})
@@ -336,7 +345,11 @@ def expand(
                         "stream_label": s.get("label", sk),
                         "method_label": m.get("label", mk),
                         "seed": int(seed),
-                        "stream": {"name": s.get("name", sk), "args": dict(s.get("args") or {})},
+                        "stream": {
+                            "name": s.get("name", sk),
+                            "args": dict(s.get("args") or {}),
+                            "wrappers": copy.deepcopy(s.get("wrappers") or []),
+                        },
                         "method": {
                             "name": method_name,
                             "target": spec.target,

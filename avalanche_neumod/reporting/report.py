@@ -30,7 +30,8 @@ def _runs_section(view: View) -> list[str]:
     invs = man.get("invocations") or []
     for inv in invs:
         lines.append(
-            f"- `{inv.get('command', '?')}` ({inv.get('launcher', '?')}, jobs {inv.get('jobs', 1)}):"
+            f"- `{inv.get('command', '?')}` ({inv.get('launcher', '?')}, "
+            f"jobs {inv.get('jobs', 1)}):"
             f" started {inv.get('started', '?')}, wall time {_fmt_s(num(inv.get('wall_s')))}, "
             f"{len(inv.get('cells_planned') or [])} cell(s) run, "
             f"{len(inv.get('cells_skipped') or [])} skipped as finished, "
