@@ -1,0 +1,220 @@
+"""The fast training path: minibatch contract, epoch coverage, equivalence with the stock path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.core import SupervisedPlugin
+from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+from torch import nn
+
+from avalanche_neumod.benchmarks import ExperienceTensors, experience_tensors, tensor_benchmark
+from avalanche_neumod.benchmarks.tensor_data import tensor_dataset
+from avalanche_neumod.models import MLP
+from avalanche_neumod.training import FastDataPlugin, FastNaive, TensorBatchLoader
+
+
+def _data(n=50, d=6, classes=3, seed=0) -> ExperienceTensors:
+    g = torch.Generator().manual_seed(seed)
+    return ExperienceTensors(
+        torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g), 0
+    )
+
+
+def _bench(n_exp=2, n=50):
+    train = [_data(n, seed=i) for i in range(n_exp)]
+    test = [_data(20, seed=100 + i) for i in range(n_exp)]
+    return tensor_benchmark(train, test)
+
+
+def _quiet():
+    return EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
+
+
+def test_loader_covers_every_sample_once_per_epoch():
+    d = ExperienceTensors(torch.arange(23).float().unsqueeze(1), torch.arange(23), 1)
+    loader = TensorBatchLoader(d, batch_size=5, shuffle=True)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 5
+    assert [len(b[1]) for b in batches] == [5, 5, 5, 5, 3]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(23))
+    assert seen.tolist() != list(range(23))  # shuffled
+    for x, y, t in batches:  # the [x, y, t] contract, rows aligned
+        assert torch.equal(x.squeeze(1).long(), y) and torch.all(t == 1)
+    assert len(TensorBatchLoader(d, 5, drop_last=True)) == 4
+    assert sum(len(b[1]) for b in TensorBatchLoader(d, 5, drop_last=True)) == 20
+
+
+def test_loader_seeded_generator_and_transform():
+    d = _data(30)
+    a = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(3))]
+    b = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(3))]
+    c = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(4))]
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert not all(torch.equal(u, v) for u, v in zip(a, c))
+    x0 = next(iter(TensorBatchLoader(d, 4, transform=lambda x: x * 0)))[0]
+    assert torch.all(x0 == 0)
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorBatchLoader(d, 0)
+
+
+def test_fast_naive_equals_a_hand_written_loop():
+    bm = _bench()
+    torch.manual_seed(1)
+    model = MLP(6, (8,), 3)
+    hand = MLP(6, (8,), 3)
+    hand.load_state_dict(model.state_dict())
+    strategy = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=8,
+        train_epochs=2,
+        evaluator=_quiet(),
+    )
+    torch.manual_seed(2)
+    for exp in bm.train_stream:
+        strategy.train(exp, eval_streams=[])
+    torch.manual_seed(2)
+    opt = torch.optim.SGD(hand.parameters(), lr=0.1)
+    for exp in bm.train_stream:
+        d = exp.tensors
+        for _ in range(2):
+            order = torch.randperm(len(d))
+            for i in range(0, len(d), 8):
+                idx = order[i : i + 8]
+                opt.zero_grad()
+                nn.functional.cross_entropy(hand(d.x[idx]), d.y[idx]).backward()
+                opt.step()
+    for p, q in zip(model.parameters(), hand.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
+    bm = _bench()
+    results = []
+    for cls, plugins in ((FastNaive, []), (Naive, [FastDataPlugin()]), (Naive, [])):
+        torch.manual_seed(0)
+        model = MLP(6, (8,), 3)
+        ev = EvaluationPlugin(
+            accuracy_metrics(epoch=True, experience=True, stream=True),
+            loss_metrics(epoch=True),
+            loggers=[],
+        )
+        s = cls(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_mb_size=8,
+            train_epochs=1,
+            eval_mb_size=7,
+            evaluator=ev,
+            plugins=plugins,
+        )
+        torch.manual_seed(5)
+        s.train(bm.train_stream[0], eval_streams=[])
+        metrics = s.eval(bm.test_stream)
+        results.append((metrics, [p.detach().clone() for p in model.parameters()]))
+    (m_fast, p_fast), (m_plug, p_plug), (m_stock, _) = results
+    assert all(torch.equal(a, b) for a, b in zip(p_fast, p_plug))
+    assert m_fast == m_plug
+    # evaluation is order-free: the stock loader gives the same accuracy for the same model
+    torch.manual_seed(0)
+    model = MLP(6, (8,), 3)
+    for p, q in zip(model.parameters(), p_fast):
+        p.data.copy_(q)
+    stock = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        eval_mb_size=7,
+        evaluator=_quiet(),
+    )
+    fast = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        eval_mb_size=7,
+        evaluator=_quiet(),
+    )
+    ms, mf = stock.eval(bm.test_stream), fast.eval(bm.test_stream)
+    key = "Top1_Acc_Stream/eval_phase/test_stream/Task000"
+    assert ms[key] == pytest.approx(mf[key], abs=1e-12)
+
+
+class _Counter(SupervisedPlugin):
+    def __init__(self):
+        super().__init__()
+        self.calls = {"before_forward": 0, "after_update": 0, "after_eval_iteration": 0}
+
+    def before_forward(self, strategy, **kw):
+        self.calls["before_forward"] += 1
+
+    def after_update(self, strategy, **kw):
+        self.calls["after_update"] += 1
+
+    def after_eval_iteration(self, strategy, **kw):
+        self.calls["after_eval_iteration"] += 1
+
+
+def test_lean_dispatch_calls_every_acting_hook():
+    bm = _bench(n_exp=1, n=40)
+    counts = []
+    for cls in (FastNaive, Naive):
+        c = _Counter()
+        model = MLP(6, (8,), 3)
+        s = cls(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_mb_size=8,
+            eval_mb_size=10,
+            evaluator=_quiet(),
+            plugins=[c, FastDataPlugin()],
+        )
+        s.train(bm.train_stream[0], eval_streams=[])
+        s.eval(bm.test_stream)
+        counts.append(c.calls)
+    assert (
+        counts[0]
+        == counts[1]
+        == {"before_forward": 5, "after_update": 5, "after_eval_iteration": 2}
+    )
+
+
+@pytest.mark.parametrize("fast_first", [True, False])
+def test_replay_keeps_its_own_loader(fast_first):
+
+    bm = _bench(n_exp=2, n=40)
+    model = MLP(6, (8,), 3)
+    seen = []
+
+    class Spy(SupervisedPlugin):
+        def before_training_epoch(self, strategy, **kw):
+            seen.append(type(strategy.dataloader).__name__)
+
+    plugins = [FastDataPlugin(), ReplayPlugin(mem_size=20)]
+    s = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=8,
+        evaluator=_quiet(),
+        plugins=(plugins if fast_first else plugins[::-1]) + [Spy()],
+    )
+    for exp in bm.train_stream:
+        s.train(exp, eval_streams=[])
+    # no buffer yet on the first experience: the fast path serves it; then replay's loader
+    assert seen == ["TensorBatchLoader", "ReplayDataLoader"]
+
+
+def test_experiences_without_tensors_are_materialised_once():
+    g = torch.Generator().manual_seed(0)
+    data = ExperienceTensors(
+        torch.randn(30, 4, generator=g), torch.randint(0, 2, (30,), generator=g), 0
+    )
+    bm = benchmark_from_datasets(train=[tensor_dataset(data)], test=[tensor_dataset(data)])
+    exp = bm.train_stream[0]
+    assert not hasattr(exp, "tensors")
+    with pytest.warns(UserWarning, match="materialising"):
+        got = experience_tensors(exp)
+    assert torch.equal(got.x, data.x) and torch.equal(got.y, data.y)
+    assert experience_tensors(exp) is got  # cached on the experience
