@@ -135,6 +135,15 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
     md += ["## Cells", "", tables.status_table(view), ""]
     if problems:
         md += ["Diverged or failed cells:", "", problems, ""]
+    md += [
+        "## Cost per method",
+        "",
+        "Wall time of training per iteration, from each cell's timings (cells run on this "
+        "machine under whatever else it ran; `make bench` measures the performance bars).",
+        "",
+        tables.timing_table(view),
+        "",
+    ]
     md += _runs_section(view)
     return "\n".join(md)
 

@@ -233,6 +233,48 @@ def status_table(view: View) -> str:
     return md_table(header, rows)
 
 
+def _per_iteration(c: dict) -> float:
+    its = num(c["metrics"].get("n_iterations"))
+    train = sum(num(t) for t in c["timings"].get("train_s", []))
+    return train / its if its > 0 else math.nan
+
+
+def timing_table(view: View, reference: str = "FastNaive") -> str:
+    """Training time per iteration (ms) per method and stream, and its ratio to ``reference``
+    (ours: ``FastNaive``) on the same stream, from the cells' recorded timings."""
+    header = [
+        "Stream",
+        "Method",
+        "ms per training iteration",
+        f"ratio to {reference}",
+        "train s per cell",
+        "eval s per cell",
+    ]
+    rows = []
+    for s in view.streams:
+        ref_g = view.group(s, reference)
+        ref = ref_g.stat(_per_iteration).mean if ref_g else math.nan
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            st = g.stat(_per_iteration)
+            ratio = st.mean / ref if math.isfinite(ref) and ref > 0 else math.nan
+            rows.append(
+                [
+                    view.stream_label(s),
+                    m,
+                    st.fmt(1000.0, 3, std=False),
+                    f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a",
+                    g.stat(lambda c: sum(num(t) for t in c["timings"]["train_s"])).fmt(
+                        1.0, 1, False
+                    ),
+                    g.stat(lambda c: sum(num(t) for t in c["timings"]["eval_s"])).fmt(
+                        1.0, 1, False
+                    ),
+                ]
+            )
+    return md_table(header, rows)
+
+
 def problem_list(view: View) -> str:
     """One line per diverged or failed cell, with where and why."""
     lines = []
