@@ -184,6 +184,9 @@ def run_cell(
         bm = registry.build_stream(st["name"], st["args"], cfg["seed"], root, st.get("wrappers"))
         info = stream_info(bm)
         result["stream_info"] = info
+        if cfg["train"]["mb_size"] == "stream":  # the stream's own batch size (NGM streams)
+            cfg = copy.deepcopy(cfg)
+            cfg["train"]["mb_size"] = int(info.get("train_mb_size") or info["batch_size"])
         model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
         optimizer = registry.build_optimizer(cfg["optimizer"], model.parameters())
         active = measures.build(cfg["metrics"], bm, info, cfg)
@@ -206,6 +209,7 @@ def run_cell(
             a.attach(strategy)
         timings["build_s"] = time.perf_counter() - t0
         metrics["n_parameters"] = sum(p.numel() for p in strategy.model.parameters())
+        metrics["train_mb_size"] = int(cfg["train"]["mb_size"])
 
         if progress:
             pbar = attach_pbar(monitor, _iterations(bm, cfg), cfg["cell_id"])
@@ -246,9 +250,22 @@ def run_cell(
         metrics.update(
             summarise(matrix, stream_acc, info, iters, complete=result["status"] == "ok")
         )
+        rec = info.get("recurring_test_experiences")
+        if rec and matrix:
+            j = int(rec[0])
+            col = [row[j] for row in matrix]
+            metrics["recurring"] = {
+                "test_experience": j,
+                "after_each": col,
+                "train_order": info.get("train_order"),
+                **({"final": col[-1]} if result["status"] == "ok" else {}),
+            }
         timings["train_s"] = train_s
         timings["eval_s"] = eval_s
         result["curves"]["train"] = monitor.curves()
+        hist = measures.histories(strategy)
+        if hist:
+            result["measures"]["history"] = hist
         for a in active:
             try:
                 result["measures"][a.name] = a.collect(strategy, result)

@@ -33,6 +33,8 @@ class Diverged(RuntimeError):
 class TrainMonitor(SupervisedPlugin):
     """Stop on a non-finite loss; record windowed training loss/accuracy and boundaries."""
 
+    neumod_observer = True  # probes' forks of the strategy leave it out (evaluation.probes)
+
     def __init__(self, log_every: int = 10, pbar=None):
         super().__init__()
         if log_every < 1:

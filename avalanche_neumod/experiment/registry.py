@@ -102,7 +102,7 @@ METHODS: dict[str, MethodSpec] = {
     "FastNaive": MethodSpec(f"{_T}.template:FastNaive", doc="fine-tuning on our fast path"),
     "NeuMoSync": MethodSpec(
         f"{_T}.neumosync:NeuMoSync",
-        optimizer={"name": "adam", "lr": 1e-3},
+        optimizer=None,  # Adam(lr) over theta, the neuron embeddings and NeuroSync (DESIGN 6)
         doc="NeuMoSync (DESIGN 6)",
     ),
     "NGMSGD": MethodSpec(
@@ -115,7 +115,9 @@ METHODS: dict[str, MethodSpec] = {
     "ReDo": MethodSpec(f"{_S}:ReDo", doc="recycling dormant neurons (DESIGN 5.2)"),
     "CReLU": MethodSpec(f"{_S}:CReLU", doc="CReLU network (DESIGN 5.4)"),
     "L2Init": MethodSpec(f"{_S}:L2Init", doc="L2 regularisation towards init (DESIGN 5.3)"),
-    "L2InitEWC": MethodSpec(f"{_S}:L2InitEWC", doc="L2Init + EWC (DESIGN 5.5)"),
+    "L2InitEWC": MethodSpec(
+        f"{_S}:L2InitEWC", args={"ewc_lambda": 100.0}, doc="L2Init + EWC (DESIGN 5.5)"
+    ),
     "ShrinkPerturb": MethodSpec(f"{_S}:ShrinkPerturb", doc="Shrink & Perturb (DESIGN 5.6)"),
     "MAML": MethodSpec(f"{_T}.maml:MAML", doc="MAML (DESIGN 5.7)"),
 }

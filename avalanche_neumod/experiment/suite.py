@@ -26,7 +26,7 @@ DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
 STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
 METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label"}
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
-METRIC_NAMES = ("stability_gap", "transfer", "plasticity", "history")
+METRIC_NAMES = ("stability_gap", "transfer", "plasticity")
 REPO_SUITES = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -234,8 +234,13 @@ def validate(suite: Suite) -> None:
                     "(accuracy is always recorded)"
                 )
         t = cfg["train"]
-        if int(t["mb_size"]) < 1 or int(t["epochs"]) < 1:
-            raise SuiteError(f"{cfg['cell_id']}: train.mb_size and train.epochs must be >= 1")
+        mb_ok = t["mb_size"] == "stream" or (isinstance(t["mb_size"], int) and t["mb_size"] >= 1)
+        if not mb_ok or not (isinstance(t["epochs"], int) and t["epochs"] >= 1):
+            raise SuiteError(
+                f"{cfg['cell_id']}: train.mb_size (an integer >= 1, or 'stream' for the "
+                f"stream's own batch size) and train.epochs (>= 1) are invalid: "
+                f"mb_size={t['mb_size']!r}, epochs={t['epochs']!r}"
+            )
 
 
 def _model_cfg(m: Any) -> dict:

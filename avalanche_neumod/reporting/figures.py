@@ -16,6 +16,7 @@ Curves are averaged over the seeds that finished, with a +-1 std band.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -40,7 +41,8 @@ def _colors(n: int):
 def _grid(n: int, width: float = 5.0, height: float = 3.6):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    w = max(6.0, width * cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(w, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -86,7 +88,13 @@ def _legend(fig, axes) -> float:
     fig.legend(
         [handles[lab] for lab in labels], labels, loc="lower center", ncol=ncol, frameon=False
     )
-    return min(0.4, (0.3 + 0.3 * nrow) / fig.get_figheight())
+    return min(0.4, (0.15 + 0.25 * nrow) / fig.get_figheight())
+
+
+def _title(fig, text: str) -> None:
+    """A suptitle wrapped to the figure's width."""
+    width = max(30, int(fig.get_figwidth() * 11))
+    fig.suptitle(textwrap.fill(text, width))
 
 
 def _curve_figure(
@@ -136,7 +144,7 @@ def _curve_figure(
         if pct:
             ax.set_ylim(-2, 102)
         ax.grid(alpha=0.25)
-    fig.suptitle(title)
+    _title(fig, title)
     return _save(fig, out, name, bottom=_legend(fig, axes))
 
 
@@ -236,25 +244,25 @@ def recurring_accuracy(view: View, out: Path) -> Optional[Path]:
 
 
 def stability_gap_curves(view: View, out: Path) -> Optional[Path]:
-    """The tracker's accuracy on the first tracked experience per iteration, boundaries marked."""
+    """The tracker's accuracy on experience 0 (the first tracked one) per update, boundaries
+    marked (De Lange's and NGM-SGD's stability-gap plots)."""
 
     def get(c):
         sg = c.get("measures", {}).get("stability_gap")
-        if not sg or not sg.get("iteration"):
+        curves = (sg or {}).get("curves")
+        if not curves:
             return None
-        acc = sg["accuracy"]
-        first = sorted(acc, key=int)[0]
-        x, y = sg["iteration"], acc[first]
-        keep = [i for i, v in enumerate(y) if v is not None]
-        return [x[i] for i in keep], [y[i] for i in keep], sg.get("boundaries", [])
+        first = min(curves, key=int)
+        return curves[first]["x"], curves[first]["acc"], sg.get("boundaries", [])
 
     return _curve_figure(
         view,
         out,
         "stability_gap.png",
-        "Accuracy on experience 0 during training (stability gap; dotted: task boundaries)",
+        "Accuracy on the first experience during training (dotted: task boundaries)",
         "test accuracy on experience 0 (%)",
         get,
+        xlabel="updates",
     )
 
 
@@ -286,25 +294,53 @@ def ngm_gains(view: View, out: Path) -> Optional[Path]:
         ax.set_ylabel("mean gain g")
         ax.grid(alpha=0.25)
         ax.legend(fontsize=7)
-    fig.suptitle("NGM gains over time (dotted: task boundaries)")
+    _title(fig, "NGM gains over time (dotted: task boundaries)")
     return _save(fig, out, "ngm_gains.png")
 
 
+ALPHA_KINDS = ("SM", "WC", "gain", "shift")
+
+
+def _alpha_series(h: dict) -> tuple[list, dict]:
+    """x (iterations) and ``{(kind, layer): [mean ...]}`` from NeuMoSync's ``alpha_history``."""
+    pts = h.get("iterations") or []
+    x = [p["iteration"] for p in pts]
+    series: dict = {}
+    for p in pts:
+        for layer, kinds in p["layers"].items():
+            for kind, (mean, _std) in kinds.items():
+                series.setdefault((kind, layer), []).append(mean)
+    return x, series
+
+
 def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
-    """Mean alpha per kind (SM, WC, gain, shift) and layer, per experience."""
-    panels = _history_panels(view, "alphas")
+    """Mean alpha per layer over training, one panel per alpha kind, per stream (first seed)."""
+    panels = [p for p in _history_panels(view, "alphas") if _alpha_series(p[3])[0]]
     if not panels:
         return None
-    fig, axes = _grid(len(panels))
-    for ax, (s, m, c, h) in zip(axes, panels):
-        x = h["x"]
-        for series, ys in h["series"].items():
-            ax.plot(x[: len(ys)], ys, lw=1.1, marker="." if len(x) < 40 else None, label=series)
-        _boundaries(ax, h.get("boundaries", []))
-        ax.set_title(f"{view.stream_label(s)}: {m} (seed {c['config']['seed']})")
-        ax.set_xlabel(h.get("xlabel", "experience"))
-        ax.set_ylabel("mean alpha")
-        ax.grid(alpha=0.25)
-        ax.legend(fontsize=7, ncol=2)
-    fig.suptitle("NeuMoSync alphas over time")
-    return _save(fig, out, "neumosync_alphas.png")
+    kinds = [
+        k
+        for k in ALPHA_KINDS
+        if any((k, lay) in _alpha_series(p[3])[1] for p in panels for lay in p[3].get("layers", []))
+    ]
+    kinds = kinds or sorted({k for p in panels for k, _ in _alpha_series(p[3])[1]})
+    fig, axes = plt.subplots(
+        len(panels), len(kinds), figsize=(3.6 * len(kinds), 3.0 * len(panels)), squeeze=False
+    )
+    for row, (s, m, c, h) in zip(axes, panels):
+        x, series = _alpha_series(h)
+        bounds = c.get("curves", {}).get("train", {}).get("boundaries", [])
+        layers = h.get("layers") or sorted({lay for _, lay in series})
+        colors = _colors(len(layers))
+        for ax, kind in zip(row, kinds):
+            for col, layer in zip(colors, layers):
+                ys = series.get((kind, layer))
+                if ys:
+                    ax.plot(x[: len(ys)], ys, lw=1.1, color=col, label=f"layer {layer}")
+            _boundaries(ax, bounds)
+            ax.set_title(f"{view.stream_label(s)}, {m}: alpha_{kind}", fontsize=9)
+            ax.set_xlabel("training iterations")
+            ax.set_ylabel(f"mean alpha_{kind}")
+            ax.grid(alpha=0.25)
+    _title(fig, "NeuMoSync alphas over time (mean over neurons; dotted: task boundaries)")
+    return _save(fig, out, "neumosync_alphas.png", bottom=_legend(fig, list(axes.flat)))

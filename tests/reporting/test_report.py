@@ -153,13 +153,16 @@ def test_table1_and_table2_from_saved_results():
 
 
 def _sg(avg_acc, avg_min_acc, wc_acc, avg_sg):
-    s = {"avg_acc": avg_acc, "avg_min_acc": avg_min_acc, "wc_acc": wc_acc, "avg_sg": avg_sg}
+    sc = {"avg_acc": avg_acc, "avg_min_acc": avg_min_acc, "wc_acc": wc_acc, "avg_sg": avg_sg}
+    curves = {
+        "0": {"x": [0, 1, 2, 3, 4], "acc": [0.1, 0.8, 0.3, 0.6, 0.7]},
+        "1": {"x": [2, 3, 4], "acc": [0.1, 0.5, 0.6]},
+    }
     return {
         "stability_gap": {
-            "scores": {"ngm": s, "de_lange": s},
-            "iteration": [0, 1, 2, 3, 4],
+            "scores": {"ngm": sc, "de_lange": sc},
+            "curves": curves,
             "boundaries": [0, 2],
-            "accuracy": {"0": [0.1, 0.8, 0.3, 0.6, 0.7]},
         }
     }
 
@@ -177,6 +180,22 @@ def test_ngm_table_claims_and_figures(tmp_path):
             "boundaries": [0, 2],
         }
     }
+    rs[0]["curves"] = {"train": {"boundaries": [0, 2]}}
+    rs[0]["measures"]["history"]["alphas"] = {
+        "layers": ["0", "2"],
+        "iterations": [
+            {
+                "iteration": i,
+                "experience": i // 2,
+                "layers": {
+                    lay: {k: [0.1 * i + j, 0.0] for k in ("SM", "WC", "gain", "shift")}
+                    for j, lay in enumerate(["0", "2"])
+                },
+            }
+            for i in range(4)
+        ],
+        "experiences": [],
+    }
     view = View(rs)
     t = tables.ngm_table(view)
     assert _cell_value(t, "NGM-SGD", 1) == "85.00 (5.00)"
@@ -188,7 +207,8 @@ def test_ngm_table_claims_and_figures(tmp_path):
 
     assert figures.stability_gap_curves(view, tmp_path).stat().st_size > 5000
     assert figures.ngm_gains(view, tmp_path).stat().st_size > 5000
-    assert figures.neumosync_alphas(view, tmp_path) is None  # no data, no figure
+    assert figures.neumosync_alphas(view, tmp_path).stat().st_size > 5000
+    assert figures.recurring_accuracy(view, tmp_path) is None  # no data, no figure
 
 
 def test_report_from_saved_json_only(tmp_path):
