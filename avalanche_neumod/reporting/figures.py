@@ -298,7 +298,11 @@ def ngm_gains(view: View, out: Path) -> Optional[Path]:
     return _save(fig, out, "ngm_gains.png")
 
 
-ALPHA_KINDS = ("SM", "WC", "gain", "shift")
+ALPHA_KINDS = ("sm", "wc", "gain", "shift")  # NeuMoSync's order (DESIGN 6)
+
+
+def _kind_name(kind: str) -> str:
+    return kind.upper() if kind in ("sm", "wc") else kind
 
 
 def _alpha_series(h: dict) -> tuple[list, dict]:
@@ -318,12 +322,8 @@ def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
     panels = [p for p in _history_panels(view, "alphas") if _alpha_series(p[3])[0]]
     if not panels:
         return None
-    kinds = [
-        k
-        for k in ALPHA_KINDS
-        if any((k, lay) in _alpha_series(p[3])[1] for p in panels for lay in p[3].get("layers", []))
-    ]
-    kinds = kinds or sorted({k for p in panels for k, _ in _alpha_series(p[3])[1]})
+    present = {k for p in panels for k, _ in _alpha_series(p[3])[1]}
+    kinds = [k for k in ALPHA_KINDS if k in present] + sorted(present - set(ALPHA_KINDS))
     fig, axes = plt.subplots(
         len(panels), len(kinds), figsize=(3.6 * len(kinds), 3.0 * len(panels)), squeeze=False
     )
@@ -338,9 +338,9 @@ def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
                 if ys:
                     ax.plot(x[: len(ys)], ys, lw=1.1, color=col, label=f"layer {layer}")
             _boundaries(ax, bounds)
-            ax.set_title(f"{view.stream_label(s)}, {m}: alpha_{kind}", fontsize=9)
+            ax.set_title(f"{view.stream_label(s)}, {m}: alpha_{_kind_name(kind)}", fontsize=9)
             ax.set_xlabel("training iterations")
-            ax.set_ylabel(f"mean alpha_{kind}")
+            ax.set_ylabel(f"mean alpha_{_kind_name(kind)}")
             ax.grid(alpha=0.25)
     _title(fig, "NeuMoSync alphas over time (mean over neurons; dotted: task boundaries)")
     return _save(fig, out, "neumosync_alphas.png", bottom=_legend(fig, list(axes.flat)))

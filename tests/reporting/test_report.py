@@ -188,7 +188,7 @@ def test_ngm_table_claims_and_figures(tmp_path):
                 "iteration": i,
                 "experience": i // 2,
                 "layers": {
-                    lay: {k: [0.1 * i + j, 0.0] for k in ("SM", "WC", "gain", "shift")}
+                    lay: {k: [0.1 * i + j, 0.0] for k in ("sm", "wc", "gain", "shift")}
                     for j, lay in enumerate(["0", "2"])
                 },
             }
