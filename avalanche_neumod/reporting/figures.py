@@ -31,6 +31,7 @@ from .results_view import View, num  # noqa: E402
 from .tables import accuracy_of  # noqa: E402
 
 DPI = 110
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _colors(n: int):
@@ -286,8 +287,8 @@ def ngm_gains(view: View, out: Path) -> Optional[Path]:
     fig, axes = _grid(len(panels))
     for ax, (s, m, c, h) in zip(axes, panels):
         x = h["iteration"]
-        for layer, ys in h["layers"].items():
-            ax.plot(x[: len(ys)], ys, lw=1.1, label=f"layer {layer}")
+        for i, (layer, ys) in enumerate(h["layers"].items()):  # dashes show coinciding layers
+            ax.plot(x[: len(ys)], ys, lw=1.3, ls=LINESTYLES[i % 4], label=f"layer {layer}")
         _boundaries(ax, h.get("boundaries", []))
         ax.set_title(f"{view.stream_label(s)}: {m} (seed {c['config']['seed']})")
         ax.set_xlabel("training iterations")
@@ -333,10 +334,17 @@ def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
         layers = h.get("layers") or sorted({lay for _, lay in series})
         colors = _colors(len(layers))
         for ax, kind in zip(row, kinds):
-            for col, layer in zip(colors, layers):
+            for i, (col, layer) in enumerate(zip(colors, layers)):
                 ys = series.get((kind, layer))
                 if ys:
-                    ax.plot(x[: len(ys)], ys, lw=1.1, color=col, label=f"layer {layer}")
+                    ax.plot(
+                        x[: len(ys)],
+                        ys,
+                        lw=1.3,
+                        color=col,
+                        ls=LINESTYLES[i % 4],
+                        label=f"layer {layer}",
+                    )
             _boundaries(ax, bounds)
             ax.set_title(f"{view.stream_label(s)}, {m}: alpha_{_kind_name(kind)}", fontsize=9)
             ax.set_xlabel("training iterations")
