@@ -57,8 +57,9 @@ streams:
     methods: {EWC: {args: {ewc_lambda: 7}}}
 methods:
   EWC: {optimizer: {momentum: 0.9}}
+  LwF: {optimizer: {name: adam, lr: 0.001}}
   NeuMoSync: {}
-  NGMSGD: {args: {eta: 0.4}}
+  NGMSGD: {args: {eta: 0.4}, optimizer: {name: sgd, lr: 0.2}}
 presets:
   cpu: {defaults: {optimizer: {lr: 0.05}}}
 """
@@ -68,10 +69,12 @@ presets:
     assert cells["EWC"]["optimizer"] == {"name": "sgd", "lr": 0.05, "momentum": 0.9}
     assert cells["EWC"]["method"]["args"] == {"ewc_lambda": 7}
     assert cells["EWC"]["train"]["mb_size"] == 6
-    # a different optimizer name replaces the method's default instead of merging into it
-    assert cells["NeuMoSync"]["optimizer"] == {"name": "sgd", "lr": 0.05}
-    # a strategy that builds its own optimizer keeps it; its defaults merge with the suite's
-    assert cells["NGMSGD"]["optimizer"] == {"name": registry.OWN_OPTIMIZER}
+    # a different optimizer name replaces the one below instead of merging into it
+    assert cells["LwF"]["optimizer"] == {"name": "adam", "lr": 0.001}
+    # a strategy that builds its own optimizer keeps it against shared optimizers; its
+    # arguments merge with the suite's, and its own entry may still replace it
+    assert cells["NeuMoSync"]["optimizer"] == {"name": registry.OWN_OPTIMIZER}
+    assert cells["NGMSGD"]["optimizer"] == {"name": "sgd", "lr": 0.2}
     assert cells["NGMSGD"]["method"]["args"] == {"eta": 0.4, "lr": 0.01}
 
 
