@@ -192,3 +192,13 @@ def test_shipped_suites_parse(name):
 
     raw = read_yaml(path)
     assert {"cpu", "paper"} <= set(raw["presets"])
+    from avalanche_neumod import benchmarks
+
+    if not hasattr(benchmarks, "STREAMS"):
+        return  # the stream registry has not landed in this checkout
+    for preset in ("cpu", "paper"):
+        cells = expand(load_suite(path, preset))  # every name valid, every cell resolvable
+        assert cells and all(c["seed"] in (0, 1, 2, 3, 4) for c in cells)
+    assert len({c["seed"] for c in expand(load_suite(path, "cpu"))}) == (
+        1 if name in ("smoke", "perf") else 3
+    )
