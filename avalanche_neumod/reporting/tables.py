@@ -263,7 +263,7 @@ def timing_table(view: View, reference: str = "FastNaive") -> str:
                     view.stream_label(s),
                     m,
                     st.fmt(1000.0, 3, std=False),
-                    f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a",
+                    (f"{ratio:.2f}x ({ref_g.method})" if math.isfinite(ratio) else "n/a"),
                     g.stat(lambda c: sum(num(t) for t in c["timings"]["train_s"])).fmt(
                         1.0, 1, False
                     ),
