@@ -129,7 +129,16 @@ def _curve_figure(
         for m, got in lines:
             x = np.asarray(got[0][0][: min(len(g[0]) for g in got)], dtype=float)
             mu, sd = _mean_curve([g[1] for g in got])
-            ax.plot(x, mu * scale, color=colors[m], lw=1.3, label=m)
+            ax.plot(
+                x,
+                mu * scale,
+                color=colors[m],
+                lw=1.4,
+                label=m,
+                ls=LINESTYLES[view.methods.index(m) % 4],  # coinciding methods stay visible
+                marker="o" if len(x) <= 30 else None,
+                ms=3,
+            )
             if len(got) > 1:
                 ax.fill_between(
                     x, (mu - sd) * scale, (mu + sd) * scale, color=colors[m], alpha=0.15
