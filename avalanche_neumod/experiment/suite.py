@@ -161,6 +161,9 @@ class Suite:
             "streams": self.streams,
             "methods": self.methods,
             "report": self.report,
+            # JSON files are written with sorted keys: keep the suite's order explicitly
+            "stream_order": list(self.streams),
+            "method_order": list(self.methods),
         }
 
 

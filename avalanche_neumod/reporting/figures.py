@@ -208,7 +208,7 @@ def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
         ax.bar(xs, mu, width, yerr=sd, color=colors[j], label=m, capsize=2)
     ax.set_xticks(range(len(streams)))
     ax.set_xticklabels([view.stream_label(s) for s in streams], rotation=15, ha="right")
-    ax.set_ylabel("average final accuracy (%)")
+    ax.set_ylabel("average accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("Final accuracy (mean, std over seeds)")
     ax.grid(axis="y", alpha=0.25)

@@ -105,8 +105,8 @@ class View:
         self.results = results
         self.manifest = manifest or {}
         suite = self.manifest.get("suite") or {}
-        s_order = list(suite.get("streams") or {})
-        m_order = list(suite.get("methods") or {})
+        s_order = list(suite.get("stream_order") or suite.get("streams") or {})
+        m_order = list(suite.get("method_order") or suite.get("methods") or {})
         self.groups: dict[tuple[str, str], Group] = {}
         for r in results:
             cfg = r["config"]

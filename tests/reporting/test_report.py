@@ -49,6 +49,8 @@ def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
             want = f"{100 * np.mean(accs):.2f} ({100 * np.std(accs):.2f})"
             assert _cell_value(section, method, col) == want
         assert _cell_value(section, "Boom", col) == "diverged (2/2)"
+    rows = [ln.split("|")[1].strip() for ln in section.splitlines() if ln.startswith("| ")]
+    assert rows[1:] == ["FastNaive", "Naive", "Boom"]  # the suite's order, not sorted
     assert "`toy__Boom__seed0`: **diverged**" in md
 
     # figures exist, are embedded, and nothing else is referenced
