@@ -1,0 +1,88 @@
+"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics (DESIGN 7).
+
+Every scalar has a pure function over plain arrays and a ``PluginMetric`` for
+Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
+"""
+
+from ..models.units import dormant_fraction, redo_scores
+from .plasticity import (
+    PlasticityMetric,
+    diagnose,
+    effective_rank,
+    grad_norm,
+    mean_abs_weight,
+    plasticity_metrics,
+)
+from .probes import fork_strategy, preserved_rng, run_probe, truncated_experience
+from .stability_gap import (
+    StabilityGapMetric,
+    StabilityGapTracker,
+    avg_acc,
+    avg_min_acc,
+    avg_recovery_iterations,
+    avg_stability_gap,
+    mean_curves,
+    min_acc,
+    recovery_iterations,
+    stability_gap,
+    stability_gap_scores,
+    wc_acc,
+    windowed_forgetting,
+    windowed_plasticity,
+)
+from .subset_eval import SubsetEvaluator, fixed_subset
+from .transfer import (
+    KnowledgeTransferMetric,
+    KnowledgeTransferPlugin,
+    average_final_accuracy,
+    bkt,
+    bkt_mean,
+    fkt,
+    fkt_mean,
+    lca_backward,
+    lca_forward,
+    lca_zero,
+    transfer_table,
+)
+
+__all__ = [
+    "KnowledgeTransferMetric",
+    "KnowledgeTransferPlugin",
+    "PlasticityMetric",
+    "StabilityGapMetric",
+    "StabilityGapTracker",
+    "SubsetEvaluator",
+    "average_final_accuracy",
+    "avg_acc",
+    "avg_min_acc",
+    "avg_recovery_iterations",
+    "avg_stability_gap",
+    "bkt",
+    "bkt_mean",
+    "diagnose",
+    "dormant_fraction",
+    "effective_rank",
+    "fixed_subset",
+    "fkt",
+    "fkt_mean",
+    "fork_strategy",
+    "grad_norm",
+    "lca_backward",
+    "lca_forward",
+    "lca_zero",
+    "mean_abs_weight",
+    "mean_curves",
+    "min_acc",
+    "plasticity_metrics",
+    "preserved_rng",
+    "recovery_iterations",
+    "redo_scores",
+    "run_probe",
+    "stability_gap",
+    "stability_gap_scores",
+    "transfer_table",
+    "truncated_experience",
+    "wc_acc",
+    "windowed_forgetting",
+    "windowed_plasticity",
+]

@@ -17,9 +17,11 @@ consumers, so the recorded activity of a unit is what the next layer reads
 
 from __future__ import annotations
 
+import math
 import operator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.fx as fx
@@ -110,6 +112,10 @@ class HiddenUnits:
         width_factor: consumer inputs per unit and position (2 for CReLU).
         spatial: consumer input columns per unit copy (``H*W`` for
             conv -> flatten -> linear, else 1).
+        pre_activation: the module whose output is the units' pre-activation: the
+            last of the producer and the normalisation modules met on the path
+            before the first activation (the producer or its norm when the path
+            has no activation). ``None`` only for units built by hand.
     """
 
     name: str
@@ -120,6 +126,7 @@ class HiddenUnits:
     norm: nn.Module | None = None
     width_factor: int = 1
     spatial: int = 1
+    pre_activation: nn.Module | None = None
 
     @property
     def n_units(self) -> int:
@@ -259,6 +266,8 @@ def read_units(model: nn.Module) -> ModelUnits:
 
 def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
     activation = norm = None
+    pre_activation = producer
+    seen_activation = False
     factor = 1
     cur = node
     while True:
@@ -281,7 +290,15 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
             if isinstance(consumer, nn.Conv2d) and spatial != 1:
                 raise UnsupportedModelError(f"{node.target} -> {u.target}: channel mismatch")
             return HiddenUnits(
-                node.target, producer, u.target, consumer, activation, norm, factor, spatial
+                node.target,
+                producer,
+                u.target,
+                consumer,
+                activation,
+                norm,
+                factor,
+                spatial,
+                pre_activation,
             )
         if not _passes(u, modules):
             return None
@@ -290,9 +307,32 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
             if isinstance(m, _ACTIVATION_MODULES):
                 activation = m
                 factor *= getattr(m, "width_factor", 1)
+                seen_activation = True
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
                 norm = m
+                if not seen_activation:
+                    pre_activation = m
+        elif _is_functional_activation(u):
+            seen_activation = True
         cur = u
+
+
+_ACTIVATION_FUNCTIONS = {
+    torch.relu,
+    torch.tanh,
+    torch.sigmoid,
+    nn.functional.relu,
+    nn.functional.leaky_relu,
+    nn.functional.gelu,
+    nn.functional.elu,
+    nn.functional.silu,
+}
+
+
+def _is_functional_activation(node: fx.Node) -> bool:
+    if node.op == "call_function":
+        return node.target in _ACTIVATION_FUNCTIONS
+    return node.op == "call_method" and node.target in {"relu", "tanh", "sigmoid"}
 
 
 def hidden_units(model: nn.Module) -> list[HiddenUnits]:
@@ -327,29 +367,68 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return store[0].flatten(1)
 
 
+_PAUSED = [0]  # depth of nested ``recording_paused()`` blocks
+
+
+@contextmanager
+def recording_paused() -> Iterator[None]:
+    """Make every :class:`UnitRecorder` (except those with ``ignore_pause``) skip forwards.
+
+    Metrics that run extra forward passes during training (the stability-gap
+    tracker, transfer probes' evaluations, diagnostics) wrap them in this, so the
+    activity statistics of the method's plugins (CBP, ReDo, ...) see training
+    batches only and the main run is the same with and without the metrics.
+    """
+    _PAUSED[0] += 1
+    try:
+        yield
+    finally:
+        _PAUSED[0] -= 1
+
+
+class _RecorderHook:
+    """A consumer pre-hook as an object (not a closure), so ``copy.deepcopy`` of a model
+    together with its plugins (a forked strategy) gives hooks that write into the
+    copied recorder, not the original one."""
+
+    def __init__(self, recorder: UnitRecorder, unit: HiddenUnits):
+        self.recorder = recorder
+        self.unit = unit
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        rec = self.recorder
+        if rec.enabled and (_PAUSED[0] == 0 or rec.ignore_pause):
+            h = args[0].detach() if rec.detach else args[0]
+            rec.activity[self.unit.name] = self.unit.unit_activity(h)
+
+
 class UnitRecorder:
     """Record hidden-unit activity during forward passes (forward pre-hooks on consumers).
 
     ``recorder.activity[name]`` holds the last batch's activity of the units of
     producer ``name`` as ``(batch, width_factor, n_units, positions)``. With
     ``detach=True`` (default) it holds no graph. Use as a context manager or call
-    :meth:`remove`.
+    :meth:`remove`. Inside :func:`recording_paused` it records nothing unless
+    ``ignore_pause``. The hooks are plain objects, so a deep copy of the model and
+    the recorder together stays consistent.
     """
 
-    def __init__(self, units: list[HiddenUnits], detach: bool = True, enabled: bool = True):
+    def __init__(
+        self,
+        units: list[HiddenUnits],
+        detach: bool = True,
+        enabled: bool = True,
+        ignore_pause: bool = False,
+    ):
         self.units = units
         self.detach = detach
         self.enabled = enabled
+        self.ignore_pause = ignore_pause
         self.activity: dict[str, torch.Tensor] = {}
         self._handles = [u.consumer.register_forward_pre_hook(self._hook(u)) for u in units]
 
-    def _hook(self, unit: HiddenUnits):
-        def hook(module: nn.Module, args: tuple) -> None:
-            if self.enabled:
-                h = args[0].detach() if self.detach else args[0]
-                self.activity[unit.name] = unit.unit_activity(h)
-
-        return hook
+    def _hook(self, unit: HiddenUnits) -> _RecorderHook:
+        return _RecorderHook(self, unit)
 
     def remove(self) -> None:
         for h in self._handles:
@@ -366,3 +445,108 @@ class UnitRecorder:
         for u in self.units:
             if u.name in self.activity:
                 yield u, self.activity[u.name]
+
+
+# --- Re-initialising units (used by CBP and ReDo) --------------------------------------------
+
+
+def default_init_bound(layer: nn.Module) -> float:
+    """Bound of PyTorch's default ``Linear``/``Conv2d`` init ``U(-b, b)``: b = 1/sqrt(fan_in).
+
+    ``reset_parameters`` draws weights with ``kaiming_uniform_(a=sqrt(5))``, whose
+    bound is ``sqrt(6 / ((1 + 5) * fan_in)) = 1 / sqrt(fan_in)``, and biases from
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: the same bound for both.
+    """
+    w = layer.weight
+    fan_in = w[0].numel()
+    return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+@torch.no_grad()
+def reinit_units(
+    hu: HiddenUnits,
+    units: torch.Tensor,
+    init: Callable[[torch.Tensor], None] | None = None,
+    zero_outgoing: bool = True,
+) -> None:
+    """Give units ``units`` of ``hu`` fresh incoming weights and cut their outgoing ones.
+
+    - producer rows (out-features / out-channels) ``units``: drawn from the
+      layer's initial distribution. With ``init=None`` that is PyTorch's default
+      for the layer type, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (see
+      :func:`default_init_bound`); a callable ``init(rows)`` fills the
+      ``(k, *weight.shape[1:])`` tensor of new rows in place instead (e.g. for a
+      model initialised with ``N(0, 0.01^2)``). The producer's bias of those units is 0.
+    - a normalisation layer between producer and activation (``hu.norm``) gets,
+      for those units, its initial state: affine weight 1 and bias 0 and, for
+      BatchNorm, running mean 0 and running variance 1 (a fresh unit's statistics
+      are unrelated to the old unit's; ``num_batches_tracked`` is shared and kept).
+    - consumer columns fed by the units (every CReLU copy and spatial position,
+      :meth:`HiddenUnits.outgoing_index`) are set to 0 when ``zero_outgoing``.
+    """
+    units = torch.as_tensor(units, dtype=torch.long, device=hu.producer.weight.device).flatten()
+    if units.numel() == 0:
+        return
+    w = hu.producer.weight
+    rows = torch.empty((units.numel(), *w.shape[1:]), dtype=w.dtype, device=w.device)
+    if init is None:
+        b = default_init_bound(hu.producer)
+        rows.uniform_(-b, b)
+    else:
+        init(rows)
+    w.index_copy_(0, units, rows)
+    if hu.producer.bias is not None:
+        hu.producer.bias.index_fill_(0, units, 0.0)
+    norm = hu.norm
+    if norm is not None:
+        weight = getattr(norm, "weight", None)
+        bias = getattr(norm, "bias", None)
+        if weight is not None and weight.dim() == 1 and weight.numel() == hu.n_units:
+            weight.index_fill_(0, units, 1.0)
+        if bias is not None and bias.dim() == 1 and bias.numel() == hu.n_units:
+            bias.index_fill_(0, units, 0.0)
+        if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.running_mean is not None:
+            norm.running_mean.index_fill_(0, units, 0.0)
+            norm.running_var.index_fill_(0, units, 1.0)
+    if zero_outgoing:
+        hu.consumer.weight.index_fill_(
+            1, hu.outgoing_index(units.cpu()).flatten().to(w.device), 0.0
+        )
+
+
+def redo_scores(activity) -> torch.Tensor:
+    """ReDo scores ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)`` of one layer's units (Sokar et al. 2023).
+
+    ``activity`` is ``(batch, n_units)`` or :class:`UnitRecorder`'s ``(batch,
+    width_factor, n_units, positions)`` (a tensor or array-like); expectations run
+    over the batch, the positions and the CReLU copies. A layer whose units are all
+    silent scores 0 everywhere.
+    """
+    if isinstance(activity, torch.Tensor):
+        a = activity.detach().float().abs()
+    else:
+        a = torch.as_tensor(activity, dtype=torch.float32).abs()
+    if a.dim() == 2:
+        mean_abs = a.mean(dim=0)
+    elif a.dim() == 4:
+        mean_abs = a.mean(dim=(0, 1, 3))
+    else:
+        raise ValueError(
+            "activity must be (batch, n_units) or (batch, width_factor, n_units, positions), "
+            f"got shape {tuple(a.shape)}"
+        )
+    if a.shape[0] == 0 or mean_abs.numel() == 0:
+        raise ValueError("activity is empty")
+    return mean_abs / mean_abs.mean().clamp_min(torch.finfo(mean_abs.dtype).tiny)
+
+
+def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:
+    """Boolean mask of the tau-dormant units (``s_i <= tau``)."""
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    return redo_scores(activity) <= tau
+
+
+def dormant_fraction(activity, tau: float = 0.1) -> float:
+    """Fraction of a layer's units that are tau-dormant."""
+    return float(dormant_mask(activity, tau).float().mean())

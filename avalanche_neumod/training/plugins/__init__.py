@@ -1,0 +1,13 @@
+"""One plugin per mechanism; each works inside any Avalanche strategy."""
+
+from .cbp import CBPPlugin
+from .l2init import L2InitPlugin
+from .redo import ReDoPlugin
+from .shrink_perturb import ShrinkPerturbPlugin
+
+__all__ = [
+    "CBPPlugin",
+    "L2InitPlugin",
+    "ReDoPlugin",
+    "ShrinkPerturbPlugin",
+]

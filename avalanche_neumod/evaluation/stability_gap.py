@@ -1,0 +1,638 @@
+"""Stability gap: per-iteration accuracy curves and their scores (DESIGN 7.2).
+
+Data model (plain, JSON-friendly): ``curves = {exp_id: (x, acc)}`` where ``x`` is
+the number of updates done when the point was taken (strictly increasing) and
+``acc`` the accuracy in [0, 1] on that experience's fixed test subset;
+``boundaries[k]`` is the number of updates done when training experience ``k``
+started (``len(boundaries)`` = experiences trained so far). Experience ``k``'s
+training spans ``boundaries[k] <= x <= end_k`` with ``end_k = boundaries[k+1]``
+(``+inf`` for the last one); the point at ``x = boundaries[k]`` is the state
+before its first update (= the end of experience ``k-1``).
+
+Pure scores (De Lange et al. ICLR 2023 unless said; NGM-SGD's by ``convention="ngm"``):
+
+- ``min_acc(k)`` = mean over tracked ``i < k`` of ``min A_i(x)`` for
+  ``end_i < x <= end_k`` (after ``i`` was learned); ``avg_min_acc`` = ``min_acc(T-1)``.
+- ``wc_acc(k)`` = ``(1/n) A_k(end_k) + (1 - 1/n) min_acc(k)``, ``n = k + 1``
+  experiences seen (De Lange's 1-based ``k``).
+- ``stability_gap(k)`` (NGM-SGD's SG_k) = mean over tracked ``i < k`` of
+  ``(A_i(end_{k-1}) - min_{boundaries[k] <= x <= end_k} A_i(x)) / A_i(end_{k-1})``
+  (``relative=False``: not divided); ``avg_stability_gap`` = mean over ``k = 1..T-1``.
+- ``recovery_iterations(k)``: updates from the (first) minimum during ``k`` until
+  ``A_i >= A_i(end_{k-1}) - tolerance`` within experience ``k`` (``inf``: never).
+- ``windowed_forgetting(w)`` / ``windowed_plasticity(w)``: per curve, the largest
+  ``A[p] - A[q]`` (``A[q] - A[p]``) over ``p < q <= p + w - 1`` (``w`` consecutive
+  evaluations; 0 if none is positive), averaged over curves.
+- ``convention="ngm"`` (NGM-SGD's code, one tracked curve ``exp``, default the
+  smallest id): block ``k`` = the curve's points with ``boundaries[k] < x <= end_k``;
+  ``avg_acc`` = mean of block-final accuracies; ``avg_min_acc`` = mean of block
+  minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+from avalanche.core import SupervisedPlugin
+from avalanche.evaluation import PluginMetric
+from avalanche.evaluation.metric_results import MetricValue
+
+from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
+
+CONVENTIONS = ("delange", "ngm")
+CurveLike = Union[tuple, list, Mapping]
+CurvesLike = Mapping
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def _curve(c: CurveLike) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(c, Mapping):
+        x, a = c["x"], c["acc"]
+    else:
+        x, a = c
+    x = np.asarray(x, dtype=float)
+    a = np.asarray(a, dtype=float)
+    if x.ndim != 1 or x.shape != a.shape:
+        raise ValueError(f"a curve needs x and acc of the same length, got {x.shape}, {a.shape}")
+    if len(x) == 0:
+        raise ValueError("empty curve: a curve needs at least one point")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("curve x must be strictly increasing")
+    return x, a
+
+
+def normalize_curves(curves: CurvesLike) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{int exp_id: (x, acc)}`` as float arrays (accepts JSON's string keys and
+    ``{"x": ..., "acc": ...}`` values); raises ValueError for empty or malformed curves."""
+    if not curves:
+        raise ValueError("no curves: at least one tracked experience is needed")
+    return {int(k): _curve(v) for k, v in sorted(curves.items(), key=lambda kv: int(kv[0]))}
+
+
+def _bounds(boundaries: Sequence[float]) -> np.ndarray:
+    b = np.asarray(boundaries, dtype=float)
+    if b.ndim != 1 or len(b) == 0:
+        raise ValueError("boundaries must be a non-empty list of update counts")
+    if np.any(np.diff(b) < 0):
+        raise ValueError("boundaries must be non-decreasing")
+    return b
+
+
+def _end(b: np.ndarray, k: int) -> float:
+    return float(b[k + 1]) if k + 1 < len(b) else math.inf
+
+
+def _value_at(x: np.ndarray, a: np.ndarray, at: float) -> Optional[float]:
+    """The last point with ``x <= at``."""
+    j = np.searchsorted(x, at, side="right") - 1
+    return float(a[j]) if j >= 0 else None
+
+
+def _check_k(k: Optional[int], b: np.ndarray, lo: int) -> int:
+    T = len(b)
+    k = T - 1 if k is None else int(k)
+    if not lo <= k < T:
+        raise ValueError(f"k must be in [{lo}, {T - 1}] for {T} experiences, got {k}")
+    return k
+
+
+def min_acc(curves: CurvesLike, boundaries: Sequence[float], k: Optional[int] = None) -> float:
+    """De Lange's min-ACC_k: mean over tracked ``i < k`` of the minimum accuracy on ``i``
+    after ``i`` was learned (``end_i < x <= end_k``). Default ``k`` = the last experience."""
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    k = _check_k(k, b, 1)
+    hi = _end(b, k)
+    vals = []
+    for i, (x, a) in cs.items():
+        if i < k:
+            m = (x > _end(b, i)) & (x <= hi)
+            if m.any():
+                vals.append(a[m].min())
+    if not vals:
+        raise ValueError(f"min-ACC_{k} needs a curve of an experience before {k} with points")
+    return float(np.mean(vals))
+
+
+def _ngm_exp(cs: dict, exp: Optional[int]) -> int:
+    e = min(cs) if exp is None else int(exp)
+    if e not in cs:
+        raise ValueError(f"no curve for experience {e}; curves: {sorted(cs)}")
+    return e
+
+
+def _blocks(x: np.ndarray, a: np.ndarray, b: np.ndarray, first: int) -> list[np.ndarray]:
+    """NGM blocks ``k = first..T-1``: points with ``boundaries[k] < x <= end_k``."""
+    out = []
+    for k in range(first, len(b)):
+        m = (x > b[k]) & (x <= _end(b, k))
+        out.append(a[m])
+    return out
+
+
+def avg_min_acc(
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    convention: str = "delange",
+    exp: Optional[int] = None,
+) -> float:
+    """avg-min-ACC: De Lange's final min-ACC (``min_acc(T-1)``), or NGM-SGD's mean of the
+    tracked curve's block minima over blocks ``exp..T-2``."""
+    _check_convention(convention)
+    if convention == "delange":
+        return min_acc(curves, boundaries)
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    e = _ngm_exp(cs, exp)
+    blocks = [blk for blk in _blocks(*cs[e], b, e)[:-1] if len(blk)]
+    if not blocks:
+        raise ValueError("NGM avg-min-ACC needs at least two experiences with points")
+    return float(np.mean([blk.min() for blk in blocks]))
+
+
+def avg_acc(
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    convention: str = "delange",
+    exp: Optional[int] = None,
+) -> float:
+    """Average accuracy: mean over curves of the final accuracy (De Lange), or NGM-SGD's mean
+    of the tracked curve's block-final accuracies."""
+    _check_convention(convention)
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    if convention == "delange":
+        return float(np.mean([a[-1] for x, a in cs.values()]))
+    e = _ngm_exp(cs, exp)
+    finals = [blk[-1] for blk in _blocks(*cs[e], b, e) if len(blk)]
+    if not finals:
+        raise ValueError("NGM avg-ACC needs points after an update")
+    return float(np.mean(finals))
+
+
+def wc_acc(
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    k: Optional[int] = None,
+    convention: str = "delange",
+    exp: Optional[int] = None,
+) -> float:
+    """Worst-case accuracy. De Lange: ``(1/n) A_k(end_k) + (1 - 1/n) min_acc(k)`` with
+    ``n = k + 1``; NGM-SGD: ``(1/T) final + (1 - 1/T) avg_min_acc(ngm)`` (``k`` unused)."""
+    _check_convention(convention)
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    if convention == "ngm":
+        T = len(b)
+        e = _ngm_exp(cs, exp)
+        final = float(cs[e][1][-1])
+        if T == 1:
+            return final
+        return final / T + (1 - 1 / T) * avg_min_acc(curves, boundaries, "ngm", e)
+    k = _check_k(k, b, 0)
+    if k not in cs:
+        raise ValueError(f"WC-ACC_{k} needs the curve of experience {k}; track it")
+    cur = _value_at(*cs[k], _end(b, k))
+    if cur is None:
+        raise ValueError(f"no point of experience {k} by the end of its training")
+    if k == 0:
+        return cur
+    n = k + 1
+    return cur / n + (1 - 1 / n) * min_acc(curves, boundaries, k)
+
+
+def _gap_pairs(cs: dict, b: np.ndarray, k: int):
+    """(ref = A_i(end_{k-1}), x, a of experience k's segment) for tracked ``i < k``."""
+    lo, hi = b[k], _end(b, k)
+    for i, (x, a) in cs.items():
+        if i >= k:
+            continue
+        ref = _value_at(x, a, lo)
+        m = (x >= lo) & (x <= hi)
+        if ref is None or not m.any():
+            continue
+        yield ref, x[m], a[m]
+
+
+def stability_gap(
+    curves: CurvesLike, boundaries: Sequence[float], k: int, relative: bool = True
+) -> float:
+    """SG_k: drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``, relative
+    (divided by ``A_i(end_{k-1})``; 0 when that is 0) or absolute, mean over tracked ``i < k``."""
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    k = _check_k(k, b, 1)
+    gaps = []
+    for ref, _x, a in _gap_pairs(cs, b, k):
+        g = max(ref - float(a.min()), 0.0)
+        gaps.append((g / ref if ref > 0 else 0.0) if relative else g)
+    if not gaps:
+        raise ValueError(f"SG_{k} needs a tracked experience before {k} with points")
+    return float(np.mean(gaps))
+
+
+def _ks_with_pairs(cs: dict, b: np.ndarray) -> list[int]:
+    return [k for k in range(1, len(b)) if any(True for _ in _gap_pairs(cs, b, k))]
+
+
+def avg_stability_gap(
+    curves: CurvesLike, boundaries: Sequence[float], relative: bool = True
+) -> float:
+    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier experience)."""
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    ks = _ks_with_pairs(cs, b)
+    if not ks:
+        raise ValueError("avg-SG needs two experiences and a tracked earlier one")
+    return float(np.mean([stability_gap(cs, b, k, relative) for k in ks]))
+
+
+def recovery_iterations(
+    curves: CurvesLike, boundaries: Sequence[float], k: int, tolerance: float = 0.01
+) -> float:
+    """Updates from the first minimum during experience ``k`` until accuracy is back within
+    ``tolerance`` of ``A_i(end_{k-1})`` (inside experience ``k``); mean over tracked ``i < k``,
+    ``inf`` if some ``i`` never recovers."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    k = _check_k(k, b, 1)
+    rec = []
+    for ref, x, a in _gap_pairs(cs, b, k):
+        j = int(np.argmin(a))
+        after = np.nonzero(a[j:] >= ref - tolerance)[0]
+        rec.append(float(x[j + after[0]] - x[j]) if len(after) else math.inf)
+    if not rec:
+        raise ValueError(f"recovery for experience {k} needs a tracked earlier experience")
+    return float(np.mean(rec))
+
+
+def avg_recovery_iterations(
+    curves: CurvesLike, boundaries: Sequence[float], tolerance: float = 0.01
+) -> float:
+    """Mean of :func:`recovery_iterations` over ``k = 1..T-1`` (``inf`` if any is)."""
+    cs, b = normalize_curves(curves), _bounds(boundaries)
+    ks = _ks_with_pairs(cs, b)
+    if not ks:
+        raise ValueError("recovery needs two experiences and a tracked earlier one")
+    return float(np.mean([recovery_iterations(cs, b, k, tolerance) for k in ks]))
+
+
+def _windowed(a: np.ndarray, w: int, sign: float) -> float:
+    best = 0.0
+    n = len(a)
+    for lag in range(1, min(w - 1, n - 1) + 1):
+        d = sign * (a[:-lag] - a[lag:])
+        best = max(best, float(d.max()))
+    return best
+
+
+def _check_w(w: int) -> int:
+    if int(w) != w or w < 2:
+        raise ValueError(f"the window w must be an integer >= 2, got {w}")
+    return int(w)
+
+
+def windowed_forgetting(curves: CurvesLike, w: int) -> float:
+    """WF^w: per curve the largest drop ``A[p] - A[q]``, ``p < q <= p + w - 1``, averaged."""
+    w = _check_w(w)
+    cs = normalize_curves(curves)
+    return float(np.mean([_windowed(a, w, 1.0) for x, a in cs.values()]))
+
+
+def windowed_plasticity(curves: CurvesLike, w: int) -> float:
+    """WP^w: per curve the largest rise ``A[q] - A[p]``, ``p < q <= p + w - 1``, averaged."""
+    w = _check_w(w)
+    cs = normalize_curves(curves)
+    return float(np.mean([_windowed(a, w, -1.0) for x, a in cs.values()]))
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; valid: {', '.join(CONVENTIONS)}")
+
+
+def _try(f, *args, **kwargs) -> float:
+    try:
+        return f(*args, **kwargs)
+    except ValueError:
+        return math.nan
+
+
+def stability_gap_scores(
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    convention: str = "delange",
+    windows: Sequence[int] = (10, 100),
+    tolerance: float = 0.01,
+    exp: Optional[int] = None,
+) -> dict[str, float]:
+    """Every final score in one dict (NaN where a score is undefined, e.g. one experience).
+
+    Keys: ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC``, ``avg_SG``, ``avg_SG_abs``,
+    ``avg_recovery``, ``WF<w>``, ``WP<w>``.
+    """
+    _check_convention(convention)
+    for w in windows:
+        _check_w(w)
+    cs = normalize_curves(curves)
+    b = _bounds(boundaries)
+    out = {
+        "avg_ACC": _try(avg_acc, cs, b, convention, exp),
+        "avg_min_ACC": _try(avg_min_acc, cs, b, convention, exp),
+        "WC_ACC": _try(wc_acc, cs, b, None, convention, exp),
+        "avg_SG": _try(avg_stability_gap, cs, b, True),
+        "avg_SG_abs": _try(avg_stability_gap, cs, b, False),
+        "avg_recovery": _try(avg_recovery_iterations, cs, b, tolerance),
+    }
+    for w in windows:
+        out[f"WF{w}"] = windowed_forgetting(cs, w)
+        out[f"WP{w}"] = windowed_plasticity(cs, w)
+    return out
+
+
+def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list[float]]]:
+    """The seed-averaged curves of several runs (same experiences and x in every run).
+
+    Scoring the mean curve (what NGM-SGD's tables do) differs from averaging per-seed
+    scores: one seed's dip is smoothed away (DESIGN 7.2); reports give the latter.
+    """
+    if not runs:
+        raise ValueError("mean_curves needs at least one run")
+    normed = [normalize_curves(r) for r in runs]
+    ids = set(normed[0])
+    out = {}
+    for i in sorted(ids):
+        xs = [n[i][0] for n in normed if i in n]
+        if len(xs) != len(normed) or any(not np.array_equal(x, xs[0]) for x in xs):
+            raise ValueError(f"curve {i} differs in x (or is missing) across runs")
+        acc = np.mean([n[i][1] for n in normed], axis=0)
+        out[i] = (xs[0].tolist(), acc.tolist())
+    if any(set(n) != ids for n in normed):
+        raise ValueError("runs track different experiences")
+    return out
+
+
+# --------------------------------------------------------------------------- tracker plugin
+
+
+class StabilityGapTracker(SupervisedPlugin):
+    """Evaluate each seen experience's fixed test subset during training (DESIGN 7.2).
+
+    Points: before the first update of every experience and after every
+    ``eval_every``-th update, plus one at the end of each experience. ``x`` = the
+    number of updates done (strictly increasing per curve). A point after update
+    ``n`` is taken once all plugins have finished iteration ``n`` (at the next
+    ``before_training_iteration``, or at the end of the epoch), so it sees the
+    method's complete update whatever the plugin order. Where two points share an
+    ``x`` (the last point of experience ``k-1`` and the pre-update point of ``k``:
+    no update in between) the later one replaces the earlier one: the state
+    experience ``k`` starts from, after any boundary hooks.
+
+    "Seen" = experiences whose index in the test stream is ``<=`` the index of the
+    experience being trained (``strategy.experience.current_experience``); only
+    ``tracked`` ones (``"all"`` or a list of ids, e.g. ``[0]`` as in NGM-SGD) are
+    evaluated. Experiences must be trained once each, in stream order. The subsets
+    are drawn once with a private generator (``seed``): the global RNG is never
+    touched, so tracking leaves the main run unchanged.
+    """
+
+    neumod_observer = True  # never copied into probe forks
+
+    def __init__(
+        self,
+        test_stream: Optional[Sequence] = None,
+        *,
+        experiences: Optional[Sequence] = None,
+        samples_per_exp: Optional[int] = 1000,
+        eval_every: int = 1,
+        tracked: Union[str, Sequence[int]] = "all",
+        seed: int = 0,
+        batch_size: int = 1024,
+        forward: Optional[ForwardFn] = None,
+    ):
+        super().__init__()
+        if (test_stream is None) == (experiences is None):
+            raise ValueError("give exactly one of test_stream or experiences=")
+        exps = list(test_stream if test_stream is not None else experiences)
+        if not exps:
+            raise ValueError("the tracker needs at least one evaluation experience")
+        if int(eval_every) != eval_every or eval_every < 1:
+            raise ValueError(f"eval_every must be an integer >= 1, got {eval_every}")
+        if samples_per_exp is not None and samples_per_exp < 1:
+            raise ValueError(f"samples_per_exp must be >= 1 (or None), got {samples_per_exp}")
+        T = len(exps)
+        if isinstance(tracked, str):
+            if tracked != "all":
+                raise ValueError(f"tracked must be 'all' or a list of ids, got {tracked!r}")
+            ids = list(range(T))
+        else:
+            ids = sorted({int(i) for i in tracked})
+            if not ids or ids[0] < 0 or ids[-1] >= T:
+                raise ValueError(
+                    f"tracked ids must be a non-empty subset of 0..{T - 1}, got {tracked}"
+                )
+        self.n_experiences = T
+        self.tracked = ids
+        self.eval_every = int(eval_every)
+        self.samples_per_exp = samples_per_exp
+        self.seed = seed
+        subsets = experience_subsets(exps, samples_per_exp, seed)
+        self.evaluator = SubsetEvaluator({i: subsets[i] for i in ids}, batch_size, forward)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all curves (a new run)."""
+        self.curves: dict[int, tuple[list[int], list[float]]] = {i: ([], []) for i in self.tracked}
+        self.boundaries: list[int] = []
+        self.updates = 0
+        self.current = -1
+        self.n_points = 0  # evaluation points taken (for cost accounting)
+        self._pending = False
+        self._start = False
+
+    # -- recording
+    def seen(self) -> list[int]:
+        return [i for i in self.tracked if i <= self.current]
+
+    def _record(self, strategy) -> None:
+        ids = self.seen()
+        if not ids:
+            return
+        accs = self.evaluator.evaluate(strategy.model, ids, strategy.device)
+        x = self.updates
+        for i, acc in accs.items():
+            xs, ys = self.curves[i]
+            if xs and xs[-1] == x:
+                ys[-1] = acc
+            else:
+                xs.append(x)
+                ys.append(acc)
+        self.n_points += 1
+        self._pending = False
+
+    def flush(self, strategy) -> None:
+        """Take the pending point, if any (idempotent)."""
+        if self._start:
+            self._start = False
+            self._record(strategy)
+        elif self._pending:
+            self._record(strategy)
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        k = int(strategy.experience.current_experience)
+        if k != len(self.boundaries) or k >= self.n_experiences:
+            raise ValueError(
+                f"StabilityGapTracker expects experiences 0..{self.n_experiences - 1} trained "
+                f"once each in order; got experience {k} after {len(self.boundaries)}"
+            )
+        self.flush(strategy)
+        self.current = k
+        self.boundaries.append(self.updates)
+        self._start = True
+
+    def before_training_iteration(self, strategy, **kwargs) -> None:
+        if self._start or self._pending:
+            self.flush(strategy)
+
+    def after_training_iteration(self, strategy, **kwargs) -> None:
+        self.updates += 1
+        if self.updates % self.eval_every == 0:
+            self._pending = True
+
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        self.flush(strategy)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.flush(strategy)
+        ids = self.seen()
+        if any(not self.curves[i][0] or self.curves[i][0][-1] != self.updates for i in ids):
+            self._record(strategy)  # the end-of-experience point
+
+    # -- results
+    def to_dict(self) -> dict:
+        """JSON-serialisable curves, boundaries and settings."""
+        return {
+            "curves": {
+                str(i): {"x": list(xs), "acc": list(ys)} for i, (xs, ys) in self.curves.items()
+            },
+            "boundaries": list(self.boundaries),
+            "tracked": list(self.tracked),
+            "eval_every": self.eval_every,
+            "samples_per_exp": self.samples_per_exp,
+            "updates": self.updates,
+        }
+
+    result = to_dict
+
+    def nonempty_curves(self) -> dict[int, tuple[list[int], list[float]]]:
+        return {i: c for i, c in self.curves.items() if c[0]}
+
+    def scores(self, convention: str = "delange", windows=(10, 100), tolerance=0.01) -> dict:
+        """:func:`stability_gap_scores` of the current curves."""
+        return stability_gap_scores(
+            self.nonempty_curves(), self.boundaries, convention, windows, tolerance
+        )
+
+
+class StabilityGapMetric(PluginMetric[dict]):
+    """Emit a :class:`StabilityGapTracker`'s curves and scores through an ``EvaluationPlugin``.
+
+    The tracker must also be in the strategy's plugins. Emits (x = the strategy's
+    ``clock.train_iterations`` for scores, the update count for curve points):
+
+    - ``TrackedAcc/train_phase/test_stream/ExpNNN`` for every new curve point
+      (``emit_curves``);
+    - after each experience ``k``: ``min_ACC`` (k >= 1), ``WC_ACC``, ``SG``,
+      ``SG_abs`` and ``recovery`` (k >= 1) with De Lange's convention;
+    - after the last experience: ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC_final``,
+      ``avg_SG``, ``avg_SG_abs``, ``avg_recovery``, ``WF<w>``, ``WP<w>``.
+
+    Names are ``<score>/train_phase/test_stream``; with ``convention="ngm"`` the
+    convention-dependent ones (avg_ACC, avg_min_ACC, WC_ACC_final) end in ``_ngm``.
+    """
+
+    def __init__(
+        self,
+        tracker: StabilityGapTracker,
+        convention: str = "delange",
+        windows: Sequence[int] = (10, 100),
+        tolerance: float = 0.01,
+        emit_curves: bool = True,
+    ):
+        super().__init__()
+        _check_convention(convention)
+        for w in windows:
+            _check_w(w)
+        if tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        self.tracker = tracker
+        self.convention = convention
+        self.windows = tuple(windows)
+        self.tolerance = tolerance
+        self.emit_curves = emit_curves
+        self._emitted: dict[int, int] = {}
+
+    def reset(self) -> None:
+        self._emitted = {}
+
+    def result(self) -> dict:
+        return self.tracker.scores(self.convention, self.windows, self.tolerance)
+
+    def _check_attached(self, strategy) -> None:
+        if self.tracker not in strategy.plugins:
+            raise RuntimeError(
+                "StabilityGapMetric: add its StabilityGapTracker to the strategy's plugins "
+                "(plugins=[tracker]) as well as the metric to the EvaluationPlugin"
+            )
+
+    def _new_points(self) -> list[MetricValue]:
+        if not self.emit_curves:
+            return []
+        out = []
+        for i, (xs, ys) in self.tracker.curves.items():
+            start = self._emitted.get(i, 0)
+            # a point later replaced at the same x (a boundary) is not re-emitted:
+            # tracker.curves is the reference
+            for j in range(start, len(xs)):
+                name = f"TrackedAcc/train_phase/test_stream/Exp{i:03d}"
+                out.append(MetricValue(self, name, float(ys[j]), int(xs[j])))
+            self._emitted[i] = len(xs)
+        return out
+
+    def before_training(self, strategy) -> None:
+        self._check_attached(strategy)
+
+    def before_training_iteration(self, strategy):
+        return self._new_points() or None
+
+    def after_training_epoch(self, strategy):
+        return self._new_points() or None
+
+    def after_training_exp(self, strategy):
+        tr = self.tracker
+        tr.flush(strategy)
+        out = self._new_points()
+        cs, b = tr.nonempty_curves(), tr.boundaries
+        k = len(b) - 1
+        x = strategy.clock.train_iterations
+
+        def emit(name: str, value: float) -> None:
+            out.append(MetricValue(self, f"{name}/train_phase/test_stream", float(value), x))
+
+        if cs and k >= 0:
+            if k in cs:
+                emit("WC_ACC", _try(wc_acc, cs, b, k))
+            if k >= 1:
+                emit("min_ACC", _try(min_acc, cs, b, k))
+                emit("SG", _try(stability_gap, cs, b, k, True))
+                emit("SG_abs", _try(stability_gap, cs, b, k, False))
+                emit("recovery", _try(recovery_iterations, cs, b, k, self.tolerance))
+            if k == tr.n_experiences - 1:
+                s = tr.scores(self.convention, self.windows, self.tolerance)
+                sfx = "_ngm" if self.convention == "ngm" else ""
+                for key, v in s.items():
+                    if key == "WC_ACC":
+                        key = "WC_ACC_final"
+                    if key in ("avg_ACC", "avg_min_ACC", "WC_ACC_final"):
+                        key += sfx
+                    emit(key, v)
+        return out

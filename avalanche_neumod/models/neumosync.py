@@ -1,0 +1,424 @@
+"""The NeuMoSync network (DESIGN 6; reconstructed from the paper's description, our decisions).
+
+:class:`NeuMoSyncNetwork` wraps a plain network, the *MainNetwork* theta, and adds
+
+- the *ConsolidatedNetwork* phi: buffers, ``phi <- lambda * phi + (1 - lambda) * theta``
+  after every optimizer step (:meth:`NeuMoSyncNetwork.consolidate`);
+- neuron features f_i (:mod:`.neumosync_features`) and *NeuroSync*
+  (:mod:`.neurosync`), which output four numbers r_i per neuron, turned into
+
+      alpha_SM = 1 + a tanh(r1),  alpha_WC = a tanh(r2),
+      alpha_gain = 1 + a tanh(r3), alpha_shift = a tanh(r4);
+
+- the *InferenceNetwork*, which is what :meth:`forward` computes: per neuron i
+  (a Linear output feature or a Conv2d output channel; weights and bias)
+  ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i``, and for hidden units
+  ``h_i = act(alpha_gain,i z_i + alpha_shift,i)``. Output neurons (and, in a
+  ResNet, the residual-stream convs, which have no activation of their own) get
+  the weight mixing only. Since ``dL/dtheta_i = alpha_SM,i dL/dw_inf,i``, alpha_SM
+  is also the neuron's plasticity modulation.
+
+The model is walked only through :func:`.units.read_units`. Where the
+modulation goes: on the output of the unit's *pre-activation* module
+(``HiddenUnits.pre_activation``): the producer itself, or the normalisation
+layer between producer and activation (conv -> BN -> ReLU: after BN, since BN
+in training mode would cancel a per-channel affine map applied before it).
+
+With ``context="batch"`` the alphas are per minibatch and the InferenceNetwork
+runs as one ``torch.func.functional_call`` with the mixed weights. With
+``context="sample"`` every sample has its own alphas, hence its own weights;
+this is computed exactly, without materialising per-sample weights, from
+linearity in the weights: ``w_inf,i . h = alpha_SM,i (theta_i . h) +
+alpha_WC,i (phi_i . h)`` (bias alike), i.e. each layer also runs with phi and
+the two outputs are mixed per sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .neumosync_features import NeuronFeatures
+from .neurosync import LinearModulator, NeuroSync
+from .units import read_units
+
+ALPHA_KINDS = ("sm", "wc", "gain", "shift")
+
+
+@dataclass(frozen=True)
+class NeuronLayer:
+    """One weight layer of the MainNetwork seen as a group of neurons."""
+
+    index: int
+    name: str
+    module: nn.Module
+    n: int
+    offset: int  # first neuron's index in the network-wide order
+    is_conv: bool
+    modulated: bool  # activity modulation applies (a hidden unit with a pre-activation)
+
+
+def _channel_view(alpha: torch.Tensor, out: torch.Tensor, is_conv: bool) -> torch.Tensor:
+    """Broadcast ``alpha`` ``(n,)`` or ``(B, n)`` over a layer output (channels dim 1 for
+    convs, last dim for linears)."""
+    if is_conv:
+        return alpha.reshape(*alpha.shape, *([1] * (out.dim() - 2)))
+    if alpha.dim() == 1:
+        return alpha
+    return alpha.reshape(alpha.shape[0], *([1] * (out.dim() - 2)), alpha.shape[1])
+
+
+class NeuMoSyncNetwork(nn.Module):
+    """MainNetwork theta + ConsolidatedNetwork phi + neuron features + NeuroSync.
+
+    ``forward(x)`` returns the InferenceNetwork's output with alphas computed from
+    ``x``. In training mode it also keeps the batch's activity (detached) for
+    :meth:`update_statistics`; in evaluation mode it keeps nothing. Call
+    :meth:`consolidate` and :meth:`update_statistics` after each optimizer step
+    (the :class:`~avalanche_neumod.training.neumosync.NeuMoSync` strategy does).
+
+    Args (all decided here, DESIGN 6):
+        model: the MainNetwork (our MLP/ConvNet/SlimResNet18 or an ``nn.Sequential`` of
+            Linear/Conv2d/activation/pooling/flatten/norm layers).
+        ema_decay: lambda of the EMA, in [0, 1) [0.99].
+        consolidation: keep phi and use alpha_WC [True]; False: no phi, alpha_WC = 0.
+        plasticity_modulation: use alpha_SM [True]; False: alpha_SM = 1.
+        activity_modulation: use alpha_gain/alpha_shift [True]; False: gain 1, shift 0.
+        neurosync: the Transformer [True]; False: alphas from a per-neuron linear map
+            of f_i (no attention, no input context).
+        context: ``"batch"`` [default] or ``"sample"`` (see module docstring).
+        d_model, num_layers, num_heads, dim_feedforward: NeuroSync sizes [16, 2, 4, 32].
+        embedding_size: size of the learnable e_i [8].
+        position_size: size of the positional part of f_i [8].
+        alpha_scale: a in the alpha maps, > 0 [1.0].
+        stats_decay: running-mean rate of the activity statistics, in [0, 1) [0.99].
+        projection_seed: seed of the fixed random input projection [0].
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        ema_decay: float = 0.99,
+        consolidation: bool = True,
+        plasticity_modulation: bool = True,
+        activity_modulation: bool = True,
+        neurosync: bool = True,
+        context: str = "batch",
+        d_model: int = 16,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dim_feedforward: int = 32,
+        embedding_size: int = 8,
+        position_size: int = 8,
+        alpha_scale: float = 1.0,
+        stats_decay: float = 0.99,
+        projection_seed: int = 0,
+    ):
+        super().__init__()
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        if not alpha_scale > 0:
+            raise ValueError(f"alpha_scale must be > 0, got {alpha_scale}")
+        if not neurosync and context != "batch":
+            raise ValueError(
+                f"context={context!r} needs neurosync=True: the neurosync=False ablation "
+                "has no input context"
+            )
+        self.main = model
+        self.ema_decay = float(ema_decay)
+        self.consolidation = bool(consolidation)
+        self.plasticity_modulation = bool(plasticity_modulation)
+        self.activity_modulation = bool(activity_modulation)
+        self.use_neurosync = bool(neurosync)
+        self.alpha_scale = float(alpha_scale)
+
+        units = read_units(model)
+        pre_act = {u.name: u.pre_activation or u.producer for u in units.hidden}
+        self.layers: list[NeuronLayer] = []
+        offset = 0
+        for k, (name, mod) in enumerate(units.layers.items()):
+            n = mod.weight.shape[0]
+            self.layers.append(
+                NeuronLayer(k, name, mod, n, offset, isinstance(mod, nn.Conv2d), name in pre_act)
+            )
+            offset += n
+        self.n_neurons = offset
+        self.layer_names = [layer.name for layer in self.layers]
+
+        self.features = NeuronFeatures(
+            [layer.n for layer in self.layers], position_size, embedding_size, stats_decay
+        )
+        if neurosync:
+            self.neurosync: nn.Module = NeuroSync(
+                self.features.size,
+                d_model,
+                num_layers,
+                num_heads,
+                dim_feedforward,
+                context,
+                projection_seed,
+            )
+        else:
+            self.neurosync = LinearModulator(self.features.size)
+        self.context = context
+
+        # ConsolidatedNetwork phi: buffers (never trained), initialised to theta.
+        self._phi_names: list[tuple[Optional[str], Optional[str]]] = []
+        for layer in self.layers:
+            if not self.consolidation:  # ablation: no phi at all
+                self._phi_names.append((None, None))
+                continue
+            w, b = f"phi_{layer.index}_weight", f"phi_{layer.index}_bias"
+            self.register_buffer(w, layer.module.weight.detach().clone())
+            if layer.module.bias is not None:
+                self.register_buffer(b, layer.module.bias.detach().clone())
+            else:
+                b = None
+            self._phi_names.append((w, b))
+        mask = torch.zeros(self.n_neurons, dtype=torch.bool)
+        for layer in self.layers:
+            if layer.modulated:
+                mask[layer.offset : layer.offset + layer.n] = True
+        self.register_buffer("activity_mask", mask, persistent=False)
+        offset, gate = self._alpha_maps()
+        self.register_buffer("alpha_offset", offset, persistent=False)
+        self.register_buffer("alpha_gate", gate, persistent=False)
+        self._sizes = [layer.n for layer in self.layers]
+
+        self._state: Optional[dict] = None  # per-forward modulation state read by hooks
+        self._captured: list[Optional[torch.Tensor]] = [None] * len(self.layers)
+        self.last_alphas: Optional[torch.Tensor] = None
+        self._install_hooks(units, pre_act)
+
+    # ------------------------------------------------------------------ structure
+    def phi(self, k: int) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """phi (weight, bias) of layer k; ``(None, None)`` without consolidation."""
+        w, b = self._phi_names[k]
+        return (getattr(self, w) if w else None), (getattr(self, b) if b else None)
+
+    def extra_parameters(self) -> int:
+        """Trainable parameters beyond the MainNetwork's (features + NeuroSync)."""
+        main = {id(p) for p in self.main.parameters()}
+        return sum(p.numel() for p in self.parameters() if id(p) not in main)
+
+    def parameter_overhead(self) -> float:
+        """Extra trainable parameters relative to the MainNetwork's."""
+        return self.extra_parameters() / sum(p.numel() for p in self.main.parameters())
+
+    def _install_hooks(self, units, pre_act: dict) -> None:
+        ops: dict[int, tuple[nn.Module, list]] = {}
+
+        def add(module: nn.Module, op: tuple) -> None:
+            ops.setdefault(id(module), (module, []))[1].append(op)
+
+        for layer in self.layers:
+            add(layer.module, ("mix", layer))  # active only with context="sample"
+            if layer.modulated:
+                add(pre_act[layer.name], ("act", layer))
+        self._handles = [
+            module.register_forward_hook(self._modulation_hook(todo))
+            for module, todo in ops.values()
+        ]
+        # Activity capture: what the consumer reads for hidden units, the layer's
+        # (modulated) output otherwise (output layer, residual-stream convs).
+        hidden = {u.name: u for u in units.hidden}
+        for layer in self.layers:
+            u = hidden.get(layer.name)
+            if u is not None:
+                self._handles.append(
+                    u.consumer.register_forward_pre_hook(self._capture_in(layer, u))
+                )
+            else:
+                self._handles.append(layer.module.register_forward_hook(self._capture_out(layer)))
+
+    def _modulation_hook(self, todo: list):
+        def hook(module: nn.Module, args: tuple, out: torch.Tensor):
+            st = self._state
+            if st is None:
+                return None
+            for kind, layer in todo:
+                if kind == "mix":
+                    if st["sample"] and st["mix"]:
+                        out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
+                elif st["act"]:
+                    a = st["split"][layer.index]
+                    gain = _channel_view(a[..., 2], out, layer.is_conv)
+                    shift = _channel_view(a[..., 3], out, layer.is_conv)
+                    out = torch.addcmul(shift, gain, out)  # h = act(alpha_gain z + alpha_shift)
+            return out
+
+        return hook
+
+    def _mix_outputs(self, layer: NeuronLayer, inp, out, a) -> torch.Tensor:
+        """Per-sample InferenceNetwork layer: alpha_SM (theta . h) + alpha_WC (phi . h)."""
+        mixed = _channel_view(a[..., 0], out, layer.is_conv) * out
+        if self.consolidation:
+            pw, pb = self.phi(layer.index)
+            if layer.is_conv:
+                out_phi = layer.module._conv_forward(inp, pw, pb)
+            else:
+                out_phi = F.linear(inp, pw, pb)
+            mixed = mixed + _channel_view(a[..., 1], out, layer.is_conv) * out_phi
+        return mixed
+
+    def _capture_in(self, layer: NeuronLayer, unit):
+        def hook(module: nn.Module, args: tuple) -> None:
+            if self._state is not None and self._state["capture"]:
+                a = unit.unit_activity(args[0].detach())  # (B, width_factor, n, positions)
+                self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
+
+        return hook
+
+    def _capture_out(self, layer: NeuronLayer):
+        def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+            if self._state is not None and self._state["capture"]:
+                o = out.detach()
+                o = o.movedim(1, -1) if layer.is_conv else o
+                self._captured[layer.index] = o.reshape(-1, layer.n)
+
+        return hook
+
+    # ------------------------------------------------------------------ alphas
+    @torch.no_grad()
+    def weight_statistics(self) -> torch.Tensor:
+        """``(N, 3)``: ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's weights
+        and bias (zeros for phi without consolidation)."""
+        rows = []
+        for layer in self.layers:
+            theta = self._neuron_rows(layer.module.weight, layer.module.bias)
+            if self.consolidation:
+                phi = self._neuron_rows(*self.phi(layer.index))
+                rows.append(torch.stack((theta, phi, theta - phi), dim=1).norm(dim=2))
+            else:
+                rows.append(torch.nn.functional.pad(theta.norm(dim=1, keepdim=True), (0, 2)))
+        return torch.cat(rows)
+
+    @staticmethod
+    def _neuron_rows(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+        rows = w.detach().flatten(1)
+        return rows if b is None else torch.cat((rows, b.detach()[:, None]), 1)
+
+    def _alpha_maps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``offset`` and ``scale`` ``(N, 4)`` with ``alphas = offset + scale * tanh(r)``:
+        offset 1 for SM and gain; scale ``a`` where a mechanism is on, 0 where it is
+        ablated (or, for gain/shift, where the neuron has no activity modulation)."""
+        offset = torch.zeros(self.n_neurons, 4)
+        offset[:, 0] = offset[:, 2] = 1.0
+        scale = torch.zeros(self.n_neurons, 4)
+        scale[:, 0] = self.alpha_scale if self.plasticity_modulation else 0.0
+        scale[:, 1] = self.alpha_scale if self.consolidation else 0.0
+        if self.activity_modulation:
+            scale[:, 2:] = self.alpha_scale * self.activity_mask.float()[:, None]
+        return offset, scale
+
+    def alphas(self, x: torch.Tensor) -> torch.Tensor:
+        """The four alphas per neuron for input batch ``x``: ``(N, 4)`` (context "batch")
+        or ``(B, N, 4)`` ("sample"), columns (SM, WC, gain, shift), ablations applied:
+        alpha_SM = 1 + a tanh(r1), alpha_WC = a tanh(r2), alpha_gain = 1 + a tanh(r3),
+        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync)."""
+        r = self.neurosync(self.features(self.weight_statistics()), x)
+        return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))
+
+    # ------------------------------------------------------------------ forward
+    def inference_weights(self, alphas: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
+        ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias)."""
+        params: dict[str, torch.Tensor] = {}
+        for layer, a in zip(self.layers, alphas.split(self._sizes)):
+            mod = layer.module
+            pw, pb = self.phi(layer.index)
+            for pname, theta, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
+                if theta is None:
+                    continue
+                shape = (layer.n,) + (1,) * (theta.dim() - 1)
+                w = a[:, 0].reshape(shape) * theta
+                if self.consolidation:
+                    w = torch.addcmul(w, a[:, 1].reshape(shape), phi)
+                params[f"{layer.name}.{pname}"] = w
+        return params
+
+    @contextlib.contextmanager
+    def _modulating(self, alphas: torch.Tensor, sample: bool):
+        self._state = {
+            "alphas": alphas,
+            "split": alphas.split(self._sizes, dim=-2),
+            "sample": sample,
+            "mix": self.plasticity_modulation or self.consolidation,
+            "act": self.activity_modulation,
+            "capture": self.training,
+        }
+        try:
+            yield
+        finally:
+            self._state = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The InferenceNetwork's output for ``x`` (alphas from ``x``)."""
+        alphas = self.alphas(x)
+        self.last_alphas = alphas.detach()
+        return self.inference_forward(x, alphas)
+
+    def inference_forward(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """The InferenceNetwork for given alphas (``(N, 4)`` or per sample ``(B, N, 4)``)."""
+        if alphas.shape[-2:] != (self.n_neurons, 4):
+            raise ValueError(f"alphas must end in ({self.n_neurons}, 4), got {tuple(alphas.shape)}")
+        sample = alphas.dim() == 3
+        with self._modulating(alphas, sample):
+            if sample or not (self.plasticity_modulation or self.consolidation):
+                return self.main(x)
+            return functional_call(self.main, self.inference_weights(alphas), (x,))
+
+    def main_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The MainNetwork theta alone (no modulation, no capture)."""
+        return self.main(x)
+
+    # ------------------------------------------------------------------ after each step
+    @torch.no_grad()
+    def consolidate(self) -> None:
+        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6)."""
+        if not self.consolidation:
+            return
+        phis, thetas = [], []
+        for layer in self.layers:
+            pw, pb = self.phi(layer.index)
+            phis.append(pw)
+            thetas.append(layer.module.weight.detach())
+            if pb is not None:
+                phis.append(pb)
+                thetas.append(layer.module.bias.detach())
+        lam = self.ema_decay
+        torch._foreach_mul_(phis, lam)
+        torch._foreach_add_(phis, torch._foreach_mul(thetas, 1.0 - lam))
+
+    @torch.no_grad()
+    def update_statistics(self) -> bool:
+        """Fold the last training forward's activity into the running statistics.
+
+        Returns False (and changes nothing) when no training batch was captured
+        since the last call (e.g. only evaluation forwards ran).
+        """
+        if any(c is None for c in self._captured):
+            return False
+        self.features.update_activity(self._captured)
+        self._captured = [None] * len(self.layers)
+        return True
+
+    def alpha_summary(self, alphas: Optional[torch.Tensor] = None) -> dict:
+        """Per layer and alpha kind, ``[mean, std]`` over neurons (and samples)."""
+        a = self.last_alphas if alphas is None else alphas
+        if a is None:
+            return {}
+        a = a.detach().reshape(-1, self.n_neurons, 4)
+        out = {}
+        for layer in self.layers:
+            part = a[:, layer.offset : layer.offset + layer.n].reshape(-1, 4)
+            mean, std = part.mean(0).tolist(), part.std(0, unbiased=False).tolist()
+            out[layer.name] = {k: [mean[j], std[j]] for j, k in enumerate(ALPHA_KINDS)}
+        return out

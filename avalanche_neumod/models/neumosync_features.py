@@ -1,0 +1,170 @@
+"""NeuMoSync neuron features f_i (DESIGN 6, "Neuron features"; reconstructed, our decisions).
+
+Each neuron i (a Linear output feature or a Conv2d output channel) gets
+
+    f_i = [ pos_i ; symlog(activity_i) ; log1p(weights_i) ; e_i ]
+
+- ``pos_i``: a learned embedding of the neuron's layer plus a fixed sinusoidal
+  code of its relative index ``i / (n - 1)`` in the layer (both ``position_size``);
+- ``activity_i``: running means over training batches (no gradient) of the
+  neuron's mean activation, mean |activation|, activation std, fraction active
+  (> 0) and ReDo score ``s_i = mean|h_i| / mean_j mean|h_j|`` (j over its layer);
+- ``weights_i``: ``||theta_i||``, ``||phi_i||``, ``||theta_i - phi_i||`` (weights and
+  bias of the neuron, detached: they describe the state, they carry no gradient);
+- ``e_i``: a learnable embedding (``embedding_size``), trained end to end.
+
+Normalisation (ours): the statistics are passed through ``symlog(x) = sign(x)
+log(1 + |x|)`` (``log1p`` for the non-negative norms), which keeps their sign
+and order, compresses large norms and activations, and keeps magnitudes
+comparable across layers and over time (a
+per-batch z-score would hide a global drift of the network, which is exactly
+what NeuroSync should see). The learned projection to d_model follows in
+:mod:`.neurosync`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+N_ACTIVITY = 5  # mean, mean |.|, std, fraction active, ReDo score
+N_WEIGHT = 3  # ||theta||, ||phi||, ||theta - phi||
+ACTIVITY_NAMES = ("mean", "mean_abs", "std", "frac_active", "redo_score")
+WEIGHT_NAMES = ("theta_norm", "phi_norm", "theta_phi_dist")
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log(1 + |x|)``."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def sinusoidal_code(n: int, size: int) -> torch.Tensor:
+    """``(n, size)`` code of relative positions ``r = i / (n - 1)``: sin/cos at ``pi * 2^k``."""
+    r = torch.arange(n, dtype=torch.float32) / max(n - 1, 1)
+    freqs = math.pi * 2.0 ** torch.arange((size + 1) // 2, dtype=torch.float32)
+    ang = r[:, None] * freqs[None, :]
+    code = torch.stack((ang.sin(), ang.cos()), dim=-1).flatten(1)
+    return code[:, :size]
+
+
+def activity_statistics(rows: torch.Tensor) -> torch.Tensor:
+    """Per-neuron statistics of one layer's activity ``(samples, n)`` -> ``(n, 5)``."""
+    mean = rows.mean(0)
+    mean_abs = rows.abs().mean(0)
+    std = rows.std(0, unbiased=False)
+    frac = (rows > 0).float().mean(0)
+    redo = mean_abs / (mean_abs.mean() + 1e-8)  # ReDo score (Sokar et al. 2023, eq. 1)
+    return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
+
+
+class NeuronFeatures(nn.Module):
+    """Feature vectors of all neurons of a network, layer after layer.
+
+    Args:
+        layer_sizes: neurons per layer, in forward order.
+        position_size: size of the positional part (layer embedding + sinusoidal code).
+        embedding_size: size of the learnable per-neuron embedding e_i.
+        stats_decay: running-mean rate of the activity statistics, in [0, 1)
+            (``s <- d * s + (1 - d) * batch``; the first batch initialises them).
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        position_size: int = 8,
+        embedding_size: int = 8,
+        stats_decay: float = 0.99,
+    ):
+        super().__init__()
+        if len(layer_sizes) < 1 or any(n < 1 for n in layer_sizes):
+            raise ValueError(f"layer sizes must be positive, got {list(layer_sizes)}")
+        if position_size < 1 or embedding_size < 1:
+            raise ValueError(
+                f"position_size and embedding_size must be positive, got {position_size}, "
+                f"{embedding_size}"
+            )
+        if not 0.0 <= stats_decay < 1.0:
+            raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay}")
+        self.layer_sizes = tuple(int(n) for n in layer_sizes)
+        self.n_neurons = sum(self.layer_sizes)
+        self.stats_decay = float(stats_decay)
+        self.position_size = position_size
+        self.embedding_size = embedding_size
+        layer_index = torch.cat(
+            [torch.full((n,), k, dtype=torch.long) for k, n in enumerate(self.layer_sizes)]
+        )
+        self.register_buffer("layer_index", layer_index)
+        self.register_buffer(
+            "layer_onehot",
+            nn.functional.one_hot(layer_index, len(self.layer_sizes)).float(),
+            persistent=False,
+        )
+        self.register_buffer(
+            "position_code", torch.cat([sinusoidal_code(n, position_size) for n in layer_sizes])
+        )
+        self.register_buffer("activity", torch.zeros(self.n_neurons, N_ACTIVITY))
+        self.register_buffer("activity_ready", torch.zeros((), dtype=torch.bool))
+        # symlog(activity), refreshed with the statistics (computed once, not per forward)
+        self.register_buffer(
+            "activity_features", torch.zeros(self.n_neurons, N_ACTIVITY), persistent=False
+        )
+        self._register_load_state_dict_pre_hook(self._drop_cache)
+        self.layer_embedding = nn.Embedding(len(self.layer_sizes), position_size)
+        nn.init.normal_(self.layer_embedding.weight, std=0.1)
+        self.embedding = nn.Parameter(0.1 * torch.randn(self.n_neurons, embedding_size))
+
+    @property
+    def size(self) -> int:
+        """Length of f_i."""
+        return self.position_size + N_ACTIVITY + N_WEIGHT + self.embedding_size
+
+    def _drop_cache(self, *args, **kwargs) -> None:
+        self._cache_valid = False
+
+    @torch.no_grad()
+    def update_activity(self, layer_rows: Sequence[torch.Tensor]) -> None:
+        """Fold one training batch into the running statistics.
+
+        ``layer_rows[k]`` is layer k's activity as ``(samples, n_k)``. Layers with
+        the same number of rows are processed together (one set of ops).
+        """
+        batch = self.batch_statistics(layer_rows)
+        if not bool(self.activity_ready):
+            self.activity.copy_(batch)
+            self.activity_ready.fill_(True)
+        else:
+            self.activity.mul_(self.stats_decay).add_(batch, alpha=1.0 - self.stats_decay)
+        self.activity_features.copy_(symlog(self.activity))
+        self._cache_valid = True
+
+    def batch_statistics(self, layer_rows: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``(n_neurons, 5)`` statistics of one batch, vectorised over neurons."""
+        if all(r.shape[0] == layer_rows[0].shape[0] for r in layer_rows):
+            rows = torch.cat(list(layer_rows), dim=1).float()  # (samples, N)
+            mean = rows.mean(0)
+            mean_abs = rows.abs().mean(0)
+            std = rows.std(0, unbiased=False)
+            frac = (rows > 0).float().mean(0)
+            n_layers = len(self.layer_sizes)
+            sizes = torch.tensor(self.layer_sizes, dtype=rows.dtype, device=rows.device)
+            layer_mean = torch.zeros(n_layers, dtype=rows.dtype, device=rows.device)
+            layer_mean = layer_mean.index_add_(0, self.layer_index, mean_abs) / sizes
+            redo = mean_abs / (layer_mean[self.layer_index] + 1e-8)  # ReDo score s_i
+            return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
+        return torch.cat([activity_statistics(r.float()) for r in layer_rows])
+
+    def forward(self, weight_stats: torch.Tensor) -> torch.Tensor:
+        """All f_i as ``(n_neurons, size)``, given ``weight_stats`` ``(n_neurons, 3)``
+        (non-negative norms: ``symlog`` is ``log1p`` there)."""
+        if not getattr(self, "_cache_valid", False):
+            with torch.no_grad():
+                self.activity_features.copy_(symlog(self.activity))
+            self._cache_valid = True
+        pos = torch.addmm(self.position_code, self.layer_onehot, self.layer_embedding.weight)
+        return torch.cat(
+            (pos, self.activity_features, torch.log1p(weight_stats.detach()), self.embedding),
+            dim=1,
+        )

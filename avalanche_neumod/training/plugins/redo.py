@@ -1,0 +1,140 @@
+"""ReDo, recycling dormant neurons (Sokar et al., ICML 2023) as an Avalanche plugin (DESIGN 5.2).
+
+Score of unit i of layer l over a batch (:func:`redo_scores`)::
+
+    s_i = E|h_i| / ((1/H_l) * sum_k E|h_k|)
+
+A unit is tau-dormant if ``s_i <= tau``. Every ``F`` training iterations
+(``every="iterations"``), and/or at the end of each training experience
+(``every="experience"``; ``"both"`` does both), every dormant unit gets fresh
+incoming weights from the layer's initial distribution, bias 0, outgoing
+weights 0 and its optimizer state reset. Only hidden units are recycled (the
+output layer never is). The scores are taken on the activity of the most recent
+training forward (recorded on the consumers by ``UnitRecorder``), so ReDo costs
+no extra forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from avalanche.core import SupervisedPlugin
+from torch import nn
+
+from ...models.units import (
+    HiddenUnits,
+    UnitRecorder,
+    read_units,
+    redo_scores,
+    reinit_units,
+)
+from ..optim_state import reset_unit_optimizer_state
+
+EVERY = ("iterations", "experience", "both")
+
+
+class ReDoPlugin(SupervisedPlugin):
+    """Recycle tau-dormant hidden units periodically.
+
+    Args:
+        tau: dormancy threshold on the score (>= 0).
+        F: recycling period in training iterations (>= 1), for ``every`` in
+            ``("iterations", "both")``.
+        every: ``"iterations"``, ``"experience"`` (end of each training
+            experience) or ``"both"``.
+        init: ``None`` for PyTorch's default distribution of the producing layer,
+            or ``init(rows)`` filling new incoming rows in place.
+
+    After each recycling, ``last_scores`` holds each layer's scores,
+    ``last_dormant_fraction`` the fraction of dormant units, and ``recycled`` the
+    running count of recycled units per layer.
+    """
+
+    def __init__(
+        self,
+        tau: float = 0.1,
+        F: int = 1000,
+        every: str = "iterations",
+        init: Optional[Callable[[torch.Tensor], None]] = None,
+    ):
+        super().__init__()
+        if tau < 0:
+            raise ValueError(f"tau (dormancy threshold) must be >= 0, got {tau}")
+        if int(F) != F or F < 1:
+            raise ValueError(f"F (recycling period) must be an integer >= 1, got {F}")
+        if every not in EVERY:
+            raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
+        if init is not None and not callable(init):
+            raise ValueError("init must be None or a callable filling a tensor in place")
+        self.tau = float(tau)
+        self.F = int(F)
+        self.every = every
+        self.init = init
+        self.units: list[HiddenUnits] = []
+        self.recorder: Optional[UnitRecorder] = None
+        self.iterations = 0
+        self.recycled: dict[str, int] = {}
+        self.last_scores: dict[str, torch.Tensor] = {}
+        self.last_dormant_fraction: dict[str, float] = {}
+        self._model: Optional[nn.Module] = None
+
+    def attach(self, model: nn.Module) -> None:
+        """Read ``model``'s hidden units and hook the recorder."""
+        self.detach()
+        self.units = read_units(model).hidden
+        self.recorder = UnitRecorder(self.units)
+        self.recycled = {hu.name: 0 for hu in self.units}
+        self._model = model
+
+    def detach(self) -> None:
+        if self.recorder is not None:
+            self.recorder.remove()
+        self.recorder = None
+        self._model = None
+
+    # -- Avalanche hooks ------------------------------------------------------------------------
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if self._model is not strategy.model:
+            self.attach(strategy.model)
+        self.recorder.enabled = True
+
+    def before_eval(self, strategy, **kwargs) -> None:
+        if self.recorder is not None:
+            self.recorder.enabled = False
+
+    def after_eval(self, strategy, **kwargs) -> None:
+        if self.recorder is not None:
+            self.recorder.enabled = strategy.is_training
+
+    def after_update(self, strategy, **kwargs) -> None:
+        self.iterations += 1
+        if self.every != "experience" and self.iterations % self.F == 0:
+            self.recycle(self.recorder.activity, strategy.optimizer)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        if self.every != "iterations" and self.recorder is not None:
+            self.recycle(self.recorder.activity, strategy.optimizer)
+
+    # -- the mechanism --------------------------------------------------------------------------
+    @torch.no_grad()
+    def recycle(
+        self, activity: dict[str, torch.Tensor], optimizer: Optional[torch.optim.Optimizer] = None
+    ) -> dict[str, torch.Tensor]:
+        """Recycle the dormant units of every hidden layer; returns their indices per layer."""
+        out: dict[str, torch.Tensor] = {}
+        for hu in self.units:
+            h = activity.get(hu.name)
+            if h is None:
+                continue
+            scores = redo_scores(h)
+            dormant = scores <= self.tau
+            self.last_scores[hu.name] = scores
+            self.last_dormant_fraction[hu.name] = float(dormant.float().mean())
+            idx = dormant.nonzero().flatten()
+            if idx.numel():
+                reinit_units(hu, idx, self.init, zero_outgoing=True)
+                reset_unit_optimizer_state(optimizer, hu, idx)
+                self.recycled[hu.name] += int(idx.numel())
+            out[hu.name] = idx
+        return out

@@ -1,0 +1,96 @@
+"""Shrink & Perturb (DESIGN 5.6): the update equation and the fresh-parameter distribution."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
+from avalanche_neumod.models import MLP
+from avalanche_neumod.training.plugins.shrink_perturb import ShrinkPerturbPlugin
+from avalanche_neumod.training.strategies import ShrinkPerturb
+
+
+def test_update_equation_on_known_tensors():
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 4.0]]))
+        model.bias.copy_(torch.tensor([3.0, -1.0]))
+
+    def init(copy: nn.Module) -> None:  # theta_fresh known: weight 0.25, bias -2
+        with torch.no_grad():
+            copy.weight.fill_(0.25)
+            copy.bias.fill_(-2.0)
+
+    plugin = ShrinkPerturbPlugin(p=0.1, sigma=0.5, init=init)
+    plugin.attach(model)
+    plugin.shrink_perturb()
+    # theta <- (1 - p) theta + sigma theta_fresh
+    assert torch.allclose(model.weight, torch.tensor([[0.9 + 0.125, -1.8 + 0.125], [0.575, 3.725]]))
+    assert torch.allclose(model.bias, torch.tensor([2.7 - 1.0, -0.9 - 1.0]))
+
+
+def test_default_fresh_parameters_follow_pytorch_init():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(400, 300), nn.BatchNorm1d(300), nn.ReLU(), nn.Linear(300, 10))
+    before = [p.detach().clone() for p in model.parameters()]
+    p, sigma = 0.2, 1.0
+    plugin = ShrinkPerturbPlugin(p=p, sigma=sigma)
+    plugin.attach(model)
+    plugin.shrink_perturb()
+    fresh = [(q - (1 - p) * b) / sigma for q, b in zip(model.parameters(), before)]
+    w1, b1, bn_w, bn_b, w2, b2 = fresh
+    for t, fan_in in ((w1, 400), (b1, 400), (w2, 300)):
+        bound = 1 / math.sqrt(fan_in)
+        assert t.abs().max() <= bound + 1e-6
+        assert t.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)  # U(-b, b)
+    assert torch.allclose(bn_w, torch.ones(300), atol=1e-6)  # BatchNorm: weight 1, bias 0
+    assert torch.allclose(bn_b, torch.zeros(300), atol=1e-6)
+    # same seed, same draw
+    torch.manual_seed(5)
+    m1 = MLP(4, (3,), 2)
+    m2 = MLP(4, (3,), 2)
+    m2.load_state_dict(m1.state_dict())
+    for m in (m1, m2):
+        torch.manual_seed(7)
+        pl = ShrinkPerturbPlugin()
+        pl.attach(m)
+        pl.shrink_perturb()
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+
+
+def test_every_iteration_and_every_experience(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    data = [
+        ExperienceTensors(
+            torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0
+        )
+        for _ in range(3)
+    ]
+    bm = tensor_benchmark(data, data)
+    for every, expected in (("iteration", 6), ("experience", 2)):
+        model = MLP(4, (3,), 2)
+        s = ShrinkPerturb(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            every=every,
+            train_mb_size=10,
+            evaluator=None,
+        )
+        calls = []
+        orig = s.shrink_perturb.shrink_perturb
+        monkeypatch.setattr(
+            s.shrink_perturb, "shrink_perturb", lambda c=calls, o=orig: (c.append(1), o())
+        )
+        for exp in bm.train_stream:
+            s.train(exp)
+        assert len(calls) == expected
+
+
+@pytest.mark.parametrize("kwargs", [{"p": -0.1}, {"p": 1.5}, {"sigma": -1e-3}, {"every": "epoch"}])
+def test_bad_hyperparameters_raise(kwargs):
+    with pytest.raises(ValueError):
+        ShrinkPerturbPlugin(**kwargs)
