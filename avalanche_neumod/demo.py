@@ -1,43 +1,38 @@
-"""``make demo``: a 3-experience Permuted MNIST run through the fast path, printing accuracies."""
+"""``make demo``: run the ``smoke`` suite into ``runs/smoke`` and write ``reports/smoke/``.
+
+The same as::
+
+    neumod run smoke --preset cpu --out runs/smoke --resume
+    neumod report runs/smoke --out reports/smoke
+
+A second ``make demo`` finds every cell finished and only rewrites the report;
+delete ``runs/smoke`` to run it again from scratch.
+"""
 
 from __future__ import annotations
 
-import time
+import argparse
+import sys
+from typing import Optional, Sequence
 
-import torch
-from avalanche.evaluation.metrics import accuracy_metrics
-from avalanche.training.plugins import EvaluationPlugin
-
-from .benchmarks.streams import permuted_mnist
-from .models import MLP
-from .training import FastNaive
+from .cli import main as neumod
 
 
-def main() -> None:
-    torch.manual_seed(0)
-    bm = permuted_mnist(n_experiences=3, train_size=2000, test_size=500, seed=0)
-    model = MLP(784, (100, 100), 10)
-    ev = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
-    strategy = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-        train_mb_size=16,
-        evaluator=ev,
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="runs/smoke", help="run folder (default runs/smoke)")
+    ap.add_argument("--report", default="reports/smoke", help="report folder")
+    ap.add_argument("--jobs", type=int, default=1, help="cells run at once")
+    args = ap.parse_args(argv)
+    rc = neumod(
+        ["run", "smoke", "--preset", "cpu", "--out", args.out, "--resume", "--jobs", str(args.jobs)]
     )
-    t0 = time.time()
-    for exp in bm.train_stream:
-        strategy.train(exp, eval_streams=[])
-        res = strategy.eval(bm.test_stream)
-        accs = [
-            res[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{k:03d}"]
-            for k in range(len(bm.test_stream))
-        ]
-        print(
-            f"after experience {exp.current_experience}: test accuracy per experience "
-            + " ".join(f"{a:.3f}" for a in accs)
-        )
-    print(f"done in {time.time() - t0:.1f} s")
+    if rc == 2:
+        return rc
+    rc_report = neumod(["report", args.out, "--out", args.report])
+    print(f"open {args.report}/report.md", file=sys.stderr)
+    return rc or rc_report
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

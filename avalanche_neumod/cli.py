@@ -1,0 +1,164 @@
+"""The ``neumod`` command line: ``neumod run``, ``neumod report``, ``neumod list``.
+
+    neumod run SUITE --preset cpu --out runs/NAME [--seeds 0 1 2] [--methods A B]
+                     [--streams S] [--resume] [--launcher local|submitit] [--jobs N]
+    neumod report runs/NAME --out reports/NAME
+    neumod list [suites|presets|streams|methods|models]
+
+See ``docs/suites.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import Optional, Sequence
+
+
+def _parse_params(items: Optional[Sequence[str]]) -> dict:
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ValueError(f"--submitit-param expects key=value, got {it!r}")
+        k, v = it.split("=", 1)
+        import yaml
+
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def cmd_run(args) -> int:
+    from .experiment.launch import run_suite
+    from .experiment.suite import load_suite
+
+    suite = load_suite(args.suite, args.preset)
+    out = args.out or os.path.join("runs", suite.name)
+    command = "neumod " + " ".join(shlex.quote(a) for a in args.argv)
+    summary = run_suite(
+        suite,
+        out,
+        seeds=args.seeds,
+        methods=args.methods,
+        streams=args.streams,
+        resume=args.resume,
+        launcher=args.launcher,
+        jobs=args.jobs,
+        cluster=args.cluster,
+        submitit_params=_parse_params(args.submitit_param),
+        root=args.data_root,
+        progress=not args.no_progress,
+        command=command,
+    )
+    print(summary.line())
+    failed = summary.count("failed")
+    if failed:
+        print(
+            f"{failed} cell(s) failed; see their JSON files' 'error' and 'traceback'",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    from .reporting.report import write_report
+
+    out = args.out or os.path.join("reports", os.path.basename(os.path.normpath(args.run)))
+    path = write_report(args.run, out)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .experiment import registry, suite
+
+    what = args.what
+    if what in ("suites", "all"):
+        print("suites:")
+        for name, path in sorted(suite.available_suites().items()):
+            print(f"  {name:16s} {path}")
+    if what in ("presets", "all"):
+        print("presets:")
+        for name, path in sorted(suite.available_suites().items()):
+            try:
+                presets = sorted(suite.read_yaml(path).get("presets") or {})
+            except suite.SuiteError as e:
+                presets = [f"(unreadable: {e})"]
+            print(f"  {name:16s} {', '.join(presets)}")
+    if what in ("streams", "all"):
+        print("streams:")
+        for name in registry.stream_names():
+            print(f"  {name}")
+    if what in ("methods", "all"):
+        print("methods:")
+        for name, spec in registry.METHODS.items():
+            print(f"  {name:14s} {spec.kind:9s} {spec.target:48s} {spec.doc}")
+    if what in ("models", "all"):
+        print("models:")
+        for name in registry.MODELS:
+            print(f"  {name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="neumod", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a suite's cells, one JSON result per cell")
+    r.add_argument("suite", help="suite name (see `neumod list suites`) or path to a YAML file")
+    r.add_argument("--preset", default="cpu", help="preset of the suite (default: cpu)")
+    r.add_argument("--out", help="run folder (default: runs/<suite>)")
+    r.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
+    r.add_argument("--methods", nargs="+", help="run only these of the suite's methods")
+    r.add_argument("--streams", nargs="+", help="run only these of the suite's streams")
+    r.add_argument("--resume", action="store_true", help="skip cells already finished")
+    r.add_argument("--launcher", default="local", help="local (default) or submitit")
+    r.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
+    r.add_argument(
+        "--cluster",
+        help="submitit executor: slurm, local or debug (default: SLURM when available, else local)",
+    )
+    r.add_argument(
+        "--submitit-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="submitit executor parameter, e.g. slurm_partition=gpu, gpus_per_node=1 (repeatable)",
+    )
+    r.add_argument("--data-root", help="dataset root (default: $NEUMOD_DATA_ROOT)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write report.md with tables and figures from a run")
+    p.add_argument("run", help="run folder (runs/NAME)")
+    p.add_argument("--out", help="report folder (default: reports/<run name>)")
+    p.set_defaults(func=cmd_report)
+
+    ls = sub.add_parser("list", help="list suites, presets, streams, methods or models")
+    ls.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["all", "suites", "presets", "streams", "methods", "models"],
+    )
+    ls.set_defaults(func=cmd_list)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    from .experiment.launch import LaunchError
+    from .experiment.registry import RegistryError
+    from .experiment.suite import SuiteError
+
+    try:
+        return args.func(args)
+    except (SuiteError, RegistryError, LaunchError, FileNotFoundError) as e:
+        print(f"neumod {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,351 @@
+"""Run one cell (stream x method x seed) and return its result as a JSON-ready dict.
+
+A cell seeds torch, numpy and random; builds the stream, the model (sized from
+the stream's ``neumod_info``), the optimizer and the strategy with an
+``EvaluationPlugin`` holding Avalanche's accuracy metrics plus the metric
+plugins the suite asks for; trains over the train stream, evaluating the whole
+test stream after each experience (the accuracy matrix: row k = after training
+experience k); stops at a non-finite loss (status "diverged"); and collects
+metrics, curves, timings and library versions.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import os
+import platform
+import random
+import re
+import socket
+import time
+import traceback
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from . import measures, registry
+from .monitor import Diverged, TrainMonitor, attach_pbar
+from .results import SCHEMA_VERSION, cell_path, write_json_atomic
+
+_EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/[^/]+/Task\d+/Exp(\d+)$")
+_STREAM_KEY = re.compile(r"^Top1_Acc_Stream/eval_phase/[^/]+/Task\d+$")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and random (the cell's only sources of randomness on CPU)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def versions() -> dict:
+    """Library versions recorded with every result (and the repo commit when known)."""
+    import avalanche
+
+    from .. import __version__
+
+    out = {
+        "avalanche_neumod": __version__,
+        "avalanche": getattr(avalanche, "__version__", "?"),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+    head = Path(__file__).resolve().parents[2] / ".git"
+    try:
+        if head.is_file():  # a worktree: ".git" says where its git dir is
+            head = Path(head.read_text().split("gitdir:", 1)[1].strip())
+        ref = (head / "HEAD").read_text().strip() if head.is_dir() else ""
+        if ref.startswith("ref: "):
+            p = head / ref[5:]
+            common = head / "commondir"
+            if not p.exists() and common.exists():
+                p = (head / common.read_text().strip()) / ref[5:]
+            out["git_commit"] = p.read_text().strip() if p.exists() else ref[5:]
+        elif ref:
+            out["git_commit"] = ref
+    except OSError:
+        pass
+    return out
+
+
+def stream_info(bm) -> dict:
+    """The stream's ``neumod_info``, completed from its data where absent."""
+    info = dict(getattr(bm, "neumod_info", None) or {})
+    if "input_shape" not in info or "num_classes" not in info:
+        from ..benchmarks.tensor_data import experience_tensors
+
+        ys, shape = [], None
+        for exp in bm.train_stream:
+            t = experience_tensors(exp)
+            shape = tuple(t.x.shape[1:])
+            ys.append(int(t.y.max()) + 1)
+        info.setdefault("input_shape", list(shape))
+        info.setdefault("num_classes", max(ys))
+    info["input_shape"] = list(info["input_shape"])
+    return info
+
+
+def _strategy_kwargs(cls, cfg: dict, model, optimizer, evaluator, plugins: list) -> dict:
+    t = cfg["train"]
+    kwargs = dict(
+        model=model,
+        optimizer=optimizer,
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=int(t["mb_size"]),
+        train_epochs=int(t["epochs"]),
+        eval_mb_size=int(t.get("eval_mb_size", 256)),
+        device=t.get("device", "cpu"),
+        evaluator=evaluator,
+        plugins=plugins,
+    )
+    kwargs.update(cfg["method"]["args"])
+    if optimizer is None:  # the strategy builds its own
+        kwargs.pop("optimizer")
+    try:
+        params = inspect.signature(cls.__init__).parameters
+        if "fast_data" in params and not cfg.get("fast_data", True):
+            kwargs["fast_data"] = False
+    except (TypeError, ValueError):  # pragma: no cover
+        pass
+    return kwargs
+
+
+def accuracy_row(metrics: dict, n_test: int) -> tuple[list[float], Optional[float]]:
+    """Per-test-experience accuracies and the stream accuracy from Avalanche's metric dict."""
+    row = [math.nan] * n_test
+    stream = None
+    for k, v in metrics.items():
+        m = _EXP_KEY.match(k)
+        if m and int(m.group(1)) < n_test:
+            row[int(m.group(1))] = float(v)
+        elif _STREAM_KEY.match(k):
+            stream = float(v)
+    return row, stream
+
+
+def _iterations(bm, cfg: dict) -> Optional[int]:
+    try:
+        bs, ep = int(cfg["train"]["mb_size"]), int(cfg["train"]["epochs"])
+        return sum(-(-len(e.dataset) // bs) * ep for e in bm.train_stream)
+    except Exception:  # pragma: no cover - progress only
+        return None
+
+
+def run_cell(
+    cfg: dict,
+    root: Optional[str] = None,
+    progress: bool = False,
+    threads: Optional[int] = None,
+) -> dict:
+    """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result."""
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from ..training.fast_data import FastDataPlugin
+
+    t_start = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if threads:
+        torch.set_num_threads(int(threads))
+    result: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "cell_id": cfg["cell_id"],
+        "status": "running",
+        "error": None,
+        "config": copy.deepcopy(cfg),
+        "versions": versions(),
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        },
+        "started": started,
+        "metrics": {},
+        "curves": {},
+        "measures": {},
+        "timings": {},
+    }
+    seed_everything(int(cfg["seed"]))
+    monitor = TrainMonitor(log_every=int(cfg["eval"].get("log_every", 10)))
+    pbar = None
+    timings = result["timings"]
+    metrics = result["metrics"]
+    try:
+        t0 = time.perf_counter()
+        st = cfg["stream"]
+        bm = registry.build_stream(st["name"], st["args"], cfg["seed"], root, st.get("wrappers"))
+        info = stream_info(bm)
+        result["stream_info"] = info
+        if cfg["train"]["mb_size"] == "stream":  # the stream's own batch size (NGM streams)
+            cfg = copy.deepcopy(cfg)
+            cfg["train"]["mb_size"] = int(info.get("train_mb_size") or info["batch_size"])
+        model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
+        optimizer = registry.build_optimizer(cfg["optimizer"], model.parameters())
+        active = measures.build(cfg["metrics"], bm, info, cfg)
+        with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
+            warnings.filterwarnings("ignore", message="No loggers specified")
+            evaluator = EvaluationPlugin(
+                accuracy_metrics(experience=True, stream=True),
+                *[m for a in active for m in a.metrics()],
+                loggers=[],
+            )
+        plugins: list = []
+        if cfg.get("fast_data", True):
+            plugins.append(FastDataPlugin())
+        plugins.append(monitor)
+        for a in active:
+            plugins.extend(a.plugins())
+        cls = registry.resolve(cfg["method"]["target"])
+        strategy = cls(**_strategy_kwargs(cls, cfg, model, optimizer, evaluator, plugins))
+        for a in active:
+            a.attach(strategy)
+        timings["build_s"] = time.perf_counter() - t0
+        metrics["n_parameters"] = sum(p.numel() for p in strategy.model.parameters())
+        metrics["train_mb_size"] = int(cfg["train"]["mb_size"])
+
+        if progress:
+            pbar = attach_pbar(monitor, _iterations(bm, cfg), cfg["cell_id"])
+        n_test = len(bm.test_stream)
+        matrix: list[list[float]] = []
+        stream_acc: list[Optional[float]] = []
+        train_s: list[float] = []
+        eval_s: list[float] = []
+        iters: list[int] = []
+        every = bool(cfg["eval"].get("every_experience", True))
+        n_train = len(bm.train_stream)
+        for k, exp in enumerate(bm.train_stream):
+            it0 = monitor.iteration
+            t0 = time.perf_counter()
+            strategy.train(exp)
+            train_s.append(time.perf_counter() - t0)
+            iters.append(monitor.iteration - it0)
+            if every or k == n_train - 1:
+                t0 = time.perf_counter()
+                res = strategy.eval(bm.test_stream)
+                eval_s.append(time.perf_counter() - t0)
+                row, s = accuracy_row(res or evaluator.get_last_metrics(), n_test)
+                matrix.append(row)
+                stream_acc.append(s)
+        result["status"] = "ok"
+    except Diverged as d:
+        result["status"] = "diverged"
+        result["diverged"] = {"experience": d.experience, "iteration": d.iteration, "loss": d.loss}
+        result["error"] = str(d)
+    except Exception as e:  # noqa: BLE001 - recorded, the suite goes on
+        result["status"] = "failed"
+        result["error"] = f"{type(e).__name__}: {e}"
+        result["traceback"] = traceback.format_exc()
+    finally:
+        if pbar is not None:
+            pbar.close()
+    if result["status"] != "failed":
+        metrics.update(
+            summarise(matrix, stream_acc, info, iters, complete=result["status"] == "ok")
+        )
+        rec = info.get("recurring_test_experiences")
+        if rec and matrix:
+            j = int(rec[0])
+            col = [row[j] for row in matrix]
+            metrics["recurring"] = {
+                "test_experience": j,
+                "after_each": col,
+                "train_order": info.get("train_order"),
+                **({"final": col[-1]} if result["status"] == "ok" else {}),
+            }
+        timings["train_s"] = train_s
+        timings["eval_s"] = eval_s
+        result["curves"]["train"] = monitor.curves()
+        hist = measures.histories(strategy)
+        if hist:
+            result["measures"]["history"] = hist
+        for a in active:
+            try:
+                result["measures"][a.name] = a.collect(strategy, result)
+            except Exception as e:  # noqa: BLE001
+                if result["status"] == "ok":
+                    result["status"] = "failed"
+                    result["error"] = f"collecting {a.name}: {type(e).__name__}: {e}"
+                    result["traceback"] = traceback.format_exc()
+    timings["total_s"] = time.perf_counter() - t_start
+    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def summarise(
+    matrix: list[list[float]],
+    stream_acc: list,
+    info: dict,
+    iters: list[int],
+    complete: bool,
+) -> dict:
+    """Accuracy summaries from the accuracy matrix (DESIGN 7.4).
+
+    ``final_accuracy``: the last row (accuracy on every test experience at the
+    end); ``accuracy_at_end``: the diagonal (each experience right after its
+    training: the memorisation streams' reading); ``avg_accuracy`` is the one the
+    stream calls for (:func:`accuracy_kind`).
+    """
+    out: dict = {
+        "accuracy_matrix": matrix,
+        "stream_accuracy": stream_acc,
+        "iterations_per_experience": iters,
+        "n_iterations": int(sum(iters)),
+    }
+    if not matrix:
+        return out
+    diag = [matrix[k][k] for k in range(min(len(matrix), len(matrix[0])))]
+    out["accuracy_at_end"] = diag
+    out["avg_accuracy_at_end"] = float(np.mean(diag)) if diag else math.nan
+    if complete:
+        last = matrix[-1]
+        out["final_accuracy"] = last
+        out["avg_final_accuracy"] = float(np.nanmean(last))
+        kind = accuracy_kind(info)
+        out["avg_accuracy_kind"] = kind
+        out["avg_accuracy"] = (
+            out["avg_accuracy_at_end"] if kind == "end_of_task" else out["avg_final_accuracy"]
+        )
+    return out
+
+
+def accuracy_kind(info: dict) -> str:
+    """``"end_of_task"`` for memorisation streams (accuracy on each task at its end), else
+    ``"final"`` (accuracy on each experience at the end of the stream), DESIGN 7.4.
+
+    Read from ``neumod_info["accuracy_kind"]`` when the stream sets it, else from its
+    ``accuracy`` description (memorisation streams say so).
+    """
+    kind = info.get("accuracy_kind")
+    if kind in ("final", "end_of_task"):
+        return kind
+    text = str(info.get("accuracy", "")).lower()
+    return "end_of_task" if ("memoris" in text or "memoriz" in text) else "final"
+
+
+def run_cell_to_file(
+    cfg: dict,
+    run_dir: str,
+    root: Optional[str] = None,
+    progress: bool = False,
+    threads: Optional[int] = None,
+) -> dict:
+    """Run the cell and write its JSON atomically into ``run_dir``; return a short summary.
+
+    This is the function the launchers send to worker processes and to submitit.
+    """
+    result = run_cell(cfg, root=root, progress=progress, threads=threads)
+    write_json_atomic(cell_path(run_dir, cfg["cell_id"]), result)
+    return {
+        "cell_id": cfg["cell_id"],
+        "status": result["status"],
+        "error": result["error"],
+        "total_s": result["timings"].get("total_s"),
+    }

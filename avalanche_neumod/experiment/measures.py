@@ -1,0 +1,187 @@
+"""The suite's optional metrics: from a name in ``metrics:`` to plugins and saved JSON.
+
+Accuracy is always recorded (``cell.py``). Each optional measure here builds the
+evaluation library's plugin(s) for a cell, and after training turns what they
+measured into JSON (curves, arrays and the scalars of DESIGN 7):
+
+- ``stability_gap``: the stability-gap tracker (DESIGN 7.2);
+- ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (DESIGN 7.1);
+- ``plasticity``: plasticity diagnostics per experience (DESIGN 7.3).
+
+:func:`histories` collects, for every cell, what the method itself records over
+time (NGM gains, NeuMoSync alphas).
+
+The plugin classes are resolved lazily, so a measure whose code is absent fails
+only in the cells that ask for it, with a message naming it.
+"""
+
+from __future__ import annotations
+
+from . import registry
+
+
+class Measure:
+    """One optional measure of a cell."""
+
+    name = ""
+
+    def __init__(self, args: dict, bm, info: dict, cfg: dict):
+        self.args = dict(args or {})
+        self.bm = bm
+        self.info = info
+        self.cfg = cfg
+
+    def metrics(self) -> list:
+        """``PluginMetric`` objects for the cell's ``EvaluationPlugin``."""
+        return []
+
+    def plugins(self) -> list:
+        """``SupervisedPlugin`` objects for the strategy."""
+        return []
+
+    def attach(self, strategy) -> None:
+        """Called once the strategy exists."""
+
+    def collect(self, strategy, result: dict) -> dict:
+        """The JSON-ready record of what was measured."""
+        return {}
+
+
+def _lower_scores(scores: dict) -> dict:
+    """The evaluation library's score names -> this schema's (avg_ACC -> avg_acc, ...)."""
+    names = {
+        "avg_ACC": "avg_acc",
+        "avg_min_ACC": "avg_min_acc",
+        "WC_ACC": "wc_acc",
+        "avg_SG": "avg_sg",
+        "avg_SG_abs": "avg_sg_abs",
+        "avg_recovery": "avg_recovery",
+    }
+    return {names.get(k, k): v for k, v in scores.items()}
+
+
+class StabilityGap(Measure):
+    """The stability-gap tracker (DESIGN 7.2): curves, boundaries and both conventions' scores.
+
+    De Lange's scores use every tracked curve; NGM-SGD's (``convention="ngm"``) score the
+    first tracked experience's curve alone, as the authors' code does.
+    """
+
+    name = "stability_gap"
+
+    def plugins(self) -> list:
+        ev = registry.resolve("avalanche_neumod.evaluation.stability_gap:StabilityGapTracker")
+        a = dict(self.args)
+        self.windows = tuple(a.pop("windows", (10, 100)))
+        self.tolerance = float(a.pop("tolerance", 0.01))
+        tracked = a.pop("tracked", "all")
+        self.tracker = ev(self.bm.test_stream, tracked=tracked, **a)
+        return [self.tracker]
+
+    def collect(self, strategy, result: dict) -> dict:
+        score = registry.resolve("avalanche_neumod.evaluation.stability_gap:stability_gap_scores")
+        d = self.tracker.to_dict()
+        curves = {k: v for k, v in d["curves"].items() if v["x"]}
+        d["curves"] = curves
+        d["scores"] = {}
+        if curves and result["status"] == "ok":
+            first = min(curves, key=int)
+            d["scores"]["de_lange"] = _lower_scores(
+                score(curves, d["boundaries"], "delange", self.windows, self.tolerance)
+            )
+            d["scores"]["ngm"] = _lower_scores(
+                score({first: curves[first]}, d["boundaries"], "ngm", self.windows, self.tolerance)
+            )
+            d["scores"]["ngm"]["experience"] = int(first)
+        return d
+
+
+class Transfer(Measure):
+    """Knowledge-transfer probes (DESIGN 7.1): the A arrays, FKT_b/BKT_b for every b, LCA."""
+
+    name = "transfer"
+
+    def plugins(self) -> list:
+        cls = registry.resolve("avalanche_neumod.evaluation.transfer:KnowledgeTransferPlugin")
+        a = dict(self.args)
+        a.setdefault("seed", int(self.cfg["seed"]))
+        self.plugin = cls(self.bm.test_stream, **a)
+        return [self.plugin]
+
+    def collect(self, strategy, result: dict) -> dict:
+        from ..evaluation import transfer as tr
+
+        d = self.plugin.to_dict()
+        if result["status"] != "ok" or "scores" not in d:
+            return d
+        beta = int(d["beta"])
+        s = d["scores"]
+        d.update(
+            fkt=[tr.fkt(d["A_main"], d["A_ref"], b) for b in range(beta + 1)],
+            bkt=[tr.bkt(d["A_final"], d["A_ref"], b) for b in range(beta + 1)],
+            lca_0=s["LCA_0"],
+            lca_0_f=s["LCA_0_F"],
+            lca_0_b=s["LCA_0_B"],
+            lca_f=s["LCA_F"],
+            lca_b=s["LCA_B"],
+        )
+        return d
+
+
+class Plasticity(Measure):
+    """Plasticity diagnostics (DESIGN 7.3), as emitted by ``PlasticityMetric``."""
+
+    name = "plasticity"
+    PREFIXES = ("DormantFraction", "EffectiveRank", "MeanAbsWeight", "GradNorm")
+
+    def metrics(self) -> list:
+        cls = registry.resolve("avalanche_neumod.evaluation.plasticity:PlasticityMetric")
+        a = dict(self.args)
+        a.setdefault("seed", int(self.cfg["seed"]))
+        return [cls(**a)]
+
+    def collect(self, strategy, result: dict) -> dict:
+        out = {}
+        for name, (xs, vs) in strategy.evaluator.get_all_metrics().items():
+            if name.split("/")[0] in self.PREFIXES:
+                out[name] = {"x": list(xs), "value": [float(v) for v in vs]}
+        return out
+
+
+MEASURES: dict[str, type[Measure]] = {
+    "stability_gap": StabilityGap,
+    "transfer": Transfer,
+    "plasticity": Plasticity,
+}
+
+
+def histories(strategy) -> dict:
+    """What the method records about itself over time (collected for every cell):
+    NGM gains (``strategy.gain_plugin.history()``) and NeuMoSync alphas
+    (``strategy.alpha_history``)."""
+    out: dict = {}
+    gp = getattr(strategy, "gain_plugin", None)
+    if gp is not None and hasattr(gp, "history"):
+        h = gp.history()
+        n = max((len(v) for v in h.get("gain", {}).values()), default=0)
+        out["gains"] = {
+            "iteration": list(range(1, n + 1)),
+            "layers": h.get("gain", {}),
+            "entropy": h.get("entropy", []),
+            "boundaries": h.get("experience_starts", []),
+            "settings": {k: h[k] for k in ("gamma", "eta", "g0") if k in h},
+        }
+    alphas = getattr(strategy, "alpha_history", None)
+    if isinstance(alphas, dict) and (alphas.get("iterations") or alphas.get("experiences")):
+        out["alphas"] = alphas
+    return out
+
+
+def build(metrics_cfg: dict, bm, info: dict, cfg: dict) -> list[Measure]:
+    """The measures a cell's ``metrics:`` mapping asks for (unknown names list the valid)."""
+    out = []
+    for name, args in (metrics_cfg or {}).items():
+        if name not in MEASURES:
+            raise registry.unknown("metric", name, MEASURES)
+        out.append(MEASURES[name](args or {}, bm, info, cfg))
+    return out

@@ -1,0 +1,370 @@
+"""Suites: YAML files of streams x methods x seeds x hyperparameters, with presets.
+
+A suite file (``benchmarks/<name>.yaml``, format in ``docs/suites.md``) has the
+top-level keys ``name``, ``description``, ``seeds``, ``defaults``, ``streams``,
+``methods``, ``report`` and ``presets``. A preset (``cpu``, ``paper``) is deep-merged
+over the top level (mappings merge, everything else replaces, ``null`` removes a
+key). :func:`expand` turns the result into one fully resolved configuration per
+(stream, method, seed) cell: what a cell runs, and what its result file records.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
+
+import yaml
+
+from . import registry
+
+SUITE_KEYS = {"name", "description", "seeds", "defaults", "streams", "methods", "report", "presets"}
+DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
+STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
+METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label"}
+TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
+METRIC_NAMES = ("stability_gap", "transfer", "plasticity")
+REPO_SUITES = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be loaded or expanded; the message says where and why."""
+
+
+def suite_dirs() -> list[Path]:
+    """Where suites are looked up by name: ``$NEUMOD_SUITES``, ``./benchmarks``, the repo's."""
+    dirs = []
+    if os.environ.get("NEUMOD_SUITES"):
+        dirs += [Path(p) for p in os.environ["NEUMOD_SUITES"].split(os.pathsep) if p]
+    dirs += [Path.cwd() / "benchmarks", REPO_SUITES]
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def available_suites() -> dict[str, Path]:
+    """Suite name -> file, the first found in :func:`suite_dirs` order."""
+    found: dict[str, Path] = {}
+    for d in suite_dirs():
+        for p in sorted(d.glob("*.yaml")):
+            found.setdefault(p.stem, p)
+    return found
+
+
+def find_suite(name_or_path: Union[str, Path]) -> Path:
+    """A suite file from a path or a name; an unknown name lists the available suites."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise SuiteError(f"suite file not found: {p}")
+        return p
+    suites = available_suites()
+    if str(name_or_path) not in suites:
+        raise SuiteError(
+            f"unknown suite {str(name_or_path)!r}; valid suites: {', '.join(sorted(suites))}"
+        )
+    return suites[str(name_or_path)]
+
+
+def read_yaml(path: Path) -> dict:
+    """Parse ``path``; a syntax error names the file, line and column."""
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        msg = f"{context}, {problem}" if context else problem
+        raise SuiteError(
+            f"malformed YAML at {where} (line {mark.line + 1 if mark else '?'}): {msg}"
+        ) from e
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: a suite must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """``over`` merged into a copy of ``base``: mappings merge, ``None`` deletes, else replace."""
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return copy.deepcopy(over)
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif k in out and isinstance(out[k], dict) and isinstance(v, dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def merge_optimizer(base: dict, over: Optional[dict]) -> dict:
+    """An optimizer override: a different ``name`` replaces, the same name merges."""
+    if not over:
+        return dict(base)
+    if "name" in over and over["name"] != base.get("name"):
+        return dict(over)
+    return {**base, **over}
+
+
+def _check_keys(d: Any, valid: set, where: str) -> None:
+    if not isinstance(d, dict):
+        raise SuiteError(f"{where} must be a mapping, got {type(d).__name__}")
+    bad = set(d) - valid
+    if bad:
+        raise SuiteError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))}; "
+            f"valid keys: {', '.join(sorted(valid))}"
+        )
+
+
+_ID_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+def cell_id(stream_key: str, method_key: str, seed: int) -> str:
+    """The cell's id (also its result file's stem)."""
+    s = _ID_SAFE.sub("-", stream_key)
+    m = _ID_SAFE.sub("-", method_key)
+    return f"{s}__{m}__seed{seed}"
+
+
+@dataclass
+class Suite:
+    """A loaded suite with a preset applied."""
+
+    name: str
+    preset: str
+    path: str
+    description: str
+    seeds: list[int]
+    defaults: dict
+    streams: dict
+    methods: dict
+    report: dict = field(default_factory=dict)
+    presets: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "preset": self.preset,
+            "path": self.path,
+            "description": self.description,
+            "seeds": self.seeds,
+            "defaults": self.defaults,
+            "streams": self.streams,
+            "methods": self.methods,
+            "report": self.report,
+            # JSON files are written with sorted keys: keep the suite's order explicitly
+            "stream_order": list(self.streams),
+            "method_order": list(self.methods),
+        }
+
+
+def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
+    """Load a suite by name or path and apply ``preset`` (unknown ones list the valid ones)."""
+    path = find_suite(name_or_path)
+    raw = read_yaml(path)
+    _check_keys(raw, SUITE_KEYS, f"{path}")
+    presets = raw.get("presets") or {}
+    if preset not in presets:
+        raise SuiteError(
+            f"unknown preset {preset!r} for suite {raw.get('name', path.stem)!r}; "
+            f"valid presets: {', '.join(sorted(presets)) or '(none)'}"
+        )
+    body = {k: v for k, v in raw.items() if k != "presets"}
+    pre = presets[preset] or {}
+    _check_keys(pre, SUITE_KEYS - {"presets", "name"}, f"{path}: preset {preset!r}")
+    merged = deep_merge(body, pre)
+    suite = Suite(
+        name=str(merged.get("name", path.stem)),
+        preset=preset,
+        path=str(path),
+        description=str(merged.get("description", "")).strip(),
+        seeds=[int(s) for s in (merged.get("seeds") or [0])],
+        defaults=merged.get("defaults") or {},
+        streams=merged.get("streams") or {},
+        methods=merged.get("methods") or {},
+        report=merged.get("report") or {},
+        presets=sorted(presets),
+    )
+    validate(suite)
+    return suite
+
+
+def validate(suite: Suite) -> None:
+    """Check structure and every name (streams, methods, models, optimizers, metrics)."""
+    where = f"suite {suite.name!r} (preset {suite.preset!r})"
+    _check_keys(suite.defaults, DEFAULT_KEYS, f"{where}: defaults")
+    if not suite.streams:
+        raise SuiteError(f"{where} has no streams")
+    if not suite.methods:
+        raise SuiteError(f"{where} has no methods")
+    for key, s in suite.streams.items():
+        s = s or {}
+        _check_keys(s, STREAM_KEYS, f"{where}: stream {key!r}")
+        registry.check_stream_name(s.get("name", key))
+        for w in s.get("wrappers") or []:
+            wname = w if isinstance(w, str) else (w or {}).get("name", "")
+            if wname not in registry.WRAPPERS and ":" not in wname:
+                raise registry.unknown("stream wrapper", wname, registry.WRAPPERS)
+        for mk in s.get("methods") or {}:
+            if mk not in suite.methods:
+                raise SuiteError(
+                    f"{where}: stream {key!r} overrides unknown method {mk!r}; "
+                    f"the suite's methods: {', '.join(suite.methods)}"
+                )
+    for key, m in suite.methods.items():
+        m = m or {}
+        _check_keys(m, METHOD_KEYS, f"{where}: method {key!r}")
+        registry.check_method_name(m.get("name", key))
+    for cfg in expand(suite, seeds=suite.seeds[:1]):  # names depend on (stream, method) only
+        if cfg["model"]["name"] not in registry.MODELS and ":" not in cfg["model"]["name"]:
+            raise registry.unknown("model", cfg["model"]["name"], registry.MODELS)
+        opt = cfg["optimizer"].get("name", "sgd")
+        if opt not in registry.OPTIMIZERS and opt != registry.OWN_OPTIMIZER:
+            raise registry.unknown("optimizer", cfg["optimizer"]["name"], registry.OPTIMIZERS)
+        for m in cfg["metrics"]:
+            if m not in METRIC_NAMES:
+                raise registry.RegistryError(
+                    f"unknown metric {m!r}; valid metrics: {', '.join(METRIC_NAMES)} "
+                    "(accuracy is always recorded)"
+                )
+        t = cfg["train"]
+        mb_ok = t["mb_size"] == "stream" or (isinstance(t["mb_size"], int) and t["mb_size"] >= 1)
+        if not mb_ok or not (isinstance(t["epochs"], int) and t["epochs"] >= 1):
+            raise SuiteError(
+                f"{cfg['cell_id']}: train.mb_size (an integer >= 1, or 'stream' for the "
+                f"stream's own batch size) and train.epochs (>= 1) are invalid: "
+                f"mb_size={t['mb_size']!r}, epochs={t['epochs']!r}"
+            )
+
+
+def _model_cfg(m: Any) -> dict:
+    if m is None:
+        return {"name": "mlp", "args": {}}
+    if isinstance(m, str):
+        return {"name": m, "args": {}}
+    return {"name": m.get("name", "mlp"), "args": dict(m.get("args") or {})}
+
+
+def _layer(cfg: dict, layer: dict) -> dict:
+    """Apply one layer of settings (defaults, stream, method) to a cell config."""
+    out = dict(cfg)
+    if "model" in layer:
+        m = layer["model"]
+        if isinstance(m, str) or (isinstance(m, dict) and "name" in m):
+            new = _model_cfg(m)
+            if new["name"] == cfg["model"]["name"]:
+                new["args"] = deep_merge(cfg["model"]["args"], new["args"])
+            out["model"] = new
+        elif isinstance(m, dict):
+            out["model"] = {
+                "name": cfg["model"]["name"],
+                "args": deep_merge(cfg["model"]["args"], m.get("args") or {}),
+            }
+    if "train" in layer:
+        out["train"] = {**cfg["train"], **(layer["train"] or {})}
+    if "optimizer" in layer:
+        out["optimizer"] = merge_optimizer(cfg["optimizer"], layer["optimizer"])
+    if "metrics" in layer:
+        out["metrics"] = deep_merge(cfg["metrics"], layer["metrics"] or {})
+        out["metrics"] = {k: (v or {}) for k, v in out["metrics"].items() if v is not False}
+    if "fast_data" in layer:
+        out["fast_data"] = bool(layer["fast_data"])
+    if "eval" in layer:
+        out["eval"] = {**cfg["eval"], **(layer["eval"] or {})}
+    return out
+
+
+def expand(
+    suite: Suite,
+    seeds: Optional[Iterable[int]] = None,
+    methods: Optional[Iterable[str]] = None,
+    streams: Optional[Iterable[str]] = None,
+) -> list[dict]:
+    """One resolved configuration per (stream, method, seed) cell, in a stable order.
+
+    Precedence (later wins): the method's registry defaults, the suite's
+    ``defaults``, the stream's settings, the method's settings, the stream's
+    per-method overrides (``streams.<s>.methods.<m>``).
+    """
+    seeds = list(suite.seeds if seeds is None else seeds)
+    method_keys = list(suite.methods)
+    stream_keys = list(suite.streams)
+    if methods is not None:
+        methods = list(methods)
+        bad = [m for m in methods if m not in suite.methods]
+        if bad:
+            raise SuiteError(
+                f"unknown method(s) {', '.join(bad)} for suite {suite.name!r}; "
+                f"valid methods: {', '.join(method_keys)}"
+            )
+        method_keys = [m for m in method_keys if m in methods]
+    if streams is not None:
+        streams = list(streams)
+        bad = [s for s in streams if s not in suite.streams]
+        if bad:
+            raise SuiteError(
+                f"unknown stream(s) {', '.join(bad)} for suite {suite.name!r}; "
+                f"valid streams: {', '.join(stream_keys)}"
+            )
+        stream_keys = [s for s in stream_keys if s in streams]
+    cells = []
+    for sk in stream_keys:
+        s = suite.streams[sk] or {}
+        for mk in method_keys:
+            m = suite.methods[mk] or {}
+            m_over = (s.get("methods") or {}).get(mk) or {}
+            method_name = m.get("name", mk)
+            spec = registry.method_spec(method_name)
+            own = spec.optimizer is None
+            cfg = {
+                "model": {"name": "mlp", "args": {}},
+                "train": dict(TRAIN_DEFAULTS),
+                "optimizer": {"name": registry.OWN_OPTIMIZER} if own else dict(spec.optimizer),
+                "metrics": {},
+                "fast_data": True,
+                "eval": {"every_experience": True},
+            }
+            for i, layer in enumerate((suite.defaults, s, m, m_over)):
+                layer = layer or {}
+                if own and i < 2:  # defaults and stream optimizers do not replace its own
+                    layer = {k: v for k, v in layer.items() if k != "optimizer"}
+                cfg = _layer(cfg, layer)
+            if spec.model_args:
+                cfg["model"]["args"] = {**spec.model_args, **cfg["model"]["args"]}
+            margs = deep_merge(dict(spec.args), m.get("args") or {})
+            margs = deep_merge(margs, m_over.get("args") or {})
+            for seed in seeds:
+                cells.append(
+                    {
+                        "cell_id": cell_id(sk, mk, int(seed)),
+                        "suite": suite.name,
+                        "preset": suite.preset,
+                        "stream_key": sk,
+                        "method_key": mk,
+                        "stream_label": s.get("label", sk),
+                        "method_label": m.get("label", mk),
+                        "seed": int(seed),
+                        "stream": {
+                            "name": s.get("name", sk),
+                            "args": dict(s.get("args") or {}),
+                            "wrappers": copy.deepcopy(s.get("wrappers") or []),
+                        },
+                        "method": {
+                            "name": method_name,
+                            "target": spec.target,
+                            "kind": spec.kind,
+                            "args": margs,
+                        },
+                        **copy.deepcopy(cfg),
+                    }
+                )
+    return cells

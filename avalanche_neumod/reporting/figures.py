@@ -1,0 +1,363 @@
+"""Figures (PNG, matplotlib Agg) from saved results, each only when the runs have its data.
+
+- :func:`accuracy_per_step`: training accuracy at each step, task boundaries
+  marked (NeuMoSync's Figure 1);
+- :func:`final_accuracy_bars`: average final accuracy per method and stream (Figure 3);
+- :func:`accuracy_at_end`: accuracy on each experience right after training on it,
+  per method (the plasticity curve; with ablation variants, Figure 5);
+- :func:`recurring_accuracy`: accuracy on the recurring task after each experience (Figure 4);
+- :func:`stability_gap_curves`: the tracked experiences' accuracy per iteration,
+  task boundaries marked (De Lange; NGM-SGD);
+- :func:`ngm_gains`: NGM gains over time; :func:`neumosync_alphas`: NeuMoSync alphas.
+
+Curves are averaged over the seeds that finished, with a +-1 std band.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+from typing import Callable, Optional
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .results_view import View, num  # noqa: E402
+from .tables import accuracy_of  # noqa: E402
+
+DPI = 110
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _colors(n: int):
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _grid(n: int, width: float = 5.0, height: float = 3.6):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    w = max(6.0, width * cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(w, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _boundaries(ax, xs, label: bool = True) -> None:
+    for i, x in enumerate(xs):
+        if x <= 0:
+            continue
+        ax.axvline(
+            x, color="0.55", ls=":", lw=1, label="task boundary" if label and i <= 1 else None
+        )
+        label = False
+
+
+def _save(fig, out: Path, name: str, bottom: float = 0.0) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    p = out / name
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(p, dpi=DPI)
+    plt.close(fig)
+    return p
+
+
+def _mean_curve(ys: list[list[float]]):
+    n = min(len(y) for y in ys)
+    arr = np.array([[num(v) for v in y[:n]] for y in ys], dtype=float)
+    return np.nanmean(arr, 0), np.nanstd(arr, 0)
+
+
+def _legend(fig, axes) -> float:
+    """One legend for all panels, below them; returns the figure fraction it takes."""
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if not handles:
+        return 0.0
+    ncol = min(len(labels), 5)
+    nrow = math.ceil(len(labels) / ncol)
+    fig.legend(
+        [handles[lab] for lab in labels], labels, loc="lower center", ncol=ncol, frameon=False
+    )
+    return min(0.4, (0.15 + 0.25 * nrow) / fig.get_figheight())
+
+
+def _title(fig, text: str) -> None:
+    """A suptitle wrapped to the figure's width."""
+    width = max(30, int(fig.get_figwidth() * 11))
+    fig.suptitle(textwrap.fill(text, width))
+
+
+def _curve_figure(
+    view: View,
+    out: Path,
+    name: str,
+    title: str,
+    ylabel: str,
+    get: Callable[[dict], Optional[tuple[list, list, list]]],
+    xlabel: str = "training iterations",
+    pct: bool = True,
+) -> Optional[Path]:
+    """Per stream a panel; per method the seed-mean curve ``get(cell) -> (x, y, bounds)``."""
+    panels = []
+    for s in view.streams:
+        lines = []
+        for m in view.methods_of(s):
+            got = [get(c) for c in view.group(s, m).ok]
+            got = [g for g in got if g and len(g[0])]
+            if got:
+                lines.append((m, got))
+        if lines:
+            panels.append((s, lines))
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels))
+    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    scale = 100.0 if pct else 1.0
+    for ax, (s, lines) in zip(axes, panels):
+        bounds = None
+        for m, got in lines:
+            x = np.asarray(got[0][0][: min(len(g[0]) for g in got)], dtype=float)
+            mu, sd = _mean_curve([g[1] for g in got])
+            ax.plot(
+                x,
+                mu * scale,
+                color=colors[m],
+                lw=1.4,
+                label=m,
+                ls=LINESTYLES[view.methods.index(m) % 4],  # coinciding methods stay visible
+                marker="o" if len(x) <= 30 else None,
+                ms=3,
+            )
+            if len(got) > 1:
+                ax.fill_between(
+                    x, (mu - sd) * scale, (mu + sd) * scale, color=colors[m], alpha=0.15
+                )
+            bounds = bounds or got[0][2]
+        _boundaries(ax, bounds or [])
+        ax.set_title(view.stream_label(s))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(left=0)
+        if xlabel == "experience":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if pct:
+            ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.25)
+    _title(fig, title)
+    return _save(fig, out, name, bottom=_legend(fig, axes))
+
+
+def accuracy_per_step(view: View, out: Path) -> Optional[Path]:
+    """Training (minibatch) accuracy at each step, averaged over ``log_every`` steps."""
+
+    def get(c):
+        t = c.get("curves", {}).get("train")
+        if not t or not t.get("iteration"):
+            return None
+        return t["iteration"], t["accuracy"], t.get("boundaries", [])
+
+    return _curve_figure(
+        view,
+        out,
+        "accuracy_per_step.png",
+        "Training accuracy at each step (dotted: task boundaries)",
+        "train accuracy (%)",
+        get,
+    )
+
+
+def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
+    """Grouped bars: streams on x, one bar per method, std over seeds as error bars."""
+    if not view.results:
+        return None
+    streams, methods = view.streams, view.methods
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(streams) * len(methods) + 2.5), 4.2))
+    width = 0.8 / max(1, len(methods))
+    colors = _colors(len(methods))
+    for j, m in enumerate(methods):
+        mu, sd, xs = [], [], []
+        for i, s in enumerate(streams):
+            g = view.group(s, m)
+            if g is None:
+                continue
+            st = g.stat(accuracy_of)
+            xs.append(i + (j - (len(methods) - 1) / 2) * width)
+            mu.append(100 * st.mean if math.isfinite(st.mean) else 0.0)
+            sd.append(100 * st.std if math.isfinite(st.std) else 0.0)
+            if not math.isfinite(st.mean):
+                ax.text(
+                    xs[-1],
+                    1,
+                    "div." if st.n_diverged else "n/a",
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.bar(xs, mu, width, yerr=sd, color=colors[j], label=m, capsize=2)
+    ax.set_xticks(range(len(streams)))
+    ax.set_xticklabels([view.stream_label(s) for s in streams], rotation=15, ha="right")
+    ax.set_ylabel("average accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Final accuracy (mean, std over seeds)")
+    ax.grid(axis="y", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _save(fig, out, "final_accuracy.png")
+
+
+def accuracy_at_end(
+    view: View,
+    out: Path,
+    name: str = "accuracy_at_end.png",
+    title: str = "Accuracy on each experience right after training on it",
+) -> Optional[Path]:
+    """Per method, accuracy on experience k after training on it, against k."""
+
+    def get(c):
+        d = c.get("metrics", {}).get("accuracy_at_end")
+        if not d or len(d) < 2:
+            return None
+        return list(range(len(d))), d, []
+
+    return _curve_figure(view, out, name, title, "accuracy (%)", get, xlabel="experience")
+
+
+def recurring_accuracy(view: View, out: Path) -> Optional[Path]:
+    """Accuracy on the recurring task R after each experience; R's turns shaded."""
+
+    def get(c):
+        r = c.get("metrics", {}).get("recurring")
+        if not r or not r.get("after_each"):
+            return None
+        return list(range(len(r["after_each"]))), r["after_each"], []
+
+    return _curve_figure(
+        view,
+        out,
+        "recurring_accuracy.png",
+        "Accuracy on the recurring task after each experience",
+        "accuracy on recurring task (%)",
+        get,
+        xlabel="experience",
+    )
+
+
+def stability_gap_curves(view: View, out: Path) -> Optional[Path]:
+    """The tracker's accuracy on experience 0 (the first tracked one) per update, boundaries
+    marked (De Lange's and NGM-SGD's stability-gap plots)."""
+
+    def get(c):
+        sg = c.get("measures", {}).get("stability_gap")
+        curves = (sg or {}).get("curves")
+        if not curves:
+            return None
+        first = min(curves, key=int)
+        return curves[first]["x"], curves[first]["acc"], sg.get("boundaries", [])
+
+    return _curve_figure(
+        view,
+        out,
+        "stability_gap.png",
+        "Accuracy on the first experience during training (dotted: task boundaries)",
+        "test accuracy on experience 0 (%)",
+        get,
+        xlabel="updates",
+    )
+
+
+def _history_panels(view: View, key: str):
+    out = []
+    for s in view.streams:
+        for m in view.methods_of(s):
+            for c in view.group(s, m).ok:
+                h = c.get("measures", {}).get("history", {}).get(key)
+                if h:
+                    out.append((s, m, c, h))
+                    break
+    return out
+
+
+def ngm_gains(view: View, out: Path) -> Optional[Path]:
+    """Mean gain per layer against iterations (first seed of each NGM cell)."""
+    panels = _history_panels(view, "gains")
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels))
+    for ax, (s, m, c, h) in zip(axes, panels):
+        x = h["iteration"]
+        for i, (layer, ys) in enumerate(h["layers"].items()):  # dashes show coinciding layers
+            ax.plot(x[: len(ys)], ys, lw=1.3, ls=LINESTYLES[i % 4], label=f"layer {layer}")
+        _boundaries(ax, h.get("boundaries", []))
+        ax.set_title(f"{view.stream_label(s)}: {m} (seed {c['config']['seed']})")
+        ax.set_xlabel("training iterations")
+        ax.set_ylabel("mean gain g")
+        ax.grid(alpha=0.25)
+        ax.legend(fontsize=7)
+    _title(fig, "NGM gains over time (dotted: task boundaries)")
+    return _save(fig, out, "ngm_gains.png")
+
+
+ALPHA_KINDS = ("sm", "wc", "gain", "shift")  # NeuMoSync's order (DESIGN 6)
+
+
+def _kind_name(kind: str) -> str:
+    return kind.upper() if kind in ("sm", "wc") else kind
+
+
+def _alpha_series(h: dict) -> tuple[list, dict]:
+    """x (iterations) and ``{(kind, layer): [mean ...]}`` from NeuMoSync's ``alpha_history``."""
+    pts = h.get("iterations") or []
+    x = [p["iteration"] for p in pts]
+    series: dict = {}
+    for p in pts:
+        for layer, kinds in p["layers"].items():
+            for kind, (mean, _std) in kinds.items():
+                series.setdefault((kind, layer), []).append(mean)
+    return x, series
+
+
+def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
+    """Mean alpha per layer over training, one panel per alpha kind, per stream (first seed)."""
+    panels = [p for p in _history_panels(view, "alphas") if _alpha_series(p[3])[0]]
+    if not panels:
+        return None
+    present = {k for p in panels for k, _ in _alpha_series(p[3])[1]}
+    kinds = [k for k in ALPHA_KINDS if k in present] + sorted(present - set(ALPHA_KINDS))
+    fig, axes = plt.subplots(
+        len(panels), len(kinds), figsize=(3.6 * len(kinds), 3.0 * len(panels)), squeeze=False
+    )
+    for row, (s, m, c, h) in zip(axes, panels):
+        x, series = _alpha_series(h)
+        bounds = c.get("curves", {}).get("train", {}).get("boundaries", [])
+        layers = h.get("layers") or sorted({lay for _, lay in series})
+        colors = _colors(len(layers))
+        for ax, kind in zip(row, kinds):
+            for i, (col, layer) in enumerate(zip(colors, layers)):
+                ys = series.get((kind, layer))
+                if ys:
+                    ax.plot(
+                        x[: len(ys)],
+                        ys,
+                        lw=1.3,
+                        color=col,
+                        ls=LINESTYLES[i % 4],
+                        label=f"layer {layer}",
+                    )
+            _boundaries(ax, bounds)
+            ax.set_title(f"{view.stream_label(s)}, {m}: alpha_{_kind_name(kind)}", fontsize=9)
+            ax.set_xlabel("training iterations")
+            ax.set_ylabel(f"mean alpha_{_kind_name(kind)}")
+            ax.grid(alpha=0.25)
+    _title(fig, "NeuMoSync alphas over time (mean over neurons; dotted: task boundaries)")
+    return _save(fig, out, "neumosync_alphas.png", bottom=_legend(fig, list(axes.flat)))

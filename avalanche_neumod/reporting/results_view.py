@@ -1,0 +1,142 @@
+"""Saved cell results grouped by (stream, method), with seed statistics.
+
+Everything in ``reporting`` reads saved results only (the JSON files of
+``neumod run``): this module groups them, keeps the suite's stream and method
+order, and reduces a per-seed scalar to mean and std over the seeds whose cell
+finished ("ok"). Diverged and failed seeds are counted, never averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+
+def num(x: Any) -> float:
+    """A stored number as float (``None`` and the strings "nan"/"inf" included)."""
+    if x is None:
+        return math.nan
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@dataclass
+class Stat:
+    """A scalar over seeds: mean and std (numpy's, ddof=0) of the finished seeds."""
+
+    values: list[float]
+    n_seeds: int
+    n_diverged: int = 0
+    n_failed: int = 0
+
+    @property
+    def mean(self) -> float:
+        v = [x for x in self.values if math.isfinite(x)]
+        return float(np.mean(v)) if v else math.nan
+
+    @property
+    def std(self) -> float:
+        v = [x for x in self.values if math.isfinite(x)]
+        return float(np.std(v)) if v else math.nan
+
+    def fmt(self, scale: float = 100.0, digits: int = 2, std: bool = True) -> str:
+        """``mean (std)`` scaled, with the seeds that diverged or failed flagged."""
+        if not any(math.isfinite(x) for x in self.values):
+            if self.n_diverged:
+                return f"diverged ({self.n_diverged}/{self.n_seeds})"
+            if self.n_failed:
+                return f"failed ({self.n_failed}/{self.n_seeds})"
+            return "n/a"
+        s = f"{self.mean * scale:.{digits}f}"
+        if std:
+            s += f" ({self.std * scale:.{digits}f})"
+        flags = []
+        if self.n_diverged:
+            flags.append(f"{self.n_diverged}/{self.n_seeds} diverged")
+        if self.n_failed:
+            flags.append(f"{self.n_failed}/{self.n_seeds} failed")
+        return s + (f" [{', '.join(flags)}]" if flags else "")
+
+
+@dataclass
+class Group:
+    """The cells of one (stream, method) pair, one per seed."""
+
+    stream: str
+    method: str
+    cells: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict]:
+        return [c for c in self.cells if c.get("status") == "ok"]
+
+    @property
+    def method_name(self) -> str:
+        return self.cells[0]["config"]["method"]["name"]
+
+    @property
+    def method_args(self) -> dict:
+        return self.cells[0]["config"]["method"].get("args", {})
+
+    def stat(self, get: Callable[[dict], Any]) -> Stat:
+        vals = []
+        for c in self.ok:
+            try:
+                vals.append(num(get(c)))
+            except (KeyError, IndexError, TypeError):
+                vals.append(math.nan)
+        return Stat(
+            vals,
+            n_seeds=len(self.cells),
+            n_diverged=sum(c.get("status") == "diverged" for c in self.cells),
+            n_failed=sum(c.get("status") == "failed" for c in self.cells),
+        )
+
+
+class View:
+    """Results by stream and method, in the suite's order."""
+
+    def __init__(self, results: list[dict], manifest: Optional[dict] = None):
+        self.results = results
+        self.manifest = manifest or {}
+        suite = self.manifest.get("suite") or {}
+        s_order = list(suite.get("stream_order") or suite.get("streams") or {})
+        m_order = list(suite.get("method_order") or suite.get("methods") or {})
+        self.groups: dict[tuple[str, str], Group] = {}
+        for r in results:
+            cfg = r["config"]
+            key = (cfg["stream_key"], cfg["method_key"])
+            self.groups.setdefault(key, Group(*key)).cells.append(r)
+        for g in self.groups.values():
+            g.cells.sort(key=lambda c: c["config"]["seed"])
+        seen_s = {k[0] for k in self.groups}
+        seen_m = {k[1] for k in self.groups}
+        self.streams = [s for s in s_order if s in seen_s] + sorted(seen_s - set(s_order))
+        self.methods = [m for m in m_order if m in seen_m] + sorted(seen_m - set(m_order))
+        self.labels = {}
+        for r in results:
+            self.labels.setdefault(r["config"]["stream_key"], r["config"].get("stream_label"))
+
+    def group(self, stream: str, method: str) -> Optional[Group]:
+        return self.groups.get((stream, method))
+
+    def methods_of(self, stream: str) -> list[str]:
+        return [m for m in self.methods if (stream, m) in self.groups]
+
+    def stream_label(self, stream: str) -> str:
+        return self.labels.get(stream) or stream
+
+    def info(self, stream: str) -> dict:
+        for m in self.methods_of(stream):
+            for c in self.groups[(stream, m)].cells:
+                if c.get("stream_info"):
+                    return c["stream_info"]
+        return {}
+
+    def has(self, pred: Callable[[dict], bool]) -> bool:
+        return any(r.get("status") == "ok" and pred(r) for r in self.results)

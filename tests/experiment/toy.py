@@ -1,0 +1,23 @@
+"""A tiny synthetic stream for the suite tests (importable as ``toy:toy_stream``)."""
+
+from __future__ import annotations
+
+import torch
+
+from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
+
+
+def toy_stream(n_experiences: int = 2, n: int = 64, dim: int = 8, classes: int = 4, seed: int = 0):
+    """Gaussian blobs, one random linear relabelling of the same inputs per experience."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(classes, dim, generator=g) * 3
+    train, test = [], []
+    for _ in range(n_experiences):
+        perm = torch.randperm(classes, generator=g)
+        for part, size in ((train, n), (test, n // 2)):
+            y = torch.randint(0, classes, (size,), generator=g)
+            x = centers[y] + torch.randn(size, dim, generator=g)
+            part.append(ExperienceTensors(x, perm[y], 0))
+    bm = tensor_benchmark(train, test)
+    bm.neumod_info = {"name": "toy", "input_shape": [dim], "num_classes": classes}
+    return bm

@@ -1,0 +1,238 @@
+"""Reports: a tiny suite end to end, and the papers' tables from saved results."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from avalanche_neumod.experiment.launch import run_suite
+from avalanche_neumod.experiment.results import load_results, write_json_atomic
+from avalanche_neumod.experiment.suite import load_suite
+from avalanche_neumod.reporting import View, tables, write_report
+from avalanche_neumod.reporting.claims import claims
+
+
+def _row(md: str, row: str) -> list[str]:
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == row:
+            return cells
+    raise AssertionError(f"no row {row!r} in\n{md}")
+
+
+def _cell_value(md: str, row: str, col: int) -> str:
+    return _row(md, row)[col]
+
+
+def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
+    run, rep = tmp_path / "runs" / "tiny", tmp_path / "reports" / "tiny"
+    suite = load_suite(tiny_suite, "two_seeds")
+    run_suite(suite, str(run), progress=False)
+    path = write_report(run, rep)
+    md = path.read_text()
+    results = load_results(run)
+    assert len(results) == 12
+
+    # the final-accuracy table's numbers are the JSON results' mean (std) over seeds
+    section = md.split("## Average final accuracy")[1].split("##")[0]
+    for col, stream in ((1, "toy"), (2, "toy2")):
+        for method in ("FastNaive", "Naive"):
+            accs = [
+                r["metrics"]["avg_final_accuracy"]
+                for r in results
+                if r["config"]["stream_key"] == stream and r["config"]["method_key"] == method
+            ]
+            assert len(accs) == 2
+            want = f"{100 * np.mean(accs):.2f} ({100 * np.std(accs):.2f})"
+            assert _cell_value(section, method, col) == want
+        assert _cell_value(section, "Boom", col) == "diverged (2/2)"
+    rows = [ln.split("|")[1].strip() for ln in section.splitlines() if ln.startswith("| ")]
+    assert rows[1:] == ["FastNaive", "Naive", "Boom"]  # the suite's order, not sorted
+    assert "`toy__Boom__seed0`: **diverged**" in md
+
+    # figures exist, are embedded, and nothing else is referenced
+    refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert {"accuracy_per_step.png", "final_accuracy.png", "accuracy_at_end.png"} <= set(refs)
+    for ref in refs:
+        assert (rep / ref).stat().st_size > 5000
+    assert "neumod run" not in md or "two_seeds" in md  # the command of the run is recorded
+    assert "Versions: " in md and "torch" in md
+
+    # a report is a function of the saved results: regenerating gives the same text
+    assert write_report(run, tmp_path / "again").read_text() == md
+
+
+def _cell(stream, method, seed, status="ok", name=None, acc=0.5, measures=None, metrics=None):
+    m = {"avg_accuracy": acc, "avg_final_accuracy": acc, "n_iterations": 10}
+    m.update(metrics or {})
+    return {
+        "schema_version": 1,
+        "cell_id": f"{stream}__{method}__seed{seed}",
+        "status": status,
+        "config": {
+            "stream_key": stream,
+            "method_key": method,
+            "seed": seed,
+            "method": {"name": name or method, "args": {}},
+        },
+        "metrics": m if status == "ok" else {},
+        "measures": measures or {},
+        "timings": {"total_s": 1.0, "train_s": [0.5], "eval_s": [0.1]},
+        "curves": {},
+    }
+
+
+def _transfer(fkt, bkt, lca_0, lca_f, lca_b):
+    return {
+        "transfer": {
+            "beta": len(fkt) - 1,
+            "fkt": fkt,
+            "bkt": bkt,
+            "lca_0": lca_0,
+            "lca_f": lca_f,
+            "lca_b": lca_b,
+        }
+    }
+
+
+def test_table1_and_table2_from_saved_results():
+    beta = 4
+    rs = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        fkt = [0.01 * b + shift for b in range(beta + 1)]
+        bkt = [0.02 * b + shift for b in range(beta + 1)]
+        rs.append(
+            _cell(
+                "pm",
+                "NeuMoSync",
+                seed,
+                acc=0.7 + shift,
+                measures=_transfer(fkt, bkt, 0.3, 0.35 + shift, 0.4),
+            )
+        )
+        rs.append(
+            _cell(
+                "pm",
+                "CBP",
+                seed,
+                acc=0.6,
+                measures=_transfer([0.0] * 5, [0.01] * 5, 0.3, 0.3, 0.31),
+            )
+        )
+        rs.append(
+            _cell(
+                "pm",
+                "MAML",
+                seed,
+                acc=0.5,
+                measures=_transfer([0.0] * 5, [0.0] * 5, 0.2, 0.24, 0.2),
+            )
+        )
+    rs.append(_cell("pm", "CBP", 2, status="diverged"))
+    view = View(rs)
+    t1 = tables.table1(view)
+    assert "**pm** (β = 4)" in t1
+    row = _row(t1, "NeuMoSync")
+    # BKT_{β/2} = bkt[2] = 0.04 + shift; BKT_β = bkt[4] = 0.08 + shift; mean = 0.04 + shift
+    assert row[1] == "5.00 (1.00)"  # mean of 4% and 6%, std 1%
+    assert row[2] == "9.00 (1.00)"
+    assert row[3] == "5.00 (1.00)"
+    assert row[4] == "3.00 (1.00)"  # FKT at b=2: 2% + shift
+    assert row[7] == "30.00 (0.00)"
+    assert row[8] == "36.00 (1.00)"
+    assert row[10] == "71.00 (1.00)"
+    cbp = _row(t1, "CBP")
+    assert cbp[10] == "60.00 (0.00) [1/3 diverged]"
+    t2 = tables.table2(view)
+    assert _cell_value(t2, "MAML", 1) == "0.24 (0.00)"
+    assert _cell_value(t2, "NeuMoSync", 2) == "0.71 (0.01)"
+    text = claims(view)
+    assert "NeuMoSync's LCA_F is higher than CBP's by 6.00 points (36.00 vs 30.00; better)" in text
+    assert "NeuMoSync's LCA_F is higher than MAML's by 0.12 (0.36 vs 0.24; better)" in text
+
+
+def _sg(avg_acc, avg_min_acc, wc_acc, avg_sg):
+    sc = {"avg_acc": avg_acc, "avg_min_acc": avg_min_acc, "wc_acc": wc_acc, "avg_sg": avg_sg}
+    curves = {
+        "0": {"x": [0, 1, 2, 3, 4], "acc": [0.1, 0.8, 0.3, 0.6, 0.7]},
+        "1": {"x": [2, 3, 4], "acc": [0.1, 0.5, 0.6]},
+    }
+    return {
+        "stability_gap": {
+            "scores": {"ngm": sc, "de_lange": sc},
+            "curves": curves,
+            "boundaries": [0, 2],
+        }
+    }
+
+
+def test_ngm_table_claims_and_figures(tmp_path):
+    rs = [
+        _cell("sm", "NGM-SGD", 0, name="NGMSGD", measures=_sg(0.9, 0.8, 0.82, 0.1)),
+        _cell("sm", "NGM-SGD", 1, name="NGMSGD", measures=_sg(0.8, 0.7, 0.72, 0.2)),
+        _cell("sm", "SGD", 0, name="FastNaive", measures=_sg(0.9, 0.6, 0.65, 0.3)),
+    ]
+    rs[0]["measures"]["history"] = {
+        "gains": {
+            "iteration": [1, 2, 3, 4],
+            "layers": {"0": [1.0, 1.2, 1.1, 1.05]},
+            "boundaries": [0, 2],
+        }
+    }
+    rs[0]["curves"] = {"train": {"boundaries": [0, 2]}}
+    rs[0]["measures"]["history"]["alphas"] = {
+        "layers": ["0", "2"],
+        "iterations": [
+            {
+                "iteration": i,
+                "experience": i // 2,
+                "layers": {
+                    lay: {k: [0.1 * i + j, 0.0] for k in ("sm", "wc", "gain", "shift")}
+                    for j, lay in enumerate(["0", "2"])
+                },
+            }
+            for i in range(4)
+        ],
+        "experiences": [],
+    }
+    view = View(rs)
+    t = tables.ngm_table(view)
+    assert _cell_value(t, "NGM-SGD", 1) == "85.00 (5.00)"
+    assert _cell_value(t, "NGM-SGD", 4) == "15.00 (5.00)"
+    assert _cell_value(t, "SGD", 4) == "30.00 (0.00)"
+    text = claims(view)
+    assert "NGM-SGD's avg-SG is lower than SGD's by 15.00 points (15.00 vs 30.00; better)" in text
+    from avalanche_neumod.reporting import figures
+
+    assert figures.stability_gap_curves(view, tmp_path).stat().st_size > 5000
+    assert figures.ngm_gains(view, tmp_path).stat().st_size > 5000
+    assert figures.neumosync_alphas(view, tmp_path).stat().st_size > 5000
+    assert figures.recurring_accuracy(view, tmp_path) is None  # no data, no figure
+
+
+def test_report_from_saved_json_only(tmp_path):
+    """``neumod report`` needs nothing but the cell files (no manifest, no training)."""
+    for r in (
+        _cell("a", "X", 0, acc=0.25),
+        _cell("a", "X", 1, acc=0.75),
+        _cell("a", "Y", 0, status="failed"),
+    ):
+        r["error"] = "ValueError: boom" if r["status"] == "failed" else None
+        write_json_atomic(tmp_path / "run" / "cells" / f"{r['cell_id']}.json", r)
+    md = write_report(tmp_path / "run", tmp_path / "rep").read_text()
+    assert _cell_value(md.split("## Average final accuracy")[1], "X", 1) == "50.00 (25.00)"
+    assert _cell_value(md.split("## Average final accuracy")[1], "Y", 1) == "failed (1/1)"
+    assert "`a__Y__seed0`: **failed**: ValueError: boom" in md
+
+
+def test_stat_formatting():
+    from avalanche_neumod.reporting.results_view import Stat
+
+    assert Stat([0.5, math.nan], 3, n_diverged=1).fmt() == "50.00 (0.00) [1/3 diverged]"
+    assert Stat([], 2, n_failed=2).fmt() == "failed (2/2)"
+    assert Stat([0.123], 1).fmt(1.0, 3, std=False) == "0.123"
+    with pytest.raises(AssertionError):
+        _cell_value("| a | b |", "c", 1)
