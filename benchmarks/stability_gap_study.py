@@ -49,7 +49,6 @@ from avalanche_neumod.evaluation.stability_gap import (  # noqa: E402
     StabilityGapTracker,
     stability_gap_scores,
 )
-
 from avalanche_neumod.models.ngm_mlp import ngm_mlp  # noqa: E402
 from avalanche_neumod.training.ngm import NGM_METHODS, ngm_study_strategy  # noqa: E402
 
