@@ -2,17 +2,25 @@
 
 from .activations import CReLU, make_activation
 from .convnet import ConvNet
+from .crelu import count_params, crelu_widths, match_params
+from .gain import attach_gains, gain_buffers, remove_gains
 from .mlp import MLP
+from .neumosync import NeuMoSyncNetwork
+from .ngm_mlp import ngm_mlp
 from .resnet import SlimResNet18
 from .units import (
     HiddenUnits,
     ModelUnits,
     UnitRecorder,
     UnsupportedModelError,
+    default_init_bound,
+    dormant_fraction,
     hidden_units,
     output_layer,
     penultimate_features,
     read_units,
+    redo_scores,
+    reinit_units,
     weight_layers,
 )
 
@@ -22,13 +30,25 @@ __all__ = [
     "HiddenUnits",
     "MLP",
     "ModelUnits",
+    "NeuMoSyncNetwork",
     "SlimResNet18",
     "UnitRecorder",
     "UnsupportedModelError",
+    "attach_gains",
+    "count_params",
+    "crelu_widths",
+    "default_init_bound",
+    "dormant_fraction",
+    "gain_buffers",
     "hidden_units",
     "make_activation",
+    "match_params",
+    "ngm_mlp",
     "output_layer",
     "penultimate_features",
     "read_units",
+    "redo_scores",
+    "reinit_units",
+    "remove_gains",
     "weight_layers",
 ]
