@@ -349,3 +349,15 @@ def test_bad_arguments_raise(kwargs):
 def test_unknown_context_lists_valid_ones():
     with pytest.raises(ValueError, match="batch"):
         NeuMoSyncNetwork(_small_mlp(), context="token")
+
+
+def test_a_deep_copy_captures_into_itself_not_the_original():
+    # Probes fork the strategy with copy.deepcopy: the copy's hooks must act on the copy.
+    net = NeuMoSyncNetwork(_small_mlp())
+    net.train()
+    clone = copy.deepcopy(net)
+    clone(torch.randn(16, 12))
+    assert all(c is None for c in net._captured)
+    assert not net.update_statistics()
+    assert clone.update_statistics()
+    assert not torch.equal(clone.features.activity, net.features.activity)

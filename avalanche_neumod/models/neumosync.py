@@ -74,6 +74,17 @@ def _channel_view(alpha: torch.Tensor, out: torch.Tensor, is_conv: bool) -> torc
     return alpha.reshape(alpha.shape[0], *([1] * (out.dim() - 2)), alpha.shape[1])
 
 
+class _NetHook:
+    """A hook that calls a method of the network: an object, not a closure, so that a
+    deep copy of the network (a probe's fork) gets hooks bound to the copy."""
+
+    def __init__(self, net: nn.Module, method: str, *bound):
+        self.net, self.method, self.bound = net, method, bound
+
+    def __call__(self, *args):
+        return getattr(self.net, self.method)(*self.bound, *args)
+
+
 class NeuMoSyncNetwork(nn.Module):
     """MainNetwork theta + ConsolidatedNetwork phi + neuron features + NeuroSync.
 
@@ -223,7 +234,7 @@ class NeuMoSyncNetwork(nn.Module):
             if layer.modulated:
                 add(pre_act[layer.name], ("act", layer))
         self._handles = [
-            module.register_forward_hook(self._modulation_hook(todo))
+            module.register_forward_hook(_NetHook(self, "_modulate", todo))
             for module, todo in ops.values()
         ]
         # Activity capture: what the consumer reads for hidden units, the layer's
@@ -233,28 +244,28 @@ class NeuMoSyncNetwork(nn.Module):
             u = hidden.get(layer.name)
             if u is not None:
                 self._handles.append(
-                    u.consumer.register_forward_pre_hook(self._capture_in(layer, u))
+                    u.consumer.register_forward_pre_hook(_NetHook(self, "_capture_in", layer, u))
                 )
             else:
-                self._handles.append(layer.module.register_forward_hook(self._capture_out(layer)))
+                self._handles.append(
+                    layer.module.register_forward_hook(_NetHook(self, "_capture_out", layer))
+                )
 
-    def _modulation_hook(self, todo: list):
-        def hook(module: nn.Module, args: tuple, out: torch.Tensor):
-            st = self._state
-            if st is None:
-                return None
-            for kind, layer in todo:
-                if kind == "mix":
-                    if st["sample"] and st["mix"]:
-                        out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
-                elif st["act"]:
-                    a = st["split"][layer.index]
-                    gain = _channel_view(a[..., 2], out, layer.is_conv)
-                    shift = _channel_view(a[..., 3], out, layer.is_conv)
-                    out = torch.addcmul(shift, gain, out)  # h = act(alpha_gain z + alpha_shift)
-            return out
-
-        return hook
+    def _modulate(self, todo: list, module: nn.Module, args: tuple, out: torch.Tensor):
+        """Forward hook: per-sample weight mixing and activity modulation."""
+        st = self._state
+        if st is None:
+            return None
+        for kind, layer in todo:
+            if kind == "mix":
+                if st["sample"] and st["mix"]:
+                    out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
+            elif st["act"]:
+                a = st["split"][layer.index]
+                gain = _channel_view(a[..., 2], out, layer.is_conv)
+                shift = _channel_view(a[..., 3], out, layer.is_conv)
+                out = torch.addcmul(shift, gain, out)  # h = act(alpha_gain z + alpha_shift)
+        return out
 
     def _mix_outputs(self, layer: NeuronLayer, inp, out, a) -> torch.Tensor:
         """Per-sample InferenceNetwork layer: alpha_SM (theta . h) + alpha_WC (phi . h)."""
@@ -268,22 +279,18 @@ class NeuMoSyncNetwork(nn.Module):
             mixed = mixed + _channel_view(a[..., 1], out, layer.is_conv) * out_phi
         return mixed
 
-    def _capture_in(self, layer: NeuronLayer, unit):
-        def hook(module: nn.Module, args: tuple) -> None:
-            if self._state is not None and self._state["capture"]:
-                a = unit.unit_activity(args[0].detach())  # (B, width_factor, n, positions)
-                self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
+    def _capture_in(self, layer: NeuronLayer, unit, module: nn.Module, args: tuple) -> None:
+        """Forward pre-hook on a consumer: the hidden units' activity in training."""
+        if self._state is not None and self._state["capture"]:
+            a = unit.unit_activity(args[0].detach())  # (B, width_factor, n, positions)
+            self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
 
-        return hook
-
-    def _capture_out(self, layer: NeuronLayer):
-        def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
-            if self._state is not None and self._state["capture"]:
-                o = out.detach()
-                o = o.movedim(1, -1) if layer.is_conv else o
-                self._captured[layer.index] = o.reshape(-1, layer.n)
-
-        return hook
+    def _capture_out(self, layer: NeuronLayer, module: nn.Module, args: tuple, out) -> None:
+        """Forward hook: a layer's output as its neurons' activity (no consumer unit)."""
+        if self._state is not None and self._state["capture"]:
+            o = out.detach()
+            o = o.movedim(1, -1) if layer.is_conv else o
+            self._captured[layer.index] = o.reshape(-1, layer.n)
 
     # ------------------------------------------------------------------ alphas
     @torch.no_grad()
