@@ -349,8 +349,12 @@ def _verdict(by: dict, stream: str) -> list[str]:
     return lines
 
 
-def write_report(out: Path, command: str, streams: list[str], methods: list[str]) -> None:
+def write_report(
+    out: Path, command: str, streams: list[str], methods: list[str], seeds: list[int]
+) -> None:
+    """``report.md`` and the figures from the cells of ``seeds`` found in ``<out>/runs``."""
     runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    runs = [r for r in runs if r["seed"] in seeds]
     by: dict = {}
     for r in runs:
         if r["stream"] in streams and r["method"] in methods and r["status"] == "ok":
@@ -525,7 +529,7 @@ def main(argv=None) -> int:
         else:
             for s, seed in groups:
                 run_group(s, seed, args.methods, cfg)
-    write_report(out, command, args.streams, args.methods)
+    write_report(out, command, args.streams, args.methods, args.seeds)
     return 0
 
 
