@@ -112,8 +112,7 @@ class FastTemplate(SupervisedTemplate):
         self._dispatch_cache: dict = {}
 
     def _handlers(self, event: str) -> list:
-        key = (event, tuple(map(id, self.plugins)))
-        handlers = self._dispatch_cache.get(key)
+        handlers = self._dispatch_cache.get(event)
         if handlers is None:
             handlers = []
             for p in self.plugins:
@@ -122,12 +121,22 @@ class FastTemplate(SupervisedTemplate):
                         handlers.append(getattr(p, event))
                 elif _acts_on(p, event):
                     handlers.append(getattr(p, event))
-            self._dispatch_cache[key] = handlers
+            self._dispatch_cache[event] = handlers
         return handlers
 
     def _dispatch(self, event: str, **kwargs) -> None:
         for h in self._handlers(event):
             h(self, **kwargs)
+
+    # The per-iteration handlers are read once per experience (after its
+    # before-experience hooks, which may add plugins or metrics).
+    def _before_training_exp(self, **kwargs):
+        super()._before_training_exp(**kwargs)
+        self._dispatch_cache.clear()
+
+    def _before_eval_exp(self, **kwargs):
+        super()._before_eval_exp(**kwargs)
+        self._dispatch_cache.clear()
 
     def _before_training_iteration(self, **kwargs):
         self._dispatch("before_training_iteration", **kwargs)
