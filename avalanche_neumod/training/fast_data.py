@@ -63,16 +63,21 @@ class TensorBatchLoader:
         x, y, t = self.data.x, self.data.y, self.data.t
         n, bs = len(y), self.batch_size
         stop = n - n % bs if self.drop_last else n
+        tf = self.transform
         if self.shuffle:
+            # one task label for the whole experience (the usual case): its rows are
+            # all equal, so a slice serves them without a gather per batch
+            same_task = n > 0 and bool((t == t[0]).all())
             order = torch.randperm(n, generator=self.generator, device="cpu").to(y.device)
             for i in range(0, stop, bs):
                 idx = order[i : i + bs]
                 xb = x[idx]
-                yield [self.transform(xb) if self.transform else xb, y[idx], t[idx]]
+                tb = t[: len(idx)] if same_task else t[idx]
+                yield [tf(xb) if tf else xb, y[idx], tb]
         else:
             for i in range(0, stop, bs):
                 xb = x[i : i + bs]
-                yield [self.transform(xb) if self.transform else xb, y[i : i + bs], t[i : i + bs]]
+                yield [tf(xb) if tf else xb, y[i : i + bs], t[i : i + bs]]
 
 
 _STOCK_LOADERS = (DataLoader, TaskBalancedDataLoader)
@@ -95,27 +100,27 @@ class FastDataPlugin(SupervisedPlugin):
         self.eval_enabled = eval
         self._warned = False
 
-    def _usable(self, strategy) -> bool:
-        if type(strategy.dataloader) not in _STOCK_LOADERS:
-            return False  # another plugin owns the loader (e.g. replay)
-        exp = strategy.experience
+    def _serves(self, strategy) -> bool:
+        """Whether the adapted dataset is the experience's own data (so its tensors serve)."""
         ds = strategy.adapted_dataset
-        if ds is None or len(ds) != len(exp.dataset):
+        if ds is None or len(ds) != len(strategy.experience.dataset):
             if not self._warned:
                 warnings.warn(
                     "FastDataPlugin: the adapted dataset differs from the experience's "
                     "data; using the stock loader for it",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 self._warned = True
             return False
         return True
 
-    def before_training_exp(self, strategy, **kwargs) -> None:
-        if not self.train_enabled or not self._usable(strategy):
-            return
+    def train_loader(self, strategy) -> Optional[TensorBatchLoader]:
+        """The training loader for ``strategy``'s current experience, or ``None`` when
+        this plugin does not serve it (disabled, or the adapted data differ)."""
+        if not self.train_enabled or not self._serves(strategy):
+            return None
         data = experience_tensors(strategy.experience).to(strategy.device)
-        strategy.dataloader = TensorBatchLoader(
+        return TensorBatchLoader(
             data,
             strategy.train_mb_size,
             shuffle=True,
@@ -123,8 +128,25 @@ class FastDataPlugin(SupervisedPlugin):
             transform=getattr(strategy.experience, "train_batch_transform", None),
         )
 
-    def before_eval_exp(self, strategy, **kwargs) -> None:
-        if not self.eval_enabled or not self._usable(strategy):
-            return
+    def eval_loader(self, strategy) -> Optional[TensorBatchLoader]:
+        """The evaluation loader for the current experience, or ``None`` (see
+        :meth:`train_loader`)."""
+        if not self.eval_enabled or not self._serves(strategy):
+            return None
         data = experience_tensors(strategy.experience).to(strategy.device)
-        strategy.dataloader = TensorBatchLoader(data, strategy.eval_mb_size, shuffle=False)
+        return TensorBatchLoader(data, strategy.eval_mb_size, shuffle=False)
+
+    # In any Avalanche strategy: replace the stock loader the template has just built,
+    # unless another plugin owns the loader (e.g. replay) or ours is already in place
+    # (FastTemplate builds it directly, without the stock loader).
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        if type(strategy.dataloader) in _STOCK_LOADERS:
+            loader = self.train_loader(strategy)
+            if loader is not None:
+                strategy.dataloader = loader
+
+    def before_eval_exp(self, strategy, **kwargs) -> None:
+        if type(strategy.dataloader) in _STOCK_LOADERS:
+            loader = self.eval_loader(strategy)
+            if loader is not None:
+                strategy.dataloader = loader

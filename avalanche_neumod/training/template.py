@@ -5,26 +5,34 @@ Two things make a plain run cost little more than a hand-written PyTorch loop
 
 1. :class:`~avalanche_neumod.training.fast_data.FastDataPlugin` serves
    minibatches by slicing in-memory tensors (on by default, ``fast_data=False``
-   turns it off).
-2. Per-iteration events skip the calls that cannot do anything: a plugin hook
-   inherited unchanged from Avalanche's no-op base classes, and the
-   ``EvaluationPlugin`` when none of its metrics or loggers handles the event
+   turns it off); the template builds that loader directly instead of building
+   the stock one first.
+2. Events skip the calls that cannot do anything: a plugin hook inherited
+   unchanged from Avalanche's no-op base classes, and the ``EvaluationPlugin``
+   when neither it nor any of its metrics or loggers handles the event
    (Avalanche's dispatcher copies the experience on every call even then).
-   Everything else is called exactly as ``trigger_plugins`` would.
+   Everything else is called exactly as ``trigger_plugins`` would, in plugin
+   order. Per-iteration handlers are read once per experience.
+3. Per experience, the template builds our loader directly (not the stock one
+   first), and moves the model to the device only when something is elsewhere.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Optional, Sequence
 
+import torch
+from avalanche.benchmarks import OnlineCLExperience
 from avalanche.core import BasePlugin, BaseSGDPlugin, SupervisedPlugin
 from avalanche.evaluation.metric_definitions import PluginMetric
 from avalanche.logging import BaseLogger
+from avalanche.models.utils import avalanche_model_adaptation
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch.nn import CrossEntropyLoss
 
-from .fast_data import FastDataPlugin
+from .fast_data import FastDataPlugin, TensorBatchLoader
 
 _ITERATION_EVENTS = (
     "before_training_iteration",
@@ -40,6 +48,23 @@ _ITERATION_EVENTS = (
     "after_eval_forward",
     "after_eval_iteration",
 )
+# Events Avalanche's templates implement as a bare ``trigger_plugins`` call, once per
+# experience, epoch or stream. ``before_training_exp``/``before_eval_exp`` are not
+# here: their Avalanche implementations do the experience's set-up first.
+_EXPERIENCE_EVENTS = (
+    "before_training",
+    "after_training",
+    "after_training_exp",
+    "before_training_epoch",
+    "after_training_epoch",
+    "before_train_dataset_adaptation",
+    "after_train_dataset_adaptation",
+    "before_eval",
+    "after_eval",
+    "after_eval_exp",
+    "before_eval_dataset_adaptation",
+    "after_eval_dataset_adaptation",
+)
 
 
 def _noops(event: str) -> set:
@@ -52,7 +77,7 @@ def _noops(event: str) -> set:
     return out
 
 
-_NOOPS = {e: _noops(e) for e in _ITERATION_EVENTS}
+_NOOPS = {e: _noops(e) for e in _ITERATION_EVENTS + _EXPERIENCE_EVENTS}
 
 
 def _acts_on(obj, event: str) -> bool:
@@ -64,9 +89,37 @@ def _acts_on(obj, event: str) -> bool:
 
 
 def _evaluator_acts_on(ev: EvaluationPlugin, event: str) -> bool:
-    return ev._active and (
-        any(_acts_on(m, event) for m in ev.metrics) or any(_acts_on(lg, event) for lg in ev.loggers)
+    """Whether the ``EvaluationPlugin`` does anything on ``event``: its own hook (e.g.
+    ``before_eval``'s checks), or a metric or logger that implements the event."""
+    return _acts_on(ev, event) or (
+        ev._active
+        and (
+            any(_acts_on(m, event) for m in ev.metrics)
+            or any(_acts_on(lg, event) for lg in ev.loggers)
+        )
     )
+
+
+def _lean_hook(event: str, cached: bool):
+    """A template event method that calls only the plugins acting on ``event``, in order,
+    exactly as ``trigger_plugins`` would call them."""
+
+    def hook(self, **kwargs):
+        for h in self._handlers(event, cached):
+            h(self, **kwargs)
+
+    hook.__name__ = hook.__qualname__ = f"_{event}"
+    return hook
+
+
+def _on_device(model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether every parameter and buffer of ``model`` is on ``device``."""
+    want = (device.type, device.index)
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        d = t.device
+        if (d.type, d.index if device.index is not None else None) != want:
+            return False
+    return True
 
 
 def with_fast_data(plugins: Optional[Sequence], fast_data: bool) -> list:
@@ -111,8 +164,8 @@ class FastTemplate(SupervisedTemplate):
         )
         self._dispatch_cache: dict = {}
 
-    def _handlers(self, event: str) -> list:
-        handlers = self._dispatch_cache.get(event)
+    def _handlers(self, event: str, cached: bool = True) -> list:
+        handlers = self._dispatch_cache.get(event) if cached else None
         if handlers is None:
             handlers = []
             for p in self.plugins:
@@ -121,12 +174,49 @@ class FastTemplate(SupervisedTemplate):
                         handlers.append(getattr(p, event))
                 elif _acts_on(p, event):
                     handlers.append(getattr(p, event))
-            self._dispatch_cache[event] = handlers
+            if cached:
+                self._dispatch_cache[event] = handlers
         return handlers
 
-    def _dispatch(self, event: str, **kwargs) -> None:
-        for h in self._handlers(event):
-            h(self, **kwargs)
+    # Loaders: ours straight away when the FastDataPlugin serves the experience, so the
+    # stock loader is not built just to be replaced (a fixed cost per experience).
+    def _fast_data_plugin(self) -> Optional[FastDataPlugin]:
+        return next((p for p in self.plugins if isinstance(p, FastDataPlugin)), None)
+
+    def make_train_dataloader(self, **kwargs):
+        fast = self._fast_data_plugin()
+        loader = None if fast is None else fast.train_loader(self)
+        if loader is None:
+            super().make_train_dataloader(**kwargs)
+        else:
+            self.dataloader = loader
+
+    def make_eval_dataloader(self, **kwargs):
+        fast = self._fast_data_plugin()
+        loader = None if fast is None else fast.eval_loader(self)
+        if loader is None:
+            super().make_eval_dataloader(**kwargs)
+        else:
+            self.dataloader = loader
+
+    def _unpack_minibatch(self):
+        # Our loader's tensors are already on the strategy's device: skip the per-batch
+        # ``.to(device)`` calls (the rest of the contract is unchanged).
+        if isinstance(self.dataloader, TensorBatchLoader) and isinstance(self.mbatch, list):
+            return
+        super()._unpack_minibatch()
+
+    def model_adaptation(self, model=None):
+        # Avalanche's adaptation, then ``model.to(device)`` only when something is not
+        # on the device yet (the call walks every module even when it has nothing to do).
+        model = self.model if model is None else model
+        exp = self.experience
+        if isinstance(exp, OnlineCLExperience) and self.is_training and exp.access_task_boundaries:
+            exp = exp.origin_experience  # as Avalanche's BatchObservation does
+        avalanche_model_adaptation(model, exp)
+        if _on_device(model, torch.device(self.device)):
+            return model
+        return model.to(self.device)
 
     # The per-iteration handlers are read once per experience (after its
     # before-experience hooks, which may add plugins or metrics).
@@ -138,41 +228,32 @@ class FastTemplate(SupervisedTemplate):
         super()._before_eval_exp(**kwargs)
         self._dispatch_cache.clear()
 
-    def _before_training_iteration(self, **kwargs):
-        self._dispatch("before_training_iteration", **kwargs)
-
-    def _before_forward(self, **kwargs):
-        self._dispatch("before_forward", **kwargs)
-
-    def _after_forward(self, **kwargs):
-        self._dispatch("after_forward", **kwargs)
-
-    def _before_backward(self, **kwargs):
-        self._dispatch("before_backward", **kwargs)
-
-    def _after_backward(self, **kwargs):
-        self._dispatch("after_backward", **kwargs)
-
-    def _before_update(self, **kwargs):
-        self._dispatch("before_update", **kwargs)
-
-    def _after_update(self, **kwargs):
-        self._dispatch("after_update", **kwargs)
-
-    def _after_training_iteration(self, **kwargs):
-        self._dispatch("after_training_iteration", **kwargs)
-
-    def _before_eval_iteration(self, **kwargs):
-        self._dispatch("before_eval_iteration", **kwargs)
-
-    def _before_eval_forward(self, **kwargs):
-        self._dispatch("before_eval_forward", **kwargs)
-
-    def _after_eval_forward(self, **kwargs):
-        self._dispatch("after_eval_forward", **kwargs)
-
-    def _after_eval_iteration(self, **kwargs):
-        self._dispatch("after_eval_iteration", **kwargs)
+    # Per-iteration events: handlers read once per experience. Per-experience events:
+    # read at each call (plugins may change between experiences).
+    _before_training_iteration = _lean_hook("before_training_iteration", True)
+    _before_forward = _lean_hook("before_forward", True)
+    _after_forward = _lean_hook("after_forward", True)
+    _before_backward = _lean_hook("before_backward", True)
+    _after_backward = _lean_hook("after_backward", True)
+    _before_update = _lean_hook("before_update", True)
+    _after_update = _lean_hook("after_update", True)
+    _after_training_iteration = _lean_hook("after_training_iteration", True)
+    _before_eval_iteration = _lean_hook("before_eval_iteration", True)
+    _before_eval_forward = _lean_hook("before_eval_forward", True)
+    _after_eval_forward = _lean_hook("after_eval_forward", True)
+    _after_eval_iteration = _lean_hook("after_eval_iteration", True)
+    _before_training = _lean_hook("before_training", False)
+    _after_training = _lean_hook("after_training", False)
+    _after_training_exp = _lean_hook("after_training_exp", False)
+    _before_training_epoch = _lean_hook("before_training_epoch", False)
+    _after_training_epoch = _lean_hook("after_training_epoch", False)
+    _before_train_dataset_adaptation = _lean_hook("before_train_dataset_adaptation", False)
+    _after_train_dataset_adaptation = _lean_hook("after_train_dataset_adaptation", False)
+    _before_eval = _lean_hook("before_eval", False)
+    _after_eval = _lean_hook("after_eval", False)
+    _after_eval_exp = _lean_hook("after_eval_exp", False)
+    _before_eval_dataset_adaptation = _lean_hook("before_eval_dataset_adaptation", False)
+    _after_eval_dataset_adaptation = _lean_hook("after_eval_dataset_adaptation", False)
 
 
 class FastNaive(FastTemplate):

@@ -142,23 +142,43 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
     assert ms[key] == pytest.approx(mf[key], abs=1e-12)
 
 
+_COUNTED = (
+    "before_forward",
+    "after_update",
+    "after_eval_iteration",
+    "before_training",
+    "before_training_epoch",
+    "after_training_exp",
+    "before_eval",
+    "after_eval_exp",
+    "after_eval_dataset_adaptation",
+)
+
+
 class _Counter(SupervisedPlugin):
+    """Counts the calls of a per-iteration and per-experience subset of the hooks."""
+
     def __init__(self):
         super().__init__()
-        self.calls = {"before_forward": 0, "after_update": 0, "after_eval_iteration": 0}
+        self.calls = dict.fromkeys(_COUNTED, 0)
+        for event in _COUNTED:
+            setattr(self, event, self._count(event))
 
-    def before_forward(self, strategy, **kw):
-        self.calls["before_forward"] += 1
+    def _count(self, event):
+        def hook(strategy, **kw):
+            self.calls[event] += 1
 
-    def after_update(self, strategy, **kw):
-        self.calls["after_update"] += 1
+        return hook
 
-    def after_eval_iteration(self, strategy, **kw):
-        self.calls["after_eval_iteration"] += 1
+
+# _Counter's hooks are instance attributes; the lean dispatch reads the class, so the
+# class must define them too (as a user's plugin would).
+for _event in _COUNTED:
+    setattr(_Counter, _event, lambda self, strategy, _e=_event, **kw: None)
 
 
 def test_lean_dispatch_calls_every_acting_hook():
-    bm = _bench(n_exp=1, n=40)
+    bm = _bench(n_exp=2, n=40)
     counts = []
     for cls in (FastNaive, Naive):
         c = _Counter()
@@ -171,14 +191,45 @@ def test_lean_dispatch_calls_every_acting_hook():
             evaluator=_quiet(),
             plugins=[c, FastDataPlugin()],
         )
-        s.train(bm.train_stream[0], eval_streams=[])
+        for exp in bm.train_stream:
+            s.train(exp, eval_streams=[])
         s.eval(bm.test_stream)
         counts.append(c.calls)
-    assert (
-        counts[0]
-        == counts[1]
-        == {"before_forward": 5, "after_update": 5, "after_eval_iteration": 2}
-    )
+    assert counts[0] == counts[1]
+    assert counts[0] == {
+        "before_forward": 10,
+        "after_update": 10,
+        "after_eval_iteration": 4,
+        "before_training": 2,
+        "before_training_epoch": 2,
+        "after_training_exp": 2,
+        "before_eval": 1,
+        "after_eval_exp": 2,
+        "after_eval_dataset_adaptation": 2,
+    }
+
+
+def test_evaluation_plugin_own_hooks_still_run():
+    """``EvaluationPlugin.before_eval`` runs its stream check even with no metric acting:
+    the fast template fails exactly where Avalanche's does, and passes without the check."""
+    bm = _bench(n_exp=2, n=40)
+    failures = []
+    for cls in (FastNaive, Naive):
+        for strict in (True, False):
+            model = MLP(6, (8,), 3)
+            s = cls(
+                model=model,
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                evaluator=EvaluationPlugin(loggers=[], strict_checks=strict),
+            )
+            try:
+                s.eval(bm.test_stream[:1])
+                failures.append((cls.__name__, strict, None))
+            except Exception as e:  # the check's own failure, whatever its type
+                failures.append((cls.__name__, strict, type(e).__name__))
+    (_, _, fast_strict), (_, _, fast_lax), (_, _, stock_strict), (_, _, stock_lax) = failures
+    assert fast_strict is not None and fast_strict == stock_strict
+    assert fast_lax is None and stock_lax is None
 
 
 @pytest.mark.parametrize("fast_first", [True, False])
