@@ -196,22 +196,22 @@ class CBPPlugin(SupervisedPlugin):
             # sum_k |W_out[k, i]| over outputs, CReLU copies, positions and kernel
             w_out = hu.consumer.weight
             w_out = w_out.view(w_out.shape[0], hu.width_factor, n, -1)
-            out_sum = torch.linalg.vector_norm(w_out, 1, dim=(0, 1, 3))
+            out_sum = w_out.abs().sum(dim=(0, 1, 3))  # abs().sum(): faster than an L1 norm op
             n_out = w_out.numel() // n
             if self.utility == "adaptable":
                 # y_i = mean_k|W_out[k,i]| * mean_batch|h_i - fhat_i| / mean_j|W_in[i,j]|
                 # h - fhat = h - f / (1 - d**age)
                 dev = torch.addcdiv(h, st.f, st.corr.view(1, n, 1), value=-1.0)
-                dev_sum = torch.linalg.vector_norm(dev, 1, dim=(0, 1, 3))
+                dev_sum = dev.abs_().sum(dim=(0, 1, 3))
                 n_dev = h.numel() // n
                 w_in = hu.producer.weight.view(n, -1)
-                in_sum = torch.linalg.vector_norm(w_in, 1, dim=1).clamp_min_(1e-30)
+                in_sum = w_in.abs().sum(dim=1).clamp_min_(1e-30)
                 scale = w_in.shape[1] / (n_out * n_dev)
                 # u_i = d u_i + (1-d) y_i
                 st.u.mul_(d).addcdiv_(out_sum.mul_(dev_sum), in_sum, value=(1.0 - d) * scale)
             else:
                 # y_i = mean_k|W_out[k,i]| * mean_batch|h_i|
-                dev_sum = torch.linalg.vector_norm(h, 1, dim=(0, 1, 3))
+                dev_sum = h.abs().sum(dim=(0, 1, 3))
                 scale = 1.0 / (n_out * (h.numel() // n))
                 st.u.mul_(d).add_(out_sum.mul_(dev_sum), alpha=(1.0 - d) * scale)
             k = self._count(st, st.eligible)
