@@ -361,3 +361,20 @@ def test_a_deep_copy_captures_into_itself_not_the_original():
     assert not net.update_statistics()
     assert clone.update_statistics()
     assert not torch.equal(clone.features.activity, net.features.activity)
+
+
+def test_vectorised_batch_statistics_match_per_layer_statistics():
+    """The one-pass statistics over all layers equal the per-layer definition
+    (mean, mean |h|, std, fraction active, ReDo score within the layer)."""
+    from avalanche_neumod.models.neumosync_features import NeuronFeatures, activity_statistics
+
+    torch.manual_seed(0)
+    feats = NeuronFeatures([5, 3, 2])
+    rows = [torch.randn(7, n) * (k + 1) for k, n in enumerate((5, 3, 2))]
+    expected = torch.cat([activity_statistics(r) for r in rows])
+    torch.testing.assert_close(feats.batch_statistics(rows), expected)
+    # the ReDo score is relative to the neuron's own layer: it averages to 1 per layer
+    redo = feats.batch_statistics(rows)[:, 4]
+    torch.testing.assert_close(
+        torch.stack([redo[:5].mean(), redo[5:8].mean(), redo[8:].mean()]), torch.ones(3)
+    )

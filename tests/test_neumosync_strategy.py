@@ -193,3 +193,35 @@ def test_prebuilt_network_with_strategy_level_network_arguments_raises():
     NeuMoSync(model=net, evaluator=None)  # accepted as built
     with pytest.raises(ValueError, match="ema_decay"):
         NeuMoSync(model=net, ema_decay=0.5, evaluator=None)
+
+
+@pytest.mark.parametrize("context", ["batch", "sample"])
+def test_alpha_history_per_experience_is_the_mean_over_its_iterations(mnist, context):
+    """Recorded every iteration, the per-experience summary is the mean and std over all
+    of the experience's iterations (and samples) and each layer's neurons."""
+    torch.manual_seed(0)
+    bm = _permuted(mnist, n_exp=1, n_train=64, n_test=16)
+    strategy = NeuMoSync(
+        model=MLP(784, (100, 100), 10),
+        context=context,
+        train_mb_size=16,
+        evaluator=None,
+        alpha_record_every=1,
+    )
+    seen = []
+    original = strategy._record_alphas
+
+    def spy(net):
+        seen.append(net.last_alphas.detach().reshape(-1, net.n_neurons, 4).double().clone())
+        original(net)
+
+    strategy._record_alphas = spy
+    strategy.train(bm.train_stream[0])
+    a = torch.cat(seen)  # (iterations x samples, N, 4)
+    summary = strategy.alpha_history["experiences"][0]["layers"]
+    for layer in strategy.model.layers:
+        part = a[:, layer.offset : layer.offset + layer.n].reshape(-1, 4)
+        for j, kind in enumerate(("sm", "wc", "gain", "shift")):
+            mean, std = summary[layer.name][kind]
+            assert mean == pytest.approx(part[:, j].mean().item(), abs=1e-9)
+            assert std == pytest.approx(part[:, j].std(unbiased=False).item(), abs=1e-6)

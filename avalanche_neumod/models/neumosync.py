@@ -74,6 +74,12 @@ def _channel_view(alpha: torch.Tensor, out: torch.Tensor, is_conv: bool) -> torc
     return alpha.reshape(alpha.shape[0], *([1] * (out.dim() - 2)), alpha.shape[1])
 
 
+def _row_sq_norms(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+    """Squared norm of each neuron's weights and bias: ``||w_i||^2 + b_i^2``."""
+    sq = torch.linalg.vector_norm(w.detach().flatten(1), dim=1).square_()
+    return sq if b is None else sq.addcmul_(b.detach(), b.detach())
+
+
 class _NetHook:
     """A hook that calls a method of the network: an object, not a closure, so that a
     deep copy of the network (a probe's fork) gets hooks bound to the copy."""
@@ -297,20 +303,16 @@ class NeuMoSyncNetwork(nn.Module):
     def weight_statistics(self) -> torch.Tensor:
         """``(N, 3)``: ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's weights
         and bias (zeros for phi without consolidation)."""
-        rows = []
+        cols = []
         for layer in self.layers:
-            theta = self._neuron_rows(layer.module.weight, layer.module.bias)
+            theta = (layer.module.weight, layer.module.bias)
             if self.consolidation:
-                phi = self._neuron_rows(*self.phi(layer.index))
-                rows.append(torch.stack((theta, phi, theta - phi), dim=1).norm(dim=2))
+                phi = self.phi(layer.index)
+                diff = tuple(None if t is None else t - q for t, q in zip(theta, phi))
+                cols.append(torch.stack([_row_sq_norms(*t) for t in (theta, phi, diff)], 1))
             else:
-                rows.append(torch.nn.functional.pad(theta.norm(dim=1, keepdim=True), (0, 2)))
-        return torch.cat(rows)
-
-    @staticmethod
-    def _neuron_rows(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
-        rows = w.detach().flatten(1)
-        return rows if b is None else torch.cat((rows, b.detach()[:, None]), 1)
+                cols.append(F.pad(_row_sq_norms(*theta)[:, None], (0, 2)))
+        return torch.cat(cols).sqrt_()
 
     def _alpha_maps(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``offset`` and ``scale`` ``(N, 4)`` with ``alphas = offset + scale * tanh(r)``:

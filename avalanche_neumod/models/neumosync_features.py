@@ -105,6 +105,10 @@ class NeuronFeatures(nn.Module):
         self.register_buffer(
             "position_code", torch.cat([sinusoidal_code(n, position_size) for n in layer_sizes])
         )
+        # (N, L): column k averages over layer k's neurons
+        self.register_buffer(
+            "layer_average", self.layer_onehot / self.layer_onehot.sum(0), persistent=False
+        )
         self.register_buffer("activity", torch.zeros(self.n_neurons, N_ACTIVITY))
         self.register_buffer("activity_ready", torch.zeros((), dtype=torch.bool))
         # symlog(activity), refreshed with the statistics (computed once, not per forward)
@@ -135,8 +139,8 @@ class NeuronFeatures(nn.Module):
         if not bool(self.activity_ready):
             self.activity.copy_(batch)
             self.activity_ready.fill_(True)
-        else:
-            self.activity.mul_(self.stats_decay).add_(batch, alpha=1.0 - self.stats_decay)
+        else:  # s <- d s + (1 - d) batch
+            self.activity.lerp_(batch, 1.0 - self.stats_decay)
         self.activity_features.copy_(symlog(self.activity))
         self._cache_valid = True
 
@@ -144,15 +148,12 @@ class NeuronFeatures(nn.Module):
         """``(n_neurons, 5)`` statistics of one batch, vectorised over neurons."""
         if all(r.shape[0] == layer_rows[0].shape[0] for r in layer_rows):
             rows = torch.cat(list(layer_rows), dim=1).float()  # (samples, N)
-            mean = rows.mean(0)
+            std, mean = torch.std_mean(rows, dim=0, correction=0)
             mean_abs = rows.abs().mean(0)
-            std = rows.std(0, unbiased=False)
-            frac = (rows > 0).float().mean(0)
-            n_layers = len(self.layer_sizes)
-            sizes = torch.tensor(self.layer_sizes, dtype=rows.dtype, device=rows.device)
-            layer_mean = torch.zeros(n_layers, dtype=rows.dtype, device=rows.device)
-            layer_mean = layer_mean.index_add_(0, self.layer_index, mean_abs) / sizes
-            redo = mean_abs / (layer_mean[self.layer_index] + 1e-8)  # ReDo score s_i
+            frac = (rows > 0).sum(0) / rows.shape[0]
+            # ReDo score s_i = mean|h_i| / (mean over i's layer of mean|h_j|)
+            layer_mean = self.layer_onehot @ (mean_abs @ self.layer_average)
+            redo = mean_abs / (layer_mean + 1e-8)
             return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
         return torch.cat([activity_statistics(r.float()) for r in layer_rows])
 

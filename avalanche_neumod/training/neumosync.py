@@ -139,15 +139,20 @@ class NeuMoSync(FastTemplate):
         if a is None:
             return
         a = a.reshape(-1, net.n_neurons, 4)
-        layer_index = net.features.layer_index
-        n_layers = len(net.layers)
-        # per layer: count, sum, sum of squares of each alpha kind (vectorised over neurons)
-        s1 = torch.zeros(n_layers, 4, dtype=torch.float64, device=a.device)
-        s1.index_add_(0, layer_index, a.sum(0).double())
-        s2 = torch.zeros_like(s1).index_add_(0, layer_index, (a.double() ** 2).sum(0))
-        cnt = torch.bincount(layer_index, minlength=n_layers).double() * a.shape[0]
-        sums = torch.cat((cnt[:, None].expand(-1, 4), s1, s2), dim=1)
-        self._exp_sums = sums if self._exp_sums is None else self._exp_sums + sums
+        # per neuron and alpha kind: count, sum and sum of squares over the experience's
+        # iterations (and samples); reduced per layer at the end of the experience
+        if self._exp_sums is None:
+            zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
+            self._exp_sums = [0, zeros, zeros.clone()]
+        a64 = a.double()
+        if a.shape[0] == 1:  # context "batch": one set of alphas
+            a64 = a64[0]
+            self._exp_sums[1].add_(a64)
+            self._exp_sums[2].addcmul_(a64, a64)
+        else:
+            self._exp_sums[1].add_(a64.sum(0))
+            self._exp_sums[2].add_((a64 * a64).sum(0))
+        self._exp_sums[0] += a.shape[0]
         self._train_iterations += 1
         if self.alpha_record_every and (self._train_iterations - 1) % self.alpha_record_every == 0:
             self.alpha_history["iterations"].append(
@@ -168,12 +173,17 @@ class NeuMoSync(FastTemplate):
 
     def _after_training_exp(self, **kwargs):
         if self._exp_sums is not None:
-            cnt, s1, s2 = self._exp_sums.split(4, dim=1)
+            net = self.model
+            samples, s1, s2 = self._exp_sums
+            index, n_layers = net.features.layer_index, len(net.layers)
+            s1 = torch.zeros(n_layers, 4, dtype=s1.dtype, device=s1.device).index_add_(0, index, s1)
+            s2 = torch.zeros_like(s1).index_add_(0, index, s2)
+            cnt = torch.bincount(index, minlength=n_layers).double()[:, None] * samples
             mean = s1 / cnt
             std = (s2 / cnt - mean**2).clamp_min(0).sqrt()
             layers = {
                 name: {k: [float(mean[i, j]), float(std[i, j])] for j, k in enumerate(ALPHA_KINDS)}
-                for i, name in enumerate(self.model.layer_names)
+                for i, name in enumerate(net.layer_names)
             }
             self.alpha_history["experiences"].append(
                 {

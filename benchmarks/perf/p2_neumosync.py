@@ -14,6 +14,13 @@ runs with its defaults (d_model 16, 2 layers, 4 heads, batch context), which
 include, every iteration, the neuron features, the NeuroSync Transformer over
 211 tokens, the InferenceNetwork, the EMA step and the statistics update.
 The data are random tensors: timing does not depend on pixel values.
+
+The "floor" line times NeuroSync's Transformer alone (forward and backward of
+``nn.TransformerEncoder`` over the 211 tokens at the default sizes, nothing else)
+against the same Naive iteration: the part of every NeuMoSync iteration that no
+implementation of DESIGN 6 can skip. It shows how much of the 3x bar the
+Transformer leaves for the rest (theta's own forward/backward, the
+InferenceNetwork, the optimizer over 38 tensors, EMA and statistics).
 """
 
 from __future__ import annotations
@@ -61,6 +68,29 @@ def _strategies(batch: int, fused: bool):
     return naive, ours, net
 
 
+def _floor(net: NeuMoSyncNetwork, exp, t_naive: float, repeats: int) -> PerfResult:
+    """NeuroSync's encoder alone, forward + backward, per iteration."""
+    ns = net.neurosync
+    tokens = torch.randn(1, net.n_neurons + 1, ns.d_model, requires_grad=True)
+
+    def step():
+        ns.encoder(tokens).sum().backward()
+
+    n = 200 if repeats > 3 else 50
+    times = interleaved_times({"enc": lambda: [step() for _ in range(n)]}, repeats=repeats)
+    t_enc = median(times["enc"]) / n
+    return PerfResult(
+        id=f"P2 NeuMoSync floor (batch {BATCH})",
+        what="NeuroSync's TransformerEncoder alone (fwd+bwd, 211 tokens) vs a FastNaive iteration",
+        ours=t_enc,
+        reference=t_naive,
+        unit="s",
+        ratio=t_enc / t_naive,
+        bar=3.0,
+        notes="the Transformer alone, which every NeuMoSync iteration pays; compare with the bar",
+    )
+
+
 def run(quick: bool = False) -> list[PerfResult]:
     n = 800 if quick else 3200
     repeats = 3 if quick else 7
@@ -96,6 +126,8 @@ def run(quick: bool = False) -> list[PerfResult]:
                 notes="the suite's setting" if (batch, fused) == (BATCH, False) else "",
             )
         )
+        if (batch, fused) == (BATCH, False):
+            results.append(_floor(net, exp, t_naive, repeats))
     overhead = net.parameter_overhead()
     main = sum(p.numel() for p in net.main.parameters())
     results.append(
