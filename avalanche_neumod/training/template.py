@@ -19,6 +19,7 @@ Two things make a plain run cost little more than a hand-written PyTorch loop
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Optional, Sequence
 
@@ -80,12 +81,18 @@ def _noops(event: str) -> set:
 _NOOPS = {e: _noops(e) for e in _ITERATION_EVENTS + _EXPERIENCE_EVENTS}
 
 
-def _acts_on(obj, event: str) -> bool:
-    """Whether ``obj``'s class implements ``event`` with something other than a no-op."""
-    for cls in type(obj).__mro__:
+@functools.lru_cache(maxsize=None)
+def _class_acts_on(klass: type, event: str) -> bool:
+    """Whether ``klass`` implements ``event`` with something other than a no-op."""
+    for cls in klass.__mro__:
         if event in cls.__dict__:
             return cls.__dict__[event] not in _NOOPS[event]
     return False
+
+
+def _acts_on(obj, event: str) -> bool:
+    """Whether ``obj``'s class implements ``event`` with something other than a no-op."""
+    return _class_acts_on(type(obj), event)
 
 
 def _evaluator_acts_on(ev: EvaluationPlugin, event: str) -> bool:

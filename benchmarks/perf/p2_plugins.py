@@ -87,7 +87,32 @@ def run(quick: bool = False) -> list[PerfResult]:
                 notes=f"{what}, {iters} iterations x {repeats} repeats, default hyperparameters",
             )
         )
+        if name == "Shrink & Perturb":
+            results.append(_noise_floor(method.shrink_perturb, ref, repeats))
     return results
+
+
+def _noise_floor(plugin, t_naive: float, repeats: int) -> PerfResult:
+    """Shrink & Perturb's fresh-parameter draw alone (one per step), against the same
+    Naive iteration: the random numbers every exact implementation must generate."""
+    n = 200
+
+    def draws():
+        for _ in range(n):
+            plugin._draw_noise()
+
+    t = median(interleaved_times({"draw": draws}, repeats=repeats)["draw"]) / n
+    count = sum(p.numel() for p in plugin._uniform)
+    return PerfResult(
+        id="P2 Shrink & Perturb floor",
+        what=f"the draw of sigma*theta_fresh alone ({count:,} uniforms) vs a FastNaive iteration",
+        ours=t * 1e3,
+        reference=t_naive * 1e3,
+        unit="ms",
+        ratio=1.0 + t / t_naive,
+        bar=1.3,
+        notes="ratio = 1 + draw / Naive step: what S&P cannot avoid, before shrinking or adding",
+    )
 
 
 if __name__ == "__main__":

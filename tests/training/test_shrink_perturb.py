@@ -94,3 +94,24 @@ def test_every_iteration_and_every_experience(monkeypatch):
 def test_bad_hyperparameters_raise(kwargs):
     with pytest.raises(ValueError):
         ShrinkPerturbPlugin(**kwargs)
+
+
+def test_each_step_draws_fresh_noise():
+    """Every step adds a new draw (not a reused buffer), within U(-sigma b, sigma b)."""
+    torch.manual_seed(0)
+    model = nn.Linear(50, 40)
+    plugin = ShrinkPerturbPlugin(p=0.0, sigma=0.5)
+    plugin.attach(model)
+    deltas = []
+    for _ in range(3):
+        before = model.weight.detach().clone()
+        plugin.shrink_perturb()
+        deltas.append(model.weight.detach() - before)
+    bound = 0.5 / math.sqrt(50)
+    for d in deltas:
+        assert d.abs().max() <= bound * (1 + 1e-5)
+        assert d.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    assert not torch.allclose(deltas[0], deltas[1]) and not torch.allclose(deltas[1], deltas[2])
+    # successive draws are uncorrelated
+    c = torch.corrcoef(torch.stack([deltas[0].flatten(), deltas[1].flatten()]))[0, 1]
+    assert abs(c.item()) < 0.1

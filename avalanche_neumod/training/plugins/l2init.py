@@ -38,6 +38,7 @@ class L2InitPlugin(SupervisedPlugin):
         self.theta0: list[torch.Tensor] = []
         self._model: Optional[nn.Module] = None
         self._diffs: Optional[list[torch.Tensor]] = None
+        self._exp_params: Optional[list[torch.Tensor]] = None
         self._params_cache: Optional[list[torch.Tensor]] = None
 
     @torch.no_grad()
@@ -79,6 +80,8 @@ class L2InitPlugin(SupervisedPlugin):
             raise ValueError(
                 "L2InitPlugin: the strategy's model changed after theta_0 was recorded"
             )
+        # the parameters, checked against theta_0 once per experience (not every step)
+        self._exp_params = self._params(strategy.model)
 
     def before_backward(self, strategy, **kwargs) -> None:
         # The penalty's value joins the loss (for logging and metrics); its gradient,
@@ -86,7 +89,9 @@ class L2InitPlugin(SupervisedPlugin):
         # autograd would add, without differentiating the penalty every step.
         self._diffs = None
         if self.lam > 0:
-            params = self._params(strategy.model)
+            params = self._exp_params
+            if params is None or self._model is not strategy.model:
+                params = self._params(strategy.model)
             if not params:
                 return
             if params[0].device != self.theta0[0].device:
