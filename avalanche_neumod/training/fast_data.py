@@ -137,8 +137,7 @@ class FastDataPlugin(SupervisedPlugin):
         return TensorBatchLoader(data, strategy.eval_mb_size, shuffle=False)
 
     # In any Avalanche strategy: replace the stock loader the template has just built,
-    # unless another plugin owns the loader (e.g. replay) or ours is already in place
-    # (FastTemplate builds it directly, without the stock loader).
+    # unless another plugin owns the loader (e.g. replay) or ours is already in place.
     def before_training_exp(self, strategy, **kwargs) -> None:
         if type(strategy.dataloader) in _STOCK_LOADERS:
             loader = self.train_loader(strategy)

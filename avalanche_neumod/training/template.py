@@ -13,8 +13,10 @@ Two things make a plain run cost little more than a hand-written PyTorch loop
    (Avalanche's dispatcher copies the experience on every call even then).
    Everything else is called exactly as ``trigger_plugins`` would, in plugin
    order. Per-iteration handlers are read once per experience.
-3. Per experience, the template builds our loader directly (not the stock one
-   first), and moves the model to the device only when something is elsewhere.
+3. Per experience, the training loader is ours from the start (the stock one is
+   not built first), and the model is moved to the device only when something is
+   elsewhere. Our strategies stay on the same random stream as an Avalanche
+   strategy with a ``FastDataPlugin``: the same seed gives identical runs.
 """
 
 from __future__ import annotations
@@ -185,26 +187,45 @@ class FastTemplate(SupervisedTemplate):
                 self._dispatch_cache[event] = handlers
         return handlers
 
-    # Loaders: ours straight away when the FastDataPlugin serves the experience, so the
-    # stock loader is not built just to be replaced (a fixed cost per experience).
-    def _fast_data_plugin(self) -> Optional[FastDataPlugin]:
-        return next((p for p in self.plugins if isinstance(p, FastDataPlugin)), None)
-
     def make_train_dataloader(self, **kwargs):
-        fast = self._fast_data_plugin()
+        # Ours straight away when the FastDataPlugin serves the experience: the stock
+        # training loader (a fixed cost per experience, no random draw) is not built just
+        # to be replaced. The evaluation loader is left to Avalanche: building it draws
+        # from torch's global RNG, and skipping it would desynchronise our strategies
+        # from an Avalanche strategy with a FastDataPlugin (identical runs, tested).
+        fast = next((p for p in self.plugins if isinstance(p, FastDataPlugin)), None)
         loader = None if fast is None else fast.train_loader(self)
         if loader is None:
             super().make_train_dataloader(**kwargs)
         else:
             self.dataloader = loader
 
-    def make_eval_dataloader(self, **kwargs):
-        fast = self._fast_data_plugin()
-        loader = None if fast is None else fast.eval_loader(self)
-        if loader is None:
-            super().make_eval_dataloader(**kwargs)
-        else:
-            self.dataloader = loader
+    def make_optimizer(self, reset_optimizer_state=False, remove_params=False, **kwargs):
+        # Avalanche re-reads every parameter into the optimizer at each experience (twice).
+        # When no reset is asked and neither the model's named parameters nor the
+        # optimizer's parameters have changed since the last call, that is a no-op: skip it.
+        refs, key = self._optimizer_state_key()
+        if (
+            not reset_optimizer_state
+            and not remove_params
+            and self.optimized_param_id is not None
+            and key == getattr(self, "_optimizer_key", None)
+        ):
+            return
+        super().make_optimizer(
+            reset_optimizer_state=reset_optimizer_state, remove_params=remove_params, **kwargs
+        )
+        # the references keep the objects alive, so their ids cannot be reused
+        self._optimizer_refs, self._optimizer_key = self._optimizer_state_key()
+
+    def _optimizer_state_key(self) -> tuple[list, tuple]:
+        """The optimizer, the model's named parameters and the optimizer's parameters:
+        the objects, and a key comparing names by value and objects by identity."""
+        named = list(self.model.named_parameters())
+        grouped = [p for g in self.optimizer.param_groups for p in g["params"]]
+        refs = [self.optimizer, *(p for _, p in named), *grouped]
+        key = (id(self.optimizer), tuple((n, id(p)) for n, p in named), tuple(map(id, grouped)))
+        return refs, key
 
     def _unpack_minibatch(self):
         # Our loader's tensors are already on the strategy's device: skip the per-batch

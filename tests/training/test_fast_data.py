@@ -142,6 +142,29 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
     assert ms[key] == pytest.approx(mf[key], abs=1e-12)
 
 
+def test_same_random_stream_as_avalanche_with_the_plugin_over_train_and_eval_cycles():
+    """A suite's cycle (train an experience, evaluate the stream, next experience) gives
+    bitwise the same run with our template as with Avalanche's Naive + FastDataPlugin:
+    both consume torch's global RNG alike (Avalanche's evaluation loader draws from it)."""
+    bm = _bench(n_exp=3, n=40)
+    params = []
+    for cls in (Naive, FastNaive):
+        torch.manual_seed(0)
+        model = MLP(6, (8,), 3)
+        s = cls(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_mb_size=8,
+            evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
+            plugins=[FastDataPlugin()],
+        )
+        for exp in bm.train_stream:
+            s.train(exp, eval_streams=[])
+            s.eval(bm.test_stream)
+        params.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*params))
+
+
 _COUNTED = (
     "before_forward",
     "after_update",
@@ -269,3 +292,36 @@ def test_experiences_without_tensors_are_materialised_once():
         got = experience_tensors(exp)
     assert torch.equal(got.x, data.x) and torch.equal(got.y, data.y)
     assert experience_tensors(exp) is got  # cached on the experience
+
+
+def test_optimizer_update_skipped_only_when_nothing_changed(monkeypatch):
+    """Avalanche's per-experience optimizer update runs when the model's parameters
+    change (a new layer joins the optimizer, as in Avalanche) and is skipped otherwise."""
+    import avalanche.training.templates.observation_type.batch_observation as bo
+
+    calls = []
+    original = bo.update_optimizer
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bo, "update_optimizer", counting)
+    bm = _bench(n_exp=3, n=16)
+    model = MLP(6, (8,), 3)
+    s = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=8,
+        evaluator=_quiet(),
+    )
+    s.train(bm.train_stream[0], eval_streams=[])
+    first = len(calls)
+    assert first >= 1  # the first experience reads every parameter in
+    s.train(bm.train_stream[1], eval_streams=[])
+    assert len(calls) == first  # nothing changed: skipped
+    model.extra = nn.Linear(3, 3)  # a new parameterised module (unused by forward)
+    s.train(bm.train_stream[2], eval_streams=[])
+    assert len(calls) > first
+    in_optimizer = {id(p) for g in s.optimizer.param_groups for p in g["params"]}
+    assert id(model.extra.weight) in in_optimizer and id(model.extra.bias) in in_optimizer
