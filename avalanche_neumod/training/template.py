@@ -204,7 +204,7 @@ class FastTemplate(SupervisedTemplate):
         # Avalanche re-reads every parameter into the optimizer at each experience (twice).
         # When no reset is asked and neither the model's named parameters nor the
         # optimizer's parameters have changed since the last call, that is a no-op: skip it.
-        refs, key = self._optimizer_state_key()
+        _, key = self._optimizer_state_key()
         if (
             not reset_optimizer_state
             and not remove_params
