@@ -115,3 +115,25 @@ def test_each_step_draws_fresh_noise():
     # successive draws are uncorrelated
     c = torch.corrcoef(torch.stack([deltas[0].flatten(), deltas[1].flatten()]))[0, 1]
     assert abs(c.item()) < 0.1
+
+
+def test_a_deep_copy_keeps_drawing_fresh_noise():
+    """A strategy fork (model and plugin deep-copied together, as the transfer probes do)
+    perturbs its own model with new noise at every step."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Linear(30, 20)
+    plugin = ShrinkPerturbPlugin(p=0.0, sigma=0.5)
+    plugin.attach(model)
+    plugin.shrink_perturb()
+    model_copy, plugin_copy = copy.deepcopy((model, plugin))
+    original = model.weight.detach().clone()
+    deltas = []
+    for _ in range(2):
+        before = model_copy.weight.detach().clone()
+        plugin_copy.shrink_perturb()
+        deltas.append(model_copy.weight.detach() - before)
+    assert not torch.allclose(deltas[0], deltas[1])
+    assert deltas[0].abs().max() > 0
+    assert torch.equal(model.weight, original)  # the original model is untouched

@@ -13,7 +13,7 @@ with one random draw for the whole model per step: on the CPU from the plugin's
 own NumPy PCG64 stream (float32 uniforms with 24 random bits, as torch's, at about
 0.6 of the cost of torch's Mersenne Twister for the same numbers; seeded from
 torch's global RNG when the model is attached, so ``torch.manual_seed`` makes a
-run reproducible), elsewhere with torch's ``uniform_``. For other modules, or with
+run reproducible), elsewhere from torch's global generator. For other modules, or with
 ``init`` given, a scratch copy of the model is re-initialised every time
 (``module.reset_parameters()`` or ``init(copy)``) and its parameters are used.
 """
@@ -129,24 +129,19 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         self._shift = self._scale * -0.5
         self._noise_flat = torch.empty(sum(sizes), device=device)
         self._noise = [v.view_as(p) for v, p in zip(self._noise_flat.split(sizes), self._uniform)]
-        seed = int(torch.randint(0, 2**62, ()))
-        self._numpy_rng = None
+        self._numpy_rng = None  # elsewhere than on the CPU: torch's global generator
         if device.type == "cpu":
+            seed = int(torch.randint(0, 2**62, ()))
             self._numpy_rng = np.random.Generator(np.random.PCG64(seed))
             self._u = np.empty(sum(sizes), dtype=np.float32)
-            self._u_t = torch.from_numpy(self._u)
-        else:
-            self._generator = torch.Generator(device).manual_seed(seed)
 
     def _draw_noise(self) -> None:
         """Fill the noise buffers with sigma * theta_fresh for every uniform entry."""
         if self._numpy_rng is not None:
             self._numpy_rng.random(dtype=np.float32, out=self._u)
-            u = self._u_t
+            u = torch.from_numpy(self._u)  # a view, made here: deep copies stay consistent
         else:
-            u = torch.rand(
-                self._noise_flat.shape, generator=self._generator, device=self._scale.device
-            )
+            u = torch.rand(self._noise_flat.shape, device=self._noise_flat.device)
         torch.addcmul(self._shift, u, self._scale, out=self._noise_flat)
 
     # -- the mechanism --------------------------------------------------------------------------
