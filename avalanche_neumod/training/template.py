@@ -5,8 +5,7 @@ Two things make a plain run cost little more than a hand-written PyTorch loop
 
 1. :class:`~avalanche_neumod.training.fast_data.FastDataPlugin` serves
    minibatches by slicing in-memory tensors (on by default, ``fast_data=False``
-   turns it off); the template builds that loader directly instead of building
-   the stock one first.
+   turns it off).
 2. Events skip the calls that cannot do anything: a plugin hook inherited
    unchanged from Avalanche's no-op base classes, and the ``EvaluationPlugin``
    when neither it nor any of its metrics or loggers handles the event
@@ -123,10 +122,9 @@ def _lean_hook(event: str, cached: bool):
 
 def _on_device(model: torch.nn.Module, device: torch.device) -> bool:
     """Whether every parameter and buffer of ``model`` is on ``device``."""
-    want = (device.type, device.index)
     for t in itertools.chain(model.parameters(), model.buffers()):
         d = t.device
-        if (d.type, d.index if device.index is not None else None) != want:
+        if d.type != device.type or (device.index is not None and d.index != device.index):
             return False
     return True
 
