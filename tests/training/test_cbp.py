@@ -76,7 +76,7 @@ def test_replacement_of_the_lowest_utility_eligible_units(optim):
     torch.manual_seed(1)
     model = _mlp()
     m, d, rho = 3, 0.9, 0.25
-    plugin = CBPPlugin(rho=rho, m=m, d=d)
+    plugin = CBPPlugin(rho=rho, m=m, d=d, reset_sgd_momentum=optim == "sgd")
     plugin.attach(model)
     if optim == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -258,6 +258,7 @@ def test_conv_layers_channels_as_units():
         {"m": -1},
         {"d": 1.0},
         {"d": -0.1},
+        {"m": 2.5},
         {"utility": "magnitude"},
     ],
 )
@@ -266,6 +267,210 @@ def test_bad_hyperparameters_raise(kwargs):
         CBPPlugin(**kwargs)
 
 
+@pytest.mark.parametrize("name", ["rho", "m", "d"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_hyperparameters_raise_naming_the_argument(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        CBPPlugin(**{name: value})
+
+
 def test_unknown_utility_lists_the_valid_ones():
     with pytest.raises(ValueError, match="adaptable"):
         CBPPlugin(utility="nope")
+
+
+# -- generate-and-test order (issue 14) ---------------------------------------------------------
+
+
+def _linears(model: nn.Module) -> list[nn.Linear]:
+    return [mod for mod in model if isinstance(mod, nn.Linear)]
+
+
+def test_minimal_case_utilities_are_read_before_any_layer_changes():
+    """Issue 14's minimal case: MLP(4, (3, 3), 2), biases 0.5, rho 1/3, m 0, d 0.5, one call.
+
+    One unit per layer is replaced. Layer 1's adaptable utility divides by the mean
+    |incoming weight|, so it must be read before layer 0's replacement cuts a column
+    of those weights (replacing layer by layer gave [0.0902, 0.0830]).
+    """
+    torch.manual_seed(0)
+    model = MLP(4, (3, 3), 2)
+    lin = _linears(model)
+    with torch.no_grad():
+        for layer in lin:
+            layer.bias.fill_(0.5)
+    x = torch.randn(5, 4)
+    w = [layer.weight.detach().clone() for layer in lin]
+    d = 0.5
+    plugin = CBPPlugin(rho=1 / 3, m=0, d=d)
+    plugin.attach(model)
+    with torch.no_grad():
+        model(x)
+        h1 = _hidden(model, x)[1]
+    replaced = plugin.update_units(plugin.recorder.activity)
+    assert [len(replaced[k]) for k in ("1", "3")] == [1, 1]
+    keep = [i for i in range(3) if i != int(replaced["3"])]
+    # one step from 0: f = (1-d) mean h, fhat = mean h, u = (1-d) y, on the untouched weights
+    y = _expected_y(w[1], w[2], h1, h1.mean(0), "adaptable")
+    u = plugin.state["3"].u[keep]
+    assert torch.allclose(u, (1 - d) * y[keep], atol=1e-6)
+    assert torch.allclose(u, torch.tensor([0.0636, 0.0734]), atol=1e-4)
+
+
+class _GnTReference:
+    """Generate-and-test on an MLP, written from its definition (independent of cbp.py).
+
+    Per call: test every hidden layer (age, f, u, the eligible units with the smallest
+    bias-corrected utility, fractional counts accumulated), then generate in every
+    layer (fresh incoming row, bias 0, next bias += W_out[:, i] * fhat_i, W_out[:, i] = 0,
+    age = f = u = 0). New incoming rows are random, so they are taken from ``fresh``.
+    """
+
+    def __init__(self, layers: list[nn.Linear], rho: float, m: int, d: float, bias_correction: bool):
+        self.layers, self.rho, self.m, self.d = layers, rho, m, d
+        self.bias_correction = bias_correction
+        sizes = [layer.out_features for layer in layers[:-1]]
+        self.age = [torch.zeros(n) for n in sizes]
+        self.f = [torch.zeros(n) for n in sizes]
+        self.u = [torch.zeros(n) for n in sizes]
+        self.acc = [0.0 for _ in sizes]
+
+    @torch.no_grad()
+    def step(self, hs: list[torch.Tensor], fresh: list[torch.Tensor]) -> list[torch.Tensor]:
+        d = self.d
+        chosen = []
+        for j, h in enumerate(hs):  # test
+            w_in, w_out = self.layers[j].weight, self.layers[j + 1].weight
+            self.age[j] += 1
+            corr = 1 - d ** self.age[j]
+            self.f[j] = d * self.f[j] + (1 - d) * h.mean(0)
+            fhat = self.f[j] / corr
+            y = w_out.abs().mean(0) * (h - fhat).abs().mean(0) / w_in.abs().mean(1)
+            self.u[j] = d * self.u[j] + (1 - d) * y
+            eligible = torch.nonzero(self.age[j] > self.m).flatten()
+            k = 0
+            if len(eligible):
+                self.acc[j] += self.rho * len(eligible)
+                k = int(self.acc[j])
+                self.acc[j] -= k
+            uhat = self.u[j] / corr
+            idx = eligible[torch.argsort(uhat[eligible])[:k]]
+            chosen.append((idx, fhat[idx]))
+        for j, (idx, fhat) in enumerate(chosen):  # generate
+            cur, nxt = self.layers[j], self.layers[j + 1]
+            cur.weight[idx] = fresh[j][idx]
+            cur.bias[idx] = 0
+            if self.bias_correction:
+                nxt.bias += nxt.weight[:, idx] @ fhat
+            nxt.weight[:, idx] = 0
+            self.age[j][idx] = 0
+            self.f[j][idx] = 0
+            self.u[j][idx] = 0
+        return [idx for idx, _ in chosen]
+
+
+@pytest.mark.parametrize("bias_correction", [True, False])
+def test_steps_follow_generate_and_test(bias_correction):
+    """A few trained steps replacing units in both layers match the reference above."""
+    torch.manual_seed(3)
+    model = _mlp()
+    ref_model = MLP(6, (8, 8), 3)
+    ref_model.load_state_dict(model.state_dict())
+    rho, m, d = 0.3, 1, 0.8  # 2.4 units per layer and step once all are eligible
+    plugin = CBPPlugin(rho=rho, m=m, d=d, next_bias_correction=bias_correction)
+    plugin.attach(model)
+    ref = _GnTReference(_linears(ref_model), rho, m, d, bias_correction)
+    opts = [torch.optim.SGD(net.parameters(), lr=0.05) for net in (model, ref_model)]
+    n_replaced = 0
+    for _ in range(6):
+        x, t = torch.randn(16, 6), torch.randint(0, 3, (16,))
+        with torch.no_grad():
+            hs = _hidden(ref_model, x)
+        for net, opt in zip((model, ref_model), opts):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), t).backward()
+            opt.step()
+        replaced = plugin.update_units(plugin.recorder.activity)
+        fresh = [layer.weight.detach() for layer in _linears(model)]
+        expected = ref.step(hs, fresh)
+        for j, name in enumerate(["1", "3"]):
+            got = replaced.get(name, torch.tensor([], dtype=torch.long))
+            assert sorted(got.tolist()) == sorted(expected[j].tolist()), name
+            n_replaced += len(got)
+            st = plugin.state[name]
+            assert torch.allclose(st.u, ref.u[j], atol=1e-6), name
+            assert torch.allclose(st.f.flatten(), ref.f[j], atol=1e-6), name
+            assert torch.equal(st.age, ref.age[j]), name
+        for (k, v), v_ref in zip(model.state_dict().items(), ref_model.state_dict().values()):
+            assert torch.allclose(v, v_ref, atol=1e-6), k
+    assert n_replaced >= 4 * 2 * 2  # several replacements in both layers
+
+
+# -- replacement counts without accumulation ------------------------------------------------------
+
+
+def _counts(plugin: CBPPlugin, steps: int) -> list[int]:
+    model = _mlp()
+    plugin.attach(model)
+    counts = []
+    for _ in range(steps):
+        with torch.no_grad():
+            model(torch.randn(4, 6))
+        counts.append(len(plugin.update_units(plugin.recorder.activity).get("1", [])))
+    return counts
+
+
+def test_gnt_sampling_replaces_floor_above_one_unit():
+    torch.manual_seed(0)
+    counts = _counts(CBPPlugin(rho=0.15, m=0, d=0.9, accumulate=False), 60)  # 1.2 per step
+    assert counts == [1] * 60  # GnT's default: floor(1.2), no draw
+
+
+def test_floor_bernoulli_sampling_adds_a_draw_for_the_fraction():
+    torch.manual_seed(0)
+    plugin = CBPPlugin(rho=0.15, m=0, d=0.9, accumulate=False, sampling="floor_bernoulli")
+    counts = _counts(plugin, 200)  # 1 + Bernoulli(0.2): 240 expected
+    assert set(counts) == {1, 2}
+    assert 215 < sum(counts) < 265
+
+
+@pytest.mark.parametrize("sampling", ["gnt", "floor_bernoulli"])
+def test_both_samplings_draw_a_bernoulli_below_one_unit(sampling):
+    torch.manual_seed(0)
+    plugin = CBPPlugin(rho=0.05, m=0, d=0.9, accumulate=False, sampling=sampling)
+    counts = _counts(plugin, 200)  # Bernoulli(0.4): 80 expected
+    assert set(counts) == {0, 1}
+    assert 55 < sum(counts) < 105
+
+
+def test_unknown_sampling_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="floor_bernoulli"):
+        CBPPlugin(sampling="poisson")
+
+
+# -- optimizer state --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_sgd_momentum_kept_by_default_and_reset_on_request(reset):
+    torch.manual_seed(4)
+    model = _mlp()
+    kwargs = {} if not reset else {"reset_sgd_momentum": True}
+    plugin = CBPPlugin(rho=0.25, m=0, d=0.9, **kwargs)
+    plugin.attach(model)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    opt.zero_grad()
+    model(torch.randn(7, 6)).sum().backward()
+    opt.step()
+    bufs = {id(p): opt.state[p]["momentum_buffer"].clone() for p in model.parameters()}
+    replaced = plugin.update_units(plugin.recorder.activity, opt)
+    hu = plugin.units[0]
+    idx = replaced[hu.name]
+    for p in model.parameters():
+        buf = opt.state[p]["momentum_buffer"]
+        if not reset:  # GnT: nothing is reset for SGD
+            assert torch.equal(buf, bufs[id(p)])
+    rows = opt.state[hu.producer.weight]["momentum_buffer"][idx]
+    cols = opt.state[hu.consumer.weight]["momentum_buffer"][:, idx]
+    assert bufs[id(hu.producer.weight)][idx].abs().sum() > 0
+    assert torch.all(rows == 0) == reset and torch.all(cols == 0) == reset

@@ -1,18 +1,23 @@
 """Continual Backprop (Dohare et al., Nature 2024) as an Avalanche plugin (DESIGN 5.1).
 
-After every optimizer step, for each hidden layer (``models.units``), from the
-activity ``h`` of that iteration's training forward (``UnitRecorder``)::
+After every optimizer step, from the activity ``h`` of that iteration's training
+forward (``UnitRecorder``), first *test* every hidden layer (``models.units``),
+then *generate* (replace) the units chosen in all of them, as the authors'
+generate-and-test (GnT) code does: a layer's utilities are computed from the
+weights before any layer is changed::
 
+    # test, for every hidden layer
     age_i += 1
     f_i  = d*f_i + (1-d)*mean_batch(h_i);          fhat_i = f_i / (1 - d**age_i)
     y_i  = mean_k|W_out[k,i]| * mean_batch|h_i - fhat_i| / mean_j|W_in[i,j]|   (adaptable)
     y_i  = mean_k|W_out[k,i]| * mean_batch|h_i|                                (contribution)
     u_i  = d*u_i + (1-d)*y_i;                       uhat_i = u_i / (1 - d**age_i)
-    eligible = {i : age_i > m};  n = rho * |eligible|   (fractions accumulate)
-    the n eligible units with the smallest uhat are replaced:
-        W_in[i,:] ~ the layer's initial distribution;  b_i = 0
-        b_next += W_out[:,i] * fhat_i;  W_out[:,i] = 0;  age_i = f_i = u_i = 0
-        the optimizer state of those weights is reset
+    eligible = {i : age_i > m};  n = rho * |eligible|   (accumulated or sampled)
+    select the n eligible units with the smallest uhat
+    # generate, for every hidden layer, its selected units i
+    W_in[i,:] ~ the layer's initial distribution;  b_i = 0
+    b_next += W_out[:,i] * fhat_i;  W_out[:,i] = 0;  age_i = f_i = u_i = 0
+    the optimizer state of those weights is reset (not SGD's momentum by default, as in GnT)
 
 Units of conv layers are channels. ``f`` is kept per consumer input column
 group: for conv -> conv it is averaged over space (one mean per channel, the
@@ -35,6 +40,18 @@ from ...models.units import HiddenUnits, UnitRecorder, read_units, reinit_units
 from ..optim_state import reset_unit_optimizer_state
 
 UTILITIES = ("adaptable", "contribution")
+SAMPLINGS = ("gnt", "floor_bernoulli")
+
+
+def _finite(name: str, value: float) -> float:
+    """``value`` as a float; ValueError naming ``name`` if it is not a finite number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return v
 
 
 class _LayerState:
@@ -83,12 +100,19 @@ class CBPPlugin(SupervisedPlugin):
         d: decay rate of the running averages, in [0, 1).
         utility: ``"adaptable"`` (the paper's adaptable contribution) or ``"contribution"``.
         accumulate: carry fractional replacement counts across steps (True), or
-            replace ``floor(n) + Bernoulli(frac(n))`` units each step (False).
+            draw the count each step with ``sampling`` (False).
         next_bias_correction: add the replaced units' mean contribution to the
             next layer's bias (the paper's rule; True) or not (the authors' code's
             behaviour; False). Skipped for a consumer without bias.
         init: ``None`` for PyTorch's default distribution of the producing layer
             (``U(+-1/sqrt(fan_in))``), or ``init(rows)`` filling new incoming rows in place.
+        sampling: the count for ``accumulate=False`` with ``n = rho * |eligible|``:
+            ``"gnt"`` (the authors' code): ``Bernoulli(n)`` units when ``n < 1``, else
+            ``floor(n)``; ``"floor_bernoulli"``: ``floor(n) + Bernoulli(n - floor(n))``
+            (unbiased: ``n`` units on average for every ``n``).
+        reset_sgd_momentum: with ``torch.optim.SGD``, zero the momentum buffer of the
+            replaced units' weights (True) or keep it (False, the authors' code, which
+            resets only Adam's moments). Other optimizers' per-weight state is always reset.
     """
 
     def __init__(
@@ -100,21 +124,29 @@ class CBPPlugin(SupervisedPlugin):
         accumulate: bool = True,
         next_bias_correction: bool = True,
         init: Optional[Callable[[torch.Tensor], None]] = None,
+        *,
+        sampling: str = "gnt",
+        reset_sgd_momentum: bool = False,
     ):
         super().__init__()
+        rho, m_f, d = _finite("rho", rho), _finite("m", m), _finite("d", d)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"rho (replacement rate) must be in [0, 1], got {rho}")
-        if m < 0:
-            raise ValueError(f"m (maturity threshold) must be >= 0, got {m}")
+        if m_f < 0 or m_f != int(m_f):
+            raise ValueError(f"m (maturity threshold) must be an integer >= 0, got {m}")
         if not 0.0 <= d < 1.0:
             raise ValueError(f"d (decay rate) must be in [0, 1), got {d}")
         if utility not in UTILITIES:
             raise ValueError(f"unknown utility {utility!r}; valid: {list(UTILITIES)}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r}; valid: {list(SAMPLINGS)}")
         if init is not None and not callable(init):
             raise ValueError("init must be None or a callable filling a tensor in place")
-        self.rho = float(rho)
-        self.m = m
-        self.d = float(d)
+        self.rho = rho
+        self.m = int(m_f)
+        self.d = d
+        self.sampling = sampling
+        self.reset_sgd_momentum = reset_sgd_momentum
         self.utility = utility
         self.accumulate = accumulate
         self.next_bias_correction = next_bias_correction
@@ -174,10 +206,12 @@ class CBPPlugin(SupervisedPlugin):
     ) -> dict[str, torch.Tensor]:
         """One CBP step from each layer's activity ``(batch, width_factor, n, positions)``.
 
+        Every layer is tested (statistics, utilities, selection) before any is changed,
+        then the selected units of every layer are replaced (generate-and-test order).
         Returns the indices of the units replaced in each layer.
         """
         d = self.d
-        out: dict[str, torch.Tensor] = {}
+        selected: list[tuple[HiddenUnits, _LayerState, torch.Tensor]] = []
         for hu in self.units:
             h = activity.get(hu.name)
             if h is None:
@@ -218,9 +252,13 @@ class CBPPlugin(SupervisedPlugin):
             if k > 0:
                 uhat = st.u / st.corr.clamp_min(1e-12)
                 scores = uhat.masked_fill((st.steps - st.birth) <= self.m, math.inf)
-                idx = torch.topk(scores, k, largest=False).indices
-                self._replace(hu, st, idx, optimizer)
-                out[hu.name] = idx
+                selected.append((hu, st, torch.topk(scores, k, largest=False).indices))
+        # generate: only now change weights (a layer's replacement cuts the next layer's
+        # incoming columns, which that layer's adaptable utility above has read intact)
+        out: dict[str, torch.Tensor] = {}
+        for hu, st, idx in selected:
+            self._replace(hu, st, idx, optimizer)
+            out[hu.name] = idx
         return out
 
     def _count(self, st: _LayerState, n_eligible: int) -> int:
@@ -231,7 +269,9 @@ class CBPPlugin(SupervisedPlugin):
             st.to_replace += x
             k = int(st.to_replace)
             st.to_replace -= k
-        else:
+        elif self.sampling == "gnt":  # Bernoulli(x) below one unit, else floor(x)
+            k = int(float(torch.rand(())) < x) if x < 1.0 else int(x)
+        else:  # floor(x) + Bernoulli(frac(x))
             k = int(x)
             frac = x - k
             if frac > 0 and float(torch.rand(())) < frac:
@@ -255,7 +295,8 @@ class CBPPlugin(SupervisedPlugin):
                 w = w.flatten(2).sum(dim=2)
             consumer.bias.add_(w @ fhat.reshape(-1))
         reinit_units(hu, idx, self.init, zero_outgoing=True)
-        reset_unit_optimizer_state(optimizer, hu, idx)
+        if self.reset_sgd_momentum or not isinstance(optimizer, torch.optim.SGD):
+            reset_unit_optimizer_state(optimizer, hu, idx)
         # age_i = f_i = u_i = 0
         st.birth[idx] = st.steps
         st.births[st.steps] += int(idx.numel())
