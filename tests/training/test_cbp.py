@@ -326,7 +326,9 @@ class _GnTReference:
     age = f = u = 0). New incoming rows are random, so they are taken from ``fresh``.
     """
 
-    def __init__(self, layers: list[nn.Linear], rho: float, m: int, d: float, bias_correction: bool):
+    def __init__(
+        self, layers: list[nn.Linear], rho: float, m: int, d: float, bias_correction: bool
+    ):
         self.layers, self.rho, self.m, self.d = layers, rho, m, d
         self.bias_correction = bias_correction
         sizes = [layer.out_features for layer in layers[:-1]]
@@ -406,7 +408,7 @@ def test_steps_follow_generate_and_test(bias_correction):
     assert n_replaced >= 4 * 2 * 2  # several replacements in both layers
 
 
-# -- replacement counts without accumulation ------------------------------------------------------
+# -- replacement counts without accumulation --------------------------------------------------
 
 
 def _counts(plugin: CBPPlugin, steps: int) -> list[int]:
@@ -448,7 +450,7 @@ def test_unknown_sampling_lists_the_valid_ones():
         CBPPlugin(sampling="poisson")
 
 
-# -- optimizer state --------------------------------------------------------------------------------
+# -- optimizer state ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("reset", [False, True])
