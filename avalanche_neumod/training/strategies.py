@@ -47,10 +47,22 @@ class CBP(FastTemplate):
         accumulate: bool = True,
         next_bias_correction: bool = True,
         init: Optional[Callable[[torch.Tensor], None]] = None,
+        sampling: str = "gnt",
+        reset_sgd_momentum: bool = False,
         plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
-        self.cbp = CBPPlugin(rho, m, d, utility, accumulate, next_bias_correction, init)
+        self.cbp = CBPPlugin(
+            rho,
+            m,
+            d,
+            utility,
+            accumulate,
+            next_bias_correction,
+            init,
+            sampling=sampling,
+            reset_sgd_momentum=reset_sgd_momentum,
+        )
         super().__init__(
             model=model,
             optimizer=optimizer,

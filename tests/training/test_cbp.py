@@ -476,3 +476,20 @@ def test_sgd_momentum_kept_by_default_and_reset_on_request(reset):
     cols = opt.state[hu.consumer.weight]["momentum_buffer"][:, idx]
     assert bufs[id(hu.producer.weight)][idx].abs().sum() > 0
     assert torch.all(rows == 0) == reset and torch.all(cols == 0) == reset
+
+
+def test_cbp_strategy_forwards_every_plugin_argument():
+    from avalanche_neumod.training.strategies import CBP
+
+    model = _mlp()
+    strategy = CBP(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        sampling="floor_bernoulli",
+        reset_sgd_momentum=True,
+        accumulate=False,
+    )
+    assert strategy.cbp.sampling == "floor_bernoulli"
+    assert strategy.cbp.reset_sgd_momentum is True
+    with pytest.raises(ValueError, match="gnt"):
+        CBP(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.01), sampling="x")
