@@ -54,10 +54,18 @@ def check_real(
 
 
 def check_integer(
-    name: str, value: Any, low: Optional[int] = None, high: Optional[int] = None
-) -> int:
+    name: str,
+    value: Any,
+    low: Optional[int] = None,
+    high: Optional[int] = None,
+    *,
+    none_ok: bool = False,
+) -> Optional[int]:
     """``value`` as an int if it is an integer (an integral float is accepted) in
-    ``[low, high]``, else ``ValueError``; NaN, inf and booleans are refused."""
+    ``[low, high]``, else ``ValueError``; NaN, inf and booleans are refused.
+    With ``none_ok``, ``None`` is accepted and returned."""
+    if value is None and none_ok:
+        return None
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok and not isinstance(value, numbers.Integral):
         ok = math.isfinite(float(value)) and float(value).is_integer()
@@ -67,5 +75,6 @@ def check_integer(
     if not ok:
         rng = _range_text(low, high, False, False)
         what = "an integer" if rng == "finite" else f"an integer {rng}"
+        what += " (or None)" if none_ok else ""
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return v

@@ -27,6 +27,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from .._checks import check_real
 from .activations import CReLU
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
@@ -546,8 +547,7 @@ def redo_scores(activity) -> torch.Tensor:
 
 def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:
     """Boolean mask of the tau-dormant units (``s_i <= tau``)."""
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
+    check_real("tau", tau, 0.0)
     return redo_scores(activity) <= tau
 
 

@@ -22,6 +22,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from ..._checks import check_integer, check_real
 from ...models.units import (
     HiddenUnits,
     UnitRecorder,
@@ -59,16 +60,14 @@ class ReDoPlugin(SupervisedPlugin):
         init: Optional[Callable[[torch.Tensor], None]] = None,
     ):
         super().__init__()
-        if tau < 0:
-            raise ValueError(f"tau (dormancy threshold) must be >= 0, got {tau}")
-        if int(F) != F or F < 1:
-            raise ValueError(f"F (recycling period) must be an integer >= 1, got {F}")
+        tau = check_real("tau (dormancy threshold)", tau, 0.0)
+        F = check_integer("F (recycling period)", F, 1)
         if every not in EVERY:
             raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
         if init is not None and not callable(init):
             raise ValueError("init must be None or a callable filling a tensor in place")
-        self.tau = float(tau)
-        self.F = int(F)
+        self.tau = tau
+        self.F = F
         self.every = every
         self.init = init
         self.units: list[HiddenUnits] = []
