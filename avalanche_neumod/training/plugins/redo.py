@@ -26,9 +26,9 @@ from ..._checks import check_integer, check_real
 from ...models.units import (
     HiddenUnits,
     UnitRecorder,
-    read_units,
     redo_scores,
     reinit_units,
+    require_hidden_units,
 )
 from ..optim_state import reset_unit_optimizer_state
 
@@ -79,9 +79,10 @@ class ReDoPlugin(SupervisedPlugin):
         self._model: Optional[nn.Module] = None
 
     def attach(self, model: nn.Module) -> None:
-        """Read ``model``'s hidden units and hook the recorder."""
+        """Read ``model``'s hidden units and hook the recorder (a model without hidden
+        units raises ``UnsupportedModelError``: ReDo would never act)."""
         self.detach()
-        self.units = read_units(model).hidden
+        self.units = require_hidden_units(model, "ReDo")
         self.recorder = UnitRecorder(self.units)
         self.recycled = {hu.name: 0 for hu in self.units}
         self._model = model
