@@ -433,9 +433,12 @@ def _labels(d: dict[str, Any], key: str, n: int, k: int, path: Path) -> np.ndarr
 
 def _images(d: dict[str, Any], path: Path) -> np.ndarray:
     """``d["data"]`` as uint8 ``[N, 3, 32, 32]`` (rows of 3072 values)."""
-    x = d["data"]
-    if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == 3 * 32 * 32):
-        shape = getattr(x, "shape", type(x).__name__)
+    try:
+        x = np.asarray(d["data"])
+    except Exception:  # ragged nested lists
+        x = None
+    if not (x is not None and x.ndim == 2 and x.shape[1] == 3 * 32 * 32):
+        shape = getattr(x, "shape", type(d["data"]).__name__)
         raise DatasetFormatError(f"{path}: 'data' must be an (N, 3072) array, got {shape}")
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 255)):
@@ -510,8 +513,9 @@ def _decode_one(path: Path, data: torch.Tensor, mode: Any) -> torch.Tensor:
 def _decode(files: Sequence[Path], channels: int) -> torch.Tensor:
     """Decode image files to one uint8 ``[N, C, H, W]`` tensor (JPEGs in one batch call).
 
-    A file that does not decode (e.g. not a JPEG though named ``.jpg``) or whose
-    size differs from the first file's raises :class:`DatasetFormatError` naming it.
+    A file named ``.jpg`` that holds another format is decoded by its content; one
+    that does not decode at all, or whose size differs from the first file's, raises
+    :class:`DatasetFormatError` naming it.
     """
     from torchvision.io import ImageReadMode, decode_jpeg
 

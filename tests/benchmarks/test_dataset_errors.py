@@ -206,6 +206,21 @@ def test_image_folder_non_jpeg_named_jpg(tmp_path):
     assert str(bad) in str(e.value)
 
 
+def test_image_folder_png_named_jpg_decoded_by_content(tmp_path):
+    root = _folder(tmp_path)
+    (root / "train" / "b" / "1.jpg").write_bytes(_png(torch.full((3, 8, 8), 77, dtype=torch.uint8)))
+    d = load_image_folder(root)
+    assert d.x_train[3].flatten().unique().tolist() == [77]  # lossless PNG content
+
+
+def test_cifar_data_not_an_image_array_named(tmp_path):
+    d = write_cifar10(tmp_path, per_batch=4, n_test=4)
+    _dump(d / "data_batch_1", {"labels": [0] * 4, "data": np.zeros((4, 32, 32), np.uint8)})
+    with pytest.raises(DatasetFormatError, match=r"'data' must be an \(N, 3072\) array") as e:
+        load_cifar10(tmp_path)
+    assert str(d / "data_batch_1") in str(e.value)
+
+
 def test_image_folder_size_mismatch_names_file(tmp_path):
     root = _folder(tmp_path, enc=_png, suffix=".png")
     odd = root / "test" / "a" / "1.png"
