@@ -30,6 +30,13 @@ any file whose md5 differs from the official one, which would reject small files
 written in the same format (as the tests do) or re-packed copies. Pass
 ``check_integrity=True`` to verify the official md5s with torchvision's list.
 ``download=True`` downloads (and verifies) through torchvision first.
+
+The pickles are read with a restricted unpickler (:class:`_SafeUnpickler`): it
+builds only builtin containers, strings, bytes, numbers and numpy arrays, and
+refuses anything else (a planted pickle cannot run code). A malformed file
+(unreadable, wrong keys, fewer labels than images, labels out of range, a
+non-image named ``.jpg``, a class folder without images) raises
+:class:`DatasetFormatError` naming the file or folder.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".web
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
 __all__ = [
+    "DatasetFormatError",
     "DatasetNotFoundError",
     "ImageSplits",
     "clear_cache",
@@ -65,6 +73,10 @@ __all__ = [
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not where it was looked for (the message says where and how to get it)."""
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file or folder is present but malformed (the message names it)."""
 
 
 class ImageSplits(tuple):
@@ -179,15 +191,34 @@ def load_mnist(root: Optional[PathLike] = None, download: bool = False) -> Image
     return _mnist(str(raw.resolve()))
 
 
-@functools.lru_cache(maxsize=4)
-def _mnist(raw: str) -> ImageSplits:
+def _read_idx(path: Path, images: bool) -> torch.Tensor:
+    """One IDX file through torchvision's reader; a malformed file names itself."""
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
+    try:
+        t = read_image_file(str(path)) if images else read_label_file(str(path))
+    except Exception as exc:  # the reader fails with whatever parsing hits first
+        raise DatasetFormatError(
+            f"{path}: not a valid IDX {'image' if images else 'label'} file "
+            f"(truncated or corrupted? {type(exc).__name__}: {exc})"
+        ) from exc
+    return t
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(raw: str) -> ImageSplits:
     r = Path(raw)
-    x_tr = read_image_file(str(r / _MNIST_FILES[0]))
-    y_tr = read_label_file(str(r / _MNIST_FILES[1])).long()
-    x_te = read_image_file(str(r / _MNIST_FILES[2]))
-    y_te = read_label_file(str(r / _MNIST_FILES[3])).long()
+    x_tr = _read_idx(r / _MNIST_FILES[0], True)
+    y_tr = _read_idx(r / _MNIST_FILES[1], False).long()
+    x_te = _read_idx(r / _MNIST_FILES[2], True)
+    y_te = _read_idx(r / _MNIST_FILES[3], False).long()
+    for x, y, fx, fy in ((x_tr, y_tr, *_MNIST_FILES[:2]), (x_te, y_te, *_MNIST_FILES[2:])):
+        if len(x) != len(y):
+            raise DatasetFormatError(
+                f"{r / fx} holds {len(x)} images but {r / fy} holds {len(y)} labels"
+            )
+        if len(y) and not (0 <= int(y.min()) and int(y.max()) <= 9):
+            raise DatasetFormatError(f"{r / fy}: labels must be in 0..9, found {int(y.max())}")
     classes = [
         f"{i} - {w}"
         for i, w in enumerate(
@@ -331,10 +362,88 @@ def _limit(d: ImageSplits, train_k: Optional[int], test_k: Optional[int]) -> Ima
     )
 
 
+# What a CIFAR pickle may ask for: builtin containers/numbers/strings, numpy's array
+# (and scalar) reconstruction, and ``_codecs.encode`` (bytes in Python 3 protocol-2 pickles).
+_SAFE_GLOBALS = {
+    "builtins": set(
+        "dict list tuple set frozenset str bytes bytearray int float complex bool".split()
+    ),
+    "numpy": {"ndarray", "dtype"},
+    "numpy.core.multiarray": {"_reconstruct", "scalar"},
+    "numpy._core.multiarray": {"_reconstruct", "scalar"},
+    "_codecs": {"encode"},
+}
+_SAFE_GLOBALS["__builtin__"] = _SAFE_GLOBALS["builtins"]  # Python 2 pickles (official CIFAR)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """An unpickler that builds only plain data and numpy arrays (never calls anything else)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name not in _SAFE_GLOBALS.get(module, ()):
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name}: a CIFAR pickle holds only builtin "
+                "containers, strings, numbers and numpy arrays (the file may have been "
+                "tampered with; check_integrity=True verifies the official md5s)"
+            )
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="latin1")
+    """Read one CIFAR pickle with :class:`_SafeUnpickler`; errors name the file."""
+    try:
+        with open(path, "rb") as f:
+            d = _SafeUnpickler(f, encoding="latin1").load()
+    except Exception as exc:
+        raise DatasetFormatError(
+            f"{path}: cannot read this CIFAR pickle ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(d, dict):
+        raise DatasetFormatError(f"{path}: a CIFAR pickle holds a dict, got {type(d).__name__}")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
+def _keys(d: dict[str, Any], keys: Sequence[str], path: Path) -> None:
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise DatasetFormatError(
+            f"{path}: missing key(s) {missing} (found {sorted(map(str, d))}); "
+            "expected torchvision's CIFAR format"
+        )
+
+
+def _labels(d: dict[str, Any], key: str, n: int, k: int, path: Path) -> np.ndarray:
+    """``d[key]`` as int64 labels: one per image (``n``), each in ``[0, k)``."""
+    try:
+        y = np.asarray(d[key])
+        ok = y.ndim == 1 and (y.size == 0 or np.issubdtype(y.dtype, np.integer))
+    except Exception:  # ragged or odd objects
+        ok = False
+    if not ok:
+        raise DatasetFormatError(f"{path}: {key!r} must be a flat list of integer labels")
+    if len(y) != n:
+        raise DatasetFormatError(f"{path}: {n} images but {len(y)} {key!r} (must be equal)")
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        raise DatasetFormatError(
+            f"{path}: {key!r} must be in [0, {k}) (the meta file's {k} names), "
+            f"found {int(y.min())}..{int(y.max())}"
+        )
+    return y.astype(np.int64)
+
+
+def _images(d: dict[str, Any], path: Path) -> np.ndarray:
+    """``d["data"]`` as uint8 ``[N, 3, 32, 32]`` (rows of 3072 values)."""
+    try:
+        x = np.asarray(d["data"])
+    except Exception:  # ragged nested lists
+        x = None
+    if not (x is not None and x.ndim == 2 and x.shape[1] == 3 * 32 * 32):
+        shape = getattr(x, "shape", type(d["data"]).__name__)
+        raise DatasetFormatError(f"{path}: 'data' must be an (N, 3072) array, got {shape}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 255)):
+            raise DatasetFormatError(f"{path}: 'data' must hold pixel values 0..255")
+    return x.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32)
 
 
 @functools.lru_cache(maxsize=4)
@@ -342,29 +451,45 @@ def _cifar_pickles(folder: str, which: str) -> ImageSplits:
     spec = _cifar_spec(which)
     f = Path(folder)
     label_key = "labels" if which == "cifar10" else "fine_labels"
+    meta_path = f / spec["meta"]
+    meta = _unpickle(meta_path)
+    name_keys = (
+        ["label_names"] if which == "cifar10" else ["fine_label_names", "coarse_label_names"]
+    )
+    _keys(meta, name_keys, meta_path)
+    names = {}
+    for k in name_keys:
+        v = meta[k]
+        if not (isinstance(v, (list, tuple)) and v and all(isinstance(c, str) for c in v)):
+            raise DatasetFormatError(f"{meta_path}: {k!r} must be a non-empty list of names")
+        names[k] = tuple(v)
+    n_classes = len(names[name_keys[0]])
 
-    def read(names: list[str]) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    def read(files: list[str]) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         xs, ys, cs = [], [], []
-        for n in names:
-            d = _unpickle(f / n)
-            xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[label_key], dtype=np.int64))
+        for n in files:
+            path = f / n
+            d = _unpickle(path)
+            _keys(d, ["data", label_key] + (["coarse_labels"] if which == "cifar100" else []), path)
+            x = _images(d, path)
+            xs.append(x)
+            ys.append(_labels(d, label_key, len(x), n_classes, path))
             if which == "cifar100":
-                cs.append(np.asarray(d["coarse_labels"], dtype=np.int64))
+                k = len(names["coarse_label_names"])
+                cs.append(_labels(d, "coarse_labels", len(x), k, path))
         coarse = torch.from_numpy(np.concatenate(cs)) if cs else None
         return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), coarse
 
     x_tr, y_tr, c_tr = read(spec["train"])
     x_te, y_te, c_te = read(spec["test"])
-    meta = _unpickle(f / spec["meta"])
     if which == "cifar10":
-        return ImageSplits(x_tr, y_tr, x_te, y_te, meta["label_names"], f)
+        return ImageSplits(x_tr, y_tr, x_te, y_te, names["label_names"], f)
     extras = {
         "y_train_coarse": c_tr,
         "y_test_coarse": c_te,
-        "coarse_classes": tuple(meta["coarse_label_names"]),
+        "coarse_classes": names["coarse_label_names"],
     }
-    return ImageSplits(x_tr, y_tr, x_te, y_te, meta["fine_label_names"], f, extras)
+    return ImageSplits(x_tr, y_tr, x_te, y_te, names["fine_label_names"], f, extras)
 
 
 # ---------------------------------------------------------------- image files
@@ -374,9 +499,25 @@ def _natural_key(name: str) -> list:
     return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", name)]
 
 
+def _decode_one(path: Path, data: torch.Tensor, mode: Any) -> torch.Tensor:
+    from torchvision.io import decode_image
+
+    try:
+        return decode_image(data, mode=mode)
+    except Exception as exc:
+        raise DatasetFormatError(
+            f"{path}: cannot decode this image ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def _decode(files: Sequence[Path], channels: int) -> torch.Tensor:
-    """Decode image files to one uint8 ``[N, C, H, W]`` tensor (JPEGs in one batch call)."""
-    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+    """Decode image files to one uint8 ``[N, C, H, W]`` tensor (JPEGs in one batch call).
+
+    A file named ``.jpg`` that holds another format is decoded by its content; one
+    that does not decode at all, or whose size differs from the first file's, raises
+    :class:`DatasetFormatError` naming it.
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
 
     mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
     raw = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in files]
@@ -384,19 +525,24 @@ def _decode(files: Sequence[Path], channels: int) -> torch.Tensor:
     out: list[Optional[torch.Tensor]] = [None] * len(files)
     jpeg_idx = [i for i, j in enumerate(is_jpeg) if j]
     if jpeg_idx:
-        for i, img in zip(jpeg_idx, decode_jpeg([raw[i] for i in jpeg_idx], mode=mode)):
+        try:
+            decoded = decode_jpeg([raw[i] for i in jpeg_idx], mode=mode)
+        except Exception:  # find the culprit: decode one by one (by content, not suffix)
+            decoded = [_decode_one(files[i], raw[i], mode) for i in jpeg_idx]
+        for i, img in zip(jpeg_idx, decoded):
             out[i] = img
     for i, j in enumerate(is_jpeg):
         if not j:
-            out[i] = decode_image(raw[i], mode=mode)
-    shapes = {tuple(t.shape) for t in out}  # type: ignore[union-attr]
-    if len(shapes) > 1:
-        raise ValueError(
-            f"images differ in size ({sorted(shapes)[:4]}...); "
-            "this loader keeps whole datasets in one tensor and needs one size"
-        )
+            out[i] = _decode_one(files[i], raw[i], mode)
     if not out:
         return torch.empty(0, channels, 0, 0, dtype=torch.uint8)
+    first = tuple(out[0].shape)  # type: ignore[union-attr]
+    for p, t in zip(files, out):
+        if tuple(t.shape) != first:  # type: ignore[union-attr]
+            raise DatasetFormatError(
+                f"{p}: image of shape {tuple(t.shape)}, but {files[0]} is {first}; "  # type: ignore[union-attr]
+                "this loader keeps whole datasets in one tensor and needs one size"
+            )
     return torch.stack(out)  # type: ignore[arg-type]
 
 
@@ -420,7 +566,9 @@ def load_image_folder(
     """Any class-folder layout ``<path>/{train,test}/<class>/*``, uint8 ``[N, C, H, W]``.
 
     Classes are the sorted folder names of ``train/`` (as ``ImageFolder`` does);
-    ``test/`` must not hold other classes. All images must have one size. Files
+    ``test/`` must not hold other classes, and every class needs at least one
+    image in each split (an empty or missing class folder raises
+    :class:`DatasetFormatError`). All images must have one size. Files
     are taken in natural name order; ``train_per_class`` / ``test_per_class`` keep
     the first k of each class (only those are decoded).
     """
@@ -474,6 +622,13 @@ def _folder_split(
     """One split of a class-folder dataset, decoded (cached per split and k)."""
     d = Path(path) / split
     listing = _list_class_folder(d)
+    for c in classes:
+        if not listing.get(c):
+            what = "is missing" if c not in listing else "holds no image files"
+            raise DatasetFormatError(
+                f"{d / c}: the class folder {what} (class {c!r} of {Path(path) / 'train'}); "
+                f"every class needs images ({', '.join(IMAGE_SUFFIXES)}) in train/ and test/"
+            )
     name = f"{split}_per_class"
     per = {c: _take(listing.get(c, []), k, name, d / c) for c in classes}
     files = [f for c in classes for f in per[c]]
@@ -506,7 +661,15 @@ def load_tiny_imagenet(
 
         download_and_extract_archive(TINY_IMAGENET_URL, str(base))
     needed = [folder / "wnids.txt", folder / "train", folder / "val" / "val_annotations.txt"]
-    if not all(p.exists() for p in needed):
+    absent = [p for p in needed if not p.exists()]
+    if folder.is_dir() and 0 < len(absent) < len(needed):
+        raise DatasetNotFoundError(
+            f"Tiny-ImageNet-200 at {folder} is incomplete: missing "
+            + ", ".join(str(p) for p in absent)
+            + f" (a partial extraction? call load_tiny_imagenet(download=True) "
+            f"or re-extract {TINY_IMAGENET_URL})"
+        )
+    if absent:
         raise _missing(
             "Tiny-ImageNet-200",
             [folder],
@@ -520,6 +683,8 @@ def load_tiny_imagenet(
 def _tiny_imagenet(folder: str, train_k: Optional[int], test_k: Optional[int]) -> ImageSplits:
     f = Path(folder)
     wnids = tuple(w.strip() for w in (f / "wnids.txt").read_text().splitlines() if w.strip())
+    if not wnids:
+        raise DatasetFormatError(f"{f / 'wnids.txt'} lists no class")
     x_tr, y_tr = _tiny_train(folder, wnids, train_k)
     x_te, y_te, vfiles = _tiny_val(folder, wnids, test_k)
     index = {w: i for i, w in enumerate(wnids)}
@@ -543,6 +708,8 @@ def _tiny_train(
     for i, w in enumerate(wnids):
         where = f / "train" / w / "images"
         imgs = sorted(where.glob("*.JPEG"), key=lambda p: _natural_key(p.name))
+        if not imgs:
+            raise DatasetFormatError(f"{where}: no *.JPEG images for class {w!r} of wnids.txt")
         imgs = _take(imgs, k, "train_per_class", where)
         files += imgs
         y += [i] * len(imgs)
@@ -558,18 +725,22 @@ def _tiny_val(
     files: list[Path] = []
     y: list[int] = []
     seen = [0] * len(wnids)
-    for line in (f / "val" / "val_annotations.txt").read_text().splitlines():
+    ann = f / "val" / "val_annotations.txt"
+    for line in ann.read_text().splitlines():
         parts = line.split("\t")
         if len(parts) < 2:
             continue
         if parts[1] not in index:
-            raise ValueError(f"val_annotations.txt names {parts[1]!r}, not in wnids.txt")
+            raise DatasetFormatError(f"{ann} names {parts[1]!r}, not in wnids.txt")
         c = index[parts[1]]
         if k is not None and seen[c] >= k:
             continue
         seen[c] += 1
         files.append(f / "val" / "images" / parts[0])
         y.append(c)
+    if min(seen, default=0) == 0:
+        empty = [w for w, n in zip(wnids, seen) if n == 0]
+        raise DatasetFormatError(f"{ann} lists no val image for class(es) {empty[:5]}")
     if k is not None and min(seen) < k:
         raise ValueError(f"test_per_class={k} is larger than a class's val images")
     return _decode(files, 3), torch.tensor(y, dtype=torch.long), tuple(files)

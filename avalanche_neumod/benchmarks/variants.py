@@ -12,6 +12,12 @@ from .sampled import SampledTensors
 from .tensor_data import ExperienceTensors, experience_tensors
 
 
+def _check_nonempty(bm, who: str) -> None:
+    """A clear error for a stream without training experiences (instead of an IndexError)."""
+    if len(bm.train_stream) == 0:
+        raise ValueError(f"{who}() needs a stream with at least one training experience; got none")
+
+
 def _parts(bm) -> tuple[list[ExperienceTensors], list[ExperienceTensors], dict, dict]:
     train = [experience_tensors(e) for e in bm.train_stream]
     test = [experience_tensors(e) for e in bm.test_stream]
@@ -57,6 +63,7 @@ def recurring(bm, every: int = 2):
     experience. ``bm.train_order`` lists the base index of each train experience.
     """
     check_int("every", every, 2)
+    _check_nonempty(bm, "recurring")
     if getattr(bm, "neumod_info", {}).get("variant"):
         raise ValueError(f"cannot wrap a {bm.neumod_info['variant']} stream in recurring()")
     train, test, info, transforms = _parts(bm)
@@ -102,6 +109,7 @@ def joint(bm):
     ``joint=True``. For the other streams it is the concatenation of the training
     data of experiences 0..k (stored as indices into one pool, not copies).
     """
+    _check_nonempty(bm, "joint")
     info0 = getattr(bm, "neumod_info", {})
     if info0.get("variant") or info0.get("joint"):
         raise ValueError("this stream is already a joint or recurring variant")

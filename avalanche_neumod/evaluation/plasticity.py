@@ -30,6 +30,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 from torch import nn
 
+from .._checks import check_integer, check_real
 from ..benchmarks.tensor_data import experience_tensors
 from ..models.units import (
     UnitRecorder,
@@ -100,8 +101,7 @@ def diagnose(
     """Dormant fraction per hidden layer (``dormant/<layer>``) and overall (``dormant``),
     effective rank of the penultimate features (``effective_rank``) and mean |weight| of the
     weight layers (``mean_abs_weight``) on a batch ``x``, in eval mode without gradients."""
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
+    check_real("tau", tau, 0.0)
     units = read_units(model)
     forward = forward or default_forward
     if t is None:
@@ -152,12 +152,9 @@ class PlasticityMetric(PluginMetric[dict]):
         forward: Optional[ForwardFn] = None,
     ):
         super().__init__()
-        if tau < 0:
-            raise ValueError(f"tau must be >= 0, got {tau}")
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
-        if every is not None and (int(every) != every or every < 1):
-            raise ValueError(f"every must be None or an integer >= 1, got {every}")
+        check_real("tau", tau, 0.0)
+        check_integer("samples", samples, 1)
+        check_integer("every", every, 1, none_ok=True)
         self.tau = tau
         self.samples = samples
         self.every = every

@@ -39,6 +39,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from .._checks import check_integer, check_real
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 
 CONVENTIONS = ("delange", "ngm")
@@ -415,10 +416,8 @@ class StabilityGapTracker(SupervisedPlugin):
         exps = list(test_stream if test_stream is not None else experiences)
         if not exps:
             raise ValueError("the tracker needs at least one evaluation experience")
-        if int(eval_every) != eval_every or eval_every < 1:
-            raise ValueError(f"eval_every must be an integer >= 1, got {eval_every}")
-        if samples_per_exp is not None and samples_per_exp < 1:
-            raise ValueError(f"samples_per_exp must be >= 1 (or None), got {samples_per_exp}")
+        check_integer("eval_every", eval_every, 1)
+        check_integer("samples_per_exp", samples_per_exp, 1, none_ok=True)
         T = len(exps)
         if isinstance(tracked, str):
             if tracked != "all":
@@ -561,9 +560,8 @@ class StabilityGapMetric(PluginMetric[dict]):
         super().__init__()
         _check_convention(convention)
         for w in windows:
-            _check_w(w)
-        if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+            _check_w(check_integer("the window w", w, 2))
+        check_real("tolerance", tolerance, 0.0)
         self.tracker = tracker
         self.convention = convention
         self.windows = tuple(windows)

@@ -19,6 +19,7 @@ import torch
 from avalanche.models.utils import avalanche_forward
 from torch import nn
 
+from .._checks import check_integer
 from ..benchmarks.tensor_data import ExperienceTensors, experience_tensors
 from ..models.units import recording_paused
 
@@ -64,8 +65,8 @@ def experience_subsets(
 ) -> dict[int, ExperienceTensors]:
     """Fixed subsets of a test stream's experiences, keyed by position in the stream
     (experience ``k`` uses seed ``seed * 1_000_003 + k``)."""
-    if samples is not None and samples < 1:
-        raise ValueError(f"the number of evaluation samples must be >= 1, got {samples}")
+    if samples is not None:
+        check_integer("the number of evaluation samples", samples, 1)
     out = {}
     for k, exp in enumerate(experiences):
         out[k] = fixed_subset(experience_tensors(exp), samples, seed * 1_000_003 + k)
@@ -81,8 +82,7 @@ class SubsetEvaluator:
         batch_size: int = 1024,
         forward: Optional[ForwardFn] = None,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_integer("batch_size", batch_size, 1)
         self.subsets = subsets
         self.batch_size = batch_size
         self.forward = forward or default_forward

@@ -36,6 +36,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from .._checks import check_integer
 from .probes import preserved_rng, run_probe, snapshot_strategy
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 
@@ -208,14 +209,12 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
         if (test_stream is None) == (experiences is None):
             raise ValueError("give exactly one of test_stream or experiences=")
         exps = list(test_stream if test_stream is not None else experiences)
-        if int(beta) != beta or beta < 1:
-            raise ValueError(f"beta must be an integer >= 1, got {beta}")
+        check_integer("beta", beta, 1)
         if reference not in REFERENCES:
             raise ValueError(f"unknown reference {reference!r}; valid: {', '.join(REFERENCES)}")
         if len(exps) < 2:
             raise ValueError(f"transfer metrics need T >= 2 experiences, got {len(exps)}")
-        if eval_samples is not None and eval_samples < 1:
-            raise ValueError(f"eval_samples must be >= 1 (or None), got {eval_samples}")
+        check_integer("eval_samples", eval_samples, 1, none_ok=True)
         self.beta = int(beta)
         self.n_experiences = len(exps)
         self.eval_samples = eval_samples

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from .._checks import check_real
 from .neumosync_features import NeuronFeatures
 from .neurosync import LinearModulator, NeuroSync
 from .units import read_units
@@ -139,10 +140,8 @@ class NeuMoSyncNetwork(nn.Module):
         projection_seed: int = 0,
     ):
         super().__init__()
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        if not alpha_scale > 0:
-            raise ValueError(f"alpha_scale must be > 0, got {alpha_scale}")
+        check_real("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
+        check_real("alpha_scale", alpha_scale, 0.0, low_open=True)
         if not neurosync and context != "batch":
             raise ValueError(
                 f"context={context!r} needs neurosync=True: the neurosync=False ablation "

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from .._checks import check_real
 from .mlp import MLP
 from .units import read_units
 
@@ -38,8 +39,8 @@ def ngm_mlp(
     parameters leaves them alone. ``generator`` (else torch's global RNG) draws
     the weights.
     """
-    if hidden_std < 0 or head_std < 0:
-        raise ValueError(f"std must be >= 0, got hidden_std={hidden_std}, head_std={head_std}")
+    check_real("hidden_std", hidden_std, 0.0)
+    check_real("head_std", head_std, 0.0)
     model = MLP(input_size, hidden_sizes, num_classes)
     mu = read_units(model)
     with torch.no_grad():

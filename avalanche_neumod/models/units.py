@@ -9,6 +9,16 @@ output branches (a residual sum, two consumers) has no hidden units in this
 sense and is skipped; the layer whose output reaches the model's output is the
 *output layer*.
 
+Reshapes on a producer -> consumer path must keep the batch dimension and
+flatten the rest in order (``nn.Flatten()``, ``x.flatten(1)``,
+``torch.flatten(x, 1)``, ``x.view(x.size(0), -1)``, ``x.reshape(b, -1)`` with
+``b = x.shape[0]``): only then is the consumer's input column of (unit i,
+position s) provably ``i * spatial + s``. Any other reshape (e.g.
+``h.reshape(-1, 26 * 26)``, which folds channels into the batch) raises
+:class:`UnsupportedModelError`. Layers used functionally (``F.linear(h, self.w)``)
+are invisible: a plugin that needs hidden units calls :func:`require_hidden_units`,
+which refuses a model without any and says why each layer was skipped.
+
 Activity capture (:class:`UnitRecorder`) uses forward pre-hooks on the
 consumers, so the recorded activity of a unit is what the next layer reads
 (after activation, pooling and flatten), reshaped to
@@ -27,6 +37,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from .._checks import check_real
 from .activations import CReLU
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
@@ -169,6 +180,7 @@ class ModelUnits:
     hidden: list[HiddenUnits]
     layers: dict[str, nn.Module] = field(default_factory=dict)  # all weight layers, forward order
     output_name: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # layer -> why it has no hidden units
 
     @property
     def output_layer(self) -> nn.Module | None:
@@ -256,6 +268,7 @@ def read_units(model: nn.Module) -> ModelUnits:
     if not layer_nodes:
         raise UnsupportedModelError(f"{type(model).__name__} has no Linear or Conv2d layer")
     hidden: list[HiddenUnits] = []
+    skipped: dict[str, str] = {}
     output_name = None
     for node in layer_nodes:
         producer = modules[node.target]
@@ -263,25 +276,131 @@ def read_units(model: nn.Module) -> ModelUnits:
             output_name = node.target
             continue
         unit = _follow(node, producer, modules)
-        if unit is not None:
+        if isinstance(unit, HiddenUnits):
             hidden.append(unit)
-    return ModelUnits(hidden, {n: modules[n] for n in names}, output_name)
+        else:
+            skipped[node.target] = unit
+    return ModelUnits(hidden, {n: modules[n] for n in names}, output_name, skipped)
 
 
-def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
+def _describe(node: fx.Node) -> str:
+    if node.op == "call_module":
+        return f"module {node.target!r}"
+    if node.op == "call_function":
+        return f"function {getattr(node.target, '__name__', node.target)}"
+    if node.op == "call_method":
+        return f"method .{node.target}()"
+    return f"{node.op} {node.target}"
+
+
+_RESHAPE_HINT = (
+    "use nn.Flatten(), x.flatten(1), torch.flatten(x, 1) or x.view(x.size(0), -1), "
+    "which keep the batch dimension and flatten the rest in order"
+)
+
+
+def _keeps_dim0(arg, src: fx.Node, modules: dict[str, nn.Module], memo: dict) -> bool:
+    """``arg`` is ``t.size(0)`` / ``t.shape[0]`` of a tensor ``t`` whose dim 0 provably
+    equals that of ``src`` (the tensor being reshaped)."""
+    if not isinstance(arg, fx.Node):
+        return False
+    t = None
+    if arg.op == "call_method" and arg.target == "size":
+        dim = arg.args[1] if len(arg.args) > 1 else arg.kwargs.get("dim")
+        t = arg.args[0] if dim == 0 else None
+    elif arg.op == "call_function" and arg.target is operator.getitem and arg.args[1] == 0:
+        whole = arg.args[0]
+        if isinstance(whole, fx.Node) and (
+            (whole.op == "call_function" and whole.target is getattr and whole.args[1] == "shape")
+            or (whole.op == "call_method" and whole.target == "size" and len(whole.args) == 1)
+        ):
+            t = whole.args[0]
+    return isinstance(t, fx.Node) and t in _same_dim0(src, modules, memo)
+
+
+def _same_dim0(start: fx.Node, modules: dict[str, nn.Module], memo: dict) -> set:
+    """``start`` and its ancestors with the same dim 0: back through weight layers,
+    unit-preserving operations (reshapes only if they keep dim 0) and residual sums."""
+    chain: set = set()
+    stack = [start]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, fx.Node) or n in chain:
+            continue
+        chain.add(n)
+        if n.op == "call_module" and isinstance(modules[n.target], WEIGHT_LAYERS):
+            stack.append(n.args[0])
+        elif _passes(n, modules) and _reshape_problem(n, modules, memo) is None:
+            stack.append(n.args[0])
+        elif n.op == "call_function" and n.target in (operator.add, operator.iadd, torch.add):
+            stack.extend(n.args[:2])
+    return chain
+
+
+def _reshape_problem(node: fx.Node, modules: dict[str, nn.Module], memo: dict) -> str | None:
+    """Why the flatten/view/reshape ``node`` may not keep dim 0 and flatten the rest in
+    order (``None`` if it provably does); other nodes give ``None``."""
+    if node in memo:
+        return memo[node]
+    memo[node] = problem = _reshape_problem_uncached(node, modules, memo)
+    return problem
+
+
+def _reshape_problem_uncached(
+    node: fx.Node, modules: dict[str, nn.Module], memo: dict
+) -> str | None:
+    if node.op == "call_module":
+        m = modules[node.target]
+        if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
+            return f"nn.Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})"
+        return None
+    is_flatten = (node.op == "call_function" and node.target is torch.flatten) or (
+        node.op == "call_method" and node.target == "flatten"
+    )
+    if is_flatten:
+        a, kw = node.args, node.kwargs
+        start = a[1] if len(a) > 1 else kw.get("start_dim", 0)
+        end = a[2] if len(a) > 2 else kw.get("end_dim", -1)
+        return None if (start, end) == (1, -1) else f"flatten(start_dim={start}, end_dim={end})"
+    if node.op == "call_method" and node.target in ("view", "reshape"):
+        shape = node.args[1:]
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        src = node.args[0]
+        if not node.kwargs and len(shape) == 2 and _keeps_dim0(shape[0], src, modules, memo):
+            return None
+        shown = ", ".join(_describe(a) if isinstance(a, fx.Node) else repr(a) for a in shape)
+        return (
+            f".{node.target}({shown}), whose first size is not provably the batch size "
+            "(x.size(0) or x.shape[0])"
+        )
+    return None
+
+
+def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -> HiddenUnits | str:
+    """The hidden units of ``producer`` (at ``node``), or why it has none."""
     activation = norm = None
     pre_activation = producer
     seen_activation = False
     factor = 1
     cur = node
+    reshape_problem = None
+    memo: dict = {}
     while True:
         users = _consumers(cur)
         if len(users) != 1:
-            return None
+            return f"its output is used {len(users)} times (a branch or residual sum)"
         (u,) = users
         if u.op == "call_module" and isinstance(modules[u.target], WEIGHT_LAYERS):
             if u.args[0] is not cur:
-                return None
+                return f"its output reaches {u.target!r} other than as its input"
+            if reshape_problem is not None:
+                raise UnsupportedModelError(
+                    f"{node.target} -> {u.target}: the path reshapes with {reshape_problem}, "
+                    "so which input columns of the consumer each unit feeds cannot be "
+                    f"proven (a reshape that folds channels into the batch mixes them); "
+                    + _RESHAPE_HINT
+                )
             consumer = modules[u.target]
             n = _width(producer, out=True)
             fan_in = _width(consumer, out=False)
@@ -305,7 +424,18 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
                 pre_activation,
             )
         if not _passes(u, modules):
-            return None
+            hint = (
+                " (a layer called functionally, e.g. F.linear(h, self.w), is invisible: "
+                "use nn.Linear / nn.Conv2d modules)"
+                if u.op == "call_function" and u.target in _FUNCTIONAL_LAYERS
+                else ""
+            )
+            return (
+                f"its output goes to {_describe(u)}, which is neither a unit-preserving "
+                f"operation nor a Linear/Conv2d module{hint}"
+            )
+        if reshape_problem is None:
+            reshape_problem = _reshape_problem(u, modules, memo)
         if u.op == "call_module":
             m = modules[u.target]
             if isinstance(m, _ACTIVATION_MODULES):
@@ -339,9 +469,37 @@ def _is_functional_activation(node: fx.Node) -> bool:
     return node.op == "call_method" and node.target in {"relu", "tanh", "sigmoid"}
 
 
+_FUNCTIONAL_LAYERS = {
+    nn.functional.linear,
+    nn.functional.conv1d,
+    nn.functional.conv2d,
+    nn.functional.conv3d,
+    torch.matmul,
+    operator.matmul,
+}
+
+
 def hidden_units(model: nn.Module) -> list[HiddenUnits]:
     """The model's hidden units, one entry per producing layer, in forward order."""
     return read_units(model).hidden
+
+
+def require_hidden_units(model: nn.Module, user: str) -> list[HiddenUnits]:
+    """:func:`hidden_units` for a mechanism that acts on them (CBP, ReDo, ...): a model
+    without any raises :class:`UnsupportedModelError` naming ``user`` and saying why each
+    weight layer has none, instead of a plugin that silently never acts."""
+    mu = read_units(model)
+    if not mu.hidden:
+        why = "; ".join(f"{n}: {r}" for n, r in mu.skipped.items()) or (
+            "its only weight layer is the output layer"
+        )
+        raise UnsupportedModelError(
+            f"{user}: {type(model).__name__} has no hidden units this library can read, so "
+            f"{user} would never act ({why}). A hidden unit is an output of an nn.Linear/"
+            "nn.Conv2d module read by exactly one next nn.Linear/nn.Conv2d module through "
+            "activations, normalisation, pooling, dropout or flatten."
+        )
+    return mu.hidden
 
 
 def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -546,8 +704,7 @@ def redo_scores(activity) -> torch.Tensor:
 
 def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:
     """Boolean mask of the tau-dormant units (``s_i <= tau``)."""
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
+    check_real("tau", tau, 0.0)
     return redo_scores(activity) <= tau
 
 

@@ -23,6 +23,7 @@ from avalanche.benchmarks.utils.data_loader import TaskBalancedDataLoader
 from avalanche.core import SupervisedPlugin
 from torch.utils.data import DataLoader
 
+from .._checks import check_integer
 from ..benchmarks.tensor_data import ExperienceTensors, experience_tensors
 
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
@@ -46,8 +47,7 @@ class TensorBatchLoader:
         generator: Optional[torch.Generator] = None,
         transform: Optional[BatchTransform] = None,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_integer("batch_size", batch_size, 1)
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle

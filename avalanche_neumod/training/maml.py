@@ -38,6 +38,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import CrossEntropyLoss
 
+from .._checks import check_integer, check_real
 from .template import with_fast_data
 
 BACKENDS = ("torch.func", "higher")
@@ -90,14 +91,13 @@ class MAML(SupervisedMetaLearningTemplate):
         fast_data: bool = True,
         **base_kwargs,
     ):
-        if inner_lr < 0:
-            raise ValueError(f"inner_lr must be >= 0, got {inner_lr}")
-        if int(inner_steps) != inner_steps or inner_steps < 1:
-            raise ValueError(f"inner_steps must be an integer >= 1, got {inner_steps}")
+        inner_lr = check_real("inner_lr", inner_lr, 0.0)
+        inner_steps = check_integer("inner_steps", inner_steps, 1)
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
-        if not 0.0 < support_fraction < 1.0:
-            raise ValueError(f"support_fraction must be in (0, 1), got {support_fraction}")
+        support_fraction = check_real(
+            "support_fraction", support_fraction, 0.0, 1.0, low_open=True, high_open=True
+        )
         if backend == "higher":
             _higher()
         self.inner_lr = float(inner_lr)

@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .._checks import check_integer, check_real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from .template import FastTemplate
 
@@ -78,10 +79,8 @@ class NeuMoSync(FastTemplate):
         alpha_record_every: int = 50,
         **base_kwargs,
     ):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if alpha_record_every < 0:
-            raise ValueError(f"alpha_record_every must be >= 0, got {alpha_record_every}")
+        check_real("lr", lr, 0.0, low_open=True)
+        check_integer("alpha_record_every", alpha_record_every, 0)
         net_kwargs = dict(
             ema_decay=ema_decay,
             consolidation=consolidation,

@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .._checks import check_real
 from ..models.gain import attach_gains, resolve_layers
 from .plugins.gain_modulation import GainModulationPlugin
 from .template import FastTemplate
@@ -43,10 +44,8 @@ def ngm_sgd_optimizer(
     With ``layers="all"`` (MLP) everything is plain SGD; with ``layers="head"``
     (ResNet) the backbone uses SGD with ``backbone_momentum`` and the head plain SGD.
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if not (0.0 <= backbone_momentum < 1.0):
-        raise ValueError(f"backbone_momentum must be in [0, 1), got {backbone_momentum}")
+    check_real("lr", lr, 0.0, low_open=True)
+    check_real("backbone_momentum", backbone_momentum, 0.0, 1.0, high_open=True)
     gained = {id(p) for m in resolve_layers(model, layers).values() for p in m.parameters()}
     head = _trainable(p for p in model.parameters() if id(p) in gained)
     rest = _trainable(p for p in model.parameters() if id(p) not in gained)
@@ -64,14 +63,12 @@ def baseline_optimizer(
     ``"sgd"``: plain SGD; ``"msgd"``: SGD with ``momentum`` (0.9); ``"adam"``: Adam
     (PyTorch defaults besides ``lr``).
     """
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    check_real("lr", lr, 0.0, low_open=True)
     params = _trainable(model.parameters())
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     if name == "msgd":
-        if not (0.0 <= momentum < 1.0):
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_real("momentum", momentum, 0.0, 1.0, high_open=True)
         return torch.optim.SGD(params, lr=lr, momentum=momentum)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)

@@ -15,6 +15,7 @@ import torch
 from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
+from .._checks import check_real
 from ..models.crelu import match_params as _match_params
 from .plugins.cbp import CBPPlugin
 from .plugins.l2init import L2InitPlugin
@@ -141,12 +142,11 @@ class L2InitEWC(FastTemplate):
         plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
-        if ewc_lambda < 0:
-            raise ValueError(f"ewc_lambda must be >= 0, got {ewc_lambda}")
+        ewc_lambda = check_real("ewc_lambda", ewc_lambda, 0.0)
         if mode not in ("separate", "online"):
             raise ValueError(f"unknown EWC mode {mode!r}; valid: ['separate', 'online']")
-        if mode == "online" and (decay_factor is None or not 0 <= decay_factor <= 1):
-            raise ValueError(f"online EWC needs decay_factor in [0, 1], got {decay_factor}")
+        if mode == "online":
+            decay_factor = check_real("decay_factor (online EWC)", decay_factor, 0.0, 1.0)
         self.l2init = L2InitPlugin(lam)
         self.ewc = EWCPlugin(ewc_lambda, mode=mode, decay_factor=decay_factor)
         super().__init__(
@@ -223,8 +223,7 @@ class CReLU(FastTemplate):
         plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
-        if not 0 < tol < 1:
-            raise ValueError(f"tol must be in (0, 1), got {tol}")
+        tol = check_real("tol", tol, 0.0, 1.0, low_open=True, high_open=True)
         crelu_model = _match_params(model, tol=tol, match=match_params)
         if crelu_model is not model:
             optimizer = _rebuild_optimizer(optimizer, crelu_model)

@@ -22,13 +22,13 @@ strategy: ``Naive(model, opt, plugins=[GainModulationPlugin(eta=0.4)])``.
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence, Union
 
 import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from ..._checks import check_real
 from ...models.gain import attach_gains, resolve_layers
 
 
@@ -71,12 +71,9 @@ class GainModulationPlugin(SupervisedPlugin):
         record: bool = True,
     ):
         super().__init__()
-        if not (0.0 <= gamma < 1.0):
-            raise ValueError(f"gamma must be in [0, 1), got {gamma}")
-        if not (eta >= 0.0 and math.isfinite(eta)):
-            raise ValueError(f"eta must be a finite number >= 0, got {eta}")
-        if not (g0 > 0.0 and math.isfinite(g0)):
-            raise ValueError(f"g0 must be a finite number > 0, got {g0}")
+        gamma = check_real("gamma", gamma, 0.0, 1.0, high_open=True)
+        eta = check_real("eta", eta, 0.0)
+        g0 = check_real("g0", g0, 0.0, low_open=True)
         if isinstance(layers, str):
             if layers not in ("all", "head"):
                 raise ValueError(f"layers must be 'all', 'head' or a list of names, got {layers!r}")

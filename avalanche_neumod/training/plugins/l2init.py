@@ -17,6 +17,8 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from ..._checks import check_real
+
 
 class L2InitPlugin(SupervisedPlugin):
     """Regularise towards the initial parameters: ``loss += lam * ||theta - theta_0||^2``.
@@ -31,9 +33,7 @@ class L2InitPlugin(SupervisedPlugin):
 
     def __init__(self, lam: float = 1e-2):
         super().__init__()
-        if lam < 0:
-            raise ValueError(f"lam (L2Init strength) must be >= 0, got {lam}")
-        self.lam = float(lam)
+        self.lam = check_real("lam (L2Init strength)", lam, 0.0)
         self.names: list[str] = []
         self.theta0: list[torch.Tensor] = []
         self._model: Optional[nn.Module] = None

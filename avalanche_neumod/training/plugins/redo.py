@@ -22,12 +22,13 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from ..._checks import check_integer, check_real
 from ...models.units import (
     HiddenUnits,
     UnitRecorder,
-    read_units,
     redo_scores,
     reinit_units,
+    require_hidden_units,
 )
 from ..optim_state import reset_unit_optimizer_state
 
@@ -59,16 +60,14 @@ class ReDoPlugin(SupervisedPlugin):
         init: Optional[Callable[[torch.Tensor], None]] = None,
     ):
         super().__init__()
-        if tau < 0:
-            raise ValueError(f"tau (dormancy threshold) must be >= 0, got {tau}")
-        if int(F) != F or F < 1:
-            raise ValueError(f"F (recycling period) must be an integer >= 1, got {F}")
+        tau = check_real("tau (dormancy threshold)", tau, 0.0)
+        F = check_integer("F (recycling period)", F, 1)
         if every not in EVERY:
             raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
         if init is not None and not callable(init):
             raise ValueError("init must be None or a callable filling a tensor in place")
-        self.tau = float(tau)
-        self.F = int(F)
+        self.tau = tau
+        self.F = F
         self.every = every
         self.init = init
         self.units: list[HiddenUnits] = []
@@ -80,9 +79,10 @@ class ReDoPlugin(SupervisedPlugin):
         self._model: Optional[nn.Module] = None
 
     def attach(self, model: nn.Module) -> None:
-        """Read ``model``'s hidden units and hook the recorder."""
+        """Read ``model``'s hidden units and hook the recorder (a model without hidden
+        units raises ``UnsupportedModelError``: ReDo would never act)."""
         self.detach()
-        self.units = read_units(model).hidden
+        self.units = require_hidden_units(model, "ReDo")
         self.recorder = UnitRecorder(self.units)
         self.recycled = {hu.name: 0 for hu in self.units}
         self._model = model

@@ -28,6 +28,8 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
+from ..._checks import check_real
+
 _UNIFORM = (nn.Linear, nn.modules.conv._ConvNd)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 EVERY = ("iteration", "experience")
@@ -54,10 +56,8 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         init: Optional[Callable[[nn.Module], None]] = None,
     ):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p (shrink factor) must be in [0, 1], got {p}")
-        if sigma < 0:
-            raise ValueError(f"sigma (perturbation scale) must be >= 0, got {sigma}")
+        p = check_real("p (shrink factor)", p, 0.0, 1.0)
+        sigma = check_real("sigma (perturbation scale)", sigma, 0.0)
         if every not in EVERY:
             raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
         if init is not None and not callable(init):
