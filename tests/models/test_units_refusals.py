@@ -57,11 +57,6 @@ def test_functional_head_has_no_units_and_plugins_refuse_it():
         ReDoPlugin().attach(m)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cbp.py is edited on another branch: CBPPlugin.attach should call "
-    "require_hidden_units(model, 'CBP') instead of read_units(model).hidden",
-)
 def test_cbp_refuses_a_model_without_hidden_units():
     with pytest.raises(UnsupportedModelError, match="CBP"):
         CBPPlugin().attach(FunctionalHead())

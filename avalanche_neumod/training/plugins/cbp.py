@@ -36,7 +36,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ...models.units import HiddenUnits, UnitRecorder, read_units, reinit_units
+from ...models.units import HiddenUnits, UnitRecorder, reinit_units, require_hidden_units
 from ..optim_state import reset_unit_optimizer_state
 
 UTILITIES = ("adaptable", "contribution")
@@ -161,7 +161,7 @@ class CBPPlugin(SupervisedPlugin):
     def attach(self, model: nn.Module) -> None:
         """Read ``model``'s hidden units, start their state at 0 and hook the recorder."""
         self.detach()
-        self.units = read_units(model).hidden
+        self.units = require_hidden_units(model, "CBP")
         p = next(model.parameters())
         self.state = {hu.name: _LayerState(hu, p.device, p.dtype) for hu in self.units}
         self.replaced = {hu.name: 0 for hu in self.units}
