@@ -21,6 +21,7 @@ from .units import (
     read_units,
     redo_scores,
     reinit_units,
+    unit_network,
     weight_layers,
 )
 
@@ -50,5 +51,6 @@ __all__ = [
     "redo_scores",
     "reinit_units",
     "remove_gains",
+    "unit_network",
     "weight_layers",
 ]

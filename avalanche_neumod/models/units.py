@@ -268,6 +268,18 @@ def read_units(model: nn.Module) -> ModelUnits:
     return ModelUnits(hidden, {n: modules[n] for n in names}, output_name)
 
 
+def unit_network(model: nn.Module) -> nn.Module:
+    """The network whose hidden units ``model`` computes with: the ``main_network`` of a
+    wrapper that exposes one (NeuMoSync's MainNetwork, whose layers the wrapper runs with
+    modulated weights and activity), else ``model`` itself.
+
+    Read-only diagnostics use it (``read_units(unit_network(model))``, forwards through
+    ``model``); methods that change units call :func:`read_units` on the model they train.
+    """
+    inner = getattr(model, "main_network", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
 def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]):
     activation = norm = None
     pre_activation = producer
