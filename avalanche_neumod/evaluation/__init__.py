@@ -31,6 +31,7 @@ from .stability_gap import (
     windowed_plasticity,
 )
 from .subset_eval import SubsetEvaluator, fixed_subset
+from .task_identity import TaskIndex, experience_identity
 from .transfer import (
     KnowledgeTransferMetric,
     KnowledgeTransferPlugin,
@@ -52,6 +53,7 @@ __all__ = [
     "StabilityGapMetric",
     "StabilityGapTracker",
     "SubsetEvaluator",
+    "TaskIndex",
     "average_final_accuracy",
     "avg_acc",
     "avg_min_acc",
@@ -62,6 +64,7 @@ __all__ = [
     "diagnose",
     "dormant_fraction",
     "effective_rank",
+    "experience_identity",
     "fixed_subset",
     "fkt",
     "fkt_mean",

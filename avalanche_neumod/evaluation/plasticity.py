@@ -37,6 +37,7 @@ from ..models.units import (
     dormant_fraction,
     read_units,
     recording_paused,
+    unit_network,
 )
 from .subset_eval import ForwardFn, default_forward, eval_mode, fixed_subset
 
@@ -100,9 +101,13 @@ def diagnose(
 ) -> dict[str, float]:
     """Dormant fraction per hidden layer (``dormant/<layer>``) and overall (``dormant``),
     effective rank of the penultimate features (``effective_rank``) and mean |weight| of the
-    weight layers (``mean_abs_weight``) on a batch ``x``, in eval mode without gradients."""
+    weight layers (``mean_abs_weight``) on a batch ``x``, in eval mode without gradients.
+
+    A wrapper (NeuMoSync) is read through :func:`~avalanche_neumod.models.units.unit_network`:
+    the units and weights are its wrapped network's, the activity is what they compute in
+    ``model``'s forward (NeuMoSync: the InferenceNetwork, modulated weights and activity)."""
     check_real("tau", tau, 0.0)
-    units = read_units(model)
+    units = read_units(unit_network(model))
     forward = forward or default_forward
     if t is None:
         t = torch.zeros(len(x), dtype=torch.long, device=x.device)

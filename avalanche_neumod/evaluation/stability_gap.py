@@ -27,6 +27,18 @@ Pure scores (De Lange et al. ICLR 2023 unless said; NGM-SGD's by ``convention="n
   smallest id): block ``k`` = the curve's points with ``boundaries[k] < x <= end_k``;
   ``avg_acc`` = mean of block-final accuracies; ``avg_min_acc`` = mean of block
   minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``.
+
+Repeated tasks (``benchmarks.recurring``: R, A1, R, A2, ...): curves are keyed by the
+*task* (its test experience, listed once), and ``tasks[k]`` names the task trained in
+experience ``k`` (default ``tasks[k] = k``: no repeats). With ``f(i)`` = the first
+experience training task ``i`` and ``old(k)`` = the tracked tasks trained before
+experience ``k`` other than ``tasks[k]`` (``old(k) = {i < k}`` without repeats):
+min-ACC_k, SG_k and recovery_k average over ``old(k)``; min-ACC's window for ``i`` is
+``end_{f(i)} < x <= end_k`` (after ``i`` was first learned, its own later retraining
+included); WC-ACC_k's current term is ``A_{tasks[k]}(end_k)`` and ``n`` = distinct tasks
+trained in experiences ``0..k``; NGM blocks are training experiences and the tracked
+curve's blocks start at ``f(exp)``. Without repeats all of these are the definitions
+above.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from avalanche.evaluation.metric_results import MetricValue
 
 from .._checks import check_integer, check_real
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
+from .task_identity import TaskIndex
 
 CONVENTIONS = ("delange", "ngm")
 CurveLike = Union[tuple, list, Mapping]
@@ -101,18 +114,49 @@ def _check_k(k: Optional[int], b: np.ndarray, lo: int) -> int:
     return k
 
 
-def min_acc(curves: CurvesLike, boundaries: Sequence[float], k: Optional[int] = None) -> float:
-    """De Lange's min-ACC_k: mean over tracked ``i < k`` of the minimum accuracy on ``i``
-    after ``i`` was learned (``end_i < x <= end_k``). Default ``k`` = the last experience."""
+TasksLike = Optional[Sequence[int]]
+
+
+def _task_order(b: np.ndarray, tasks: TasksLike) -> list[int]:
+    """``tasks[k]``: the task (curve id) trained in experience ``k``; default ``k``."""
+    if tasks is None:
+        return list(range(len(b)))
+    t = [int(v) for v in tasks]
+    if len(t) != len(b):
+        raise ValueError(f"tasks must name the task of each of the {len(b)} experiences, got {t}")
+    return t
+
+
+def _first(t: list[int], i: int) -> Optional[int]:
+    """The first experience that trained task ``i`` (None: never)."""
+    return t.index(i) if i in t else None
+
+
+def _old(cs: dict, t: list[int], k: int) -> list[int]:
+    """Tracked tasks trained before experience ``k``, except the one ``k`` trains."""
+    before = set(t[:k])
+    return [i for i in cs if i in before and i != t[k]]
+
+
+def min_acc(
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    k: Optional[int] = None,
+    tasks: TasksLike = None,
+) -> float:
+    """De Lange's min-ACC_k: mean over tracked ``i < k`` (``old(k)`` with ``tasks``) of the
+    minimum accuracy on ``i`` after ``i`` was (first) learned (``end_{f(i)} < x <= end_k``).
+    Default ``k`` = the last experience."""
     cs, b = normalize_curves(curves), _bounds(boundaries)
+    t = _task_order(b, tasks)
     k = _check_k(k, b, 1)
     hi = _end(b, k)
     vals = []
-    for i, (x, a) in cs.items():
-        if i < k:
-            m = (x > _end(b, i)) & (x <= hi)
-            if m.any():
-                vals.append(a[m].min())
+    for i in _old(cs, t, k):
+        x, a = cs[i]
+        m = (x > _end(b, _first(t, i))) & (x <= hi)
+        if m.any():
+            vals.append(a[m].min())
     if not vals:
         raise ValueError(f"min-ACC_{k} needs a curve of an experience before {k} with points")
     return float(np.mean(vals))
@@ -123,6 +167,12 @@ def _ngm_exp(cs: dict, exp: Optional[int]) -> int:
     if e not in cs:
         raise ValueError(f"no curve for experience {e}; curves: {sorted(cs)}")
     return e
+
+
+def _ngm_first(t: list[int], e: int) -> int:
+    """The NGM blocks of curve ``e`` start at its first training experience."""
+    f = _first(t, e)
+    return len(t) if f is None else f
 
 
 def _blocks(x: np.ndarray, a: np.ndarray, b: np.ndarray, first: int) -> list[np.ndarray]:
@@ -139,15 +189,17 @@ def avg_min_acc(
     boundaries: Sequence[float],
     convention: str = "delange",
     exp: Optional[int] = None,
+    tasks: TasksLike = None,
 ) -> float:
     """avg-min-ACC: De Lange's final min-ACC (``min_acc(T-1)``), or NGM-SGD's mean of the
-    tracked curve's block minima over blocks ``exp..T-2``."""
+    tracked curve's block minima over blocks ``f(exp)..T-2``."""
     _check_convention(convention)
     if convention == "delange":
-        return min_acc(curves, boundaries)
+        return min_acc(curves, boundaries, None, tasks)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     e = _ngm_exp(cs, exp)
-    blocks = [blk for blk in _blocks(*cs[e], b, e)[:-1] if len(blk)]
+    first = _ngm_first(_task_order(b, tasks), e)
+    blocks = [blk for blk in _blocks(*cs[e], b, first)[:-1] if len(blk)]
     if not blocks:
         raise ValueError("NGM avg-min-ACC needs at least two experiences with points")
     return float(np.mean([blk.min() for blk in blocks]))
@@ -158,15 +210,17 @@ def avg_acc(
     boundaries: Sequence[float],
     convention: str = "delange",
     exp: Optional[int] = None,
+    tasks: TasksLike = None,
 ) -> float:
-    """Average accuracy: mean over curves of the final accuracy (De Lange), or NGM-SGD's mean
-    of the tracked curve's block-final accuracies."""
+    """Average accuracy: mean over curves (tasks) of the final accuracy (De Lange), or
+    NGM-SGD's mean of the tracked curve's block-final accuracies."""
     _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     if convention == "delange":
         return float(np.mean([a[-1] for x, a in cs.values()]))
     e = _ngm_exp(cs, exp)
-    finals = [blk[-1] for blk in _blocks(*cs[e], b, e) if len(blk)]
+    first = _ngm_first(_task_order(b, tasks), e)
+    finals = [blk[-1] for blk in _blocks(*cs[e], b, first) if len(blk)]
     if not finals:
         raise ValueError("NGM avg-ACC needs points after an update")
     return float(np.mean(finals))
@@ -178,36 +232,38 @@ def wc_acc(
     k: Optional[int] = None,
     convention: str = "delange",
     exp: Optional[int] = None,
+    tasks: TasksLike = None,
 ) -> float:
-    """Worst-case accuracy. De Lange: ``(1/n) A_k(end_k) + (1 - 1/n) min_acc(k)`` with
-    ``n = k + 1``; NGM-SGD: ``(1/T) final + (1 - 1/T) avg_min_acc(ngm)`` (``k`` unused)."""
+    """Worst-case accuracy. De Lange: ``(1/n) A_{tasks[k]}(end_k) + (1 - 1/n) min_acc(k)``
+    with ``n`` = distinct tasks trained in ``0..k`` (``k + 1`` without repeats); NGM-SGD:
+    ``(1/T) final + (1 - 1/T) avg_min_acc(ngm)`` (``k`` unused)."""
     _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
+    t = _task_order(b, tasks)
     if convention == "ngm":
         T = len(b)
         e = _ngm_exp(cs, exp)
         final = float(cs[e][1][-1])
         if T == 1:
             return final
-        return final / T + (1 - 1 / T) * avg_min_acc(curves, boundaries, "ngm", e)
+        return final / T + (1 - 1 / T) * avg_min_acc(curves, boundaries, "ngm", e, t)
     k = _check_k(k, b, 0)
-    if k not in cs:
-        raise ValueError(f"WC-ACC_{k} needs the curve of experience {k}; track it")
-    cur = _value_at(*cs[k], _end(b, k))
+    if t[k] not in cs:
+        raise ValueError(f"WC-ACC_{k} needs the curve of task {t[k]} (trained in {k}); track it")
+    cur = _value_at(*cs[t[k]], _end(b, k))
     if cur is None:
-        raise ValueError(f"no point of experience {k} by the end of its training")
-    if k == 0:
+        raise ValueError(f"no point of task {t[k]} by the end of experience {k}")
+    n = len(set(t[: k + 1]))
+    if n == 1:
         return cur
-    n = k + 1
-    return cur / n + (1 - 1 / n) * min_acc(curves, boundaries, k)
+    return cur / n + (1 - 1 / n) * min_acc(curves, boundaries, k, t)
 
 
-def _gap_pairs(cs: dict, b: np.ndarray, k: int):
-    """(ref = A_i(end_{k-1}), x, a of experience k's segment) for tracked ``i < k``."""
+def _gap_pairs(cs: dict, b: np.ndarray, k: int, t: list[int]):
+    """(ref = A_i(end_{k-1}), x, a of experience k's segment) for tracked ``i`` in old(k)."""
     lo, hi = b[k], _end(b, k)
-    for i, (x, a) in cs.items():
-        if i >= k:
-            continue
+    for i in _old(cs, t, k):
+        x, a = cs[i]
         ref = _value_at(x, a, lo)
         m = (x >= lo) & (x <= hi)
         if ref is None or not m.any():
@@ -216,14 +272,20 @@ def _gap_pairs(cs: dict, b: np.ndarray, k: int):
 
 
 def stability_gap(
-    curves: CurvesLike, boundaries: Sequence[float], k: int, relative: bool = True
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    k: int,
+    relative: bool = True,
+    tasks: TasksLike = None,
 ) -> float:
     """SG_k: drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``, relative
-    (divided by ``A_i(end_{k-1})``; 0 when that is 0) or absolute, mean over tracked ``i < k``."""
+    (divided by ``A_i(end_{k-1})``; 0 when that is 0) or absolute, mean over tracked ``i < k``
+    (``old(k)`` with ``tasks``)."""
     cs, b = normalize_curves(curves), _bounds(boundaries)
+    t = _task_order(b, tasks)
     k = _check_k(k, b, 1)
     gaps = []
-    for ref, _x, a in _gap_pairs(cs, b, k):
+    for ref, _x, a in _gap_pairs(cs, b, k, t):
         g = max(ref - float(a.min()), 0.0)
         gaps.append((g / ref if ref > 0 else 0.0) if relative else g)
     if not gaps:
@@ -231,23 +293,31 @@ def stability_gap(
     return float(np.mean(gaps))
 
 
-def _ks_with_pairs(cs: dict, b: np.ndarray) -> list[int]:
-    return [k for k in range(1, len(b)) if any(True for _ in _gap_pairs(cs, b, k))]
+def _ks_with_pairs(cs: dict, b: np.ndarray, t: list[int]) -> list[int]:
+    return [k for k in range(1, len(b)) if any(True for _ in _gap_pairs(cs, b, k, t))]
 
 
 def avg_stability_gap(
-    curves: CurvesLike, boundaries: Sequence[float], relative: bool = True
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    relative: bool = True,
+    tasks: TasksLike = None,
 ) -> float:
-    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier experience)."""
+    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier task)."""
     cs, b = normalize_curves(curves), _bounds(boundaries)
-    ks = _ks_with_pairs(cs, b)
+    t = _task_order(b, tasks)
+    ks = _ks_with_pairs(cs, b, t)
     if not ks:
         raise ValueError("avg-SG needs two experiences and a tracked earlier one")
-    return float(np.mean([stability_gap(cs, b, k, relative) for k in ks]))
+    return float(np.mean([stability_gap(cs, b, k, relative, t) for k in ks]))
 
 
 def recovery_iterations(
-    curves: CurvesLike, boundaries: Sequence[float], k: int, tolerance: float = 0.01
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    k: int,
+    tolerance: float = 0.01,
+    tasks: TasksLike = None,
 ) -> float:
     """Updates from the first minimum during experience ``k`` until accuracy is back within
     ``tolerance`` of ``A_i(end_{k-1})`` (inside experience ``k``); mean over tracked ``i < k``,
@@ -255,9 +325,10 @@ def recovery_iterations(
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     cs, b = normalize_curves(curves), _bounds(boundaries)
+    t = _task_order(b, tasks)
     k = _check_k(k, b, 1)
     rec = []
-    for ref, x, a in _gap_pairs(cs, b, k):
+    for ref, x, a in _gap_pairs(cs, b, k, t):
         j = int(np.argmin(a))
         after = np.nonzero(a[j:] >= ref - tolerance)[0]
         rec.append(float(x[j + after[0]] - x[j]) if len(after) else math.inf)
@@ -267,14 +338,18 @@ def recovery_iterations(
 
 
 def avg_recovery_iterations(
-    curves: CurvesLike, boundaries: Sequence[float], tolerance: float = 0.01
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    tolerance: float = 0.01,
+    tasks: TasksLike = None,
 ) -> float:
     """Mean of :func:`recovery_iterations` over ``k = 1..T-1`` (``inf`` if any is)."""
     cs, b = normalize_curves(curves), _bounds(boundaries)
-    ks = _ks_with_pairs(cs, b)
+    t = _task_order(b, tasks)
+    ks = _ks_with_pairs(cs, b, t)
     if not ks:
         raise ValueError("recovery needs two experiences and a tracked earlier one")
-    return float(np.mean([recovery_iterations(cs, b, k, tolerance) for k in ks]))
+    return float(np.mean([recovery_iterations(cs, b, k, tolerance, t) for k in ks]))
 
 
 def _windowed(a: np.ndarray, w: int, sign: float) -> float:
@@ -325,24 +400,27 @@ def stability_gap_scores(
     windows: Sequence[int] = (10, 100),
     tolerance: float = 0.01,
     exp: Optional[int] = None,
+    tasks: TasksLike = None,
 ) -> dict[str, float]:
     """Every final score in one dict (NaN where a score is undefined, e.g. one experience).
 
     Keys: ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC``, ``avg_SG``, ``avg_SG_abs``,
-    ``avg_recovery``, ``WF<w>``, ``WP<w>``.
+    ``avg_recovery``, ``WF<w>``, ``WP<w>``. ``tasks``: the task of each experience
+    (a tracker's ``to_dict()["tasks"]``; default: no repeats).
     """
     _check_convention(convention)
     for w in windows:
         _check_w(w)
     cs = normalize_curves(curves)
     b = _bounds(boundaries)
+    t = _task_order(b, tasks)
     out = {
-        "avg_ACC": _try(avg_acc, cs, b, convention, exp),
-        "avg_min_ACC": _try(avg_min_acc, cs, b, convention, exp),
-        "WC_ACC": _try(wc_acc, cs, b, None, convention, exp),
-        "avg_SG": _try(avg_stability_gap, cs, b, True),
-        "avg_SG_abs": _try(avg_stability_gap, cs, b, False),
-        "avg_recovery": _try(avg_recovery_iterations, cs, b, tolerance),
+        "avg_ACC": _try(avg_acc, cs, b, convention, exp, t),
+        "avg_min_ACC": _try(avg_min_acc, cs, b, convention, exp, t),
+        "WC_ACC": _try(wc_acc, cs, b, None, convention, exp, t),
+        "avg_SG": _try(avg_stability_gap, cs, b, True, t),
+        "avg_SG_abs": _try(avg_stability_gap, cs, b, False, t),
+        "avg_recovery": _try(avg_recovery_iterations, cs, b, tolerance, t),
     }
     for w in windows:
         out[f"WF{w}"] = windowed_forgetting(cs, w)
@@ -388,10 +466,13 @@ class StabilityGapTracker(SupervisedPlugin):
     no update in between) the later one replaces the earlier one: the state
     experience ``k`` starts from, after any boundary hooks.
 
-    "Seen" = experiences whose index in the test stream is ``<=`` the index of the
-    experience being trained (``strategy.experience.current_experience``); only
-    ``tracked`` ones (``"all"`` or a list of ids, e.g. ``[0]`` as in NGM-SGD) are
-    evaluated. Experiences must be trained once each, in stream order. The subsets
+    Curves are keyed by task: a training experience is scored on the test experience
+    of its task (:mod:`.task_identity`: ``task_id``, else ``current_experience``), so a
+    task trained several times (``benchmarks.recurring``) has one curve and ``tasks``
+    lists the task of each training experience. "Seen" = tasks trained so far,
+    the current one included; only ``tracked`` ones (``"all"`` or a list of test
+    experience ids, e.g. ``[0]`` as in NGM-SGD) are evaluated. Without repeats, task
+    ``k`` is trained in experience ``k`` and the seen ones are ``0..k``. The subsets
     are drawn once with a private generator (``seed``): the global RNG is never
     touched, so tracking leaves the main run unchanged.
     """
@@ -430,6 +511,7 @@ class StabilityGapTracker(SupervisedPlugin):
                     f"tracked ids must be a non-empty subset of 0..{T - 1}, got {tracked}"
                 )
         self.n_experiences = T
+        self.task_index = TaskIndex(exps)
         self.tracked = ids
         self.eval_every = int(eval_every)
         self.samples_per_exp = samples_per_exp
@@ -442,6 +524,7 @@ class StabilityGapTracker(SupervisedPlugin):
         """Forget all curves (a new run)."""
         self.curves: dict[int, tuple[list[int], list[float]]] = {i: ([], []) for i in self.tracked}
         self.boundaries: list[int] = []
+        self.tasks: list[int] = []  # tasks[k]: test experience (task) trained in experience k
         self.updates = 0
         self.current = -1
         self.n_points = 0  # evaluation points taken (for cost accounting)
@@ -450,7 +533,14 @@ class StabilityGapTracker(SupervisedPlugin):
 
     # -- recording
     def seen(self) -> list[int]:
-        return [i for i in self.tracked if i <= self.current]
+        """Tracked tasks trained so far (the current one included)."""
+        trained = set(self.tasks)
+        return [i for i in self.tracked if i in trained]
+
+    @property
+    def all_trained(self) -> bool:
+        """Every test experience's task has been trained at least once."""
+        return len(set(self.tasks)) == self.n_experiences
 
     def _record(self, strategy) -> None:
         ids = self.seen()
@@ -477,14 +567,10 @@ class StabilityGapTracker(SupervisedPlugin):
             self._record(strategy)
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        k = int(strategy.experience.current_experience)
-        if k != len(self.boundaries) or k >= self.n_experiences:
-            raise ValueError(
-                f"StabilityGapTracker expects experiences 0..{self.n_experiences - 1} trained "
-                f"once each in order; got experience {k} after {len(self.boundaries)}"
-            )
+        task = self.task_index.of(strategy.experience)
         self.flush(strategy)
-        self.current = k
+        self.current = task
+        self.tasks.append(task)
         self.boundaries.append(self.updates)
         self._start = True
 
@@ -514,6 +600,7 @@ class StabilityGapTracker(SupervisedPlugin):
                 str(i): {"x": list(xs), "acc": list(ys)} for i, (xs, ys) in self.curves.items()
             },
             "boundaries": list(self.boundaries),
+            "tasks": list(self.tasks),
             "tracked": list(self.tracked),
             "eval_every": self.eval_every,
             "samples_per_exp": self.samples_per_exp,
@@ -526,9 +613,14 @@ class StabilityGapTracker(SupervisedPlugin):
         return {i: c for i, c in self.curves.items() if c[0]}
 
     def scores(self, convention: str = "delange", windows=(10, 100), tolerance=0.01) -> dict:
-        """:func:`stability_gap_scores` of the current curves."""
+        """:func:`stability_gap_scores` of the current curves (task order included)."""
         return stability_gap_scores(
-            self.nonempty_curves(), self.boundaries, convention, windows, tolerance
+            self.nonempty_curves(),
+            self.boundaries,
+            convention,
+            windows,
+            tolerance,
+            tasks=self.tasks,
         )
 
 
@@ -542,7 +634,9 @@ class StabilityGapMetric(PluginMetric[dict]):
       (``emit_curves``);
     - after each experience ``k``: ``min_ACC`` (k >= 1), ``WC_ACC``, ``SG``,
       ``SG_abs`` and ``recovery`` (k >= 1) with De Lange's convention;
-    - after the last experience: ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC_final``,
+    - after the last experience (every one from the experience that has trained
+      every test experience's task on: the last one without repeats and on
+      ``recurring()`` streams): ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC_final``,
       ``avg_SG``, ``avg_SG_abs``, ``avg_recovery``, ``WF<w>``, ``WP<w>``.
 
     Names are ``<score>/train_phase/test_stream``; with ``convention="ngm"`` the
@@ -609,7 +703,7 @@ class StabilityGapMetric(PluginMetric[dict]):
         tr = self.tracker
         tr.flush(strategy)
         out = self._new_points()
-        cs, b = tr.nonempty_curves(), tr.boundaries
+        cs, b, t = tr.nonempty_curves(), tr.boundaries, tr.tasks
         k = len(b) - 1
         x = strategy.clock.train_iterations
 
@@ -617,14 +711,14 @@ class StabilityGapMetric(PluginMetric[dict]):
             out.append(MetricValue(self, f"{name}/train_phase/test_stream", float(value), x))
 
         if cs and k >= 0:
-            if k in cs:
-                emit("WC_ACC", _try(wc_acc, cs, b, k))
+            if t[k] in cs:
+                emit("WC_ACC", _try(wc_acc, cs, b, k, "delange", None, t))
             if k >= 1:
-                emit("min_ACC", _try(min_acc, cs, b, k))
-                emit("SG", _try(stability_gap, cs, b, k, True))
-                emit("SG_abs", _try(stability_gap, cs, b, k, False))
-                emit("recovery", _try(recovery_iterations, cs, b, k, self.tolerance))
-            if k == tr.n_experiences - 1:
+                emit("min_ACC", _try(min_acc, cs, b, k, t))
+                emit("SG", _try(stability_gap, cs, b, k, True, t))
+                emit("SG_abs", _try(stability_gap, cs, b, k, False, t))
+                emit("recovery", _try(recovery_iterations, cs, b, k, self.tolerance, t))
+            if tr.all_trained:
                 s = tr.scores(self.convention, self.windows, self.tolerance)
                 sfx = "_ngm" if self.convention == "ngm" else ""
                 for key, v in s.items():

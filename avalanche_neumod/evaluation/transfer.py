@@ -24,6 +24,18 @@ where LCA_0^F and LCA_0^B average A^0 over the same ``k`` as each side. The
 table's single ``LCA_0`` column is the reference's learning-curve area over all
 ``T`` experiences (decided here; ``LCA_0_F`` and ``LCA_0_B`` are reported too).
 ``FKT_half``/``BKT_half`` are at ``b = beta // 2``.
+
+Repeated tasks (``benchmarks.recurring``; decided here): ``tasks[k]`` = the task
+(test experience) trained in training experience ``k``, ``k = 0..K-1``. ``A_main``
+has one row per *training experience* (``A_main[k]`` on task ``tasks[k]``'s test
+set), ``A_final`` and ``A_ref`` one row per *task*. Forward: every training
+occurrence ``k = 1..K-1`` against its task's reference,
+``FKT_b = 1/(K-1) sum_k (A^{k-1}_{b,k} - A^0_{b,tasks[k]})`` (a task trained twice
+counts twice); backward: the distinct trained tasks except the last experience's
+task, ``Bk``, ``BKT_b = 1/|Bk| sum_{i in Bk} (A^{K-1}_{b,i} - A^0_{b,i})``; LCA_F,
+LCA_0_F, LCA_B, LCA_0_B average over the same rows, so the identities hold;
+``LCA_0`` averages every trained task. With ``tasks[k] = k`` (no repeats,
+``tasks=None``) these are the formulas above.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from avalanche.evaluation.metric_results import MetricValue
 from .._checks import check_integer
 from .probes import preserved_rng, run_probe, snapshot_strategy
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
+from .task_identity import TaskIndex
 
 REFERENCES = ("init", "first")
 SIDES = ("all", "forward", "backward")
@@ -77,6 +90,34 @@ def _same_shape(*arrs: np.ndarray) -> None:
         raise ValueError(f"accuracy arrays differ in shape: {[a.shape for a in arrs]}")
 
 
+def _task_list(tasks: Optional[Sequence[int]], n_main: int, n_tasks: int) -> list[int]:
+    """``tasks[k]`` for the ``n_main`` training experiences; default ``k`` (no repeats)."""
+    if tasks is None:
+        if n_main != n_tasks:
+            raise ValueError(
+                f"{n_main} training experiences for {n_tasks} tasks: pass tasks= (the task of "
+                "each training experience, e.g. KnowledgeTransferPlugin.to_dict()['tasks'])"
+            )
+        return list(range(n_main))
+    t = [int(v) for v in tasks]
+    if len(t) != n_main or any(not 0 <= v < n_tasks for v in t):
+        raise ValueError(
+            f"tasks must give a task in 0..{n_tasks - 1} for each of the {n_main} training "
+            f"experiences, got {t}"
+        )
+    return t
+
+
+def _bwd_tasks(t: list[int]) -> list[int]:
+    """Distinct trained tasks except the last training experience's (``0..T-2``)."""
+    return sorted(set(t) - {t[-1]})
+
+
+def _pair(a: np.ndarray, r: np.ndarray) -> None:
+    if a.shape[1] != r.shape[1]:
+        raise ValueError(f"accuracy arrays differ in beta + 1: {a.shape[1]} vs {r.shape[1]}")
+
+
 def _check_b(b: int, a: np.ndarray) -> int:
     beta = a.shape[1] - 1
     if int(b) != b or not 0 <= b <= beta:
@@ -90,51 +131,63 @@ def lca_forward(A_main) -> float:
     return float(_rows(a, _fwd(len(a)), "A_main").mean())
 
 
-def lca_backward(A_final) -> float:
-    """LCA_B: mean of A^{T-1}_{b,k} over b = 0..beta and k = 0..T-2."""
+def lca_backward(A_final, tasks: Optional[Sequence[int]] = None) -> float:
+    """LCA_B: mean of A^{T-1}_{b,k} over b = 0..beta and k = 0..T-2 (with ``tasks``: the
+    distinct trained tasks except the last experience's)."""
     a = _arr(A_final, "A_final")
-    return float(_rows(a, _bwd(len(a)), "A_final").mean())
+    rows = _bwd(len(a)) if tasks is None else _bwd_tasks(_task_list(tasks, len(tasks), len(a)))
+    return float(_rows(a, rows, "A_final").mean())
 
 
-def lca_zero(A_ref, side: str = "all") -> float:
+def lca_zero(A_ref, side: str = "all", tasks: Optional[Sequence[int]] = None) -> float:
     """LCA_0: mean of A^0_{b,k} over b and k in 0..T-1 (``"all"``), 1..T-1 (``"forward"``)
-    or 0..T-2 (``"backward"``)."""
+    or 0..T-2 (``"backward"``). With ``tasks``: every trained task, ``tasks[1:]`` (with
+    multiplicity) or the backward tasks."""
     if side not in SIDES:
         raise ValueError(f"unknown side {side!r}; valid: {', '.join(SIDES)}")
     a = _arr(A_ref, "A_ref")
     T = len(a)
-    rows = {"all": range(T), "forward": _fwd(T), "backward": _bwd(T)}[side]
+    if tasks is None:
+        rows = {"all": range(T), "forward": _fwd(T), "backward": _bwd(T)}[side]
+    else:
+        t = _task_list(tasks, len(tasks), T)
+        rows = {"all": sorted(set(t)), "forward": t[1:], "backward": _bwd_tasks(t)}[side]
     return float(_rows(a, rows, "A_ref").mean())
 
 
-def fkt(A_main, A_ref, b: int) -> float:
-    """FKT_b = 1/(T-1) sum_{k=1..T-1} (A^{k-1}_{b,k} - A^0_{b,k})."""
+def fkt(A_main, A_ref, b: int, tasks: Optional[Sequence[int]] = None) -> float:
+    """FKT_b = 1/(T-1) sum_{k=1..T-1} (A^{k-1}_{b,k} - A^0_{b,k}); with ``tasks``,
+    ``1/(K-1) sum_{k=1..K-1} (A^{k-1}_{b,k} - A^0_{b,tasks[k]})``."""
     m, r = _arr(A_main, "A_main"), _arr(A_ref, "A_ref")
-    _same_shape(m, r)
+    _pair(m, r)
+    t = _task_list(tasks, len(m), len(r))
     b = _check_b(b, m)
-    rows = _fwd(len(m))
-    return float((_rows(m, rows, "A_main")[:, b] - _rows(r, rows, "A_ref")[:, b]).mean())
+    ks = _fwd(len(m))
+    main = _rows(m, ks, "A_main")[:, b]
+    ref = _rows(r, [t[k] for k in ks], "A_ref")[:, b]
+    return float((main - ref).mean())
 
 
-def bkt(A_final, A_ref, b: int) -> float:
-    """BKT_b = 1/(T-1) sum_{k=0..T-2} (A^{T-1}_{b,k} - A^0_{b,k})."""
+def bkt(A_final, A_ref, b: int, tasks: Optional[Sequence[int]] = None) -> float:
+    """BKT_b = 1/(T-1) sum_{k=0..T-2} (A^{T-1}_{b,k} - A^0_{b,k}) (with ``tasks``: over the
+    distinct trained tasks except the last experience's)."""
     f, r = _arr(A_final, "A_final"), _arr(A_ref, "A_ref")
     _same_shape(f, r)
     b = _check_b(b, f)
-    rows = _bwd(len(f))
+    rows = _bwd(len(f)) if tasks is None else _bwd_tasks(_task_list(tasks, len(tasks), len(f)))
     return float((_rows(f, rows, "A_final")[:, b] - _rows(r, rows, "A_ref")[:, b]).mean())
 
 
-def fkt_mean(A_main, A_ref) -> float:
+def fkt_mean(A_main, A_ref, tasks: Optional[Sequence[int]] = None) -> float:
     """1/(beta+1) sum_b FKT_b."""
     beta = _arr(A_main, "A_main").shape[1] - 1
-    return float(np.mean([fkt(A_main, A_ref, b) for b in range(beta + 1)]))
+    return float(np.mean([fkt(A_main, A_ref, b, tasks) for b in range(beta + 1)]))
 
 
-def bkt_mean(A_final, A_ref) -> float:
+def bkt_mean(A_final, A_ref, tasks: Optional[Sequence[int]] = None) -> float:
     """1/(beta+1) sum_b BKT_b."""
     beta = _arr(A_final, "A_final").shape[1] - 1
-    return float(np.mean([bkt(A_final, A_ref, b) for b in range(beta + 1)]))
+    return float(np.mean([bkt(A_final, A_ref, b, tasks) for b in range(beta + 1)]))
 
 
 def average_final_accuracy(final_acc: Sequence[float]) -> float:
@@ -145,22 +198,30 @@ def average_final_accuracy(final_acc: Sequence[float]) -> float:
     return float(a.mean())
 
 
-def transfer_table(A_main, A_final, A_ref, final_acc: Optional[Sequence[float]] = None) -> dict:
-    """NeuMoSync Table 1's columns (fractions; x100 for percent)."""
+def transfer_table(
+    A_main,
+    A_final,
+    A_ref,
+    final_acc: Optional[Sequence[float]] = None,
+    tasks: Optional[Sequence[int]] = None,
+) -> dict:
+    """NeuMoSync Table 1's columns (fractions; x100 for percent). ``tasks``: the task of each
+    training experience (row of ``A_main``) when tasks repeat; default: no repeats."""
     beta = _arr(A_main, "A_main").shape[1] - 1
     half = beta // 2
+    t = tasks
     out = {
-        "BKT_half": bkt(A_final, A_ref, half),
-        "BKT_beta": bkt(A_final, A_ref, beta),
-        "BKT_mean": bkt_mean(A_final, A_ref),
-        "FKT_half": fkt(A_main, A_ref, half),
-        "FKT_beta": fkt(A_main, A_ref, beta),
-        "FKT_mean": fkt_mean(A_main, A_ref),
-        "LCA_0": lca_zero(A_ref, "all"),
-        "LCA_0_F": lca_zero(A_ref, "forward"),
-        "LCA_0_B": lca_zero(A_ref, "backward"),
+        "BKT_half": bkt(A_final, A_ref, half, t),
+        "BKT_beta": bkt(A_final, A_ref, beta, t),
+        "BKT_mean": bkt_mean(A_final, A_ref, t),
+        "FKT_half": fkt(A_main, A_ref, half, t),
+        "FKT_beta": fkt(A_main, A_ref, beta, t),
+        "FKT_mean": fkt_mean(A_main, A_ref, t),
+        "LCA_0": lca_zero(A_ref, "all", t),
+        "LCA_0_F": lca_zero(A_ref, "forward", t),
+        "LCA_0_B": lca_zero(A_ref, "backward", t),
         "LCA_F": lca_forward(A_main),
-        "LCA_B": lca_backward(A_final),
+        "LCA_B": lca_backward(A_final, t),
     }
     if final_acc is not None:
         out["AvgFinalAcc"] = average_final_accuracy(final_acc)
@@ -173,20 +234,26 @@ def transfer_table(A_main, A_final, A_ref, final_acc: Optional[Sequence[float]] 
 class KnowledgeTransferPlugin(SupervisedPlugin):
     """Collect A^{k-1}, probe A^{T-1} and A^0, for :func:`transfer_table` (DESIGN 7.1).
 
-    During the main run it measures experience ``k``'s fixed test subset
-    (``eval_samples``) before the first update of ``k`` and after each of its
-    first ``beta`` updates (a measurement after update ``b`` is taken once every
-    plugin has finished that iteration). It keeps a fork of the strategy
-    (:mod:`~avalanche_neumod.evaluation.probes`) at the reference state:
-    ``reference="init"``: before the first update of experience 0 (the initial
-    model, same method); ``"first"``: before the first update of experience 1.
-    When experience ``T-1`` (``T`` = length of the test stream) has been trained
-    (at ``after_training``) and ``probe`` is on, it measures the final accuracy on
-    every experience, then forks the final strategy for each old experience ``k``
-    and the reference snapshot for each ``k``, trains ``beta`` batches on ``k``
-    with the method's own update rule and records the curves. Probes run between
-    saved and restored global random states, on forks: the main run's model,
-    optimizer, plugins and loggers are untouched.
+    During the main run it measures, for each training experience ``k``, the fixed
+    test subset (``eval_samples``) of ``k``'s *task* before the first update of ``k``
+    and after each of its first ``beta`` updates (a measurement after update ``b`` is
+    taken once every plugin has finished that iteration): row ``k`` of ``A_main``.
+    A training experience's task is its test experience (:mod:`.task_identity`:
+    ``task_id``, else ``current_experience``), so a task trained again
+    (``benchmarks.recurring``) is scored on its own test set; ``tasks[k]`` records it.
+    It keeps a fork of the strategy (:mod:`~avalanche_neumod.evaluation.probes`) at
+    the reference state: ``reference="init"``: before the first update of the first
+    experience (the initial model, same method); ``"first"``: before the first update
+    of the second. Once every test experience's task has been trained (at
+    ``after_training``) and ``probe`` is on, it measures the final accuracy on every
+    task, then forks the final strategy for each backward task (every trained task
+    but the last experience's) and the reference snapshot for each task, trains
+    ``beta`` batches on it with the method's own update rule and records the curves
+    (rows of ``A_final`` and ``A_ref``, one per task). Should training go on after
+    that (a stream ending in repeats), the final-state probes are run again at the
+    next ``after_training``. Probes run between saved and restored global random
+    states, on forks: the main run's model, optimizer, plugins and loggers are
+    untouched.
     """
 
     neumod_observer = True
@@ -217,6 +284,7 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
         check_integer("eval_samples", eval_samples, 1, none_ok=True)
         self.beta = int(beta)
         self.n_experiences = len(exps)
+        self.task_index = TaskIndex(exps)
         self.eval_samples = eval_samples
         self.reference = reference
         self.probe = probe
@@ -230,15 +298,17 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
 
     def reset(self) -> None:
         T, n = self.n_experiences, self.beta + 1
-        self.A_main: list[list[Optional[float]]] = [[None] * n for _ in range(T)]
+        self.A_main: list[list[Optional[float]]] = []  # one row per training experience
         self.A_final: list[list[Optional[float]]] = [[None] * n for _ in range(T)]
         self.A_ref: list[list[Optional[float]]] = [[None] * n for _ in range(T)]
         self.final_acc: list[Optional[float]] = [None] * T
-        self.end_acc: list[Optional[float]] = [None] * T
-        self.train_experiences: dict[int, object] = {}
+        self.end_acc: list[Optional[float]] = []  # one per training experience
+        self.tasks: list[int] = []  # tasks[k]: the task (test experience) trained in k
+        self.train_experiences: dict[int, object] = {}  # by task
         self.snapshot = None
-        self.current = -1
+        self.current = -1  # the task being trained
         self.done = False
+        self.rounds = 0  # finish() rounds (more than one only if training went on)
         self.probe_seconds = 0.0
         self.probe_updates = 0
         self.probe_points = 0
@@ -254,25 +324,28 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
     def _flush(self, strategy) -> None:
         if self._start:
             self._start = False
-            k = self.current
+            k = len(self.A_main) - 1
             if self.snapshot is None and k == (0 if self.reference == "init" else 1):
                 self.snapshot = snapshot_strategy(strategy, self._shared(), self.exclude)
             self.A_main[k][0] = self._measure(strategy)
         elif self._pending:
             self._pending = False
-            self.A_main[self.current][self._b] = self._measure(strategy)
+            self.A_main[-1][self._b] = self._measure(strategy)
 
     def _shared(self) -> list:
         return [*self.train_experiences.values(), *self.test_experiences]
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        k = int(strategy.experience.current_experience)
-        if k >= self.n_experiences:
-            raise ValueError(
-                f"experience {k} is beyond the {self.n_experiences} test experiences given"
-            )
-        self.current = k
-        self.train_experiences[k] = strategy.experience
+        task = self.task_index.of(strategy.experience)
+        if self.done:  # training goes on after the probes: they are no longer final
+            T, n = self.n_experiences, self.beta + 1
+            self.done = False
+            self.A_final = [[None] * n for _ in range(T)]
+            self.final_acc = [None] * T
+        self.current = task
+        self.tasks.append(task)
+        self.A_main.append([None] * (self.beta + 1))
+        self.train_experiences[task] = strategy.experience
         self._b = 0
         self._start = True
         self._pending = False
@@ -291,42 +364,47 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self._flush(strategy)
-        k = self.current
         if self._b < self.beta:
             raise ValueError(
-                f"experience {k} had {self._b} training iterations; beta={self.beta} needs "
-                "at least beta batches per experience"
+                f"experience {len(self.A_main) - 1} had {self._b} training iterations; "
+                f"beta={self.beta} needs at least beta batches per experience"
             )
-        self.end_acc[k] = self._measure(strategy)
+        self.end_acc.append(self._measure(strategy))
 
     def after_training(self, strategy, **kwargs) -> None:
         self.finish(strategy)
 
     # -- probes
+    @property
+    def all_trained(self) -> bool:
+        """Every test experience's task has been trained at least once."""
+        return len(set(self.tasks)) == self.n_experiences
+
     def finish(self, strategy) -> None:
-        """Run the probes once the last experience is trained (idempotent)."""
-        if self.done or self.current != self.n_experiences - 1 or self._start:
+        """Run the probes once every task is trained (idempotent until training goes on)."""
+        if self.done or not self.all_trained or self._start:
             return
         self.done = True
+        self.rounds += 1
         T = self.n_experiences
         accs = self.evaluator.evaluate(strategy.model, range(T), strategy.device)
         self.final_acc = [accs[k] for k in range(T)]
         if not self.probe:
             return
-        missing = [k for k in range(T) if k not in self.train_experiences]
-        if missing or self.snapshot is None:
+        if self.snapshot is None:
             raise ValueError(
-                f"probes need every experience 0..{T - 1} trained with this plugin attached "
-                f"(missing: {missing})"
+                "probes need the reference state: train the experiences with this plugin "
+                "attached from the first one on"
             )
         t0 = time.perf_counter()
         with preserved_rng():
             share = self._shared()
-            for k in range(T - 1):
+            for k in _bwd_tasks(self.tasks):
                 self.A_final[k] = self._probe(strategy, k, share)
             for k in range(T):
-                self.A_ref[k] = self._probe(self.snapshot, k, share)
-        self.probe_seconds = time.perf_counter() - t0
+                if self.A_ref[k][0] is None:  # the reference state never changes
+                    self.A_ref[k] = self._probe(self.snapshot, k, share)
+        self.probe_seconds += time.perf_counter() - t0
 
     def _probe(self, start, k: int, share: list) -> list[float]:
         accs = run_probe(
@@ -352,7 +430,7 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
         """:func:`transfer_table` of the collected arrays (after the probes)."""
         if not self.complete:
             raise ValueError("transfer scores need the probes: train all experiences first")
-        out = transfer_table(self.A_main, self.A_final, self.A_ref, self.final_acc)
+        out = transfer_table(self.A_main, self.A_final, self.A_ref, self.final_acc, self.tasks)
         out["AvgEndAcc"] = average_final_accuracy(self.end_acc)
         return out
 
@@ -362,6 +440,7 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
             "beta": self.beta,
             "reference": self.reference,
             "eval_samples": self.eval_samples,
+            "tasks": list(self.tasks),
             "A_main": self.A_main,
             "A_final": self.A_final,
             "A_ref": self.A_ref,
@@ -379,10 +458,11 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
 class KnowledgeTransferMetric(PluginMetric[dict]):
     """Emit a :class:`KnowledgeTransferPlugin`'s Table 1 columns through an ``EvaluationPlugin``.
 
-    After the last experience: ``BKT_half``, ``BKT_beta``, ``BKT_mean``, ``FKT_half``,
-    ``FKT_beta``, ``FKT_mean``, ``LCA_0``, ``LCA_0_F``, ``LCA_0_B``, ``LCA_F``,
-    ``LCA_B``, ``AvgFinalAcc`` (final state, all experiences) and ``AvgEndAcc``
-    (each experience at the end of its own training), as
+    After the last experience (once every task is trained; again after any later
+    experience, with the final-state probes redone): ``BKT_half``, ``BKT_beta``,
+    ``BKT_mean``, ``FKT_half``, ``FKT_beta``, ``FKT_mean``, ``LCA_0``, ``LCA_0_F``,
+    ``LCA_0_B``, ``LCA_F``, ``LCA_B``, ``AvgFinalAcc`` (final state, all tasks) and
+    ``AvgEndAcc`` (each training experience's task at the end of that experience), as
     ``<name>/eval_phase/test_stream`` with x = ``clock.train_iterations``. Without
     probes only ``LCA_F`` and ``AvgFinalAcc``/``AvgEndAcc`` are emitted.
     """
@@ -390,10 +470,10 @@ class KnowledgeTransferMetric(PluginMetric[dict]):
     def __init__(self, plugin: KnowledgeTransferPlugin):
         super().__init__()
         self.plugin = plugin
-        self._emitted = False
+        self._emitted = 0  # the plugin's finish() round last emitted
 
     def reset(self) -> None:
-        self._emitted = False
+        self._emitted = 0
 
     def result(self) -> dict:
         return self.plugin.scores() if self.plugin.complete else {}
@@ -408,9 +488,9 @@ class KnowledgeTransferMetric(PluginMetric[dict]):
     def after_training(self, strategy):
         p = self.plugin
         p.finish(strategy)
-        if not p.done or self._emitted:
+        if not p.done or self._emitted == p.rounds:
             return None
-        self._emitted = True
+        self._emitted = p.rounds
         if p.complete:
             values = p.scores()
         else:

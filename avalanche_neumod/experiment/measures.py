@@ -87,10 +87,24 @@ class StabilityGap(Measure):
         if curves and result["status"] == "ok":
             first = min(curves, key=int)
             d["scores"]["de_lange"] = _lower_scores(
-                score(curves, d["boundaries"], "delange", self.windows, self.tolerance)
+                score(
+                    curves,
+                    d["boundaries"],
+                    "delange",
+                    self.windows,
+                    self.tolerance,
+                    tasks=d.get("tasks"),
+                )
             )
             d["scores"]["ngm"] = _lower_scores(
-                score({first: curves[first]}, d["boundaries"], "ngm", self.windows, self.tolerance)
+                score(
+                    {first: curves[first]},
+                    d["boundaries"],
+                    "ngm",
+                    self.windows,
+                    self.tolerance,
+                    tasks=d.get("tasks"),
+                )
             )
             d["scores"]["ngm"]["experience"] = int(first)
         return d
@@ -117,8 +131,8 @@ class Transfer(Measure):
         beta = int(d["beta"])
         s = d["scores"]
         d.update(
-            fkt=[tr.fkt(d["A_main"], d["A_ref"], b) for b in range(beta + 1)],
-            bkt=[tr.bkt(d["A_final"], d["A_ref"], b) for b in range(beta + 1)],
+            fkt=[tr.fkt(d["A_main"], d["A_ref"], b, d.get("tasks")) for b in range(beta + 1)],
+            bkt=[tr.bkt(d["A_final"], d["A_ref"], b, d.get("tasks")) for b in range(beta + 1)],
             lca_0=s["LCA_0"],
             lca_0_f=s["LCA_0_F"],
             lca_0_b=s["LCA_0_B"],

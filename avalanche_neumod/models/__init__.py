@@ -22,6 +22,7 @@ from .units import (
     redo_scores,
     reinit_units,
     require_hidden_units,
+    unit_network,
     weight_layers,
 )
 
@@ -52,5 +53,6 @@ __all__ = [
     "reinit_units",
     "remove_gains",
     "require_hidden_units",
+    "unit_network",
     "weight_layers",
 ]

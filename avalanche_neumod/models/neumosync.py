@@ -219,6 +219,11 @@ class NeuMoSyncNetwork(nn.Module):
         w, b = self._phi_names[k]
         return (getattr(self, w) if w else None), (getattr(self, b) if b else None)
 
+    @property
+    def main_network(self) -> nn.Module:
+        """The MainNetwork theta (what :func:`.units.unit_network` reads)."""
+        return self.main
+
     def extra_parameters(self) -> int:
         """Trainable parameters beyond the MainNetwork's (features + NeuroSync)."""
         main = {id(p) for p in self.main.parameters()}

@@ -377,6 +377,18 @@ def _reshape_problem_uncached(
     return None
 
 
+def unit_network(model: nn.Module) -> nn.Module:
+    """The network whose hidden units ``model`` computes with: the ``main_network`` of a
+    wrapper that exposes one (NeuMoSync's MainNetwork, whose layers the wrapper runs with
+    modulated weights and activity), else ``model`` itself.
+
+    Read-only diagnostics use it (``read_units(unit_network(model))``, forwards through
+    ``model``); methods that change units call :func:`read_units` on the model they train.
+    """
+    inner = getattr(model, "main_network", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
 def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -> HiddenUnits | str:
     """The hidden units of ``producer`` (at ``node``), or why it has none."""
     activation = norm = None

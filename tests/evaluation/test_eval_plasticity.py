@@ -169,3 +169,63 @@ def test_evaluations_restore_each_module_mode_and_pause_recorders():
     rec.activity.clear()  # the plain forward above was recorded
     d = diagnose(model, data.x)
     assert 0 <= d["dormant"] <= 1 and rec.activity == {}
+
+
+def _modulated_neumosync():
+    """A NeuMoSyncNetwork with non-trivial alphas (random NeuroSync weights)."""
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(MLP(784, (16,), 10))
+    with torch.no_grad():
+        for p in net.neurosync.parameters():
+            p.normal_(0.0, 0.5)
+    return net
+
+
+def test_diagnose_reads_neumosyncs_inference_network(mnist_small):
+    # regression (issue 14): read_units(NeuMoSyncNetwork) raised UnsupportedModelError
+    import torch.nn.functional as F
+
+    net = _modulated_neumosync()
+    x = mnist_small[1][0][:64]
+    d = diagnose(net, x, tau=0.5)
+    # by hand: the InferenceNetwork's hidden activity h = relu(gain * (W_inf x + b_inf) + shift)
+    net.eval()
+    with torch.no_grad():
+        alphas = net.alphas(x)
+        w = net.inference_weights(alphas)
+        z = F.linear(x.flatten(1), w["1.weight"], w["1.bias"])
+        a = alphas[:16]
+        h = torch.relu(a[:, 2] * z + a[:, 3])
+    assert (a[:, 2] - 1).abs().max() > 0.05  # the modulation is not the identity
+    assert d["dormant/1"] == A(dormant_fraction(h, 0.5))
+    assert d["effective_rank"] == A(effective_rank(h), rel=1e-5)
+    assert d["effective_rank"] != A(diagnose(net.main, x)["effective_rank"], rel=1e-3)
+    # the weights are the MainNetwork's theta
+    assert d["mean_abs_weight"] == A(mean_abs_weight([net.main[1].weight, net.main[3].weight]))
+    assert set(d) == {"dormant/1", "dormant", "effective_rank", "mean_abs_weight"}
+
+
+def test_metric_on_the_neumosync_strategy(make_pmnist):
+    # regression (issue 14): PlasticityMetric failed after NeuMoSync's first experience
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from avalanche_neumod.training.neumosync import NeuMoSync
+
+    bm = make_pmnist(n_experiences=2, n_train=64)
+    torch.manual_seed(0)
+    metric = PlasticityMetric(samples=50, every=2)
+    ev = EvaluationPlugin(metric, loggers=[])
+    s = NeuMoSync(model=MLP(784, (16,), 10), train_mb_size=16, evaluator=ev)
+    for e in bm.train_stream:
+        s.train(e)
+    xs, vals = ev.get_all_metrics()["DormantFraction/train_phase/train_stream/1"]
+    assert xs == [2, 4, 4, 6, 8, 8]
+    assert all(0 <= v <= 1 for v in vals)
+    assert "GradNorm/train_phase/train_stream" in ev.get_all_metrics()
+    net = s.model
+    assert metric.last["mean_abs_weight"] == A(
+        mean_abs_weight([net.main[1].weight, net.main[3].weight])
+    )
+    assert 1 <= metric.last["effective_rank"] <= 16
