@@ -80,3 +80,30 @@ def test_plasticity_record(result):
     assert "DormantFraction" in names and "EffectiveRank" in names
     for rec in p.values():
         assert len(rec["x"]) == len(rec["value"]) >= 1
+
+
+RECURRING = SUITE.replace(
+    'toy: {name: "toy:toy_stream", args: {n_experiences: 3}}',
+    'toy: {name: "toy:toy_stream", args: {n_experiences: 3}, wrappers: [{name: recurring}]}',
+)
+
+
+def test_recurring_stream_cell_scores_each_task_against_its_own_test_set(tmp_path):
+    """R, A1, R, A2 (issue 14): the cell finishes, the records carry the task identities and
+    the saved FKT / stability-gap scores are those of the task-keyed definitions."""
+    from avalanche_neumod.evaluation import fkt, stability_gap_scores
+
+    p = tmp_path / "m.yaml"
+    p.write_text(RECURRING)
+    (cfg,) = expand(load_suite(p))
+    r = json.loads(json.dumps(run_cell(cfg)))
+    assert r["status"] == "ok", r.get("traceback")
+    t = r["measures"]["transfer"]
+    assert t["tasks"] == [0, 1, 0, 2]
+    assert t["fkt"] == pytest.approx(
+        [fkt(t["A_main"], t["A_ref"], b, t["tasks"]) for b in range(4)]
+    )
+    assert t["lca_f"] == pytest.approx(t["lca_0_f"] + sum(t["fkt"]) / 4)
+    sg = r["measures"]["stability_gap"]
+    want = stability_gap_scores(sg["curves"], sg["boundaries"], "delange", tasks=sg["tasks"])
+    assert sg["scores"]["de_lange"]["avg_min_acc"] == pytest.approx(want["avg_min_ACC"])
