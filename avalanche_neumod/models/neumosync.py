@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Optional
+import math
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,7 @@ from .neurosync import LinearModulator, NeuroSync
 from .units import read_units
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
+HEAD_BIASES = ("shared", "none", "layer")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,21 @@ def _row_sq_norms(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
     """Squared norm of each neuron's weights and bias: ``||w_i||^2 + b_i^2``."""
     sq = torch.linalg.vector_norm(w.detach().flatten(1), dim=1).square_()
     return sq if b is None else sq.addcmul_(b.detach(), b.detach())
+
+
+def _alpha_scales(alpha_scale: Union[float, Sequence[float]]) -> tuple[float, ...]:
+    """``alpha_scale`` as four positive finite scales (SM, WC, gain, shift)."""
+    if isinstance(alpha_scale, (int, float)):
+        values = (float(alpha_scale),) * 4
+    else:
+        values = tuple(float(a) for a in alpha_scale)
+        if len(values) != 4:
+            raise ValueError(
+                f"alpha_scale must be one number or four (SM, WC, gain, shift), got {alpha_scale}"
+            )
+    if not all(math.isfinite(a) and a > 0 for a in values):
+        raise ValueError(f"alpha_scale must be > 0 and finite, got {alpha_scale}")
+    return values
 
 
 class _NetHook:
@@ -113,9 +130,18 @@ class NeuMoSyncNetwork(nn.Module):
         d_model, num_layers, num_heads, dim_feedforward: NeuroSync sizes [16, 2, 4, 32].
         embedding_size: size of the learnable e_i [8].
         position_size: size of the positional part of f_i [8].
-        alpha_scale: a in the alpha maps, > 0 [1.0].
+        alpha_scale: a in the alpha maps, > 0 [1.0]; or four values, one per alpha
+            (SM, WC, gain, shift), e.g. ``(1, 1, 1, 0.1)`` bounds ``|alpha_shift| <= 0.1``
+            so that the shift cannot silence a layer of ReLUs (issue 13).
         stats_decay: running-mean rate of the activity statistics, in [0, 1) [0.99].
         projection_seed: seed of the fixed random input projection [0].
+        feature_norm: ``"symlog"`` [default], ``"layer"`` (statistics standardised
+            within each layer) or ``"both"``; see :mod:`.neumosync_features`.
+        head_bias: the bias of NeuroSync's head: ``"shared"`` [default, one bias for
+            all neurons], ``"none"``, or ``"layer"`` (a zero-initialised bias per
+            layer and alpha, ``r_i = W o_i + b_layer(i)``). The shared bias receives
+            the gradient summed over all neurons and was measured to dominate the
+            alphas (per-layer means equal within 0.01); see docs/neumosync.md.
     """
 
     def __init__(
@@ -134,15 +160,18 @@ class NeuMoSyncNetwork(nn.Module):
         dim_feedforward: int = 32,
         embedding_size: int = 8,
         position_size: int = 8,
-        alpha_scale: float = 1.0,
+        alpha_scale: Union[float, Sequence[float]] = 1.0,
         stats_decay: float = 0.99,
         projection_seed: int = 0,
+        feature_norm: str = "symlog",
+        head_bias: str = "shared",
     ):
         super().__init__()
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        if not alpha_scale > 0:
-            raise ValueError(f"alpha_scale must be > 0, got {alpha_scale}")
+        scales = _alpha_scales(alpha_scale)
+        if head_bias not in HEAD_BIASES:
+            raise ValueError(f"unknown head_bias {head_bias!r}; valid: {list(HEAD_BIASES)}")
         if not neurosync and context != "batch":
             raise ValueError(
                 f"context={context!r} needs neurosync=True: the neurosync=False ablation "
@@ -154,7 +183,9 @@ class NeuMoSyncNetwork(nn.Module):
         self.plasticity_modulation = bool(plasticity_modulation)
         self.activity_modulation = bool(activity_modulation)
         self.use_neurosync = bool(neurosync)
-        self.alpha_scale = float(alpha_scale)
+        self.alpha_scales = scales
+        self.alpha_scale = alpha_scale
+        self.head_bias = head_bias
 
         units = read_units(model)
         pre_act = {u.name: u.pre_activation or u.producer for u in units.hidden}
@@ -170,8 +201,13 @@ class NeuMoSyncNetwork(nn.Module):
         self.layer_names = [layer.name for layer in self.layers]
 
         self.features = NeuronFeatures(
-            [layer.n for layer in self.layers], position_size, embedding_size, stats_decay
+            [layer.n for layer in self.layers],
+            position_size,
+            embedding_size,
+            stats_decay,
+            feature_norm,
         )
+        own_bias = head_bias == "shared"
         if neurosync:
             self.neurosync: nn.Module = NeuroSync(
                 self.features.size,
@@ -181,10 +217,15 @@ class NeuMoSyncNetwork(nn.Module):
                 dim_feedforward,
                 context,
                 projection_seed,
+                head_bias=own_bias,
             )
         else:
-            self.neurosync = LinearModulator(self.features.size)
+            self.neurosync = LinearModulator(self.features.size, head_bias=own_bias)
         self.context = context
+        # head_bias="layer": r_i += b_layer(i), one zero-initialised bias per layer and alpha
+        self.layer_bias = (
+            nn.Parameter(torch.zeros(len(self.layers), 4)) if head_bias == "layer" else None
+        )
 
         # ConsolidatedNetwork phi: buffers (never trained), initialised to theta.
         self._phi_names: list[tuple[Optional[str], Optional[str]]] = []
@@ -208,6 +249,9 @@ class NeuMoSyncNetwork(nn.Module):
         self.register_buffer("alpha_offset", offset, persistent=False)
         self.register_buffer("alpha_gate", gate, persistent=False)
         self._sizes = [layer.n for layer in self.layers]
+        self._by_param = {
+            f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
+        }
 
         self._state: Optional[dict] = None  # per-forward modulation state read by hooks
         self._captured: list[Optional[torch.Tensor]] = [None] * len(self.layers)
@@ -320,48 +364,76 @@ class NeuMoSyncNetwork(nn.Module):
         ablated (or, for gain/shift, where the neuron has no activity modulation)."""
         offset = torch.zeros(self.n_neurons, 4)
         offset[:, 0] = offset[:, 2] = 1.0
+        a_sm, a_wc, a_gain, a_shift = self.alpha_scales
         scale = torch.zeros(self.n_neurons, 4)
-        scale[:, 0] = self.alpha_scale if self.plasticity_modulation else 0.0
-        scale[:, 1] = self.alpha_scale if self.consolidation else 0.0
+        scale[:, 0] = a_sm if self.plasticity_modulation else 0.0
+        scale[:, 1] = a_wc if self.consolidation else 0.0
         if self.activity_modulation:
-            scale[:, 2:] = self.alpha_scale * self.activity_mask.float()[:, None]
+            mask = self.activity_mask.float()
+            scale[:, 2] = a_gain * mask
+            scale[:, 3] = a_shift * mask
         return offset, scale
 
     def alphas(self, x: torch.Tensor) -> torch.Tensor:
         """The four alphas per neuron for input batch ``x``: ``(N, 4)`` (context "batch")
         or ``(B, N, 4)`` ("sample"), columns (SM, WC, gain, shift), ablations applied:
         alpha_SM = 1 + a tanh(r1), alpha_WC = a tanh(r2), alpha_gain = 1 + a tanh(r3),
-        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync)."""
+        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync); ``a`` per alpha kind."""
         r = self.neurosync(self.features(self.weight_statistics()), x)
+        if self.layer_bias is not None:
+            r = r + self.layer_bias[self.features.layer_index]
         return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))
 
     # ------------------------------------------------------------------ forward
-    def inference_weights(self, alphas: torch.Tensor) -> dict[str, torch.Tensor]:
+    def inference_weights(
+        self, alphas: torch.Tensor, theta: Optional[dict[str, torch.Tensor]] = None
+    ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
-        ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias)."""
+        ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
+        ``theta`` (optional) replaces the MainNetwork's weights, by the same names
+        (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta')."""
         params: dict[str, torch.Tensor] = {}
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
             mod = layer.module
             pw, pb = self.phi(layer.index)
-            for pname, theta, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
-                if theta is None:
+            for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
+                if theta_t is None:
                     continue
-                shape = (layer.n,) + (1,) * (theta.dim() - 1)
-                w = a[:, 0].reshape(shape) * theta
+                key = f"{layer.name}.{pname}"
+                if theta is not None:
+                    theta_t = theta[key]
+                shape = (layer.n,) + (1,) * (theta_t.dim() - 1)
+                w = a[:, 0].reshape(shape) * theta_t
                 if self.consolidation:
                     w = torch.addcmul(w, a[:, 1].reshape(shape), phi)
-                params[f"{layer.name}.{pname}"] = w
+                params[key] = w
         return params
 
+    def neuron_parameters(self) -> dict[str, torch.Tensor]:
+        """theta's neuron weights and biases by name (``"<layer>.weight"``, ...)."""
+        out = {}
+        for layer in self.layers:
+            for pname in ("weight", "bias"):
+                t = getattr(layer.module, pname)
+                if t is not None:
+                    out[f"{layer.name}.{pname}"] = t
+        return out
+
+    def sm_view(self, alphas: torch.Tensor, name: str, like: torch.Tensor) -> torch.Tensor:
+        """alpha_SM of the neurons owning parameter ``name``, shaped to broadcast over ``like``."""
+        layer = self._by_param[name]
+        sm = alphas[layer.offset : layer.offset + layer.n, 0]
+        return sm.reshape((layer.n,) + (1,) * (like.dim() - 1))
+
     @contextlib.contextmanager
-    def _modulating(self, alphas: torch.Tensor, sample: bool):
+    def _modulating(self, alphas: torch.Tensor, sample: bool, capture: Optional[bool] = None):
         self._state = {
             "alphas": alphas,
             "split": alphas.split(self._sizes, dim=-2),
             "sample": sample,
             "mix": self.plasticity_modulation or self.consolidation,
             "act": self.activity_modulation,
-            "capture": self.training,
+            "capture": self.training if capture is None else capture,
         }
         try:
             yield
@@ -374,15 +446,30 @@ class NeuMoSyncNetwork(nn.Module):
         self.last_alphas = alphas.detach()
         return self.inference_forward(x, alphas)
 
-    def inference_forward(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
-        """The InferenceNetwork for given alphas (``(N, 4)`` or per sample ``(B, N, 4)``)."""
+    def inference_forward(
+        self,
+        x: torch.Tensor,
+        alphas: torch.Tensor,
+        weights: Optional[dict[str, torch.Tensor]] = None,
+        capture: Optional[bool] = None,
+    ) -> torch.Tensor:
+        """The InferenceNetwork for given alphas (``(N, 4)`` or per sample ``(B, N, 4)``).
+
+        ``weights``: ready InferenceNetwork weights (from :meth:`inference_weights`,
+        batch alphas only). ``capture``: keep the activity for the statistics
+        (default: in training mode).
+        """
         if alphas.shape[-2:] != (self.n_neurons, 4):
             raise ValueError(f"alphas must end in ({self.n_neurons}, 4), got {tuple(alphas.shape)}")
         sample = alphas.dim() == 3
-        with self._modulating(alphas, sample):
-            if sample or not (self.plasticity_modulation or self.consolidation):
+        if sample and weights is not None:
+            raise ValueError("weights are for batch alphas (N, 4), not per-sample alphas")
+        with self._modulating(alphas, sample, capture):
+            if weights is None and (sample or not (self.plasticity_modulation or self.consolidation)):
                 return self.main(x)
-            return functional_call(self.main, self.inference_weights(alphas), (x,))
+            if weights is None:
+                weights = self.inference_weights(alphas)
+            return functional_call(self.main, weights, (x,))
 
     def main_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The MainNetwork theta alone (no modulation, no capture)."""

@@ -27,10 +27,11 @@ N_ALPHAS = 4  # SM, WC, gain, shift
 CONTEXTS = ("batch", "sample")
 
 
-def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
-    lin = nn.Linear(n_in, n_out)
+def _zero_linear(n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out, bias=bias)
     nn.init.zeros_(lin.weight)
-    nn.init.zeros_(lin.bias)
+    if bias:
+        nn.init.zeros_(lin.bias)
     return lin
 
 
@@ -45,6 +46,8 @@ class NeuroSync(nn.Module):
         context: ``"batch"`` (one context token per minibatch, alphas shared by
             the batch) or ``"sample"`` (one per sample: alphas per sample).
         projection_seed: seed of the fixed random input projection P.
+        head_bias: give the head its own bias [True]; False: ``r_i = W o_i`` (the
+            network may then add a per-layer bias, ``head_bias="layer"``).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class NeuroSync(nn.Module):
         dim_feedforward: int = 32,
         context: str = "batch",
         projection_seed: int = 0,
+        head_bias: bool = True,
     ):
         super().__init__()
         if min(feature_size, d_model, num_layers, num_heads, dim_feedforward) < 1:
@@ -77,7 +81,7 @@ class NeuroSync(nn.Module):
             d_model, num_heads, dim_feedforward, dropout=0.0, batch_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.head = _zero_linear(d_model, N_ALPHAS)
+        self.head = _zero_linear(d_model, N_ALPHAS, bias=head_bias)
         self.register_buffer("input_projection", torch.empty(0), persistent=False)
 
     def _projection(self, dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -108,11 +112,11 @@ class LinearModulator(nn.Module):
 
     context = "batch"
 
-    def __init__(self, feature_size: int):
+    def __init__(self, feature_size: int, head_bias: bool = True):
         super().__init__()
         if feature_size < 1:
             raise ValueError(f"feature_size must be positive, got {feature_size}")
-        self.head = _zero_linear(feature_size, N_ALPHAS)
+        self.head = _zero_linear(feature_size, N_ALPHAS, bias=head_bias)
 
     def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.head(features)
