@@ -36,8 +36,8 @@ the two outputs are mixed per sample.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
@@ -465,7 +465,9 @@ class NeuMoSyncNetwork(nn.Module):
         if sample and weights is not None:
             raise ValueError("weights are for batch alphas (N, 4), not per-sample alphas")
         with self._modulating(alphas, sample, capture):
-            if weights is None and (sample or not (self.plasticity_modulation or self.consolidation)):
+            if weights is None and (
+                sample or not (self.plasticity_modulation or self.consolidation)
+            ):
                 return self.main(x)
             if weights is None:
                 weights = self.inference_weights(alphas)
