@@ -482,7 +482,7 @@ def test_inference_weights_accept_a_replacement_theta():
     theta = {k: v + 1.0 for k, v in net.neuron_parameters().items()}
     moved = copy.deepcopy(net)
     with torch.no_grad():
-        for k, v in moved.neuron_parameters().items():
+        for v in moved.neuron_parameters().values():
             v.add_(1.0)
     got = net.inference_forward(x, alphas, net.inference_weights(alphas, theta=theta))
     torch.testing.assert_close(got, moved.inference_forward(x, alphas))
