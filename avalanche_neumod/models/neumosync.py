@@ -480,7 +480,9 @@ class NeuMoSyncNetwork(nn.Module):
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
     def consolidate(self) -> None:
-        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6)."""
+        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6), as one
+        ``torch._foreach_lerp_`` over all tensors (``phi + (1 - lambda) (theta - phi)``,
+        equal up to rounding)."""
         if not self.consolidation:
             return
         phis, thetas = [], []
@@ -491,9 +493,7 @@ class NeuMoSyncNetwork(nn.Module):
             if pb is not None:
                 phis.append(pb)
                 thetas.append(layer.module.bias.detach())
-        lam = self.ema_decay
-        torch._foreach_mul_(phis, lam)
-        torch._foreach_add_(phis, torch._foreach_mul(thetas, 1.0 - lam))
+        torch._foreach_lerp_(phis, thetas, 1.0 - self.ema_decay)
 
     @torch.no_grad()
     def update_statistics(self) -> bool:
