@@ -487,3 +487,33 @@ def test_inference_weights_accept_a_replacement_theta():
     got = net.inference_forward(x, alphas, net.inference_weights(alphas, theta=theta))
     torch.testing.assert_close(got, moved.inference_forward(x, alphas))
     assert not torch.allclose(got, net.inference_forward(x, alphas))
+
+
+@pytest.mark.parametrize("context", ["batch", "sample"])
+def test_context_to_neurons_adds_the_context_to_every_neuron_token(context):
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(_small_mlp(), context=context, context_to_neurons=True)
+    ref = NeuMoSyncNetwork(copy.deepcopy(net.main), context=context)
+    ref.load_state_dict(net.state_dict())
+    _randomise_head(net)
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(4, 12)
+    assert not torch.allclose(net.alphas(x), ref.alphas(x))
+    # by hand: the encoder over [c, t_i + c]
+    ns = net.neurosync
+    f = net.features(net.weight_statistics())
+    proj = ns._projection(12, x)
+    tokens = ns.feature_proj(f)
+    if context == "batch":
+        c = ns.context_proj(x.mean(0) @ proj)
+        seq = torch.cat((c[None], tokens + c))[None]
+        r = ns.head(ns.encoder(seq)[0, 1:])
+    else:
+        c = ns.context_proj(x @ proj)
+        seq = torch.cat((c[:, None], tokens[None] + c[:, None]), dim=1)
+        r = ns.head(ns.encoder(seq)[:, 1:])
+    torch.testing.assert_close(
+        net.alphas(x), torch.addcmul(net.alpha_offset, net.alpha_gate, r.tanh())
+    )
+    with pytest.raises(ValueError, match="neurosync"):
+        NeuMoSyncNetwork(_small_mlp(), neurosync=False, context_to_neurons=True)

@@ -142,6 +142,8 @@ class NeuMoSyncNetwork(nn.Module):
             layer and alpha, ``r_i = W o_i + b_layer(i)``). The shared bias receives
             the gradient summed over all neurons and was measured to dominate the
             alphas (per-layer means equal within 0.01); see docs/neumosync.md.
+        context_to_neurons: also add NeuroSync's context to every neuron token
+            [False]; see :mod:`.neurosync` (needs ``neurosync=True``).
     """
 
     def __init__(
@@ -165,6 +167,7 @@ class NeuMoSyncNetwork(nn.Module):
         projection_seed: int = 0,
         feature_norm: str = "symlog",
         head_bias: str = "shared",
+        context_to_neurons: bool = False,
     ):
         super().__init__()
         if not 0.0 <= ema_decay < 1.0:
@@ -172,6 +175,10 @@ class NeuMoSyncNetwork(nn.Module):
         scales = _alpha_scales(alpha_scale)
         if head_bias not in HEAD_BIASES:
             raise ValueError(f"unknown head_bias {head_bias!r}; valid: {list(HEAD_BIASES)}")
+        if not neurosync and context_to_neurons:
+            raise ValueError(
+                "context_to_neurons needs neurosync=True (the ablation has no context)"
+            )
         if not neurosync and context != "batch":
             raise ValueError(
                 f"context={context!r} needs neurosync=True: the neurosync=False ablation "
@@ -218,6 +225,7 @@ class NeuMoSyncNetwork(nn.Module):
                 context,
                 projection_seed,
                 head_bias=own_bias,
+                context_to_neurons=context_to_neurons,
             )
         else:
             self.neurosync = LinearModulator(self.features.size, head_bias=own_bias)

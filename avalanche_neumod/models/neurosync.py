@@ -14,6 +14,12 @@ neurons) reads ``[c, t_1, ..., t_N]``; a linear head, zero-initialised, maps eac
 neuron's output token to four numbers r_i, so that at initialisation r = 0 and
 the InferenceNetwork is the MainNetwork.
 
+Variant ``context_to_neurons`` (ours, issue 13): the context is also added to every
+neuron token, ``t_i = W_f f_i + b_f + c``. With the context as one token among
+N + 1, the alphas were measured to change by about 1e-5 between batches of
+different tasks (docs/neumosync.md): each neuron token reaches the input only
+through one attention weight out of N + 1.
+
 With ``neurosync=False`` (ablation) :class:`LinearModulator` replaces it:
 ``r_i = W f_i + b`` (zero-initialised), with no attention and no input context.
 """
@@ -48,6 +54,7 @@ class NeuroSync(nn.Module):
         projection_seed: seed of the fixed random input projection P.
         head_bias: give the head its own bias [True]; False: ``r_i = W o_i`` (the
             network may then add a per-layer bias, ``head_bias="layer"``).
+        context_to_neurons: also add the context to every neuron token [False].
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class NeuroSync(nn.Module):
         context: str = "batch",
         projection_seed: int = 0,
         head_bias: bool = True,
+        context_to_neurons: bool = False,
     ):
         super().__init__()
         if min(feature_size, d_model, num_layers, num_heads, dim_feedforward) < 1:
@@ -73,6 +81,7 @@ class NeuroSync(nn.Module):
         if context not in CONTEXTS:
             raise ValueError(f"unknown context {context!r}; valid: {list(CONTEXTS)}")
         self.context = context
+        self.context_to_neurons = bool(context_to_neurons)
         self.d_model = d_model
         self.projection_seed = int(projection_seed)
         self.feature_proj = nn.Linear(feature_size, d_model)
@@ -99,10 +108,15 @@ class NeuroSync(nn.Module):
         tokens = self.feature_proj(features)  # (N, d)
         if self.context == "batch":
             ctx = self.context_proj(flat.mean(0) @ proj)  # (d,)
+            if self.context_to_neurons:
+                tokens = tokens + ctx
             seq = torch.cat((ctx[None], tokens))[None]  # (1, 1 + N, d)
             return self.head(self.encoder(seq)[0, 1:])
         ctx = self.context_proj(flat @ proj)  # (B, d)
-        seq = torch.cat((ctx[:, None], tokens[None].expand(len(ctx), -1, -1)), dim=1)
+        per_sample = tokens[None].expand(len(ctx), -1, -1)
+        if self.context_to_neurons:
+            per_sample = per_sample + ctx[:, None]
+        seq = torch.cat((ctx[:, None], per_sample), dim=1)
         return self.head(self.encoder(seq)[:, 1:])
 
 

@@ -75,7 +75,7 @@ class NeuMoSync(FastTemplate):
         context, d_model, num_layers, num_heads, dim_feedforward, embedding_size,
         position_size, alpha_scale, stats_decay, projection_seed: see
             :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
-        feature_norm, head_bias: see
+        feature_norm, head_bias, context_to_neurons: see
             :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
         neurosync_lr: learning rate of every parameter that is not theta (NeuroSync,
             e_i, layer embeddings, layer biases) in the default Adam; None: ``lr`` [None].
@@ -113,6 +113,7 @@ class NeuMoSync(FastTemplate):
         projection_seed: int = 0,
         feature_norm: str = "symlog",
         head_bias: str = "shared",
+        context_to_neurons: bool = False,
         neurosync_lr: Optional[float] = None,
         objective: str = "joint",
         lookahead_lr: float = 0.1,
@@ -152,6 +153,7 @@ class NeuMoSync(FastTemplate):
             projection_seed=projection_seed,
             feature_norm=feature_norm,
             head_bias=head_bias,
+            context_to_neurons=context_to_neurons,
         )
         if isinstance(model, NeuMoSyncNetwork):
             changed = sorted(k for k, v in net_kwargs.items() if v != _NET_DEFAULTS[k])
