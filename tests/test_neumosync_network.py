@@ -426,9 +426,9 @@ def test_layer_feature_norm_standardises_the_statistics_within_each_layer():
         part = stats[layer.offset : layer.offset + layer.n]
         torch.testing.assert_close(part.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
         std = part.std(0, unbiased=False)
-        varies = std > 1e-3  # a statistic constant within the layer stays 0
+        varies = std > 1e-3  # a statistic constant within the layer stays 0 (eps 1e-5)
         assert int(varies.sum()) >= 4
-        torch.testing.assert_close(std[varies], torch.ones(int(varies.sum())), atol=1e-3, rtol=0)
+        torch.testing.assert_close(std[varies], torch.ones(int(varies.sum())), atol=1e-2, rtol=0)
     # a shift common to a whole layer is invisible; a neuron's difference is not
     fs = net.features
     x = torch.randn(net.n_neurons, 3)
