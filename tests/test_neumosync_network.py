@@ -517,3 +517,31 @@ def test_context_to_neurons_adds_the_context_to_every_neuron_token(context):
     )
     with pytest.raises(ValueError, match="neurosync"):
         NeuMoSyncNetwork(_small_mlp(), neurosync=False, context_to_neurons=True)
+
+
+@pytest.mark.parametrize("name", ["mlp", "convnet", "sequential"])
+def test_small_batch_output_mixing_equals_materialised_weights(name):
+    """Batch context, small batch: Linear layers mix outputs (alpha_SM theta.h + alpha_WC
+    phi.h) instead of materialising w_inf; same outputs and gradients up to rounding."""
+    from avalanche_neumod.models.neumosync import OUTPUT_MIX_MAX_BATCH
+
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(make())
+    _randomise_head(net)
+    with torch.no_grad():
+        for layer in net.layers:
+            for t in net.phi(layer.index):
+                t.add_(0.3 * torch.randn_like(t))
+    x = torch.randn(shape)
+    assert len(x) <= OUTPUT_MIX_MAX_BATCH
+    alphas = net.alphas(x).detach().requires_grad_()
+    grads = []
+    for weights in (None, net.inference_weights(alphas)):
+        net.zero_grad()
+        alphas.grad = None
+        out = net.inference_forward(x, alphas, weights)
+        out.square().sum().backward()
+        grads.append((out.detach(), alphas.grad.clone(), net.main[-1].weight.grad.clone()))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-4)

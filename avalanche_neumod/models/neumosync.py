@@ -51,6 +51,8 @@ from .units import read_units
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
 HEAD_BIASES = ("shared", "none", "layer")
+# Batch context: a Linear layer mixes outputs instead of weights up to this batch size
+OUTPUT_MIX_MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,8 @@ class NeuMoSyncNetwork(nn.Module):
         self.register_buffer("alpha_offset", offset, persistent=False)
         self.register_buffer("alpha_gate", gate, persistent=False)
         self._sizes = [layer.n for layer in self.layers]
+        self._all_layers = frozenset(layer.index for layer in self.layers)
+        self._linear_layers = frozenset(layer.index for layer in self.layers if not layer.is_conv)
         self._by_param = {
             f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
         }
@@ -288,7 +292,7 @@ class NeuMoSyncNetwork(nn.Module):
             ops.setdefault(id(module), (module, []))[1].append(op)
 
         for layer in self.layers:
-            add(layer.module, ("mix", layer))  # active only with context="sample"
+            add(layer.module, ("mix", layer))  # active for the layers in state["mix_out"]
             if layer.modulated:
                 add(pre_act[layer.name], ("act", layer))
         self._handles = [
@@ -316,7 +320,7 @@ class NeuMoSyncNetwork(nn.Module):
             return None
         for kind, layer in todo:
             if kind == "mix":
-                if st["sample"] and st["mix"]:
+                if layer.index in st["mix_out"]:
                     out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
             elif st["act"]:
                 a = st["split"][layer.index]
@@ -394,14 +398,20 @@ class NeuMoSyncNetwork(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def inference_weights(
-        self, alphas: torch.Tensor, theta: Optional[dict[str, torch.Tensor]] = None
+        self,
+        alphas: torch.Tensor,
+        theta: Optional[dict[str, torch.Tensor]] = None,
+        skip: frozenset = frozenset(),
     ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
         ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
         ``theta`` (optional) replaces the MainNetwork's weights, by the same names
-        (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta')."""
+        (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
+        index is in ``skip`` are left out."""
         params: dict[str, torch.Tensor] = {}
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
+            if layer.index in skip:
+                continue
             mod = layer.module
             pw, pb = self.phi(layer.index)
             for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
@@ -434,11 +444,24 @@ class NeuMoSyncNetwork(nn.Module):
         return sm.reshape((layer.n,) + (1,) * (like.dim() - 1))
 
     @contextlib.contextmanager
-    def _modulating(self, alphas: torch.Tensor, sample: bool, capture: Optional[bool] = None):
+    def _modulating(
+        self,
+        alphas: torch.Tensor,
+        sample: bool,
+        capture: Optional[bool] = None,
+        mix_out: Optional[frozenset] = None,
+    ):
+        """Hooks active inside: activity modulation, activity capture, and the weight
+        mixing by outputs for the layers in ``mix_out`` (default: all with per-sample
+        alphas, none otherwise)."""
+        mixing = self.plasticity_modulation or self.consolidation
+        if mix_out is None:
+            mix_out = self._all_layers if sample else frozenset()
         self._state = {
             "alphas": alphas,
             "split": alphas.split(self._sizes, dim=-2),
             "sample": sample,
+            "mix_out": mix_out if mixing else frozenset(),
             "mix": self.plasticity_modulation or self.consolidation,
             "act": self.activity_modulation,
             "capture": self.training if capture is None else capture,
@@ -472,14 +495,20 @@ class NeuMoSyncNetwork(nn.Module):
         sample = alphas.dim() == 3
         if sample and weights is not None:
             raise ValueError("weights are for batch alphas (N, 4), not per-sample alphas")
-        with self._modulating(alphas, sample, capture):
-            if weights is None and (
-                sample or not (self.plasticity_modulation or self.consolidation)
-            ):
+        if sample or weights is not None:
+            with self._modulating(alphas, sample, capture):
+                if weights is None:
+                    return self.main(x)
+                return functional_call(self.main, weights, (x,))
+        # Batch alphas: a Linear layer of a small batch mixes its outputs,
+        # alpha_SM (theta . h) + alpha_WC (phi . h) (cheaper than materialising w_inf:
+        # the same values up to rounding); the other layers get w_inf materialised.
+        mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
+        with self._modulating(alphas, sample, capture, mix_out):
+            mixing = self.plasticity_modulation or self.consolidation
+            if not mixing or mix_out == self._all_layers:
                 return self.main(x)
-            if weights is None:
-                weights = self.inference_weights(alphas)
-            return functional_call(self.main, weights, (x,))
+            return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
 
     def main_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The MainNetwork theta alone (no modulation, no capture)."""
