@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -141,7 +142,7 @@ def test_ema_update_is_exact():
     net.consolidate()
     after = [t for layer in net.layers for t in net.phi(layer.index)]
     for phi0, theta, phi1 in zip(before, thetas, after):
-        assert torch.equal(phi1, phi0 * 0.9 + theta * (1 - 0.9))  # phi <- l phi + (1 - l) theta
+        # phi <- l phi + (1 - l) theta (computed as a lerp: equal up to float rounding)
         ref = 0.9 * phi0.double() + 0.1 * theta.double()
         torch.testing.assert_close(phi1.double(), ref, rtol=1e-6, atol=1e-7)
         assert not torch.equal(phi1, phi0)
@@ -378,3 +379,169 @@ def test_vectorised_batch_statistics_match_per_layer_statistics():
     torch.testing.assert_close(
         torch.stack([redo[:5].mean(), redo[5:8].mean(), redo[8:].mean()]), torch.ones(3)
     )
+
+
+# ---------------------------------------------------------------- variants (issue 13)
+def test_per_alpha_scales_bound_each_alpha():
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(_small_mlp(), alpha_scale=(1.0, 0.5, 0.8, 0.1))
+    assert net.alpha_scales == (1.0, 0.5, 0.8, 0.1)
+    with torch.no_grad():  # saturate tanh: every alpha at its bound
+        net.neurosync.head.weight.zero_()
+        net.neurosync.head.bias.copy_(torch.tensor([-50.0, 50.0, -50.0, -50.0]))
+    a = net.alphas(torch.randn(4, 12))
+    hidden = net.activity_mask
+    torch.testing.assert_close(a[:, 0], torch.zeros(net.n_neurons))  # 1 - 1.0
+    torch.testing.assert_close(a[:, 1], torch.full((net.n_neurons,), 0.5))
+    torch.testing.assert_close(a[hidden, 2], torch.full((int(hidden.sum()),), 0.2))
+    torch.testing.assert_close(a[hidden, 3], torch.full((int(hidden.sum()),), -0.1))
+    # one number is the same as four equal ones
+    one = NeuMoSyncNetwork(_small_mlp(), alpha_scale=0.7)
+    four = NeuMoSyncNetwork(copy.deepcopy(one.main), alpha_scale=(0.7,) * 4)
+    four.load_state_dict(one.state_dict())
+    _randomise_head(one)
+    four.load_state_dict(one.state_dict())
+    x = torch.randn(3, 12)
+    assert torch.equal(one.alphas(x), four.alphas(x))
+
+
+@pytest.mark.parametrize("scale", [(1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0), float("nan"), -1.0])
+def test_bad_alpha_scales_raise(scale):
+    with pytest.raises(ValueError, match="alpha_scale"):
+        NeuMoSyncNetwork(_small_mlp(), alpha_scale=scale)
+
+
+def test_layer_feature_norm_standardises_the_statistics_within_each_layer():
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(_small_mlp(), feature_norm="layer")
+    ref = NeuMoSyncNetwork(_small_mlp())
+    assert net.features.size == ref.features.size
+    net.train()
+    net(torch.randn(32, 12))
+    net.update_statistics()
+    f = net.features(net.weight_statistics())
+    p = net.features.position_size
+    stats = f[:, p : p + 8]
+    for layer in net.layers:
+        part = stats[layer.offset : layer.offset + layer.n]
+        torch.testing.assert_close(part.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+        std = part.std(0, unbiased=False)
+        varies = std > 1e-3  # a statistic constant within the layer stays 0 (eps 1e-5)
+        assert int(varies.sum()) >= 4
+        torch.testing.assert_close(std[varies], torch.ones(int(varies.sum())), atol=1e-2, rtol=0)
+    # a shift common to a whole layer is invisible; a neuron's difference is not
+    fs = net.features
+    x = torch.randn(net.n_neurons, 3)
+    shifted = x.clone()
+    shifted[: net.layers[0].n] += 5.0
+    torch.testing.assert_close(fs.layer_standardise(x), fs.layer_standardise(shifted))
+    both = NeuMoSyncNetwork(_small_mlp(), feature_norm="both")
+    assert both.features.size == ref.features.size + 8
+    both(torch.randn(4, 12))  # runs
+
+
+def test_unknown_feature_norm_and_head_bias_list_valid_ones():
+    with pytest.raises(ValueError, match="symlog"):
+        NeuMoSyncNetwork(_small_mlp(), feature_norm="zscore")
+    with pytest.raises(ValueError, match="layer"):
+        NeuMoSyncNetwork(_small_mlp(), head_bias="neuron")
+
+
+@pytest.mark.parametrize("neurosync", [True, False])
+def test_head_bias_variants(neurosync):
+    torch.manual_seed(0)
+    none = NeuMoSyncNetwork(_small_mlp(), head_bias="none", neurosync=neurosync)
+    assert none.neurosync.head.bias is None and none.layer_bias is None
+    per_layer = NeuMoSyncNetwork(_small_mlp(), head_bias="layer", neurosync=neurosync)
+    assert per_layer.neurosync.head.bias is None
+    assert per_layer.layer_bias.shape == (len(per_layer.layers), 4)
+    x = torch.randn(5, 12)
+    for net in (none, per_layer):  # neutral at initialisation
+        a = net.alphas(x)
+        assert torch.equal(a, torch.tensor([1.0, 0.0, 1.0, 0.0]).expand_as(a))
+    # a layer's bias moves that layer's alphas only
+    with torch.no_grad():
+        per_layer.layer_bias[1, 0] = 0.5
+    a = per_layer.alphas(x)
+    second = slice(per_layer.layers[1].offset, per_layer.layers[1].offset + per_layer.layers[1].n)
+    torch.testing.assert_close(a[second, 0], torch.full_like(a[second, 0], 1 + math.tanh(0.5)))
+    others = torch.ones(per_layer.n_neurons, dtype=torch.bool)
+    others[second] = False
+    assert torch.all(a[others, 0] == 1)
+    # and it is trained
+    F.cross_entropy(per_layer(x), torch.randint(0, 3, (5,))).backward()
+    assert per_layer.layer_bias.grad is not None and per_layer.layer_bias.grad.abs().sum() > 0
+
+
+def test_inference_weights_accept_a_replacement_theta():
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(_small_mlp())
+    _randomise_head(net)
+    x = torch.randn(3, 12)
+    alphas = net.alphas(x).detach()
+    theta = {k: v + 1.0 for k, v in net.neuron_parameters().items()}
+    moved = copy.deepcopy(net)
+    with torch.no_grad():
+        for v in moved.neuron_parameters().values():
+            v.add_(1.0)
+    got = net.inference_forward(x, alphas, net.inference_weights(alphas, theta=theta))
+    torch.testing.assert_close(got, moved.inference_forward(x, alphas))
+    assert not torch.allclose(got, net.inference_forward(x, alphas))
+
+
+@pytest.mark.parametrize("context", ["batch", "sample"])
+def test_context_to_neurons_adds_the_context_to_every_neuron_token(context):
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(_small_mlp(), context=context, context_to_neurons=True)
+    ref = NeuMoSyncNetwork(copy.deepcopy(net.main), context=context)
+    ref.load_state_dict(net.state_dict())
+    _randomise_head(net)
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(4, 12)
+    assert not torch.allclose(net.alphas(x), ref.alphas(x))
+    # by hand: the encoder over [c, t_i + c]
+    ns = net.neurosync
+    f = net.features(net.weight_statistics())
+    proj = ns._projection(12, x)
+    tokens = ns.feature_proj(f)
+    if context == "batch":
+        c = ns.context_proj(x.mean(0) @ proj)
+        seq = torch.cat((c[None], tokens + c))[None]
+        r = ns.head(ns.encoder(seq)[0, 1:])
+    else:
+        c = ns.context_proj(x @ proj)
+        seq = torch.cat((c[:, None], tokens[None] + c[:, None]), dim=1)
+        r = ns.head(ns.encoder(seq)[:, 1:])
+    torch.testing.assert_close(
+        net.alphas(x), torch.addcmul(net.alpha_offset, net.alpha_gate, r.tanh())
+    )
+    with pytest.raises(ValueError, match="neurosync"):
+        NeuMoSyncNetwork(_small_mlp(), neurosync=False, context_to_neurons=True)
+
+
+@pytest.mark.parametrize("name", ["mlp", "convnet", "sequential"])
+def test_small_batch_output_mixing_equals_materialised_weights(name):
+    """Batch context, small batch: Linear layers mix outputs (alpha_SM theta.h + alpha_WC
+    phi.h) instead of materialising w_inf; same outputs and gradients up to rounding."""
+    from avalanche_neumod.models.neumosync import OUTPUT_MIX_MAX_BATCH
+
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(make())
+    _randomise_head(net)
+    with torch.no_grad():
+        for layer in net.layers:
+            for t in net.phi(layer.index):
+                t.add_(0.3 * torch.randn_like(t))
+    x = torch.randn(shape)
+    assert len(x) <= OUTPUT_MIX_MAX_BATCH
+    alphas = net.alphas(x).detach().requires_grad_()
+    grads = []
+    for weights in (None, net.inference_weights(alphas)):
+        net.zero_grad()
+        alphas.grad = None
+        out = net.inference_forward(x, alphas, weights)
+        out.square().sum().backward()
+        grads.append((out.detach(), alphas.grad.clone(), net.main[-1].weight.grad.clone()))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-4)

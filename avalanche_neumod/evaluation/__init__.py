@@ -1,10 +1,17 @@
-"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics (DESIGN 7).
+"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics (DESIGN 7),
+NeuMoSync's alpha diagnostics.
 
 Every scalar has a pure function over plain arrays and a ``PluginMetric`` for
 Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
 """
 
 from ..models.units import dormant_fraction, redo_scores
+from .neumosync_diagnostics import (
+    NeuMoSyncDiagnostics,
+    alpha_difference,
+    alpha_spread,
+    neumosync_diagnostics_metrics,
+)
 from .plasticity import (
     PlasticityMetric,
     diagnose,
@@ -49,12 +56,15 @@ from .transfer import (
 __all__ = [
     "KnowledgeTransferMetric",
     "KnowledgeTransferPlugin",
+    "NeuMoSyncDiagnostics",
     "PlasticityMetric",
     "StabilityGapMetric",
     "StabilityGapTracker",
     "SubsetEvaluator",
     "TaskIndex",
     "average_final_accuracy",
+    "alpha_difference",
+    "alpha_spread",
     "avg_acc",
     "avg_min_acc",
     "avg_recovery_iterations",
@@ -76,6 +86,7 @@ __all__ = [
     "mean_abs_weight",
     "mean_curves",
     "min_acc",
+    "neumosync_diagnostics_metrics",
     "plasticity_metrics",
     "preserved_rng",
     "recovery_iterations",

@@ -6,7 +6,9 @@ measured into JSON (curves, arrays and the scalars of DESIGN 7):
 
 - ``stability_gap``: the stability-gap tracker (DESIGN 7.2);
 - ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (DESIGN 7.1);
-- ``plasticity``: plasticity diagnostics per experience (DESIGN 7.3).
+- ``plasticity``: plasticity diagnostics per experience (DESIGN 7.3);
+- ``neumosync_diagnostics``: spread, task change and input sensitivity of
+  NeuMoSync's alphas per layer (docs/neumosync.md).
 
 :func:`histories` collects, for every cell, what the method itself records over
 time (NGM gains, NeuMoSync alphas).
@@ -162,10 +164,27 @@ class Plasticity(Measure):
         return out
 
 
+class NeuMoSyncDiagnostics(Plasticity):
+    """NeuMoSync's alpha diagnostics, as emitted by ``NeuMoSyncDiagnostics`` (nothing for
+    other methods)."""
+
+    name = "neumosync_diagnostics"
+    PREFIXES = ("AlphaStd", "AlphaDev", "AlphaTaskChange", "AlphaInputWithin", "AlphaInputBetween")
+
+    def metrics(self) -> list:
+        cls = registry.resolve(
+            "avalanche_neumod.evaluation.neumosync_diagnostics:NeuMoSyncDiagnostics"
+        )
+        a = dict(self.args)
+        a.setdefault("seed", int(self.cfg["seed"]))
+        return [cls(**a)]
+
+
 MEASURES: dict[str, type[Measure]] = {
     "stability_gap": StabilityGap,
     "transfer": Transfer,
     "plasticity": Plasticity,
+    "neumosync_diagnostics": NeuMoSyncDiagnostics,
 }
 
 

@@ -36,8 +36,9 @@ the two outputs are mixed per sample.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,9 @@ from .neurosync import LinearModulator, NeuroSync
 from .units import read_units
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
+HEAD_BIASES = ("shared", "none", "layer")
+# Batch context: a Linear layer mixes outputs instead of weights up to this batch size
+OUTPUT_MIX_MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,21 @@ def _row_sq_norms(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
     """Squared norm of each neuron's weights and bias: ``||w_i||^2 + b_i^2``."""
     sq = torch.linalg.vector_norm(w.detach().flatten(1), dim=1).square_()
     return sq if b is None else sq.addcmul_(b.detach(), b.detach())
+
+
+def _alpha_scales(alpha_scale: Union[float, Sequence[float]]) -> tuple[float, ...]:
+    """``alpha_scale`` as four positive finite scales (SM, WC, gain, shift)."""
+    if isinstance(alpha_scale, (int, float)):
+        values = (float(alpha_scale),) * 4
+    else:
+        values = tuple(float(a) for a in alpha_scale)
+        if len(values) != 4:
+            raise ValueError(
+                f"alpha_scale must be one number or four (SM, WC, gain, shift), got {alpha_scale}"
+            )
+    if not all(math.isfinite(a) and a > 0 for a in values):
+        raise ValueError(f"alpha_scale must be > 0 and finite, got {alpha_scale}")
+    return values
 
 
 class _NetHook:
@@ -114,9 +133,20 @@ class NeuMoSyncNetwork(nn.Module):
         d_model, num_layers, num_heads, dim_feedforward: NeuroSync sizes [16, 2, 4, 32].
         embedding_size: size of the learnable e_i [8].
         position_size: size of the positional part of f_i [8].
-        alpha_scale: a in the alpha maps, > 0 [1.0].
+        alpha_scale: a in the alpha maps, > 0 [1.0]; or four values, one per alpha
+            (SM, WC, gain, shift), e.g. ``(1, 1, 1, 0.1)`` bounds ``|alpha_shift| <= 0.1``
+            so that the shift cannot silence a layer of ReLUs (issue 13).
         stats_decay: running-mean rate of the activity statistics, in [0, 1) [0.99].
         projection_seed: seed of the fixed random input projection [0].
+        feature_norm: ``"symlog"`` [default], ``"layer"`` (statistics standardised
+            within each layer) or ``"both"``; see :mod:`.neumosync_features`.
+        head_bias: the bias of NeuroSync's head: ``"shared"`` [default, one bias for
+            all neurons], ``"none"``, or ``"layer"`` (a zero-initialised bias per
+            layer and alpha, ``r_i = W o_i + b_layer(i)``). The shared bias receives
+            the gradient summed over all neurons and was measured to dominate the
+            alphas (per-layer means equal within 0.01); see docs/neumosync.md.
+        context_to_neurons: also add NeuroSync's context to every neuron token
+            [False]; see :mod:`.neurosync` (needs ``neurosync=True``).
     """
 
     def __init__(
@@ -135,13 +165,23 @@ class NeuMoSyncNetwork(nn.Module):
         dim_feedforward: int = 32,
         embedding_size: int = 8,
         position_size: int = 8,
-        alpha_scale: float = 1.0,
+        alpha_scale: Union[float, Sequence[float]] = 1.0,
         stats_decay: float = 0.99,
         projection_seed: int = 0,
+        feature_norm: str = "symlog",
+        head_bias: str = "shared",
+        context_to_neurons: bool = False,
     ):
         super().__init__()
         check_real("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
-        check_real("alpha_scale", alpha_scale, 0.0, low_open=True)
+        check_real("stats_decay", stats_decay, 0.0, 1.0, high_open=True)
+        scales = _alpha_scales(alpha_scale)
+        if head_bias not in HEAD_BIASES:
+            raise ValueError(f"unknown head_bias {head_bias!r}; valid: {list(HEAD_BIASES)}")
+        if not neurosync and context_to_neurons:
+            raise ValueError(
+                "context_to_neurons needs neurosync=True (the ablation has no context)"
+            )
         if not neurosync and context != "batch":
             raise ValueError(
                 f"context={context!r} needs neurosync=True: the neurosync=False ablation "
@@ -153,7 +193,9 @@ class NeuMoSyncNetwork(nn.Module):
         self.plasticity_modulation = bool(plasticity_modulation)
         self.activity_modulation = bool(activity_modulation)
         self.use_neurosync = bool(neurosync)
-        self.alpha_scale = float(alpha_scale)
+        self.alpha_scales = scales
+        self.alpha_scale = alpha_scale
+        self.head_bias = head_bias
 
         units = read_units(model)
         pre_act = {u.name: u.pre_activation or u.producer for u in units.hidden}
@@ -169,8 +211,13 @@ class NeuMoSyncNetwork(nn.Module):
         self.layer_names = [layer.name for layer in self.layers]
 
         self.features = NeuronFeatures(
-            [layer.n for layer in self.layers], position_size, embedding_size, stats_decay
+            [layer.n for layer in self.layers],
+            position_size,
+            embedding_size,
+            stats_decay,
+            feature_norm,
         )
+        own_bias = head_bias == "shared"
         if neurosync:
             self.neurosync: nn.Module = NeuroSync(
                 self.features.size,
@@ -180,10 +227,16 @@ class NeuMoSyncNetwork(nn.Module):
                 dim_feedforward,
                 context,
                 projection_seed,
+                head_bias=own_bias,
+                context_to_neurons=context_to_neurons,
             )
         else:
-            self.neurosync = LinearModulator(self.features.size)
+            self.neurosync = LinearModulator(self.features.size, head_bias=own_bias)
         self.context = context
+        # head_bias="layer": r_i += b_layer(i), one zero-initialised bias per layer and alpha
+        self.layer_bias = (
+            nn.Parameter(torch.zeros(len(self.layers), 4)) if head_bias == "layer" else None
+        )
 
         # ConsolidatedNetwork phi: buffers (never trained), initialised to theta.
         self._phi_names: list[tuple[Optional[str], Optional[str]]] = []
@@ -207,6 +260,11 @@ class NeuMoSyncNetwork(nn.Module):
         self.register_buffer("alpha_offset", offset, persistent=False)
         self.register_buffer("alpha_gate", gate, persistent=False)
         self._sizes = [layer.n for layer in self.layers]
+        self._all_layers = frozenset(layer.index for layer in self.layers)
+        self._linear_layers = frozenset(layer.index for layer in self.layers if not layer.is_conv)
+        self._by_param = {
+            f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
+        }
 
         self._state: Optional[dict] = None  # per-forward modulation state read by hooks
         self._captured: list[Optional[torch.Tensor]] = [None] * len(self.layers)
@@ -240,7 +298,7 @@ class NeuMoSyncNetwork(nn.Module):
             ops.setdefault(id(module), (module, []))[1].append(op)
 
         for layer in self.layers:
-            add(layer.module, ("mix", layer))  # active only with context="sample"
+            add(layer.module, ("mix", layer))  # active for the layers in state["mix_out"]
             if layer.modulated:
                 add(pre_act[layer.name], ("act", layer))
         self._handles = [
@@ -268,7 +326,7 @@ class NeuMoSyncNetwork(nn.Module):
             return None
         for kind, layer in todo:
             if kind == "mix":
-                if st["sample"] and st["mix"]:
+                if layer.index in st["mix_out"]:
                     out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
             elif st["act"]:
                 a = st["split"][layer.index]
@@ -324,48 +382,95 @@ class NeuMoSyncNetwork(nn.Module):
         ablated (or, for gain/shift, where the neuron has no activity modulation)."""
         offset = torch.zeros(self.n_neurons, 4)
         offset[:, 0] = offset[:, 2] = 1.0
+        a_sm, a_wc, a_gain, a_shift = self.alpha_scales
         scale = torch.zeros(self.n_neurons, 4)
-        scale[:, 0] = self.alpha_scale if self.plasticity_modulation else 0.0
-        scale[:, 1] = self.alpha_scale if self.consolidation else 0.0
+        scale[:, 0] = a_sm if self.plasticity_modulation else 0.0
+        scale[:, 1] = a_wc if self.consolidation else 0.0
         if self.activity_modulation:
-            scale[:, 2:] = self.alpha_scale * self.activity_mask.float()[:, None]
+            mask = self.activity_mask.float()
+            scale[:, 2] = a_gain * mask
+            scale[:, 3] = a_shift * mask
         return offset, scale
 
     def alphas(self, x: torch.Tensor) -> torch.Tensor:
         """The four alphas per neuron for input batch ``x``: ``(N, 4)`` (context "batch")
         or ``(B, N, 4)`` ("sample"), columns (SM, WC, gain, shift), ablations applied:
         alpha_SM = 1 + a tanh(r1), alpha_WC = a tanh(r2), alpha_gain = 1 + a tanh(r3),
-        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync)."""
+        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync); ``a`` per alpha kind."""
         r = self.neurosync(self.features(self.weight_statistics()), x)
+        if self.layer_bias is not None:
+            r = r + self.layer_bias[self.features.layer_index]
         return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))
 
     # ------------------------------------------------------------------ forward
-    def inference_weights(self, alphas: torch.Tensor) -> dict[str, torch.Tensor]:
+    def inference_weights(
+        self,
+        alphas: torch.Tensor,
+        theta: Optional[dict[str, torch.Tensor]] = None,
+        skip: frozenset = frozenset(),
+    ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
-        ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias)."""
+        ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
+        ``theta`` (optional) replaces the MainNetwork's weights, by the same names
+        (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
+        index is in ``skip`` are left out."""
         params: dict[str, torch.Tensor] = {}
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
+            if layer.index in skip:
+                continue
             mod = layer.module
             pw, pb = self.phi(layer.index)
-            for pname, theta, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
-                if theta is None:
+            for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
+                if theta_t is None:
                     continue
-                shape = (layer.n,) + (1,) * (theta.dim() - 1)
-                w = a[:, 0].reshape(shape) * theta
+                key = f"{layer.name}.{pname}"
+                if theta is not None:
+                    theta_t = theta[key]
+                shape = (layer.n,) + (1,) * (theta_t.dim() - 1)
+                w = a[:, 0].reshape(shape) * theta_t
                 if self.consolidation:
                     w = torch.addcmul(w, a[:, 1].reshape(shape), phi)
-                params[f"{layer.name}.{pname}"] = w
+                params[key] = w
         return params
 
+    def neuron_parameters(self) -> dict[str, torch.Tensor]:
+        """theta's neuron weights and biases by name (``"<layer>.weight"``, ...)."""
+        out = {}
+        for layer in self.layers:
+            for pname in ("weight", "bias"):
+                t = getattr(layer.module, pname)
+                if t is not None:
+                    out[f"{layer.name}.{pname}"] = t
+        return out
+
+    def sm_view(self, alphas: torch.Tensor, name: str, like: torch.Tensor) -> torch.Tensor:
+        """alpha_SM of the neurons owning parameter ``name``, shaped to broadcast over ``like``."""
+        layer = self._by_param[name]
+        sm = alphas[layer.offset : layer.offset + layer.n, 0]
+        return sm.reshape((layer.n,) + (1,) * (like.dim() - 1))
+
     @contextlib.contextmanager
-    def _modulating(self, alphas: torch.Tensor, sample: bool):
+    def _modulating(
+        self,
+        alphas: torch.Tensor,
+        sample: bool,
+        capture: Optional[bool] = None,
+        mix_out: Optional[frozenset] = None,
+    ):
+        """Hooks active inside: activity modulation, activity capture, and the weight
+        mixing by outputs for the layers in ``mix_out`` (default: all with per-sample
+        alphas, none otherwise)."""
+        mixing = self.plasticity_modulation or self.consolidation
+        if mix_out is None:
+            mix_out = self._all_layers if sample else frozenset()
         self._state = {
             "alphas": alphas,
             "split": alphas.split(self._sizes, dim=-2),
             "sample": sample,
+            "mix_out": mix_out if mixing else frozenset(),
             "mix": self.plasticity_modulation or self.consolidation,
             "act": self.activity_modulation,
-            "capture": self.training,
+            "capture": self.training if capture is None else capture,
         }
         try:
             yield
@@ -378,15 +483,38 @@ class NeuMoSyncNetwork(nn.Module):
         self.last_alphas = alphas.detach()
         return self.inference_forward(x, alphas)
 
-    def inference_forward(self, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
-        """The InferenceNetwork for given alphas (``(N, 4)`` or per sample ``(B, N, 4)``)."""
+    def inference_forward(
+        self,
+        x: torch.Tensor,
+        alphas: torch.Tensor,
+        weights: Optional[dict[str, torch.Tensor]] = None,
+        capture: Optional[bool] = None,
+    ) -> torch.Tensor:
+        """The InferenceNetwork for given alphas (``(N, 4)`` or per sample ``(B, N, 4)``).
+
+        ``weights``: ready InferenceNetwork weights (from :meth:`inference_weights`,
+        batch alphas only). ``capture``: keep the activity for the statistics
+        (default: in training mode).
+        """
         if alphas.shape[-2:] != (self.n_neurons, 4):
             raise ValueError(f"alphas must end in ({self.n_neurons}, 4), got {tuple(alphas.shape)}")
         sample = alphas.dim() == 3
-        with self._modulating(alphas, sample):
-            if sample or not (self.plasticity_modulation or self.consolidation):
+        if sample and weights is not None:
+            raise ValueError("weights are for batch alphas (N, 4), not per-sample alphas")
+        if sample or weights is not None:
+            with self._modulating(alphas, sample, capture):
+                if weights is None:
+                    return self.main(x)
+                return functional_call(self.main, weights, (x,))
+        # Batch alphas: a Linear layer of a small batch mixes its outputs,
+        # alpha_SM (theta . h) + alpha_WC (phi . h) (cheaper than materialising w_inf:
+        # the same values up to rounding); the other layers get w_inf materialised.
+        mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
+        with self._modulating(alphas, sample, capture, mix_out):
+            mixing = self.plasticity_modulation or self.consolidation
+            if not mixing or mix_out == self._all_layers:
                 return self.main(x)
-            return functional_call(self.main, self.inference_weights(alphas), (x,))
+            return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
 
     def main_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The MainNetwork theta alone (no modulation, no capture)."""
@@ -395,7 +523,9 @@ class NeuMoSyncNetwork(nn.Module):
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
     def consolidate(self) -> None:
-        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6)."""
+        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6), as one
+        ``torch._foreach_lerp_`` over all tensors (``phi + (1 - lambda) (theta - phi)``,
+        equal up to rounding)."""
         if not self.consolidation:
             return
         phis, thetas = [], []
@@ -406,9 +536,7 @@ class NeuMoSyncNetwork(nn.Module):
             if pb is not None:
                 phis.append(pb)
                 thetas.append(layer.module.bias.detach())
-        lam = self.ema_decay
-        torch._foreach_mul_(phis, lam)
-        torch._foreach_add_(phis, torch._foreach_mul(thetas, 1.0 - lam))
+        torch._foreach_lerp_(phis, thetas, 1.0 - self.ema_decay)
 
     @torch.no_grad()
     def update_statistics(self) -> bool:

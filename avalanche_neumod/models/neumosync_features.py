@@ -20,6 +20,15 @@ comparable across layers and over time (a
 per-batch z-score would hide a global drift of the network, which is exactly
 what NeuroSync should see). The learned projection to d_model follows in
 :mod:`.neurosync`.
+
+Variant ``feature_norm`` (ours, issue 13): with ``"symlog"`` [default] the
+statistics enter as above. Measured on trained networks, the neurons of one
+layer differ far less in these features than the layers differ from each other,
+and the alphas came out nearly uniform within a layer; ``"layer"`` standardises
+each of the 8 statistics within its layer, ``z = (x - mean_layer) / (std_layer +
+1e-5)`` after symlog, so that what distinguishes a neuron from its layer is on
+the unit scale (the global drift is then invisible); ``"both"`` feeds both (8
+more features).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import torch
 from torch import nn
 
 N_ACTIVITY = 5  # mean, mean |.|, std, fraction active, ReDo score
+FEATURE_NORMS = ("symlog", "layer", "both")
 N_WEIGHT = 3  # ||theta||, ||phi||, ||theta - phi||
 ACTIVITY_NAMES = ("mean", "mean_abs", "std", "frac_active", "redo_score")
 WEIGHT_NAMES = ("theta_norm", "phi_norm", "theta_phi_dist")
@@ -76,6 +86,7 @@ class NeuronFeatures(nn.Module):
         embedding_size: size of the learnable per-neuron embedding e_i.
         stats_decay: running-mean rate of the activity statistics, in [0, 1)
             (``s <- d * s + (1 - d) * batch``; the first batch initialises them).
+        feature_norm: ``"symlog"`` [default], ``"layer"`` or ``"both"`` (module docstring).
     """
 
     def __init__(
@@ -84,8 +95,12 @@ class NeuronFeatures(nn.Module):
         position_size: int = 8,
         embedding_size: int = 8,
         stats_decay: float = 0.99,
+        feature_norm: str = "symlog",
     ):
         super().__init__()
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"unknown feature_norm {feature_norm!r}; valid: {list(FEATURE_NORMS)}")
+        self.feature_norm = feature_norm
         if len(layer_sizes) < 1 or any(n < 1 for n in layer_sizes):
             raise ValueError(f"layer sizes must be positive, got {list(layer_sizes)}")
         if position_size < 1 or embedding_size < 1:
@@ -130,7 +145,16 @@ class NeuronFeatures(nn.Module):
     @property
     def size(self) -> int:
         """Length of f_i."""
-        return self.position_size + N_ACTIVITY + N_WEIGHT + self.embedding_size
+        n_stats = (N_ACTIVITY + N_WEIGHT) * (2 if self.feature_norm == "both" else 1)
+        return self.position_size + n_stats + self.embedding_size
+
+    def layer_standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Each column of ``x`` ``(N, k)`` standardised within each layer:
+        ``(x - mean_layer) / (std_layer + 1e-5)`` (population std)."""
+        mean = self.layer_onehot @ (self.layer_average.T @ x)
+        centred = x - mean
+        var = self.layer_onehot @ (self.layer_average.T @ (centred * centred))
+        return centred / (var.sqrt() + 1e-5)
 
     def _drop_cache(self, *args, **kwargs) -> None:
         self._cache_valid = False
@@ -172,7 +196,9 @@ class NeuronFeatures(nn.Module):
                 self.activity_features.copy_(symlog(self.activity))
             self._cache_valid = True
         pos = torch.addmm(self.position_code, self.layer_onehot, self.layer_embedding.weight)
-        return torch.cat(
-            (pos, self.activity_features, torch.log1p(weight_stats.detach()), self.embedding),
-            dim=1,
-        )
+        stats = torch.cat((self.activity_features, torch.log1p(weight_stats.detach())), dim=1)
+        if self.feature_norm == "layer":
+            stats = self.layer_standardise(stats)
+        elif self.feature_norm == "both":
+            stats = torch.cat((stats, self.layer_standardise(stats)), dim=1)
+        return torch.cat((pos, stats, self.embedding), dim=1)

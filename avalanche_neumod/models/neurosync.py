@@ -14,6 +14,12 @@ neurons) reads ``[c, t_1, ..., t_N]``; a linear head, zero-initialised, maps eac
 neuron's output token to four numbers r_i, so that at initialisation r = 0 and
 the InferenceNetwork is the MainNetwork.
 
+Variant ``context_to_neurons`` (ours, issue 13): the context is also added to every
+neuron token, ``t_i = W_f f_i + b_f + c``. With the context as one token among
+N + 1, the alphas were measured to change by about 1e-5 between batches of
+different tasks (docs/neumosync.md): each neuron token reaches the input only
+through one attention weight out of N + 1.
+
 With ``neurosync=False`` (ablation) :class:`LinearModulator` replaces it:
 ``r_i = W f_i + b`` (zero-initialised), with no attention and no input context.
 """
@@ -27,10 +33,11 @@ N_ALPHAS = 4  # SM, WC, gain, shift
 CONTEXTS = ("batch", "sample")
 
 
-def _zero_linear(n_in: int, n_out: int) -> nn.Linear:
-    lin = nn.Linear(n_in, n_out)
+def _zero_linear(n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out, bias=bias)
     nn.init.zeros_(lin.weight)
-    nn.init.zeros_(lin.bias)
+    if bias:
+        nn.init.zeros_(lin.bias)
     return lin
 
 
@@ -45,6 +52,9 @@ class NeuroSync(nn.Module):
         context: ``"batch"`` (one context token per minibatch, alphas shared by
             the batch) or ``"sample"`` (one per sample: alphas per sample).
         projection_seed: seed of the fixed random input projection P.
+        head_bias: give the head its own bias [True]; False: ``r_i = W o_i`` (the
+            network may then add a per-layer bias, ``head_bias="layer"``).
+        context_to_neurons: also add the context to every neuron token [False].
     """
 
     def __init__(
@@ -56,6 +66,8 @@ class NeuroSync(nn.Module):
         dim_feedforward: int = 32,
         context: str = "batch",
         projection_seed: int = 0,
+        head_bias: bool = True,
+        context_to_neurons: bool = False,
     ):
         super().__init__()
         if min(feature_size, d_model, num_layers, num_heads, dim_feedforward) < 1:
@@ -69,6 +81,7 @@ class NeuroSync(nn.Module):
         if context not in CONTEXTS:
             raise ValueError(f"unknown context {context!r}; valid: {list(CONTEXTS)}")
         self.context = context
+        self.context_to_neurons = bool(context_to_neurons)
         self.d_model = d_model
         self.projection_seed = int(projection_seed)
         self.feature_proj = nn.Linear(feature_size, d_model)
@@ -77,7 +90,7 @@ class NeuroSync(nn.Module):
             d_model, num_heads, dim_feedforward, dropout=0.0, batch_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.head = _zero_linear(d_model, N_ALPHAS)
+        self.head = _zero_linear(d_model, N_ALPHAS, bias=head_bias)
         self.register_buffer("input_projection", torch.empty(0), persistent=False)
 
     def _projection(self, dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -95,10 +108,15 @@ class NeuroSync(nn.Module):
         tokens = self.feature_proj(features)  # (N, d)
         if self.context == "batch":
             ctx = self.context_proj(flat.mean(0) @ proj)  # (d,)
+            if self.context_to_neurons:
+                tokens = tokens + ctx
             seq = torch.cat((ctx[None], tokens))[None]  # (1, 1 + N, d)
             return self.head(self.encoder(seq)[0, 1:])
         ctx = self.context_proj(flat @ proj)  # (B, d)
-        seq = torch.cat((ctx[:, None], tokens[None].expand(len(ctx), -1, -1)), dim=1)
+        per_sample = tokens[None].expand(len(ctx), -1, -1)
+        if self.context_to_neurons:
+            per_sample = per_sample + ctx[:, None]
+        seq = torch.cat((ctx[:, None], per_sample), dim=1)
         return self.head(self.encoder(seq)[:, 1:])
 
 
@@ -108,11 +126,11 @@ class LinearModulator(nn.Module):
 
     context = "batch"
 
-    def __init__(self, feature_size: int):
+    def __init__(self, feature_size: int, head_bias: bool = True):
         super().__init__()
         if feature_size < 1:
             raise ValueError(f"feature_size must be positive, got {feature_size}")
-        self.head = _zero_linear(feature_size, N_ALPHAS)
+        self.head = _zero_linear(feature_size, N_ALPHAS, bias=head_bias)
 
     def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.head(features)

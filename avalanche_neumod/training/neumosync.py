@@ -7,6 +7,22 @@ no meta-learning loop); then the ConsolidatedNetwork takes its EMA step and the
 activity statistics absorb the batch's activity. Evaluation runs the
 InferenceNetwork with alphas from the evaluation batch and updates nothing.
 
+Variants (ours, issue 13; docs/neumosync.md):
+
+- ``neurosync_lr``: NeuroSync, the neuron embeddings and the other modulator
+  parameters get their own learning rate (a second Adam parameter group);
+  theta keeps ``lr``.
+- ``objective="lookahead"``: each minibatch is split in halves A and B. With the
+  alphas of the whole batch, the loss on A gives ``g = dL_A/dw_inf``; one
+  plasticity-modulated step ``theta' = theta - eta * alpha_SM * g`` (``eta =
+  lookahead_lr``; ``alpha_SM g`` is exactly ``dL_A/dtheta``) is taken inside the
+  graph, and B is evaluated by the InferenceNetwork built on theta'. The loss is
+  the mean over the batch, ``(|A| L_A(theta) + |B| L_B(theta')) / |A + B|``, so
+  alpha_SM receives ``-eta g . dL_B/dtheta'``: it grows where a step on A helps B,
+  i.e. it is trained for its effect on learning (first order, ``g`` detached, as
+  first-order MAML; ``lookahead_order=2`` keeps ``g``'s graph, second order).
+  Batch context only; a minibatch of one sample falls back to the joint loss.
+
 The alphas are recorded for the report in :attr:`NeuMoSync.alpha_history`
 (JSON-serialisable): every ``alpha_record_every`` iterations, per layer and
 alpha kind, the mean and std over neurons; and per training experience, the
@@ -25,11 +41,23 @@ from .._checks import check_integer, check_real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from .template import FastTemplate
 
+OBJECTIVES = ("joint", "lookahead")
+
 _NET_DEFAULTS = {
     k: p.default
     for k, p in inspect.signature(NeuMoSyncNetwork.__init__).parameters.items()
     if p.kind is inspect.Parameter.KEYWORD_ONLY
 }
+
+
+def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
+    """theta in one group; with ``neurosync_lr``, every other parameter in a second group."""
+    if neurosync_lr is None:
+        return [{"params": list(net.parameters())}]
+    theta = {id(p) for p in net.main.parameters()}
+    main = [p for p in net.parameters() if id(p) in theta]
+    rest = [p for p in net.parameters() if id(p) not in theta]
+    return [{"params": main}, {"params": rest, "lr": float(neurosync_lr)}]
 
 
 class NeuMoSync(FastTemplate):
@@ -48,6 +76,14 @@ class NeuMoSync(FastTemplate):
         context, d_model, num_layers, num_heads, dim_feedforward, embedding_size,
         position_size, alpha_scale, stats_decay, projection_seed: see
             :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
+        feature_norm, head_bias, context_to_neurons: see
+            :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
+        neurosync_lr: learning rate of every parameter that is not theta (NeuroSync,
+            e_i, layer embeddings, layer biases) in the default Adam; None: ``lr`` [None].
+        objective: ``"joint"`` [default: one loss on the InferenceNetwork] or
+            ``"lookahead"`` (module docstring).
+        lookahead_lr: eta, the step size of the lookahead update, > 0 [0.1].
+        lookahead_order: 1 [default, first order] or 2 (through ``g``).
         alpha_record_every: record the alpha summary every this many training
             iterations (0: only per experience) [50].
         **base_kwargs: ``FastTemplate``/``SupervisedTemplate`` arguments
@@ -76,10 +112,26 @@ class NeuMoSync(FastTemplate):
         alpha_scale: float = 1.0,
         stats_decay: float = 0.99,
         projection_seed: int = 0,
+        feature_norm: str = "symlog",
+        head_bias: str = "shared",
+        context_to_neurons: bool = False,
+        neurosync_lr: Optional[float] = None,
+        objective: str = "joint",
+        lookahead_lr: float = 0.1,
+        lookahead_order: int = 1,
         alpha_record_every: int = 50,
         **base_kwargs,
     ):
         check_real("lr", lr, 0.0, low_open=True)
+        if neurosync_lr is not None:
+            check_real("neurosync_lr", neurosync_lr, 0.0, low_open=True)
+        if neurosync_lr is not None and optimizer is not None:
+            raise ValueError("neurosync_lr sets the default optimizer's groups: pass no optimizer")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; valid: {list(OBJECTIVES)}")
+        check_real("lookahead_lr", lookahead_lr, 0.0, low_open=True)
+        if lookahead_order not in (1, 2):
+            raise ValueError(f"lookahead_order must be 1 or 2, got {lookahead_order}")
         check_integer("alpha_record_every", alpha_record_every, 0)
         net_kwargs = dict(
             ema_decay=ema_decay,
@@ -97,6 +149,9 @@ class NeuMoSync(FastTemplate):
             alpha_scale=alpha_scale,
             stats_decay=stats_decay,
             projection_seed=projection_seed,
+            feature_norm=feature_norm,
+            head_bias=head_bias,
+            context_to_neurons=context_to_neurons,
         )
         if isinstance(model, NeuMoSyncNetwork):
             changed = sorted(k for k, v in net_kwargs.items() if v != _NET_DEFAULTS[k])
@@ -108,9 +163,14 @@ class NeuMoSync(FastTemplate):
             net = model
         else:
             net = NeuMoSyncNetwork(model, **net_kwargs)
+        if objective == "lookahead" and net.context != "batch":
+            raise ValueError("objective='lookahead' needs context='batch'")
         if optimizer is None:
-            optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+            optimizer = torch.optim.Adam(_param_groups(net, neurosync_lr), lr=lr, fused=True)
         super().__init__(model=net, optimizer=optimizer, **base_kwargs)
+        self.objective = objective
+        self.lookahead_lr = float(lookahead_lr)
+        self.lookahead_order = int(lookahead_order)
         self.alpha_record_every = int(alpha_record_every)
         self.alpha_history: dict = {
             "layers": list(net.layer_names),
@@ -123,6 +183,45 @@ class NeuMoSync(FastTemplate):
     @property
     def network(self) -> NeuMoSyncNetwork:
         return self.model
+
+    def forward(self):
+        if self.objective == "lookahead" and self.is_training and len(self.mb_x) > 1:
+            return self._lookahead_forward()
+        self._lookahead_loss = None
+        return super().forward()
+
+    def criterion(self):
+        if self.is_training and getattr(self, "_lookahead_loss", None) is not None:
+            return self._lookahead_loss
+        return super().criterion()
+
+    def _lookahead_forward(self) -> torch.Tensor:
+        """Outputs for halves A (at theta) and B (at theta' = theta - eta alpha_SM g);
+        sets the loss ``(|A| L_A + |B| L_B) / |A + B|`` (module docstring)."""
+        net: NeuMoSyncNetwork = self.model
+        x, y = self.mb_x, self.mb_y
+        half = len(x) // 2
+        alphas = net.alphas(x)
+        net.last_alphas = alphas.detach()
+        weights = net.inference_weights(alphas)
+        out_a = net.inference_forward(x[:half], alphas, weights)
+        loss_a = self._criterion(out_a, y[:half])
+        names = list(weights)
+        second = self.lookahead_order == 2
+        grads = torch.autograd.grad(
+            loss_a, [weights[k] for k in names], retain_graph=True, create_graph=second
+        )
+        theta = net.neuron_parameters()
+        stepped = {
+            k: theta[k] - self.lookahead_lr * net.sm_view(alphas, k, g) * g
+            for k, g in zip(names, grads)
+        }
+        out_b = net.inference_forward(
+            x[half:], alphas, net.inference_weights(alphas, theta=stepped), capture=False
+        )
+        loss_b = self._criterion(out_b, y[half:])
+        self._lookahead_loss = (half * loss_a + (len(x) - half) * loss_b) / len(x)
+        return torch.cat((out_a, out_b))
 
     def optimizer_step(self):
         """Optimizer step on theta, e_i and NeuroSync; then the EMA step and the

@@ -61,6 +61,9 @@ CASES = {
     "NeuMoSync alpha_record_every": lambda v: NeuMoSync(model=_model(), alpha_record_every=v),
     "NeuMoSyncNetwork ema_decay": lambda v: NeuMoSyncNetwork(_model(), ema_decay=v),
     "NeuMoSyncNetwork alpha_scale": lambda v: NeuMoSyncNetwork(_model(), alpha_scale=v),
+    "NeuMoSyncNetwork stats_decay": lambda v: NeuMoSyncNetwork(_model(), stats_decay=v),
+    "NeuMoSync neurosync_lr": lambda v: NeuMoSync(model=_model(), neurosync_lr=v),
+    "NeuMoSync lookahead_lr": lambda v: NeuMoSync(model=_model(), lookahead_lr=v),
     "ngm_sgd_optimizer lr": lambda v: ngm_sgd_optimizer(_model(), lr=v),
     "ngm_sgd_optimizer backbone_momentum": lambda v: ngm_sgd_optimizer(
         _model(), backbone_momentum=v
