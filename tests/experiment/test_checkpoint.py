@@ -168,3 +168,48 @@ def test_checkpoint_is_small_and_atomic(tmp_path, monkeypatch):
         run_cell(cfg, checkpoint=str(path))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_neumod_run_killed_mid_cell_resumes(tiny_suite, tmp_path):
+    """``neumod run`` SIGKILLed inside its first cell (after that cell's experience 1),
+    then ``neumod run --resume``: the cell continues from its checkpoint and every result
+    equals a run never interrupted."""
+    from avalanche_neumod.cli import main
+    from avalanche_neumod.experiment.results import load_manifest, load_results
+
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    args = ["run", str(tiny_suite), "--methods", "FastNaive", "Naive", "--streams", "toy"]
+    args += ["--no-progress"]
+    script = """
+import os, signal, sys
+from avalanche_neumod.experiment import checkpoint as ckpt
+from avalanche_neumod.cli import main
+real, n = ckpt.save, []
+def save(*a, **k):
+    ok = real(*a, **k)
+    n.append(1)
+    if len(n) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return ok
+ckpt.save = save
+main(sys.argv[1:])
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args, "--out", str(run)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert not (run / "cells").exists()  # killed inside the first cell
+    assert list((run / "checkpoints").glob("*.ckpt"))
+    assert main([*args, "--out", str(run), "--resume"]) == 0
+    assert main([*args, "--out", str(fresh)]) == 0
+    got = {r["cell_id"]: r for r in load_results(run)}
+    want = {r["cell_id"]: r for r in load_results(fresh)}
+    assert sorted(got) == sorted(want) and len(got) == 2
+    assert got["toy__FastNaive__seed0"]["resumed"]["from_experience"] == 2
+    for k in got:
+        assert _saved(got[k]) == _saved(want[k])
+    assert load_manifest(run)["invocations"][0]["status"] == "interrupted"
+    assert list((run / "checkpoints").iterdir()) == []
