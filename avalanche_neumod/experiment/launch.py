@@ -258,6 +258,7 @@ def run_suite(
     out_p = Path(out)
     command = command or " ".join(sys.argv)
     inv_id = uuid.uuid4().hex[:12]
+    created = not out_p.exists()
     out_p.mkdir(parents=True, exist_ok=True)
     try:
         lock = RunLock(out_p, inv_id, command, log=log).acquire()
@@ -270,6 +271,8 @@ def run_suite(
         )  # fmt: skip
     finally:
         lock.release()
+        if created and not any(out_p.iterdir()):  # refused before writing anything
+            out_p.rmdir()
 
 
 def mark_interrupted(out: Path, log: Callable[[str], None] = lambda m: None) -> list[str]:
