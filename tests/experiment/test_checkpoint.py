@@ -213,3 +213,41 @@ main(sys.argv[1:])
         assert _saved(got[k]) == _saved(want[k])
     assert load_manifest(run)["invocations"][0]["status"] == "interrupted"
     assert list((run / "checkpoints").iterdir()) == []
+
+
+def test_submitit_preemption_requeues_from_checkpoint(tmp_path):
+    """submitit's local executor: a job preempted (its signal) after experience 0's
+    checkpoint is requeued through ``CellJob.checkpoint`` and continues from there."""
+    import time
+
+    import submitit
+
+    from avalanche_neumod.experiment.launch import CellJob
+
+    p = tmp_path / "slow.yaml"
+    p.write_text(
+        SUITE.replace("  SGDm:", '  Slow: {name: "toy:SlowNaive", args: {pause: 1.5}}\n  SGDm:')
+    )
+    (cfg,) = [c for c in expand(load_suite(p)) if c["method_key"] == "Slow"]
+    run = tmp_path / "run"
+    ex = submitit.AutoExecutor(folder=str(tmp_path / "sub" / "%j"), cluster="local")
+    ex.update_parameters(timeout_min=10)
+    job = ex.submit(CellJob(), cfg, str(run), None, False, 1)
+    path = ckpt.ckpt_path(run, cfg["cell_id"])
+    deadline = time.time() + 240
+    while not path.exists() and time.time() < deadline and not job.done():
+        time.sleep(0.05)
+    assert path.exists()
+    # the preemption signal (as SLURM sends it) to the job's task, while experience 1 trains
+    ctl = job._process.pid
+    kids = Path(f"/proc/{ctl}/task/{ctl}/children")
+    if not kids.exists():
+        pytest.skip("needs /proc/<pid>/task/<pid>/children to find the job's task")
+    task = int(kids.read_text().split()[0])
+    os.kill(task, submitit.JobEnvironment._usr_sig())
+    assert job.result()["status"] == "ok"
+    got = load_cell(run, cfg["cell_id"])
+    assert got["resumed"]["from_experience"] >= 1
+    assert "Caught signal" in job.stderr()
+    assert _saved(got) == _saved(run_cell(cfg))
+    assert not path.exists()
