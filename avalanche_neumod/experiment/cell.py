@@ -394,11 +394,16 @@ def run_cell_to_file(
     ``checkpoint``, the cell checkpoints into ``run_dir/checkpoints/`` and continues
     from its checkpoint there; the checkpoint is removed once the result is written.
     """
-    path = str(ckpt.ckpt_path(run_dir, cfg["cell_id"])) if checkpoint else None
-    result = run_cell(cfg, root=root, progress=progress, threads=threads, checkpoint=path)
+    path = ckpt.ckpt_path(run_dir, cfg["cell_id"])
+    result = run_cell(
+        cfg,
+        root=root,
+        progress=progress,
+        threads=threads,
+        checkpoint=str(path) if checkpoint else None,
+    )
     write_json_atomic(cell_path(run_dir, cfg["cell_id"]), result)
-    if path:
-        ckpt.remove(path)
+    ckpt.remove(path)  # also one left by an earlier run when checkpoints are off now
     return {
         "cell_id": cfg["cell_id"],
         "status": result["status"],

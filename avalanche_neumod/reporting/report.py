@@ -131,6 +131,11 @@ def build_report(
         notes.append(f"{e}: the report has no run history")
         manifest = None
     lock = read_lock(run_dir)
+    if lock and holder_alive(lock) is not False:
+        notes.append(
+            f"a neumod run is writing into {run_dir} now (pid {lock.get('pid', '?')} on "
+            f"{lock.get('host', '?')}): this report shows the cells finished so far"
+        )
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in results:
         groups.setdefault(_suite_key(r), []).append(r)

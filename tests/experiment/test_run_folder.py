@@ -279,8 +279,10 @@ def test_running_invocation_with_live_lock_shown_running(tiny_suite, tmp_path):
     run_suite(load_suite(tiny_suite), str(run), **ONE)
     inv = _killed(run)
     _write_lock(run, invocation=inv["id"])  # this process holds it: alive
-    md = build_report(run, tmp_path / "rep")
+    notes: list[str] = []
+    md = build_report(run, tmp_path / "rep", notes)
     assert "1 of 2 planned cell(s) finished" in md and "status running" in md
+    assert any("is writing into" in n and "finished so far" in n for n in notes)
 
 
 # ------------------------------------------------------------------ checkpoints in runs
