@@ -265,10 +265,52 @@ def run_suite(
     except RunLocked as e:
         raise LaunchError(str(e)) from e
     try:
-        return _run_locked(
-            suite, out_p, inv_id, command, seeds, methods, streams, resume, force_mixed,
-            launcher, jobs, cluster, submitit_params, root, progress, checkpoints, log,
-        )  # fmt: skip
+        mark_interrupted(out_p, log)
+        todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log)
+        summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
+        inv = {
+            "id": inv_id,
+            "command": command,
+            "suite": {"name": suite.name, "preset": suite.preset},
+            "launcher": launcher if launcher == "local" else f"submitit:{cluster or 'auto'}",
+            "jobs": jobs,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _now(),
+            "cells_planned": [c["cell_id"] for c in todo],
+            "cells_skipped": skipped,
+            "force_mixed": bool(force_mixed),
+            "status": "running",
+            "statuses": summary.statuses,
+        }
+        update_manifest(out_p, suite.as_dict(), inv)
+        if skipped:
+            log(f"resume: {len(skipped)} finished cell(s) skipped")
+        t0 = time.perf_counter()
+
+        def on_cell() -> None:  # the manifest says what finished, even if this run is killed
+            inv["wall_s"] = time.perf_counter() - t0
+            update_manifest(out_p, suite.as_dict(), inv)
+
+        job = CellJob(checkpoints=checkpoints)
+        try:
+            if launcher == "local" and jobs == 1:
+                _run_sequential(job, todo, out_p, root, progress, summary, log, on_cell)
+            elif launcher == "local":
+                _run_pool(job, todo, out_p, root, jobs, progress, summary, log, on_cell)
+            else:
+                params = submitit_params
+                _run_submitit(job, todo, out_p, root, jobs, cluster, params, progress, summary,
+                              log, on_cell)  # fmt: skip
+            inv["status"] = "finished"
+        except KeyboardInterrupt:
+            inv["status"] = "interrupted"
+            raise
+        finally:
+            summary.wall_s = time.perf_counter() - t0
+            inv.update(finished=_now(), wall_s=summary.wall_s, statuses=summary.statuses)
+            update_manifest(out_p, suite.as_dict(), inv)
+        return summary
     finally:
         lock.release()
         if created and not any(out_p.iterdir()):  # refused before writing anything
@@ -314,59 +356,6 @@ def finished_statuses(out: Path, ids: Iterable[str]) -> dict[str, str]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _run_locked(
-    suite, out_p, inv_id, command, seeds, methods, streams, resume, force_mixed,
-    launcher, jobs, cluster, submitit_params, root, progress, checkpoints, log,
-) -> RunSummary:  # fmt: skip
-    mark_interrupted(out_p, log)
-    todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log)
-    summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
-    inv = {
-        "id": inv_id,
-        "command": command,
-        "suite": {"name": suite.name, "preset": suite.preset},
-        "launcher": launcher if launcher == "local" else f"submitit:{cluster or 'auto'}",
-        "jobs": jobs,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": _now(),
-        "cells_planned": [c["cell_id"] for c in todo],
-        "cells_skipped": skipped,
-        "force_mixed": bool(force_mixed),
-        "status": "running",
-        "statuses": summary.statuses,
-    }
-    update_manifest(out_p, suite.as_dict(), inv)
-    if skipped:
-        log(f"resume: {len(skipped)} finished cell(s) skipped")
-    t0 = time.perf_counter()
-
-    def on_cell() -> None:  # the manifest says what finished, even if this run is killed
-        inv["wall_s"] = time.perf_counter() - t0
-        update_manifest(out_p, suite.as_dict(), inv)
-
-    job = CellJob(checkpoints=checkpoints)
-    try:
-        if launcher == "local" and jobs == 1:
-            _run_sequential(job, todo, out_p, root, progress, summary, log, on_cell)
-        elif launcher == "local":
-            _run_pool(job, todo, out_p, root, jobs, progress, summary, log, on_cell)
-        else:
-            _run_submitit(
-                job, todo, out_p, root, jobs, cluster, submitit_params, progress, summary, log,
-                on_cell,
-            )  # fmt: skip
-        inv["status"] = "finished"
-    except KeyboardInterrupt:
-        inv["status"] = "interrupted"
-        raise
-    finally:
-        summary.wall_s = time.perf_counter() - t0
-        inv.update(finished=_now(), wall_s=summary.wall_s, statuses=summary.statuses)
-        update_manifest(out_p, suite.as_dict(), inv)
-    return summary
 
 
 def _bar(total: int, progress: bool, desc: str = "cells"):
