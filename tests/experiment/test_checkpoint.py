@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from avalanche_neumod.experiment import checkpoint as ckpt
-from avalanche_neumod.experiment.cell import run_cell, run_cell_to_file
+from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.results import _clean, load_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 
@@ -84,44 +84,6 @@ def test_resumed_cell_equals_uninterrupted(method, tmp_path, monkeypatch):
     resumed = run_cell(cfg, checkpoint=str(path))
     assert resumed["resumed"]["from_experience"] == 2
     assert _saved(resumed) == _saved(full)
-
-
-def test_sigkill_mid_cell_then_resume(tmp_path):
-    """A real process killed with SIGKILL right after experience 1's checkpoint; the
-    resumed cell's file equals an uninterrupted run's, and the checkpoint is removed."""
-    cfg = _cells(tmp_path)["EWC"]
-    run = tmp_path / "run"
-    script = """
-import json, os, signal, sys
-from avalanche_neumod.experiment import checkpoint as ckpt
-from avalanche_neumod.experiment.cell import run_cell_to_file
-real, n = ckpt.save, []
-def save(*a, **k):
-    ok = real(*a, **k)
-    n.append(1)
-    if len(n) == 2:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return ok
-ckpt.save = save
-run_cell_to_file(json.loads(sys.argv[1]), sys.argv[2])
-"""
-    proc = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(cfg), str(run)],
-        cwd=REPO,
-        capture_output=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    path = ckpt.ckpt_path(run, cfg["cell_id"])
-    assert path.exists() and load_cell(run, cfg["cell_id"]) is None
-    assert not [p for p in path.parent.iterdir() if p.suffix == ".tmp"]  # atomic writes
-
-    s = run_cell_to_file(cfg, str(run))
-    assert s["status"] == "ok"
-    got = load_cell(run, cfg["cell_id"])
-    assert got["resumed"]["from_experience"] == 2
-    assert _saved(got) == _saved(run_cell(cfg))
-    assert not path.exists()  # removed once the result is written
 
 
 def test_unusable_checkpoint_is_discarded(tmp_path, recwarn):
@@ -202,7 +164,7 @@ main(sys.argv[1:])
     )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     assert not (run / "cells").exists()  # killed inside the first cell
-    assert list((run / "checkpoints").glob("*.ckpt"))
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["toy__FastNaive__seed0.ckpt"]
     assert main([*args, "--out", str(run), "--resume"]) == 0
     assert main([*args, "--out", str(fresh)]) == 0
     got = {r["cell_id"]: r for r in load_results(run)}
