@@ -3,7 +3,8 @@
 ``<run>/.lock`` holds the holder's pid, host, process start time, invocation id,
 command and start time (JSON). It is created atomically and exclusively (written to
 a temporary file, then ``os.link``-ed into place, which fails when the lock exists),
-so it is never seen half-written. A second run on the folder is refused with a
+so it is never seen half-written (where the file system has no hard links, an
+exclusive create is used instead). A second run on the folder is refused with a
 message naming the holder. A lock whose process is gone (same host, pid not running,
 or running but started at another time: the pid was reused) is stale: it is taken
 over with a message. A lock from another host cannot be checked from here and is
@@ -124,8 +125,21 @@ class RunLock:
                 return True
             except FileExistsError:
                 return False
+            except OSError:  # a file system without hard links: exclusive create instead
+                return self._create_exclusive()
         finally:
             os.unlink(tmp)
+
+    def _create_exclusive(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.info, f)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
 
     def acquire(self) -> "RunLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)

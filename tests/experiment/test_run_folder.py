@@ -303,3 +303,18 @@ def test_run_leaves_no_checkpoints(tiny_suite, tmp_path):
     run = tmp_path / "run"
     run_suite(load_suite(tiny_suite), str(run), **ONE)
     assert list((run / "checkpoints").iterdir()) == []
+
+
+def test_lock_without_hard_links(tmp_path, monkeypatch):
+    """File systems without hard links: the lock falls back to an exclusive create."""
+    from avalanche_neumod.experiment import lock as lock_mod
+
+    def no_link(*a):
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(lock_mod.os, "link", no_link)
+    with RunLock(tmp_path, "first", log=lambda m: None):
+        assert read_lock(tmp_path)["invocation"] == "first"
+        with pytest.raises(lock_mod.RunLocked, match="in use by another neumod run"):
+            RunLock(tmp_path, "second").acquire()
+    assert not lock_path(tmp_path).exists()
