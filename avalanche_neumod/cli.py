@@ -1,7 +1,8 @@
 """The ``neumod`` command line: ``neumod run``, ``neumod report``, ``neumod list``.
 
     neumod run SUITE --preset cpu --out runs/NAME [--seeds 0 1 2] [--methods A B]
-                     [--streams S] [--resume] [--launcher local|submitit] [--jobs N]
+                     [--streams S] [--resume] [--force-mixed] [--no-checkpoints]
+                     [--launcher local|submitit] [--jobs N]
     neumod report runs/NAME --out reports/NAME
     neumod list [suites|presets|streams|methods|models]
 
@@ -43,6 +44,8 @@ def cmd_run(args) -> int:
         methods=args.methods,
         streams=args.streams,
         resume=args.resume,
+        force_mixed=args.force_mixed,
+        checkpoints=not args.no_checkpoints,
         launcher=args.launcher,
         jobs=args.jobs,
         cluster=args.cluster,
@@ -65,7 +68,9 @@ def cmd_report(args) -> int:
     from .reporting.report import write_report
 
     out = args.out or os.path.join("reports", os.path.basename(os.path.normpath(args.run)))
-    path = write_report(args.run, out)
+    path, notes = write_report(args.run, out, with_notes=True)
+    for note in notes:
+        print(f"neumod report: warning: {note}", file=sys.stderr)
     print(f"wrote {path}")
     return 0
 
@@ -112,7 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
     r.add_argument("--methods", nargs="+", help="run only these of the suite's methods")
     r.add_argument("--streams", nargs="+", help="run only these of the suite's streams")
-    r.add_argument("--resume", action="store_true", help="skip cells already finished")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip cells already finished; continue interrupted cells from their checkpoint",
+    )
+    r.add_argument(
+        "--force-mixed",
+        action="store_true",
+        help="write into a run folder that holds cells of another suite or configuration "
+        "(never overwriting them; the report lists each suite apart)",
+    )
+    r.add_argument(
+        "--no-checkpoints",
+        action="store_true",
+        help="do not checkpoint cells at experience boundaries",
+    )
     r.add_argument("--launcher", default="local", help="local (default) or submitit")
     r.add_argument("--jobs", type=int, default=1, help="cells run at once (default 1)")
     r.add_argument(
@@ -151,11 +171,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     from .experiment.launch import LaunchError
     from .experiment.registry import RegistryError
+    from .experiment.results import DamagedFile
     from .experiment.suite import SuiteError
 
     try:
         return args.func(args)
-    except (SuiteError, RegistryError, LaunchError, FileNotFoundError) as e:
+    except (SuiteError, RegistryError, LaunchError, DamagedFile, FileNotFoundError) as e:
         print(f"neumod {args.command}: error: {e}", file=sys.stderr)
         return 2
 

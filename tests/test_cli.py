@@ -79,6 +79,7 @@ def test_list(capsys):
         ),
         (["run", "{tiny}", "--streams", "pm"], r"valid streams: toy, toy2"),
         (["run", "{tiny}", "--launcher", "slurm"], r"valid launchers: local, submitit"),
+        (["run", "{tiny}", "--seeds", "0", "0"], r"--seeds repeats seed\(s\) 0"),
         (["report", "{tmp}/nothing"], r"no results in .*nothing"),
     ],
 )
@@ -90,6 +91,21 @@ def test_bad_input_messages(argv, message, tiny, tmp_path, capsys):
     import re
 
     assert re.search(message, capsys.readouterr().err), message
+    assert not (tmp_path / "r").exists()  # a refused run leaves no folder behind
+
+
+def test_force_mixed_flag(tiny, tmp_path, capsys):
+    run = tmp_path / "r"
+    base = ["--out", str(run), "--streams", "toy", "--no-progress"]
+    assert main(["run", str(tiny), "--methods", "FastNaive", *base]) == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(tiny.read_text().replace("name: tiny", "name: other"))
+    assert main(["run", str(other), "--methods", "Naive", *base]) == 2
+    assert "--force-mixed" in capsys.readouterr().err
+    assert main(["run", str(other), "--methods", "Naive", "--force-mixed", *base]) == 0
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "holds cells of 2 suites" in err
 
 
 def test_malformed_yaml_names_the_line(tmp_path, capsys):

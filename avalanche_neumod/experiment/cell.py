@@ -6,7 +6,9 @@ the stream's ``neumod_info``), the optimizer and the strategy with an
 plugins the suite asks for; trains over the train stream, evaluating the whole
 test stream after each experience (the accuracy matrix: row k = after training
 experience k); stops at a non-finite loss (status "diverged"); and collects
-metrics, curves, timings and library versions.
+metrics, curves, timings and library versions. With a ``checkpoint`` path it saves
+its state after each experience and, when that file exists, continues from it
+(``checkpoint.py``): a killed cell resumes where it stopped, with the same result.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from . import checkpoint as ckpt
 from . import measures, registry
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .results import SCHEMA_VERSION, cell_path, write_json_atomic
@@ -138,22 +141,57 @@ def _iterations(bm, cfg: dict) -> Optional[int]:
         return None
 
 
-def run_cell(
-    cfg: dict,
-    root: Optional[str] = None,
-    progress: bool = False,
-    threads: Optional[int] = None,
-) -> dict:
-    """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result."""
+def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
+    """The cell's strategy (model, optimizer, evaluator, plugins) and optional measures."""
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training.plugins import EvaluationPlugin
 
     from ..training.fast_data import FastDataPlugin
 
+    model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
+    optimizer = registry.build_optimizer(cfg["optimizer"], model.parameters())
+    active = measures.build(cfg["metrics"], bm, info, cfg)
+    with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        evaluator = EvaluationPlugin(
+            accuracy_metrics(experience=True, stream=True),
+            *[m for a in active for m in a.metrics()],
+            loggers=[],
+        )
+    plugins: list = []
+    if cfg.get("fast_data", True):
+        plugins.append(FastDataPlugin())
+    plugins.append(monitor)
+    for a in active:
+        plugins.extend(a.plugins())
+    cls = registry.resolve(cfg["method"]["target"])
+    strategy = cls(**_strategy_kwargs(cls, cfg, model, optimizer, evaluator, plugins))
+    for a in active:
+        a.attach(strategy)
+    return strategy, active
+
+
+# what a checkpoint keeps of the cell's own progress (besides strategy, monitor, measures)
+_PROGRESS = ("matrix", "stream_acc", "train_s", "eval_s", "iters")
+
+
+def run_cell(
+    cfg: dict,
+    root: Optional[str] = None,
+    progress: bool = False,
+    threads: Optional[int] = None,
+    checkpoint: Optional[str] = None,
+) -> dict:
+    """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result.
+
+    ``checkpoint``: a file to save the cell's state to after each experience but the
+    last, and to continue from when it exists (written for this cell and configuration).
+    """
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if threads:
         torch.set_num_threads(int(threads))
+    cfg_in = copy.deepcopy(cfg)
     result: dict = {
         "schema_version": SCHEMA_VERSION,
         "cell_id": cfg["cell_id"],
@@ -174,10 +212,15 @@ def run_cell(
         "timings": {},
     }
     seed_everything(int(cfg["seed"]))
-    monitor = TrainMonitor(log_every=int(cfg["eval"].get("log_every", 10)))
     pbar = None
     timings = result["timings"]
     metrics = result["metrics"]
+    monitor: Optional[TrainMonitor] = None
+    strategy = None
+    active: list = []
+    info: dict = {}
+    prog: dict = {k: [] for k in _PROGRESS}
+    matrix, stream_acc = prog["matrix"], prog["stream_acc"]
     try:
         t0 = time.perf_counter()
         st = cfg["stream"]
@@ -187,53 +230,60 @@ def run_cell(
         if cfg["train"]["mb_size"] == "stream":  # the stream's own batch size (NGM streams)
             cfg = copy.deepcopy(cfg)
             cfg["train"]["mb_size"] = int(info.get("train_mb_size") or info["batch_size"])
-        model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
-        optimizer = registry.build_optimizer(cfg["optimizer"], model.parameters())
-        active = measures.build(cfg["metrics"], bm, info, cfg)
-        with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
-            warnings.filterwarnings("ignore", message="No loggers specified")
-            evaluator = EvaluationPlugin(
-                accuracy_metrics(experience=True, stream=True),
-                *[m for a in active for m in a.metrics()],
-                loggers=[],
-            )
-        plugins: list = []
-        if cfg.get("fast_data", True):
-            plugins.append(FastDataPlugin())
-        plugins.append(monitor)
-        for a in active:
-            plugins.extend(a.plugins())
-        cls = registry.resolve(cfg["method"]["target"])
-        strategy = cls(**_strategy_kwargs(cls, cfg, model, optimizer, evaluator, plugins))
-        for a in active:
-            a.attach(strategy)
-        timings["build_s"] = time.perf_counter() - t0
-        metrics["n_parameters"] = sum(p.numel() for p in strategy.model.parameters())
-        metrics["train_mb_size"] = int(cfg["train"]["mb_size"])
+        refs = ckpt.stream_refs(bm) if checkpoint else {}
+        saved = ckpt.load(checkpoint, cfg["cell_id"], cfg_in, refs) if checkpoint else None
+        if saved is None:
+            monitor = TrainMonitor(log_every=int(cfg["eval"].get("log_every", 10)))
+            strategy, active = _build(cfg, bm, info, monitor)
+            timings["build_s"] = time.perf_counter() - t0
+            metrics["n_parameters"] = sum(p.numel() for p in strategy.model.parameters())
+            metrics["train_mb_size"] = int(cfg["train"]["mb_size"])
+            done = 0
+        else:  # continue after the last experience the checkpoint finished
+            strategy, monitor, active = saved["strategy"], saved["monitor"], saved["active"]
+            prog = saved["progress"]
+            matrix, stream_acc = prog["matrix"], prog["stream_acc"]
+            timings["build_s"] = saved["build_s"]
+            metrics.update(saved["metrics"])
+            done = int(saved["done"])
+            result["resumed"] = {"from_experience": done, "checkpoint": str(checkpoint)}
+        evaluator = strategy.evaluator
 
         if progress:
             pbar = attach_pbar(monitor, _iterations(bm, cfg), cfg["cell_id"])
+            pbar.update(monitor.iteration)
         n_test = len(bm.test_stream)
-        matrix: list[list[float]] = []
-        stream_acc: list[Optional[float]] = []
-        train_s: list[float] = []
-        eval_s: list[float] = []
-        iters: list[int] = []
         every = bool(cfg["eval"].get("every_experience", True))
         n_train = len(bm.train_stream)
         for k, exp in enumerate(bm.train_stream):
+            if k < done:
+                continue
             it0 = monitor.iteration
             t0 = time.perf_counter()
             strategy.train(exp)
-            train_s.append(time.perf_counter() - t0)
-            iters.append(monitor.iteration - it0)
+            prog["train_s"].append(time.perf_counter() - t0)
+            prog["iters"].append(monitor.iteration - it0)
             if every or k == n_train - 1:
                 t0 = time.perf_counter()
                 res = strategy.eval(bm.test_stream)
-                eval_s.append(time.perf_counter() - t0)
+                prog["eval_s"].append(time.perf_counter() - t0)
                 row, s = accuracy_row(res or evaluator.get_last_metrics(), n_test)
                 matrix.append(row)
                 stream_acc.append(s)
+            if checkpoint and k < n_train - 1:
+                monitor.pbar = None  # a progress bar is not state
+                state = {
+                    "strategy": strategy,
+                    "monitor": monitor,
+                    "active": active,
+                    "progress": prog,
+                    "build_s": timings["build_s"],
+                    "metrics": dict(metrics),
+                    "done": k + 1,
+                }
+                if not ckpt.save(checkpoint, cfg["cell_id"], cfg_in, state, refs):
+                    checkpoint = None
+                monitor.pbar = pbar
         result["status"] = "ok"
     except Diverged as d:
         result["status"] = "diverged"
@@ -248,7 +298,7 @@ def run_cell(
             pbar.close()
     if result["status"] != "failed":
         metrics.update(
-            summarise(matrix, stream_acc, info, iters, complete=result["status"] == "ok")
+            summarise(matrix, stream_acc, info, prog["iters"], complete=result["status"] == "ok")
         )
         rec = info.get("recurring_test_experiences")
         if rec and matrix:
@@ -260,8 +310,8 @@ def run_cell(
                 "train_order": info.get("train_order"),
                 **({"final": col[-1]} if result["status"] == "ok" else {}),
             }
-        timings["train_s"] = train_s
-        timings["eval_s"] = eval_s
+        timings["train_s"] = prog["train_s"]
+        timings["eval_s"] = prog["eval_s"]
         result["curves"]["train"] = monitor.curves()
         hist = measures.histories(strategy)
         if hist:
@@ -336,13 +386,24 @@ def run_cell_to_file(
     root: Optional[str] = None,
     progress: bool = False,
     threads: Optional[int] = None,
+    checkpoint: bool = True,
 ) -> dict:
     """Run the cell and write its JSON atomically into ``run_dir``; return a short summary.
 
-    This is the function the launchers send to worker processes and to submitit.
+    This is the function the launchers send to worker processes and to submitit. With
+    ``checkpoint``, the cell checkpoints into ``run_dir/checkpoints/`` and continues
+    from its checkpoint there; the checkpoint is removed once the result is written.
     """
-    result = run_cell(cfg, root=root, progress=progress, threads=threads)
+    path = ckpt.ckpt_path(run_dir, cfg["cell_id"])
+    result = run_cell(
+        cfg,
+        root=root,
+        progress=progress,
+        threads=threads,
+        checkpoint=str(path) if checkpoint else None,
+    )
     write_json_atomic(cell_path(run_dir, cfg["cell_id"]), result)
+    ckpt.remove(path)  # also one left by an earlier run when checkpoints are off now
     return {
         "cell_id": cfg["cell_id"],
         "status": result["status"],

@@ -11,6 +11,12 @@ skips cells whose file says "ok" or "diverged" whichever launcher wrote it.
 - ``submitit``: ``submitit.AutoExecutor``: SLURM on a cluster (one array job,
   at most ``jobs`` cells running at once), else its local executor; ``cluster``
   picks one explicitly (``"slurm"``, ``"local"``, ``"debug"``: in-process).
+
+A run holds the folder's lock (``lock.RunLock``) from planning to the end, marks
+invocations left ``running`` by a killed run as ``interrupted``, and refuses to
+write into a folder holding cells of another suite or configuration unless
+``force_mixed``. Cells that fail (also by raising) are recorded ``failed`` and
+the suite goes on, whatever the launcher.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import socket
 import sys
 import time
 import uuid
@@ -28,14 +35,20 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from .cell import run_cell_to_file
+from .lock import RunLock, RunLocked, holder_alive, read_lock
 from .results import (
+    CELLS_DIR,
     FINISHED,
     cell_path,
+    damaged_cell,
     load_cell,
+    load_manifest,
+    read_json,
+    set_aside_damaged_manifest,
     update_manifest,
     write_json_atomic,
 )
-from .suite import Suite, expand
+from .suite import Suite, SuiteError, expand
 
 LAUNCHERS = ("local", "submitit")
 
@@ -66,8 +79,67 @@ class RunSummary:
         )
 
 
+class CellJob:
+    """``run_cell_to_file`` as a callable the launchers send to workers and submitit.
+
+    Submitit's checkpointing protocol: on preemption or timeout (SLURM's signal)
+    submitit calls :meth:`checkpoint` and requeues what it returns, the same call; the
+    requeued cell continues from the checkpoint it saved at its last experience boundary.
+    """
+
+    def __init__(self, checkpoints: bool = True):
+        self.checkpoints = checkpoints
+
+    def __call__(self, cfg: dict, run_dir: str, root=None, progress=False, threads=None):
+        return run_cell_to_file(cfg, run_dir, root, progress, threads, self.checkpoints)
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
 def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("stream_label", "method_label")}
+
+
+def _diff(a: dict, b: dict) -> list[str]:
+    a, b = _comparable(a), _comparable(b)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def foreign_cells(suite: Suite, out: Path, redo: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The cells in ``out`` that are not this suite's (another suite or preset, a key the
+    suite lacks, or a configuration that differs from what the suite gives that cell):
+    ``(cell id, why)`` pairs. Damaged files are left out (they are redone or reported),
+    and so are failed cells in ``redo`` (this run replaces them)."""
+    d = out / CELLS_DIR
+    redo = set(redo)
+    found = []
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+        try:
+            r = read_json(p)
+            cfg = r["config"]
+            sk, mk, seed = cfg["stream_key"], cfg["method_key"], int(cfg["seed"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if p.stem in redo and r.get("status") not in FINISHED:
+            continue
+        if (cfg.get("suite"), cfg.get("preset")) != (suite.name, suite.preset):
+            found.append((p.stem, f"suite {cfg.get('suite')!r} preset {cfg.get('preset')!r}"))
+            continue
+        if sk not in suite.streams or mk not in suite.methods:
+            found.append((p.stem, f"stream {sk!r} x method {mk!r} is not in this suite"))
+            continue
+        try:
+            (mine,) = expand(suite, seeds=[seed], methods=[mk], streams=[sk])
+        except SuiteError as e:
+            found.append((p.stem, str(e)))
+            continue
+        diff = _diff(cfg, mine)
+        if diff:
+            found.append((p.stem, f"a different configuration (differs in: {', '.join(diff)})"))
+    return found
 
 
 def plan(
@@ -77,25 +149,32 @@ def plan(
     methods: Optional[Iterable[str]] = None,
     streams: Optional[Iterable[str]] = None,
     resume: bool = False,
+    force_mixed: bool = False,
+    log: Callable[[str], None] = lambda m: None,
 ) -> tuple[list[dict], list[str]]:
     """The cells to run and the ids skipped as finished.
 
     Without ``resume``, a folder that already holds results is refused (nothing
     written is overwritten). With it, a finished cell whose stored
-    configuration differs from the suite's is refused too.
+    configuration differs from the suite's is refused too. A folder holding cells
+    of another suite or configuration is refused unless ``force_mixed`` (never
+    overwriting one). A damaged result file is named and its cell redone.
     """
     cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
     todo, skipped, existing = [], [], []
     for cfg in cells:
         r = load_cell(out, cfg["cell_id"])
         if r is None:
+            bad = damaged_cell(out, cfg["cell_id"])
+            if bad is not None:
+                log(f"{bad}: the cell will be run again")
             todo.append(cfg)
             continue
         existing.append(cfg["cell_id"])
         if resume and r.get("status") in FINISHED:
             stored = r.get("config", {})
             if _comparable(stored) != _comparable(cfg):
-                diff = sorted(k for k in set(stored) | set(cfg) if stored.get(k) != cfg.get(k))
+                diff = _diff(stored, cfg)
                 raise LaunchError(
                     f"cell {cfg['cell_id']} in {out} was run with a different configuration "
                     f"(differs in: {', '.join(diff)}); use another --out"
@@ -108,6 +187,17 @@ def plan(
             f"{out} already holds results for {len(existing)} of these cells; "
             "pass --resume to finish the run, or choose another --out"
         )
+    foreign = foreign_cells(suite, out, [c["cell_id"] for c in todo])
+    if foreign and not force_mixed:
+        cid, why = foreign[0]
+        raise LaunchError(
+            f"{out} holds {len(foreign)} cell(s) that are not suite {suite.name!r} "
+            f"(preset {suite.preset!r}) as loaded now, e.g. {cid}: {why}. Use another --out, "
+            "or pass --force-mixed to add this suite's cells next to them (the report then "
+            "lists each suite's cells apart)"
+        )
+    if foreign:
+        log(f"--force-mixed: {out} keeps {len(foreign)} cell(s) of another suite/configuration")
     return todo, skipped
 
 
@@ -144,6 +234,7 @@ def run_suite(
     methods: Optional[Iterable[str]] = None,
     streams: Optional[Iterable[str]] = None,
     resume: bool = False,
+    force_mixed: bool = False,
     launcher: str = "local",
     jobs: int = 1,
     cluster: Optional[str] = None,
@@ -151,51 +242,120 @@ def run_suite(
     root: Optional[str] = None,
     progress: bool = True,
     command: Optional[str] = None,
+    checkpoints: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> RunSummary:
-    """Run the suite's cells (not yet finished ones with ``resume``) into ``out``."""
+    """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
+
+    The folder is locked for the whole run (a second run on it is refused, naming
+    this one). ``checkpoints``: cells save their state at experience boundaries and
+    a resumed cell continues from there (``cell.run_cell``).
+    """
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise LaunchError(f"--jobs must be >= 1, got {jobs}")
     out_p = Path(out)
-    todo, skipped = plan(suite, out_p, seeds, methods, streams, resume)
+    command = command or " ".join(sys.argv)
+    inv_id = uuid.uuid4().hex[:12]
+    created = not out_p.exists()
     out_p.mkdir(parents=True, exist_ok=True)
-    summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
-    inv = {
-        "id": uuid.uuid4().hex[:12],
-        "command": command or " ".join(sys.argv),
-        "launcher": launcher if launcher == "local" else f"submitit:{cluster or 'auto'}",
-        "jobs": jobs,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cells_planned": [c["cell_id"] for c in todo],
-        "cells_skipped": skipped,
-        "status": "running",
-    }
-    update_manifest(out_p, suite.as_dict(), inv)
-    if skipped:
-        log(f"resume: {len(skipped)} finished cell(s) skipped")
-    t0 = time.perf_counter()
     try:
-        if launcher == "local" and jobs == 1:
-            _run_sequential(todo, out_p, root, progress, summary, log)
-        elif launcher == "local":
-            _run_pool(todo, out_p, root, jobs, progress, summary, log)
-        else:
-            _run_submitit(todo, out_p, root, jobs, cluster, submitit_params, progress, summary, log)
-        inv["status"] = "finished"
-    except KeyboardInterrupt:
-        inv["status"] = "interrupted"
-        raise
-    finally:
-        summary.wall_s = time.perf_counter() - t0
-        inv.update(
-            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            wall_s=summary.wall_s,
-            statuses=summary.statuses,
-        )
+        lock = RunLock(out_p, inv_id, command, log=log).acquire()
+    except RunLocked as e:
+        raise LaunchError(str(e)) from e
+    try:
+        mark_interrupted(out_p, log)
+        todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log)
+        summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
+        inv = {
+            "id": inv_id,
+            "command": command,
+            "suite": {"name": suite.name, "preset": suite.preset},
+            "launcher": launcher if launcher == "local" else f"submitit:{cluster or 'auto'}",
+            "jobs": jobs,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": _now(),
+            "cells_planned": [c["cell_id"] for c in todo],
+            "cells_skipped": skipped,
+            "force_mixed": bool(force_mixed),
+            "status": "running",
+            "statuses": summary.statuses,
+        }
         update_manifest(out_p, suite.as_dict(), inv)
-    return summary
+        if skipped:
+            log(f"resume: {len(skipped)} finished cell(s) skipped")
+        t0 = time.perf_counter()
+
+        def on_cell() -> None:  # the manifest says what finished, even if this run is killed
+            inv["wall_s"] = time.perf_counter() - t0
+            update_manifest(out_p, suite.as_dict(), inv)
+
+        job = CellJob(checkpoints=checkpoints)
+        try:
+            if launcher == "local" and jobs == 1:
+                _run_sequential(job, todo, out_p, root, progress, summary, log, on_cell)
+            elif launcher == "local":
+                _run_pool(job, todo, out_p, root, jobs, progress, summary, log, on_cell)
+            else:
+                params = submitit_params
+                _run_submitit(job, todo, out_p, root, jobs, cluster, params, progress, summary,
+                              log, on_cell)  # fmt: skip
+            inv["status"] = "finished"
+        except KeyboardInterrupt:
+            inv["status"] = "interrupted"
+            raise
+        finally:
+            summary.wall_s = time.perf_counter() - t0
+            inv.update(finished=_now(), wall_s=summary.wall_s, statuses=summary.statuses)
+            update_manifest(out_p, suite.as_dict(), inv)
+        return summary
+    finally:
+        lock.release()
+        if created and not any(out_p.iterdir()):  # refused before writing anything
+            out_p.rmdir()
+
+
+def mark_interrupted(out: Path, log: Callable[[str], None] = lambda m: None) -> list[str]:
+    """Invocations the manifest says are ``running`` whose process is gone (the caller
+    holds the lock, or the lock is stale): marked ``interrupted``, with the statuses of
+    the cells they finished (read from the cell files). Their ids."""
+    set_aside_damaged_manifest(out)
+    man = load_manifest(out)
+    if not man:
+        return []
+    holder = read_lock(out) or {}
+    marked = []
+    for inv in man.get("invocations") or []:
+        if inv.get("status") != "running":
+            continue
+        if holder.get("invocation") == inv.get("id") and holder_alive(holder) is not False:
+            continue  # still running (or on a host this one cannot check)
+        inv["status"] = "interrupted"
+        inv["interrupted_detected"] = _now()
+        inv["statuses"] = finished_statuses(out, inv.get("cells_planned") or [])
+        marked.append(inv["id"])
+        update_manifest(out, man.get("suite") or {}, inv)
+        log(
+            f"invocation {inv['id']} ({inv.get('command', '?')}) was killed: marked interrupted, "
+            f"{len(inv['statuses'])} of its {len(inv.get('cells_planned') or [])} cell(s) finished"
+        )
+    return marked
+
+
+def finished_statuses(out: Path, ids: Iterable[str]) -> dict[str, str]:
+    """Cell id -> status of the cells among ``ids`` that have a result file."""
+    out_d = {}
+    for cid in ids:
+        r = load_cell(out, cid)
+        if r is not None and r.get("status"):
+            out_d[cid] = r["status"]
+    return out_d
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _bar(total: int, progress: bool, desc: str = "cells"):
@@ -204,12 +364,16 @@ def _bar(total: int, progress: bool, desc: str = "cells"):
     return tqdm(total=total, desc=desc, unit="cell", position=0, disable=not progress)
 
 
-def _run_sequential(todo, out, root, progress, summary, log) -> None:
+def _run_sequential(job, todo, out, root, progress, summary, log, on_cell) -> None:
     with _bar(len(todo), progress) as bar:
         for cfg in todo:
             bar.set_postfix_str(cfg["cell_id"])
-            s = run_cell_to_file(cfg, str(out), root=root, progress=progress)
+            try:
+                s = job(cfg, str(out), root=root, progress=progress)
+            except Exception as e:  # noqa: BLE001 - a cell that raised: record, go on
+                s = _crashed(cfg, out, f"{type(e).__name__}: {e}")
             _record(summary, s, log)
+            on_cell()
             bar.update(1)
 
 
@@ -217,15 +381,14 @@ def _threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _run_pool(todo, out, root, jobs, progress, summary, log) -> None:
+def _run_pool(job, todo, out, root, jobs, progress, summary, log, on_cell) -> None:
     ctx = multiprocessing.get_context("spawn")
     with (
         ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool,
         _bar(len(todo), progress) as bar,
     ):
         futures = {
-            pool.submit(run_cell_to_file, cfg, str(out), root, False, _threads(jobs)): cfg
-            for cfg in todo
+            pool.submit(job, cfg, str(out), root, False, _threads(jobs)): cfg for cfg in todo
         }
         for fut in as_completed(futures):
             cfg = futures[fut]
@@ -234,6 +397,7 @@ def _run_pool(todo, out, root, jobs, progress, summary, log) -> None:
             except Exception as e:  # noqa: BLE001 - a dead worker: record, go on
                 s = _crashed(cfg, out, f"worker process failed: {type(e).__name__}: {e}")
             _record(summary, s, log)
+            on_cell()
             bar.update(1)
 
 
@@ -243,7 +407,10 @@ def _crashed(cfg: dict, out: Path, error: str) -> dict:
     return {"cell_id": cfg["cell_id"], "status": "failed", "error": error}
 
 
-def _run_submitit(todo, out, root, jobs, cluster, params, progress, summary, log) -> None:
+def _run_submitit(job, todo, out, root, jobs, cluster, params, progress, summary, log, on_cell):
+    """Cells as submitit jobs. ``job`` is a :class:`cell.CellJob`: on preemption or timeout
+    submitit calls its ``checkpoint`` and requeues the cell, which resumes from its
+    checkpoint file."""
     import submitit
 
     folder = out / "submitit" / "%j"
@@ -266,22 +433,21 @@ def _run_submitit(todo, out, root, jobs, cluster, params, progress, summary, log
             while pending or running:
                 while pending and len(running) < window:
                     cfg = pending.pop(0)
-                    job = executor.submit(run_cell_to_file, cfg, str(out), root, False, threads)
-                    running[job] = cfg
+                    sub = executor.submit(job, cfg, str(out), root, False, threads)
+                    running[sub] = cfg
                 done = next(iter(submitit.helpers.as_completed(list(running), poll_frequency=0.5)))
                 cfg = running.pop(done)
                 _collect_job(done, cfg, out, summary, log)
+                on_cell()
                 bar.update(1)
         else:
             with executor.batch():
-                jobs_ = [
-                    executor.submit(run_cell_to_file, cfg, str(out), root, False, threads)
-                    for cfg in todo
-                ]
+                jobs_ = [executor.submit(job, cfg, str(out), root, False, threads) for cfg in todo]
             log(f"submitted {len(jobs_)} job(s) to {executor.cluster}: {jobs_[0].job_id} ...")
             by_job = dict(zip(jobs_, todo))
-            for job in submitit.helpers.as_completed(jobs_, poll_frequency=10):
-                _collect_job(job, by_job[job], out, summary, log)
+            for done in submitit.helpers.as_completed(jobs_, poll_frequency=10):
+                _collect_job(done, by_job[done], out, summary, log)
+                on_cell()
                 bar.update(1)
     finally:
         bar.close()

@@ -26,6 +26,11 @@ class Measure:
     """One optional measure of a cell."""
 
     name = ""
+    # what receives the ``args`` (checked when the suite loads, ``argcheck``): an import
+    # path, the arguments the measure itself reads, and those it supplies itself
+    target = ""
+    own_args: tuple[str, ...] = ()
+    supplied_args: tuple[str, ...] = ()
 
     def __init__(self, args: dict, bm, info: dict, cfg: dict):
         self.args = dict(args or {})
@@ -70,6 +75,9 @@ class StabilityGap(Measure):
     """
 
     name = "stability_gap"
+    target = "avalanche_neumod.evaluation.stability_gap:StabilityGapTracker"
+    own_args = ("windows", "tolerance")
+    supplied_args = ("test_stream",)
 
     def plugins(self) -> list:
         ev = registry.resolve("avalanche_neumod.evaluation.stability_gap:StabilityGapTracker")
@@ -116,6 +124,8 @@ class Transfer(Measure):
     """Knowledge-transfer probes (DESIGN 7.1): the A arrays, FKT_b/BKT_b for every b, LCA."""
 
     name = "transfer"
+    target = "avalanche_neumod.evaluation.transfer:KnowledgeTransferPlugin"
+    supplied_args = ("test_stream",)
 
     def plugins(self) -> list:
         cls = registry.resolve("avalanche_neumod.evaluation.transfer:KnowledgeTransferPlugin")
@@ -148,6 +158,7 @@ class Plasticity(Measure):
     """Plasticity diagnostics (DESIGN 7.3), as emitted by ``PlasticityMetric``."""
 
     name = "plasticity"
+    target = "avalanche_neumod.evaluation.plasticity:PlasticityMetric"
     PREFIXES = ("DormantFraction", "EffectiveRank", "MeanAbsWeight", "GradNorm")
 
     def metrics(self) -> list:

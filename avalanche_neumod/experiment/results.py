@@ -3,7 +3,10 @@
 A result is written to a temporary file in the same folder and moved into place
 with ``os.replace``, so a killed run leaves either the complete previous file or
 none, never a truncated one. ``<run>/manifest.json`` records the suite and every
-invocation of ``neumod run`` on the folder. The schema is documented in
+invocation of ``neumod run`` on the folder. A file damaged anyway (a disk filled up, a
+partial copy) is never read as a bare ``JSONDecodeError``: :class:`DamagedFile` names it;
+:func:`scan_results` skips such cells (a report warns, ``--resume`` redoes them) and
+:func:`update_manifest` moves a damaged manifest aside. The schema is documented in
 ``docs/suites.md``; :data:`SCHEMA_VERSION` changes when it does.
 """
 
@@ -13,6 +16,8 @@ import json
 import math
 import os
 import tempfile
+import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -64,18 +69,49 @@ def cell_path(run_dir: Union[str, Path], cell_id: str) -> Path:
     return Path(run_dir) / CELLS_DIR / f"{cell_id}.json"
 
 
+class DamagedFile(ValueError):
+    """A result or manifest file that is not valid JSON (or not a JSON object); names the file."""
+
+    def __init__(self, path: Union[str, Path], reason: str):
+        super().__init__(f"{path} is damaged ({reason})")
+        self.path = Path(path)
+        self.reason = reason
+
+
+class DamagedFileWarning(UserWarning):
+    """A damaged file was skipped or moved aside."""
+
+
 def read_json(path: Union[str, Path]) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON object in ``path``; :class:`DamagedFile` (naming it) when unreadable as one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DamagedFile(path, f"{type(e).__name__}: {e}") from e
+    if not isinstance(data, dict):
+        raise DamagedFile(path, f"a JSON object was expected, got {type(data).__name__}")
+    return data
 
 
 def load_cell(run_dir: Union[str, Path], cell_id: str) -> Optional[dict]:
-    """The cell's result, or None when absent or unreadable."""
+    """The cell's result, or None when absent or damaged (a damaged cell is redone)."""
     p = cell_path(run_dir, cell_id)
     try:
         return read_json(p)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, DamagedFile):
         return None
+
+
+def damaged_cell(run_dir: Union[str, Path], cell_id: str) -> Optional[DamagedFile]:
+    """The error of the cell's result file when it exists but is damaged, else None."""
+    try:
+        read_json(cell_path(run_dir, cell_id))
+    except DamagedFile as e:
+        return e
+    except FileNotFoundError:
+        pass
+    return None
 
 
 def is_finished(run_dir: Union[str, Path], cell_id: str) -> bool:
@@ -84,35 +120,83 @@ def is_finished(run_dir: Union[str, Path], cell_id: str) -> bool:
     return r is not None and r.get("status") in FINISHED
 
 
-def load_results(run_dir: Union[str, Path]) -> list[dict]:
-    """All cell results of a run folder, sorted by cell id."""
+def scan_results(run_dir: Union[str, Path]) -> tuple[list[dict], list[DamagedFile]]:
+    """All readable cell results of a run folder (sorted by cell id) and the damaged files."""
     d = Path(run_dir) / CELLS_DIR
     if not d.is_dir():
         raise FileNotFoundError(f"no results in {run_dir}: expected {d}/<cell>.json")
-    out = []
+    out, damaged = [], []
     for p in sorted(d.glob("*.json")):
-        r = read_json(p)
+        try:
+            r = read_json(p)
+            if not isinstance(r.get("config"), dict) or "status" not in r:
+                raise DamagedFile(p, "not a cell result: no 'config' or 'status'")
+        except DamagedFile as e:
+            damaged.append(e)
+            continue
         if r.get("schema_version", 0) > SCHEMA_VERSION:
             raise ValueError(
                 f"{p} has schema version {r['schema_version']}, newer than this library's "
                 f"{SCHEMA_VERSION}: upgrade avalanche-neumod to read it"
             )
         out.append(r)
+    return out, damaged
+
+
+def load_results(run_dir: Union[str, Path]) -> list[dict]:
+    """All readable cell results of a run folder, sorted by cell id; each damaged file is
+    skipped with a :class:`DamagedFileWarning` naming it."""
+    out, damaged = scan_results(run_dir)
+    for e in damaged:
+        warnings.warn(f"skipped: {e}", DamagedFileWarning, stacklevel=2)
     return out
 
 
 def load_manifest(run_dir: Union[str, Path]) -> Optional[dict]:
+    """The run folder's manifest, None when absent; :class:`DamagedFile` when damaged."""
     p = Path(run_dir) / MANIFEST
     return read_json(p) if p.exists() else None
 
 
+def _fresh_manifest() -> dict:
+    return {"schema_version": SCHEMA_VERSION, "invocations": []}
+
+
+def set_aside_damaged_manifest(run_dir: Union[str, Path]) -> Optional[Path]:
+    """Move a damaged manifest to ``manifest.json.damaged-<time>`` (warning naming both);
+    the path it moved to, or None when the manifest is absent or readable."""
+    try:
+        load_manifest(run_dir)
+        return None
+    except DamagedFile as e:
+        dest = e.path.with_name(f"{e.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(e.path, dest)
+        warnings.warn(
+            f"{e}; moved to {dest} and a new manifest started (the cell files are intact)",
+            DamagedFileWarning,
+            stacklevel=2,
+        )
+        return dest
+
+
 def update_manifest(run_dir: Union[str, Path], suite: dict, invocation: dict) -> dict:
-    """Record ``suite`` and append ``invocation`` (command, times, cells) to the manifest."""
-    m = load_manifest(run_dir) or {"schema_version": SCHEMA_VERSION, "invocations": []}
+    """Record ``suite`` and append ``invocation`` (command, times, cells) to the manifest.
+
+    Every suite written into the folder is kept in ``suites`` (name, preset, path), so a
+    report can tell when a folder holds more than one.
+    """
+    set_aside_damaged_manifest(run_dir)
+    m = load_manifest(run_dir) or _fresh_manifest()
+    m.setdefault("invocations", [])
     m["suite"] = suite
+    ident = {k: suite.get(k) for k in ("name", "preset", "path")}
+    known = m.setdefault("suites", [])
+    if ident not in known:
+        known.append(ident)
     invs: list = m["invocations"]
-    if invs and invs[-1].get("id") == invocation.get("id"):
-        invs[-1] = invocation
+    at = [i for i, inv in enumerate(invs) if inv.get("id") == invocation.get("id")]
+    if at:
+        invs[at[-1]] = invocation
     else:
         invs.append(invocation)
     write_json_atomic(Path(run_dir) / MANIFEST, m)

@@ -6,6 +6,10 @@ top-level keys ``name``, ``description``, ``seeds``, ``defaults``, ``streams``,
 over the top level (mappings merge, everything else replaces, ``null`` removes a
 key). :func:`expand` turns the result into one fully resolved configuration per
 (stream, method, seed) cell: what a cell runs, and what its result file records.
+
+Loading refuses, with a message naming the place: seeds that are not a list of
+distinct integers (:func:`parse_seeds`), two (stream, method) pairs that map to one
+cell id, and any argument the code receiving it does not take (``argcheck``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from . import registry
+from . import argcheck, registry
 
 SUITE_KEYS = {"name", "description", "seeds", "defaults", "streams", "methods", "report", "presets"}
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
@@ -135,6 +139,57 @@ def cell_id(stream_key: str, method_key: str, seed: int) -> str:
     return f"{s}__{m}__seed{seed}"
 
 
+def check_cell_ids(stream_keys: Iterable[str], method_keys: Iterable[str], where: str) -> None:
+    """Refuse two (stream, method) pairs whose cell ids (file names) would be the same,
+    letter case ignored (case-insensitive file systems): one result would overwrite the other."""
+    seen: dict[str, tuple[str, str]] = {}
+    for sk in stream_keys:
+        for mk in method_keys:
+            cid = cell_id(str(sk), str(mk), 0).lower()
+            if cid in seen:
+                (s0, m0) = seen[cid]
+                raise SuiteError(
+                    f"{where}: stream {s0!r} x method {m0!r} and stream {sk!r} x method {mk!r} "
+                    f"map to the same cell id {cell_id(str(sk), str(mk), 0)!r} (ids keep letters, "
+                    "digits and _.+- of the keys, other characters become '-', case is ignored)"
+                    ": rename one of the keys (its label can stay the same)"
+                )
+            seen[cid] = (sk, mk)
+
+
+def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
+    """The seeds as a list of distinct integers >= 0; anything else is refused.
+
+    ``None`` is ``[0]``. A bare integer is refused rather than guessed (``seeds: 5`` could
+    mean seed 5 or five seeds): the message shows both spellings.
+    """
+    if value is None:
+        return [0]
+    hint = "a list of distinct integers >= 0, e.g. [0, 1, 2]"
+    if isinstance(value, bool) or not isinstance(value, (list, tuple)):
+        extra = (
+            f" (write [{value}] for seed {value}, or [{', '.join(map(str, range(value)))}] "
+            f"for {value} seeds)"
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 10
+            else ""
+        )
+        raise SuiteError(f"{where} must be {hint}; got {value!r}{extra}")
+    if not value:
+        raise SuiteError(f"{where} must be {hint}; got an empty list")
+    bad = [s for s in value if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise SuiteError(
+            f"{where} must be {hint}; not integers >= 0: {', '.join(repr(b) for b in bad)}"
+        )
+    dup = sorted({s for s in value if list(value).count(s) > 1})
+    if dup:
+        raise SuiteError(
+            f"{where} repeats seed(s) {', '.join(map(str, dup))}: each seed is one cell "
+            "(one result file), so a repeated seed would run twice into the same file"
+        )
+    return [int(s) for s in value]
+
+
 @dataclass
 class Suite:
     """A loaded suite with a preset applied."""
@@ -187,7 +242,7 @@ def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
         preset=preset,
         path=str(path),
         description=str(merged.get("description", "")).strip(),
-        seeds=[int(s) for s in (merged.get("seeds") or [0])],
+        seeds=parse_seeds(merged.get("seeds"), f"{path}: seeds"),
         defaults=merged.get("defaults") or {},
         streams=merged.get("streams") or {},
         methods=merged.get("methods") or {},
@@ -224,6 +279,7 @@ def validate(suite: Suite) -> None:
         m = m or {}
         _check_keys(m, METHOD_KEYS, f"{where}: method {key!r}")
         registry.check_method_name(m.get("name", key))
+    check_cell_ids(suite.streams, suite.methods, where)
     for cfg in expand(suite, seeds=suite.seeds[:1]):  # names depend on (stream, method) only
         if cfg["model"]["name"] not in registry.MODELS and ":" not in cfg["model"]["name"]:
             raise registry.unknown("model", cfg["model"]["name"], registry.MODELS)
@@ -236,14 +292,12 @@ def validate(suite: Suite) -> None:
                     f"unknown metric {m!r}; valid metrics: {', '.join(METRIC_NAMES)} "
                     "(accuracy is always recorded)"
                 )
-        t = cfg["train"]
-        mb_ok = t["mb_size"] == "stream" or (isinstance(t["mb_size"], int) and t["mb_size"] >= 1)
-        if not mb_ok or not (isinstance(t["epochs"], int) and t["epochs"] >= 1):
-            raise SuiteError(
-                f"{cfg['cell_id']}: train.mb_size (an integer >= 1, or 'stream' for the "
-                f"stream's own batch size) and train.epochs (>= 1) are invalid: "
-                f"mb_size={t['mb_size']!r}, epochs={t['epochs']!r}"
+        try:
+            argcheck.check_cell(
+                cfg, f"{where}: stream {cfg['stream_key']!r} x method {cfg['method_key']!r}"
             )
+        except argcheck.ArgumentError as e:
+            raise SuiteError(str(e)) from e
 
 
 def _model_cfg(m: Any) -> dict:
@@ -295,7 +349,7 @@ def expand(
     ``defaults``, the stream's settings, the method's settings, the stream's
     per-method overrides (``streams.<s>.methods.<m>``).
     """
-    seeds = list(suite.seeds if seeds is None else seeds)
+    seeds = suite.seeds if seeds is None else parse_seeds(list(seeds), "--seeds")
     method_keys = list(suite.methods)
     stream_keys = list(suite.streams)
     if methods is not None:

@@ -1,16 +1,22 @@
 """``report.md`` from a run folder: tables, figures and the generated comparison section.
 
 Reads saved results only (``runs/NAME/cells/*.json`` and ``manifest.json``), so a
-report can be regenerated from runs alone, anywhere.
+report can be regenerated from runs alone, anywhere. It never mixes suites
+silently: a folder holding cells of several suites (``neumod run --force-mixed``)
+gets one section per suite under a warning. Damaged files are skipped and named,
+and an invocation killed while ``running`` is shown as interrupted with what it
+finished.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
-from ..experiment.results import load_manifest, load_results
+from ..experiment.lock import holder_alive, read_lock
+from ..experiment.results import DamagedFile, load_manifest, scan_results
 from . import figures, tables
 from .claims import claims
 from .results_view import View, num
@@ -29,14 +35,7 @@ def _runs_section(view: View) -> list[str]:
     lines = ["## How these results were produced", ""]
     invs = man.get("invocations") or []
     for inv in invs:
-        lines.append(
-            f"- `{inv.get('command', '?')}` ({inv.get('launcher', '?')}, "
-            f"jobs {inv.get('jobs', 1)}):"
-            f" started {inv.get('started', '?')}, wall time {_fmt_s(num(inv.get('wall_s')))}, "
-            f"{len(inv.get('cells_planned') or [])} cell(s) run, "
-            f"{len(inv.get('cells_skipped') or [])} skipped as finished, "
-            f"status {inv.get('status', '?')}"
-        )
+        lines.append(_invocation_line(inv, view))
     cell_s = sum(num(r.get("timings", {}).get("total_s")) for r in view.results)
     vers = {}
     for r in view.results:
@@ -55,17 +54,135 @@ def _runs_section(view: View) -> list[str]:
     return lines
 
 
-def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
-    """The markdown text of the report (figures written into ``out``)."""
-    run_dir, out = Path(run_dir), Path(out)
-    view = View(load_results(run_dir), load_manifest(run_dir))
-    suite = (view.manifest or {}).get("suite") or {}
-    title = suite.get("name") or run_dir.name
-    md = [f"# Suite `{title}` (preset `{suite.get('preset', '?')}`)", ""]
-    if suite.get("description"):
-        md += [suite["description"], ""]
+def _iso(t: Optional[str]) -> Optional[datetime]:
+    try:
+        return datetime.fromisoformat(str(t))
+    except ValueError:
+        return None
 
-    md += ["## Average final accuracy", "", tables.final_accuracy_table(view), ""]
+
+def invocation_state(inv: dict, lock: Optional[dict]) -> str:
+    """The invocation's status; ``running`` only while its process holds the folder's lock
+    (or runs on a host this one cannot check), else ``interrupted``."""
+    st = inv.get("status", "?")
+    if st != "running":
+        return st
+    if lock and lock.get("invocation") == inv.get("id") and holder_alive(lock) is not False:
+        return "running"
+    return "interrupted"
+
+
+def _invocation_line(inv: dict, view: View) -> str:
+    planned = inv.get("cells_planned") or []
+    state = invocation_state(inv, view.lock)
+    wall = _fmt_s(num(inv.get("wall_s")))
+    done = [r for r in view.results if r.get("cell_id") in set(planned)]
+    if state in ("running", "interrupted") or inv.get("status") == "running":
+        ends = [_iso(r.get("finished")) for r in done]
+        ends = [e for e in ends if e is not None]
+        start = _iso(inv.get("started"))
+        if wall == "?" and ends and start is not None:
+            wall = f"at least {_fmt_s((max(ends) - start).total_seconds())} (to its last cell)"
+        what = f"{len(done)} of {len(planned)} planned cell(s) finished"
+        if state == "interrupted":
+            what += " (killed before the end: `neumod run ... --resume` finishes the rest)"
+    else:
+        what = f"{len(planned)} cell(s) run"
+    return (
+        f"- `{inv.get('command', '?')}` ({inv.get('launcher', '?')}, "
+        f"jobs {inv.get('jobs', 1)}): started {inv.get('started', '?')}, wall time {wall}, "
+        f"{what}, {len(inv.get('cells_skipped') or [])} skipped as finished, status {state}"
+    )
+
+
+def _suite_key(r: dict) -> tuple[str, str]:
+    cfg = r.get("config") or {}
+    return (str(cfg.get("suite", "?")), str(cfg.get("preset", "?")))
+
+
+def _mixed_configs(results: list[dict]) -> list[str]:
+    """(stream, method) pairs whose seeds were run with different configurations."""
+    seen: dict[tuple, dict] = {}
+    out = []
+    skip = ("cell_id", "seed", "stream_label", "method_label")
+    for r in results:
+        cfg = r["config"]
+        key = (*_suite_key(r), cfg.get("stream_key"), cfg.get("method_key"))
+        body = {k: v for k, v in cfg.items() if k not in skip}
+        if key in seen and seen[key] != body:
+            out.append(f"{key[2]} x {key[3]} (suite `{key[0]}`)")
+        seen.setdefault(key, body)
+    return sorted(set(out))
+
+
+def build_report(
+    run_dir: Union[str, Path], out: Union[str, Path], notes: Optional[list[str]] = None
+) -> str:
+    """The markdown text of the report (figures written into ``out``). ``notes`` receives
+    the warnings (damaged files skipped, suites mixed, interrupted runs)."""
+    run_dir, out = Path(run_dir), Path(out)
+    notes = [] if notes is None else notes
+    results, damaged = scan_results(run_dir)
+    for e in damaged:
+        notes.append(f"skipped {e}")
+    try:
+        manifest = load_manifest(run_dir)
+    except DamagedFile as e:
+        notes.append(f"{e}: the report has no run history")
+        manifest = None
+    lock = read_lock(run_dir)
+    if lock and holder_alive(lock) is not False:
+        notes.append(
+            f"a neumod run is writing into {run_dir} now (pid {lock.get('pid', '?')} on "
+            f"{lock.get('host', '?')}): this report shows the cells finished so far"
+        )
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        groups.setdefault(_suite_key(r), []).append(r)
+    msuite = (manifest or {}).get("suite") or {}
+    main_key = (str(msuite.get("name")), str(msuite.get("preset")))
+    keys = sorted(groups, key=lambda k: (k != main_key, k))
+    for pair in _mixed_configs(results):
+        notes.append(f"cells of {pair} were run with different configurations (see their JSON)")
+
+    if len(keys) <= 1:
+        view = View(results, manifest)
+        view.lock = lock
+        title = (keys[0][0], keys[0][1]) if keys else (msuite.get("name") or run_dir.name, "?")
+        md = [f"# Suite `{title[0]}` (preset `{title[1]}`)", ""]
+        md += _warnings(notes)
+        if msuite.get("description") and (not keys or keys[0] == main_key):
+            md += [msuite["description"], ""]
+        md += _body(view, out, out)
+        md += _runs_section(view)
+        return "\n".join(md)
+
+    names = ", ".join(f"`{k[0]}` (preset `{k[1]}`)" for k in keys)
+    notes.append(f"{run_dir} holds cells of {len(keys)} suites: {names}; reported apart")
+    md = [f"# Run folder `{run_dir.name}`: {len(keys)} suites", ""]
+    md += _warnings(notes)
+    for i, k in enumerate(keys):
+        view = View(groups[k], manifest if k == main_key else None)
+        view.lock = lock
+        md += [f"# Suite `{k[0]}` (preset `{k[1]}`): {len(groups[k])} cell(s)", ""]
+        if k == main_key and msuite.get("description"):
+            md += [msuite["description"], ""]
+        md += _body(view, out / f"suite{i + 1}_{k[0]}_{k[1]}", out)
+    view = View(results, manifest)
+    view.lock = lock
+    md += _runs_section(view)
+    return "\n".join(md)
+
+
+def _warnings(notes: list[str]) -> list[str]:
+    if not notes:
+        return []
+    return ["> **Warning**", ">"] + [f"> - {n}" for n in notes] + [""]
+
+
+def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
+    """Tables, figures, claims, cells and costs of one suite's cells."""
+    md = ["## Average final accuracy", "", tables.final_accuracy_table(view), ""]
     t = tables.recurring_table(view)
     if t:
         md += ["## Final accuracy on the recurring task (Figure 4)", "", t, ""]
@@ -112,13 +229,13 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
     ]
     figs = []
     for fn, caption in fig_specs:
-        p = fn(view, out)
+        p = fn(view, fig_dir)
         if p is not None:
             figs.append((p, caption))
     if figs:
         md += ["## Figures", ""]
         for p, caption in figs:
-            md += [f"### {caption}", "", f"![{caption}]({p.name})", ""]
+            md += [f"### {caption}", "", f"![{caption}]({p.relative_to(out).as_posix()})", ""]
 
     c = claims(view)
     if c:
@@ -144,8 +261,7 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
         tables.timing_table(view),
         "",
     ]
-    md += _runs_section(view)
-    return "\n".join(md)
+    return md
 
 
 def _at_end_caption(view: View) -> str:
@@ -158,11 +274,13 @@ def _at_end_caption(view: View) -> str:
     return "Accuracy on each experience right after training on it (plasticity)"
 
 
-def write_report(run_dir: Union[str, Path], out: Union[str, Path]) -> Path:
-    """Write ``out/report.md`` (and its PNG figures) from the run folder ``run_dir``."""
+def write_report(run_dir: Union[str, Path], out: Union[str, Path], with_notes: bool = False):
+    """Write ``out/report.md`` (and its PNG figures) from the run folder ``run_dir``; its
+    path (and, ``with_notes``, the warnings the report starts with)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    text = build_report(run_dir, out)
+    notes: list[str] = []
+    text = build_report(run_dir, out, notes)
     p = out / "report.md"
     p.write_text(text)
-    return p
+    return (p, notes) if with_notes else p

@@ -104,6 +104,7 @@ class View:
     def __init__(self, results: list[dict], manifest: Optional[dict] = None):
         self.results = results
         self.manifest = manifest or {}
+        self.lock: Optional[dict] = None  # the run folder's lock holder, when read
         suite = self.manifest.get("suite") or {}
         s_order = list(suite.get("stream_order") or suite.get("streams") or {})
         m_order = list(suite.get("method_order") or suite.get("methods") or {})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
+from avalanche_neumod.training import FastNaive
 
 
 def toy_stream(n_experiences: int = 2, n: int = 64, dim: int = 8, classes: int = 4, seed: int = 0):
@@ -21,3 +24,15 @@ def toy_stream(n_experiences: int = 2, n: int = 64, dim: int = 8, classes: int =
     bm = tensor_benchmark(train, test)
     bm.neumod_info = {"name": "toy", "input_shape": [dim], "num_classes": classes}
     return bm
+
+
+class SlowNaive(FastNaive):
+    """FastNaive that pauses after training each experience (preemption tests)."""
+
+    def __init__(self, *, pause: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.pause = pause
+
+    def _after_training_exp(self, **kw):
+        super()._after_training_exp(**kw)
+        time.sleep(self.pause)

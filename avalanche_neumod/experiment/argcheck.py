@@ -1,0 +1,180 @@
+"""Check a cell's arguments against what will receive them, when the suite loads.
+
+A typo in a suite (``train: {epoch: 50}``, ``eval: {every_experiance: false}``, a
+method argument its strategy does not take) would otherwise be ignored or fail
+one cell at run time. :func:`check_cell` refuses, before anything runs:
+
+- unknown ``train`` and ``eval`` keys and out-of-range values (``log_every: 0``);
+- ``args`` of a method, stream, stream wrapper, model, optimizer or metric that the
+  callable receiving them does not name in its signature (a strategy class: any
+  ``__init__`` along its MRO, since strategies forward ``**kwargs`` to their bases).
+
+A callable that takes ``**kwargs`` and names nothing else, or whose code cannot
+be imported here, is not checked (it still fails its own cells when run). Every
+error lists the valid keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Iterable, Optional
+
+from . import registry
+
+TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
+EVAL_KEYS = {"every_experience", "log_every"}
+
+# The callable that receives a registered model's ``args``, and the arguments the
+# factory supplies from the stream itself (not the suite's to give).
+MODEL_TARGETS = {
+    "mlp": ("avalanche_neumod.models:MLP", {"input_size", "num_classes"}),
+    "convnet": ("avalanche_neumod.models:ConvNet", {"in_channels", "input_size", "num_classes"}),
+    "slim_resnet18": ("avalanche_neumod.models:SlimResNet18", {"in_channels", "num_classes"}),
+    "ngm_mlp": ("avalanche_neumod.models.ngm_mlp:ngm_mlp", {"input_size", "num_classes"}),
+}
+
+
+class ArgumentError(ValueError):
+    """An argument of a cell that nothing will receive, or a value out of range."""
+
+
+def _named(params: Iterable[inspect.Parameter]) -> tuple[set[str], bool]:
+    names, var_kw = set(), False
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
+            names.add(p.name)
+    return names - {"self"}, var_kw
+
+
+def accepted(obj: Any) -> Optional[set[str]]:
+    """The keyword names ``obj`` accepts, or None when it cannot be told (``**kwargs`` only,
+    no signature). A class: the union over the ``__init__`` of every class in its MRO
+    (strategies forward ``**kwargs`` to their bases), object's excluded."""
+    if inspect.isclass(obj):
+        names: set[str] = set()
+        open_ended = True
+        for c in obj.__mro__:
+            if c is object or "__init__" not in c.__dict__:
+                continue
+            try:
+                n, var_kw = _named(inspect.signature(c.__dict__["__init__"]).parameters.values())
+            except (TypeError, ValueError):
+                return None
+            names |= n
+            if not var_kw:
+                open_ended = False
+                break
+        if open_ended and not names:
+            return None
+        return names
+    try:
+        names, var_kw = _named(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if var_kw and not names:
+        return None
+    return names
+
+
+def check_keys(
+    given: Any, valid: Optional[set[str]], what: str, exclude: Iterable[str] = ()
+) -> None:
+    """Refuse keys of ``given`` outside ``valid`` (minus ``exclude``), listing the valid ones."""
+    if valid is None:
+        return
+    if not isinstance(given, dict):
+        raise ArgumentError(f"{what} must be a mapping, got {type(given).__name__}")
+    valid = set(valid) - set(exclude)
+    bad = sorted(str(k) for k in given if k not in valid)
+    if bad:
+        raise ArgumentError(
+            f"{what}: unknown argument(s) {', '.join(bad)}; "
+            f"valid: {', '.join(sorted(valid)) or '(none)'}"
+        )
+
+
+def _resolved(get: Callable[[str], Any], name: str) -> Optional[Any]:
+    """``get(name)``, or None when its code cannot be imported here (checked when run)."""
+    try:
+        return get(name)
+    except (registry.RegistryError, ImportError):
+        return None
+
+
+def check_train_eval(cfg: dict, where: str) -> None:
+    """``train`` and ``eval``: known keys, and values a cell can use."""
+    t, e = cfg["train"], cfg["eval"]
+    check_keys(t, TRAIN_KEYS, f"{where}: train")
+    check_keys(e, EVAL_KEYS, f"{where}: eval")
+    mb_ok = t["mb_size"] == "stream" or _pos_int(t["mb_size"])
+    if not mb_ok or not _pos_int(t["epochs"]):
+        raise ArgumentError(
+            f"{where}: train.mb_size (an integer >= 1, or 'stream' for the "
+            f"stream's own batch size) and train.epochs (>= 1) are invalid: "
+            f"mb_size={t['mb_size']!r}, epochs={t['epochs']!r}"
+        )
+    if not _pos_int(t.get("eval_mb_size", 1)):
+        raise ArgumentError(
+            f"{where}: train.eval_mb_size must be an integer >= 1, got {t['eval_mb_size']!r}"
+        )
+    if not isinstance(t.get("device", "cpu"), str):
+        raise ArgumentError(f"{where}: train.device must be a string, got {t['device']!r}")
+    if not _pos_int(e.get("log_every", 10)):
+        raise ArgumentError(
+            f"{where}: eval.log_every must be an integer >= 1, got {e['log_every']!r}"
+        )
+    if not isinstance(e.get("every_experience", True), bool):
+        raise ArgumentError(
+            f"{where}: eval.every_experience must be true or false, got {e['every_experience']!r}"
+        )
+
+
+def _pos_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def check_cell(cfg: dict, where: str) -> None:
+    """Every argument of one resolved cell configuration (``suite.expand``'s)."""
+    from . import measures
+
+    check_train_eval(cfg, where)
+    m = cfg["method"]
+    cls = _resolved(registry.resolve, m["target"])
+    if cls is not None:
+        check_keys(m["args"], accepted(cls), f"{where}: method {m['name']!r} args")
+    st = cfg["stream"]
+    fn = _resolved(registry.stream_factory, st["name"])
+    if fn is not None:
+        check_keys(st["args"], accepted(fn), f"{where}: stream {st['name']!r} args")
+    for w in st.get("wrappers") or []:
+        name, args = (w, {}) if isinstance(w, str) else (w.get("name", ""), w.get("args") or {})
+        wfn = _resolved(registry.wrapper_factory, name)
+        if wfn is not None:
+            params = list(inspect.signature(wfn).parameters)
+            check_keys(args, accepted(wfn), f"{where}: wrapper {name!r} args", params[:1])
+    mod = cfg["model"]
+    if mod["name"] in MODEL_TARGETS:
+        target, supplied = MODEL_TARGETS[mod["name"]]
+    else:
+        target, supplied = mod["name"], {"info"}
+    mfn = _resolved(registry.resolve, target)
+    if mfn is not None:
+        check_keys(mod["args"], accepted(mfn), f"{where}: model {mod['name']!r} args", supplied)
+    opt = dict(cfg["optimizer"])
+    name = opt.pop("name", "sgd")
+    if name in registry.OPTIMIZERS:
+        valid = accepted(registry.OPTIMIZERS[name])
+        check_keys(opt, valid, f"{where}: optimizer {name!r}", ["params"])
+    for mname, margs in (cfg.get("metrics") or {}).items():
+        meas = measures.MEASURES.get(mname)
+        target = getattr(meas, "target", None)
+        if not target:
+            continue
+        mt = _resolved(registry.resolve, target)
+        if mt is not None:
+            valid = accepted(mt)
+            if valid is not None:
+                valid = valid | set(meas.own_args)
+            check_keys(margs or {}, valid, f"{where}: metric {mname!r}", meas.supplied_args)
