@@ -9,10 +9,6 @@ import pytest
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 
-evaluation = pytest.importorskip("avalanche_neumod.evaluation")
-if not hasattr(evaluation, "StabilityGapTracker"):
-    pytest.skip("the evaluation library is not in this checkout", allow_module_level=True)
-
 SUITE = """
 name: m
 seeds: [0]
