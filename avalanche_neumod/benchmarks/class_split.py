@@ -1,4 +1,4 @@
-"""Class-Split CIFAR-100 and Tiny-ImageNet (DESIGN 8): disjoint class groups, one per experience."""
+"""Class-Split CIFAR-100 and Tiny-ImageNet: disjoint class groups, one per experience."""
 
 from __future__ import annotations
 

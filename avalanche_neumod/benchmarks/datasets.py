@@ -1,4 +1,4 @@
-"""Dataset loading into in-memory uint8 tensors (DESIGN 8).
+"""Dataset loading into in-memory uint8 tensors (``docs/streams.md``, "Data").
 
 Every loader returns a :class:`ImageSplits`: it unpacks as
 ``x_train, y_train, x_test, y_test = load_mnist()`` (uint8 images, int64 targets)

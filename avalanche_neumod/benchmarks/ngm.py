@@ -1,4 +1,4 @@
-"""The NGM-SGD streams (DESIGN 4, 8): fixed iterations per experience, joint by default.
+"""The NGM-SGD streams: fixed iterations per experience, joint by default.
 
 Split-MNIST, Rotated-MNIST, Permuted-MNIST (3 tasks), Split-CIFAR-10 and
 Domain-CIFAR-100, as in the NGM-SGD study of the stability gap in joint training.

@@ -1,4 +1,4 @@
-"""Permuted MNIST (DESIGN 8): one fixed pixel permutation per task."""
+"""Permuted MNIST: one fixed pixel permutation per task (task 0 the identity)."""
 
 from __future__ import annotations
 

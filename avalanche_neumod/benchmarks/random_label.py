@@ -1,4 +1,4 @@
-"""Random-Label MNIST and CIFAR-10 (DESIGN 8): memorise re-drawn labels, task after task."""
+"""Random-Label MNIST and CIFAR-10: memorise re-drawn labels, task after task."""
 
 from __future__ import annotations
 

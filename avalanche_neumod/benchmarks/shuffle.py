@@ -1,4 +1,4 @@
-"""Shuffle CIFAR-10 (DESIGN 8): the class ids are permuted in every task (concept drift)."""
+"""Shuffle CIFAR-10: the class ids are permuted in every task (concept drift, same inputs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stream generators (DESIGN 8), all in one namespace, and the registry by name.
+"""Stream generators, all in one namespace, and the registry by name (``docs/streams.md``).
 
 Each generator returns an ordinary Avalanche benchmark (``train_stream``,
 ``test_stream``) built from in-memory tensors, with ``bm.neumod_info``: name,
