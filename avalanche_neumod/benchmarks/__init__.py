@@ -1,4 +1,11 @@
-"""Benchmark streams and dataset loading (DESIGN 8). See ``docs/streams.md``."""
+"""Benchmark streams and dataset loading.
+
+Seeded, in-memory continual-learning streams as ordinary Avalanche benchmarks: the
+plasticity streams (Permuted MNIST, Random-Label MNIST / CIFAR-10, Shuffle
+CIFAR-10, Class-Split CIFAR-100 / Tiny-ImageNet), the NGM-SGD stability-gap
+streams (fixed iterations per experience, joint), and the recurring and joint
+variants of any stream. See ``docs/streams.md``.
+"""
 
 from .datasets import (
     DatasetNotFoundError,

@@ -1,22 +1,39 @@
-"""Shared pieces of the stream generators: seeding, normalisation, checks, augmentation."""
+"""Shared pieces of the stream generators: seeding, normalisation, checks, the
+construction steps several streams use (subsets, permutations, class groups),
+augmentation and the final assembly with its metadata."""
 
 from __future__ import annotations
 
+import math
 import zlib
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import torch
 
-from .sampled import assemble
-from .tensor_data import ExperienceTensors
+from .tensor_data import ExperienceTensors, tensor_benchmark
 
-# Per-channel statistics of the training sets (inputs are standardised with them).
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
-TINY_MEAN, TINY_STD = (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)
+
+class Stats(NamedTuple):
+    """Per-channel mean and std of a training set (inputs are standardised with them)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+MNIST = Stats((0.1307,), (0.3081,))
+CIFAR10 = Stats((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100 = Stats((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+TINY_IMAGENET = Stats((0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821))
 
 SCENARIOS = ("class", "task")
+
+# How a stream's average accuracy is read from the accuracy matrix R[i][j] (accuracy
+# on test experience j after training experience i, T experiences):
+# "final" averages the last row, mean_j R[T-1][j] (what is still known at the end);
+# "end_of_task" averages the diagonal, mean_k R[k][k] (each task right after its
+# training: memorisation streams, where old labels are meant to be overwritten).
+FINAL, END_OF_TASK = "final", "end_of_task"
+ACCURACY_KINDS = (FINAL, END_OF_TASK)
 
 
 def rng(seed: int, purpose: str) -> torch.Generator:
@@ -24,14 +41,14 @@ def rng(seed: int, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + zlib.crc32(purpose.encode()))
 
 
-def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalise(x: torch.Tensor, stats: Stats) -> torch.Tensor:
     """uint8 images ``[N, H, W]`` or ``[N, C, H, W]`` -> float32 ``[N, C, H, W]``,
     ``(x / 255 - mean) / std`` per channel."""
     x = x.float().div_(255.0)
     if x.dim() == 3:
         x = x.unsqueeze(1)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    m = torch.tensor(stats.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(stats.std, dtype=torch.float32).view(1, -1, 1, 1)
     return x.sub_(m).div_(s)
 
 
@@ -56,6 +73,74 @@ def subset(n_total: int, size: Optional[int], gen: torch.Generator, name: str) -
     if size > n_total:
         raise ValueError(f"{name}={size} is larger than the dataset ({n_total} items)")
     return torch.randperm(n_total, generator=gen)[:size]
+
+
+def train_test_subsets(
+    d: Any, train_size: Optional[int], test_size: Optional[int], seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded subset indices of ``d``'s train and test splits (``None``: all, in order)."""
+    tr = subset(len(d.y_train), train_size, rng(seed, "train-subset"), "train_size")
+    te = subset(len(d.y_test), test_size, rng(seed, "test-subset"), "test_size")
+    return tr, te
+
+
+def task_tensor(n: int, k: int, task_labels: bool) -> torch.Tensor:
+    """Task labels for ``n`` samples of experience ``k`` (``k`` if task_labels else 0)."""
+    return torch.full((n,), k if task_labels else 0, dtype=torch.long)
+
+
+def distinct_permutations(n_tasks: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``[n_tasks, n]``: row 0 the identity, later rows random permutations of
+    ``range(n)`` drawn with ``gen``, a repeat redrawn (so every task differs).
+    ValueError if there are fewer than ``n_tasks`` distinct permutations."""
+    if n_tasks > math.factorial(n):
+        raise ValueError(
+            f"n_experiences={n_tasks} exceeds the {math.factorial(n)} distinct "
+            f"permutations of {n} items"
+        )
+    perms = [torch.arange(n)]
+    while len(perms) < n_tasks:
+        p = torch.randperm(n, generator=gen)
+        if not any(torch.equal(p, q) for q in perms):
+            perms.append(p)
+    return torch.stack(perms)
+
+
+def permuted_pixels(
+    x: torch.Tensor, y: torch.Tensor, perms: torch.Tensor, task_labels: bool
+) -> list[ExperienceTensors]:
+    """Experience k: images ``x`` (``[N, C, H, W]``) with pixel i showing original
+    pixel ``perms[k][i]`` (``x_k[:, i] = x[:, perms[k][i]]`` over flattened pixels)."""
+    flat = x.flatten(1)
+    return [
+        ExperienceTensors(flat[:, p].reshape(x.shape), y, task_tensor(len(y), k, task_labels))
+        for k, p in enumerate(perms)
+    ]
+
+
+def class_group_experiences(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    groups: Sequence[torch.Tensor],
+    stats: Stats,
+    task_labels: bool,
+    targets: Optional[torch.Tensor] = None,
+    ids_within_group: bool = False,
+) -> list[ExperienceTensors]:
+    """Experience k: the images whose class ``y`` is in ``groups[k]``, standardised.
+
+    Targets are ``targets`` (default ``y``) at those images, or with
+    ``ids_within_group`` each class's position in its group (0..len-1)."""
+    out = []
+    for k, g in enumerate(groups):
+        idx = torch.nonzero(torch.isin(y, g)).flatten()
+        yk = (y if targets is None else targets)[idx]
+        if ids_within_group:
+            yk = (yk[:, None] == g[None]).float().argmax(1)
+        out.append(
+            ExperienceTensors(normalise(x[idx], stats), yk, task_tensor(len(idx), k, task_labels))
+        )
+    return out
 
 
 class RandomCropFlip:
@@ -113,14 +198,41 @@ class RandomCropFlip:
         return out[0] if single else out
 
 
-def augmentation(
-    augment: bool, mean: Sequence[float], std: Sequence[float], padding: int = 4
-) -> dict[str, Any]:
+def augmentation(augment: bool, stats: Stats, padding: int = 4) -> dict[str, Any]:
     """``tensor_benchmark`` keyword arguments for crop+flip augmentation (or none)."""
     if not augment:
         return {}
-    t = RandomCropFlip(padding=padding, mean=mean, std=std)
+    t = RandomCropFlip(padding=padding, mean=stats.mean, std=stats.std)
     return {"train_transform": t, "train_batch_transform": t}
+
+
+def stream_info(
+    name: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    scenario: str,
+    accuracy: str,
+    accuracy_kind: str = FINAL,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The metadata every stream records in ``bm.neumod_info`` (``task_labels`` is
+    ``scenario == "task"``; ``accuracy_kind`` one of :data:`ACCURACY_KINDS`)."""
+    check_choice("accuracy_kind", accuracy_kind, ACCURACY_KINDS)
+    return {
+        "name": name,
+        "input_shape": tuple(input_shape),
+        "num_classes": num_classes,
+        "scenario": scenario,
+        "task_labels": scenario == "task",
+        "accuracy": accuracy,
+        "accuracy_kind": accuracy_kind,
+        **extra,
+    }
+
+
+def label_scenario(task_labels: bool) -> str:
+    """The scenario of a stream whose label space stays: "task" with task labels, else "domain"."""
+    return "task" if task_labels else "domain"
 
 
 def build(
@@ -134,7 +246,7 @@ def build(
     (the transforms, so wrappers can rebuild) and any extra attributes. Experiences
     get ``task_id`` (their index) and ``recurring`` (False)."""
     transforms = dict(transforms or {})
-    bm = assemble(train, test, **transforms)
+    bm = tensor_benchmark(train, test, **transforms)
     info = dict(info)
     info.setdefault("n_experiences", len(train))
     info.setdefault("augment", bool(transforms))
@@ -142,15 +254,8 @@ def build(
     bm.neumod_transforms = transforms
     for k, v in attrs.items():
         setattr(bm, k, v)
-    for i, exp in enumerate(bm.train_stream):
-        exp.task_id = i
-        exp.recurring = False
-    for i, exp in enumerate(bm.test_stream):
-        exp.task_id = i
-        exp.recurring = False
+    for stream in (bm.train_stream, bm.test_stream):
+        for i, exp in enumerate(stream):
+            exp.task_id = i
+            exp.recurring = False
     return bm
-
-
-def task_tensor(n: int, k: int, task_labels: bool) -> torch.Tensor:
-    """Task labels for ``n`` samples of experience ``k`` (``k`` if task_labels else 0)."""
-    return torch.full((n,), k if task_labels else 0, dtype=torch.long)

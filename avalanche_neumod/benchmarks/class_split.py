@@ -1,4 +1,4 @@
-"""Class-Split CIFAR-100 and Tiny-ImageNet (DESIGN 8): disjoint class groups, one per experience."""
+"""Class-Split CIFAR-100 and Tiny-ImageNet: disjoint class groups, one per experience."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ._common import (
-    CIFAR100_MEAN,
-    CIFAR100_STD,
+    CIFAR100,
     SCENARIOS,
-    TINY_MEAN,
-    TINY_STD,
+    TINY_IMAGENET,
+    Stats,
     augmentation,
     build,
     check_choice,
     check_int,
-    normalise,
+    class_group_experiences,
     rng,
+    stream_info,
 )
 from .datasets import ImageSplits, PathLike, load_cifar100, load_tiny_imagenet
-from .tensor_data import ExperienceTensors
 
 ClassOrder = Union[None, str, Sequence[Union[int, str]]]
 CLASS_ORDERS = ("random", "natural")
@@ -62,15 +61,15 @@ def resolve_class_order(
 def _class_split(
     name: str,
     d: ImageSplits,
-    mean: Sequence[float],
-    std: Sequence[float],
+    stats: Stats,
     n_experiences: int,
     seed: int,
     scenario: str,
     class_order: ClassOrder,
-    class_ids_from_zero_in_each_exp: bool,
+    relabel: bool,
     augment: bool,
 ):
+    """The stream; ``relabel``: targets are class positions within their group."""
     check_int("n_experiences", n_experiences)
     check_choice("scenario", scenario, SCENARIOS)
     n_classes = len(d.classes)
@@ -79,42 +78,36 @@ def _class_split(
             f"n_experiences={n_experiences} must divide the {n_classes} classes "
             "(equal disjoint groups)"
         )
-    if class_ids_from_zero_in_each_exp and scenario != "task":
+    if relabel and scenario != "task":
         raise ValueError(
             'class_ids_from_zero_in_each_exp needs scenario="task" (one head per task)'
         )
     order = resolve_class_order(class_order, d.classes, rng(seed, "class-order"))
     groups = order.view(n_experiences, -1)
-    train, test = [], []
-    for k, g in enumerate(groups):
-        for x, y, out in ((d.x_train, d.y_train, train), (d.x_test, d.y_test, test)):
-            idx = torch.nonzero(torch.isin(y, g)).flatten()
-            yk = y[idx]
-            if class_ids_from_zero_in_each_exp:
-                # position of each class within its group: labels 0..k-1 per experience
-                yk = (yk[:, None] == g[None]).float().argmax(1)
-            t = torch.full((len(idx),), k if scenario == "task" else 0, dtype=torch.long)
-            out.append(ExperienceTensors(normalise(x[idx], mean, std), yk, t))
+    task_labels = scenario == "task"
+    train = class_group_experiences(
+        d.x_train, d.y_train, groups, stats, task_labels, ids_within_group=relabel
+    )
+    test = class_group_experiences(
+        d.x_test, d.y_test, groups, stats, task_labels, ids_within_group=relabel
+    )
     per_exp = n_classes // n_experiences
-    info = {
-        "name": name,
-        "input_shape": tuple(train[0].x.shape[1:]),
-        "num_classes": per_exp if class_ids_from_zero_in_each_exp else n_classes,
-        "classes_per_experience": per_exp,
-        "scenario": scenario,
-        "task_labels": scenario == "task",
-        "seed": seed,
-        "class_order": order.tolist(),
-        "accuracy": (
-            "test experience k: accuracy on the test images of group k's classes "
-            + (
-                "(task-incremental: task label k given)"
-                if scenario == "task"
-                else "(class-incremental: one head over all classes, no task label)"
-            )
+    info = stream_info(
+        name,
+        train[0].x.shape[1:],
+        per_exp if relabel else n_classes,
+        scenario,
+        "test experience k: accuracy on the test images of group k's classes "
+        + (
+            "(task-incremental: task label k given)"
+            if task_labels
+            else "(class-incremental: one head over all classes, no task label)"
         ),
-    }
-    tf = augmentation(augment, mean, std)
+        classes_per_experience=per_exp,
+        seed=seed,
+        class_order=order.tolist(),
+    )
+    tf = augmentation(augment, stats)
     return build(train, test, info, tf, class_groups=groups, class_names=d.classes)
 
 
@@ -151,14 +144,13 @@ def class_split_cifar100(
     return _class_split(
         "class_split_cifar100",
         d,
-        CIFAR100_MEAN,
-        CIFAR100_STD,
+        CIFAR100,
         n_experiences,
         seed,
         scenario,
         class_order,
-        class_ids_from_zero_in_each_exp,
-        augment,
+        relabel=class_ids_from_zero_in_each_exp,
+        augment=augment,
     )
 
 
@@ -190,12 +182,11 @@ def class_split_tiny_imagenet(
     return _class_split(
         "class_split_tiny_imagenet",
         d,
-        TINY_MEAN,
-        TINY_STD,
+        TINY_IMAGENET,
         n_experiences,
         seed,
         scenario,
         class_order,
-        class_ids_from_zero_in_each_exp,
-        augment,
+        relabel=class_ids_from_zero_in_each_exp,
+        augment=augment,
     )

@@ -1,4 +1,4 @@
-"""Dataset loading into in-memory uint8 tensors (DESIGN 8).
+"""Dataset loading into in-memory uint8 tensors (``docs/streams.md``, "Data").
 
 Every loader returns a :class:`ImageSplits`: it unpacks as
 ``x_train, y_train, x_test, y_test = load_mnist()`` (uint8 images, int64 targets)
@@ -42,6 +42,7 @@ non-image named ``.jpg``, a class folder without images) raises
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import pickle
 import re
@@ -108,21 +109,10 @@ class ImageSplits(tuple):
     def __getstate__(self) -> dict[str, Any]:
         return {"classes": self.classes, "path": self.path, "extras": self.extras}
 
-    @property
-    def x_train(self) -> torch.Tensor:
-        return self[0]
-
-    @property
-    def y_train(self) -> torch.Tensor:
-        return self[1]
-
-    @property
-    def x_test(self) -> torch.Tensor:
-        return self[2]
-
-    @property
-    def y_test(self) -> torch.Tensor:
-        return self[3]
+    x_train = property(operator.itemgetter(0), doc="Train images, uint8.")
+    y_train = property(operator.itemgetter(1), doc="Train targets, int64.")
+    x_test = property(operator.itemgetter(2), doc="Test images, uint8.")
+    y_test = property(operator.itemgetter(3), doc="Test targets, int64.")
 
     @property
     def num_classes(self) -> int:

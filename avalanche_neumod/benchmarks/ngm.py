@@ -1,4 +1,4 @@
-"""The NGM-SGD streams (DESIGN 4, 8): fixed iterations per experience, joint by default.
+"""The NGM-SGD streams: fixed iterations per experience, joint by default.
 
 Split-MNIST, Rotated-MNIST, Permuted-MNIST (3 tasks), Split-CIFAR-10 and
 Domain-CIFAR-100, as in the NGM-SGD study of the stability gap in joint training.
@@ -21,23 +21,26 @@ from typing import Any, Optional, Sequence
 import torch
 
 from ._common import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    CIFAR100_MEAN,
-    CIFAR100_STD,
-    MNIST_MEAN,
-    MNIST_STD,
+    CIFAR10,
+    CIFAR100,
+    MNIST,
     SCENARIOS,
+    Stats,
     augmentation,
     build,
     check_choice,
     check_int,
+    class_group_experiences,
+    distinct_permutations,
+    label_scenario,
     normalise,
+    permuted_pixels,
     rng,
-    subset,
+    stream_info,
+    task_tensor,
+    train_test_subsets,
 )
 from .datasets import PathLike, load_cifar10, load_cifar100, load_mnist
-from .permuted import pixel_permutations
 from .sampled import SampledTensors
 from .tensor_data import ExperienceTensors
 
@@ -54,8 +57,7 @@ def sample_experiences(
 ) -> list[SampledTensors]:
     """Experience k: ``iterations * batch_size`` rows drawn uniformly with replacement
     from pool rows ``offsets[k]:offsets[k+1]`` (joint: ``0:offsets[k+1]``)."""
-    check_int("iterations", iterations)
-    check_int("batch_size", batch_size)
+    _check_schedule(iterations, batch_size)
     n = iterations * batch_size
     out = []
     for k in range(len(offsets) - 1):
@@ -111,14 +113,9 @@ def _check_schedule(iterations: int, batch_size: int) -> None:
     check_int("batch_size", batch_size)
 
 
-def _task(n: int, k: int, task_labels: bool) -> torch.Tensor:
-    return torch.full((n,), k if task_labels else 0, dtype=torch.long)
-
-
 def _mnist(root, download, train_size, test_size, seed):
     d = load_mnist(root, download=download)
-    tr = subset(len(d.y_train), train_size, rng(seed, "train-subset"), "train_size")
-    te = subset(len(d.y_test), test_size, rng(seed, "test-subset"), "test_size")
+    tr, te = train_test_subsets(d, train_size, test_size, seed)
     return d.x_train[tr], d.y_train[tr], d.x_test[te], d.y_test[te]
 
 
@@ -127,22 +124,15 @@ def _pairs_split(
     y_tr: torch.Tensor,
     x_te: torch.Tensor,
     y_te: torch.Tensor,
-    mean: Sequence[float],
-    std: Sequence[float],
+    stats: Stats,
     scenario: str,
 ) -> tuple[list[ExperienceTensors], list[ExperienceTensors], torch.Tensor]:
     """Five experiences of class pairs (0,1), (2,3), ..., (8,9); original targets."""
     check_choice("scenario", scenario, SCENARIOS)
     groups = torch.arange(10).view(5, 2)
-    pools, tests = [], []
-    for k, g in enumerate(groups):
-        for x, y, out in ((x_tr, y_tr, pools), (x_te, y_te, tests)):
-            idx = torch.nonzero(torch.isin(y, g)).flatten()
-            out.append(
-                ExperienceTensors(
-                    normalise(x[idx], mean, std), y[idx], _task(len(idx), k, scenario == "task")
-                )
-            )
+    task_labels = scenario == "task"
+    pools = class_group_experiences(x_tr, y_tr, groups, stats, task_labels)
+    tests = class_group_experiences(x_te, y_te, groups, stats, task_labels)
     return pools, tests, groups
 
 
@@ -170,15 +160,14 @@ def split_mnist(
     """
     _check_schedule(iterations, batch_size)
     x_tr, y_tr, x_te, y_te = _mnist(root, download, train_size, test_size, seed)
-    pools, tests, groups = _pairs_split(x_tr, y_tr, x_te, y_te, MNIST_MEAN, MNIST_STD, scenario)
-    info = {
-        "name": "split_mnist",
-        "input_shape": (1, 28, 28),
-        "num_classes": 10,
-        "scenario": scenario,
-        "task_labels": scenario == "task",
-        "accuracy": "test experience k: accuracy on the test images of digits 2k and 2k+1",
-    }
+    pools, tests, groups = _pairs_split(x_tr, y_tr, x_te, y_te, MNIST, scenario)
+    info = stream_info(
+        "split_mnist",
+        (1, 28, 28),
+        10,
+        scenario,
+        "test experience k: accuracy on the test images of digits 2k and 2k+1",
+    )
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info, class_groups=groups)
 
 
@@ -216,19 +205,16 @@ def rotated_mnist(
         for x, y, out in ((x_tr, y_tr, pools), (x_te, y_te, tests)):
             xr = rotate(x.unsqueeze(1), float(a)) if a % 360 else x.unsqueeze(1)
             out.append(
-                ExperienceTensors(
-                    normalise(xr, MNIST_MEAN, MNIST_STD), y, _task(len(y), k, task_labels)
-                )
+                ExperienceTensors(normalise(xr, MNIST), y, task_tensor(len(y), k, task_labels))
             )
-    info = {
-        "name": "rotated_mnist",
-        "input_shape": (1, 28, 28),
-        "num_classes": 10,
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "angles": [float(a) for a in angles],
-        "accuracy": "test experience k: accuracy on the MNIST test set rotated by angles[k]",
-    }
+    info = stream_info(
+        "rotated_mnist",
+        (1, 28, 28),
+        10,
+        label_scenario(task_labels),
+        "test experience k: accuracy on the MNIST test set rotated by angles[k]",
+        angles=[float(a) for a in angles],
+    )
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info)
 
 
@@ -257,29 +243,16 @@ def ngm_permuted_mnist(
     _check_schedule(iterations, batch_size)
     check_int("n_experiences", n_experiences)
     x_tr, y_tr, x_te, y_te = _mnist(root, download, train_size, test_size, seed)
-    perms = pixel_permutations(n_experiences, 784, rng(seed, "permutations"))
-    f_tr = normalise(x_tr, MNIST_MEAN, MNIST_STD).flatten(1)
-    f_te = normalise(x_te, MNIST_MEAN, MNIST_STD).flatten(1)
-    pools, tests = [], []
-    for k, p in enumerate(perms):
-        pools.append(
-            ExperienceTensors(
-                f_tr[:, p].reshape(-1, 1, 28, 28), y_tr, _task(len(y_tr), k, task_labels)
-            )
-        )
-        tests.append(
-            ExperienceTensors(
-                f_te[:, p].reshape(-1, 1, 28, 28), y_te, _task(len(y_te), k, task_labels)
-            )
-        )
-    info = {
-        "name": "ngm_permuted_mnist",
-        "input_shape": (1, 28, 28),
-        "num_classes": 10,
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "accuracy": "test experience k: accuracy on the test set under permutation k",
-    }
+    perms = distinct_permutations(n_experiences, 28 * 28, rng(seed, "permutations"))
+    pools = permuted_pixels(normalise(x_tr, MNIST), y_tr, perms, task_labels)
+    tests = permuted_pixels(normalise(x_te, MNIST), y_te, perms, task_labels)
+    info = stream_info(
+        "ngm_permuted_mnist",
+        (1, 28, 28),
+        10,
+        label_scenario(task_labels),
+        "test experience k: accuracy on the test set under permutation k",
+    )
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info, permutations=perms)
 
 
@@ -309,24 +282,15 @@ def split_cifar10(
     d = load_cifar10(
         root, download=download, train_per_class=train_per_class, test_per_class=test_per_class
     )
-    pools, tests, groups = _pairs_split(
-        d.x_train,
-        d.y_train,
-        d.x_test,
-        d.y_test,
-        CIFAR10_MEAN,
-        CIFAR10_STD,
+    pools, tests, groups = _pairs_split(d.x_train, d.y_train, d.x_test, d.y_test, CIFAR10, scenario)
+    info = stream_info(
+        "split_cifar10",
+        (3, 32, 32),
+        10,
         scenario,
+        "test experience k: accuracy on the test images of classes 2k and 2k+1",
     )
-    info = {
-        "name": "split_cifar10",
-        "input_shape": (3, 32, 32),
-        "num_classes": 10,
-        "scenario": scenario,
-        "task_labels": scenario == "task",
-        "accuracy": "test experience k: accuracy on the test images of classes 2k and 2k+1",
-    }
-    tf = augmentation(augment, CIFAR10_MEAN, CIFAR10_STD)
+    tf = augmentation(augment, CIFAR10)
     return _ngm_stream(
         pools, tests, iterations, batch_size, joint, seed, info, tf, class_groups=groups
     )
@@ -377,31 +341,21 @@ def domain_cifar100(
         for k, part in enumerate(torch.tensor_split(subs, n_experiences)):
             chunks[k] += part.tolist()
     groups = [torch.tensor(sorted(ch), dtype=torch.long) for ch in chunks]
-    pools, tests = [], []
-    for k, g in enumerate(groups):
-        for x, y, yc, out in (
-            (d.x_train, d.y_train, d.extras["y_train_coarse"], pools),
-            (d.x_test, d.y_test, d.extras["y_test_coarse"], tests),
-        ):
-            idx = torch.nonzero(torch.isin(y, g)).flatten()
-            out.append(
-                ExperienceTensors(
-                    normalise(x[idx], CIFAR100_MEAN, CIFAR100_STD),
-                    yc[idx],
-                    _task(len(idx), k, task_labels),
-                )
-            )
-    info = {
-        "name": "domain_cifar100",
-        "input_shape": (3, 32, 32),
-        "num_classes": n_coarse,
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "accuracy": (
-            "test experience k: superclass accuracy on the test images of task k's fine classes"
-        ),
-    }
-    tf = augmentation(augment, CIFAR100_MEAN, CIFAR100_STD)
+    ex = d.extras
+    pools = class_group_experiences(
+        d.x_train, fine, groups, CIFAR100, task_labels, targets=ex["y_train_coarse"]
+    )
+    tests = class_group_experiences(
+        d.x_test, d.y_test, groups, CIFAR100, task_labels, targets=ex["y_test_coarse"]
+    )
+    info = stream_info(
+        "domain_cifar100",
+        (3, 32, 32),
+        n_coarse,
+        label_scenario(task_labels),
+        "test experience k: superclass accuracy on the test images of task k's fine classes",
+    )
+    tf = augmentation(augment, CIFAR100)
     return _ngm_stream(
         pools, tests, iterations, batch_size, joint, seed, info, tf, fine_groups=groups
     )

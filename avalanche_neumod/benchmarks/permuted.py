@@ -1,25 +1,22 @@
-"""Permuted MNIST (DESIGN 8): one fixed pixel permutation per task."""
+"""Permuted MNIST: one fixed pixel permutation per task (task 0 the identity)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-import torch
-
-from ._common import MNIST_MEAN, MNIST_STD, build, check_int, normalise, rng, subset, task_tensor
+from ._common import (
+    MNIST,
+    build,
+    check_int,
+    distinct_permutations,
+    label_scenario,
+    normalise,
+    permuted_pixels,
+    rng,
+    stream_info,
+    train_test_subsets,
+)
 from .datasets import PathLike, load_mnist
-from .tensor_data import ExperienceTensors
-
-
-def pixel_permutations(n_tasks: int, n_pixels: int, gen: torch.Generator) -> torch.Tensor:
-    """``[n_tasks, n_pixels]``: row 0 the identity, later rows random permutations
-    (redrawn in the vanishing case of a repeat, so every task differs)."""
-    perms = [torch.arange(n_pixels)]
-    while len(perms) < n_tasks:
-        p = torch.randperm(n_pixels, generator=gen)
-        if not any(torch.equal(p, q) for q in perms):
-            perms.append(p)
-    return torch.stack(perms)
 
 
 def permuted_mnist(
@@ -50,34 +47,19 @@ def permuted_mnist(
     """
     check_int("n_experiences", n_experiences)
     d = load_mnist(root, download=download)
-    tr = subset(len(d.y_train), train_size, rng(seed, "train-subset"), "train_size")
-    te = subset(len(d.y_test), test_size, rng(seed, "test-subset"), "test_size")
-    x_tr = normalise(d.x_train[tr], MNIST_MEAN, MNIST_STD).flatten(1)
-    x_te = normalise(d.x_test[te], MNIST_MEAN, MNIST_STD).flatten(1)
+    tr, te = train_test_subsets(d, train_size, test_size, seed)
     y_tr, y_te = d.y_train[tr], d.y_test[te]
-    perms = pixel_permutations(n_experiences, 28 * 28, rng(seed, "permutations"))
-    train, test = [], []
-    for k, p in enumerate(perms):
-        # x_perm[:, i] = x[:, p[i]]: pixel i of task k shows original pixel p[i]
-        train.append(
-            ExperienceTensors(
-                x_tr[:, p].reshape(-1, 1, 28, 28), y_tr, task_tensor(len(y_tr), k, task_labels)
-            )
-        )
-        test.append(
-            ExperienceTensors(
-                x_te[:, p].reshape(-1, 1, 28, 28), y_te, task_tensor(len(y_te), k, task_labels)
-            )
-        )
-    info = {
-        "name": "permuted_mnist",
-        "input_shape": (1, 28, 28),
-        "num_classes": 10,
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "seed": seed,
-        "train_size": len(y_tr),
-        "test_size": len(y_te),
-        "accuracy": "test experience k: accuracy on the test subset under task k's permutation",
-    }
+    perms = distinct_permutations(n_experiences, 28 * 28, rng(seed, "permutations"))
+    train = permuted_pixels(normalise(d.x_train[tr], MNIST), y_tr, perms, task_labels)
+    test = permuted_pixels(normalise(d.x_test[te], MNIST), y_te, perms, task_labels)
+    info = stream_info(
+        "permuted_mnist",
+        (1, 28, 28),
+        10,
+        label_scenario(task_labels),
+        "test experience k: accuracy on the test subset under task k's permutation",
+        seed=seed,
+        train_size=len(y_tr),
+        test_size=len(y_te),
+    )
     return build(train, test, info, permutations=perms, train_indices=tr, test_indices=te)

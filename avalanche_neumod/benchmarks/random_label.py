@@ -1,21 +1,23 @@
-"""Random-Label MNIST and CIFAR-10 (DESIGN 8): memorise re-drawn labels, task after task."""
+"""Random-Label MNIST and CIFAR-10: memorise re-drawn labels, task after task."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 
 from ._common import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    MNIST_MEAN,
-    MNIST_STD,
+    CIFAR10,
+    END_OF_TASK,
+    MNIST,
+    Stats,
     augmentation,
     build,
     check_int,
+    label_scenario,
     normalise,
     rng,
+    stream_info,
     subset,
     task_tensor,
 )
@@ -41,8 +43,7 @@ def label_permutations(n_tasks: int, n: int, gen: torch.Generator) -> torch.Tens
 def _random_label(
     name: str,
     d: ImageSplits,
-    mean: Sequence[float],
-    std: Sequence[float],
+    stats: Stats,
     n_experiences: int,
     n_samples: Optional[int],
     seed: int,
@@ -51,7 +52,7 @@ def _random_label(
 ):
     check_int("n_experiences", n_experiences)
     idx = subset(len(d.y_train), n_samples, rng(seed, "train-subset"), "n_samples")
-    x = normalise(d.x_train[idx], mean, std)
+    x = normalise(d.x_train[idx], stats)
     y0 = d.y_train[idx]
     perms = label_permutations(n_experiences, len(y0), rng(seed, "labels"))
     train, test = [], []
@@ -61,17 +62,17 @@ def _random_label(
         data = ExperienceTensors(x, y0[p], task_tensor(len(y0), k, task_labels))
         train.append(data)
         test.append(data)
-    info = {
-        "name": name,
-        "input_shape": tuple(x.shape[1:]),
-        "num_classes": len(d.classes),
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "seed": seed,
-        "n_samples": len(y0),
-        "accuracy": ACCURACY,
-    }
-    tf = augmentation(augment, mean, std)
+    info = stream_info(
+        name,
+        x.shape[1:],
+        len(d.classes),
+        label_scenario(task_labels),
+        ACCURACY,
+        accuracy_kind=END_OF_TASK,
+        seed=seed,
+        n_samples=len(y0),
+    )
+    tf = augmentation(augment, stats)
     return build(train, test, info, tf, label_permutations=perms, true_labels=y0, train_indices=idx)
 
 
@@ -101,15 +102,7 @@ def random_label_mnist(
     """
     d = load_mnist(root, download=download)
     return _random_label(
-        "random_label_mnist",
-        d,
-        MNIST_MEAN,
-        MNIST_STD,
-        n_experiences,
-        n_samples,
-        seed,
-        task_labels,
-        False,
+        "random_label_mnist", d, MNIST, n_experiences, n_samples, seed, task_labels, False
     )
 
 
@@ -137,13 +130,5 @@ def random_label_cifar10(
     """
     d = load_cifar10(root, download=download, train_per_class=pool_per_class, test_per_class=1)
     return _random_label(
-        "random_label_cifar10",
-        d,
-        CIFAR10_MEAN,
-        CIFAR10_STD,
-        n_experiences,
-        n_samples,
-        seed,
-        task_labels,
-        augment,
+        "random_label_cifar10", d, CIFAR10, n_experiences, n_samples, seed, task_labels, augment
     )

@@ -1,40 +1,24 @@
-"""Shuffle CIFAR-10 (DESIGN 8): the class ids are permuted in every task (concept drift)."""
+"""Shuffle CIFAR-10: the class ids are permuted in every task (concept drift, same inputs)."""
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
-import torch
-
 from ._common import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
+    CIFAR10,
     augmentation,
     build,
     check_int,
+    distinct_permutations,
+    label_scenario,
     normalise,
     rng,
-    subset,
+    stream_info,
     task_tensor,
+    train_test_subsets,
 )
 from .datasets import PathLike, load_cifar10
 from .tensor_data import ExperienceTensors
-
-
-def class_permutations(n_tasks: int, n_classes: int, gen: torch.Generator) -> torch.Tensor:
-    """``[n_tasks, n_classes]``: row 0 the identity, later rows distinct random permutations."""
-    if n_tasks > math.factorial(n_classes):
-        raise ValueError(
-            f"n_experiences={n_tasks} exceeds the {math.factorial(n_classes)} distinct "
-            f"permutations of {n_classes} classes"
-        )
-    perms = [torch.arange(n_classes)]
-    while len(perms) < n_tasks:
-        p = torch.randperm(n_classes, generator=gen)
-        if not any(torch.equal(p, q) for q in perms):
-            perms.append(p)
-    return torch.stack(perms)
 
 
 def shuffle_cifar10(
@@ -64,29 +48,26 @@ def shuffle_cifar10(
     Defaults: 10 experiences, 10,000 train, 2,000 test images.
     """
     check_int("n_experiences", n_experiences)
-    perms = class_permutations(n_experiences, 10, rng(seed, "class-permutations"))
+    perms = distinct_permutations(n_experiences, 10, rng(seed, "class-permutations"))
     test_k = None if pool_per_class is None else min(pool_per_class, 1000)
     d = load_cifar10(root, download=download, train_per_class=pool_per_class, test_per_class=test_k)
-    tr = subset(len(d.y_train), train_size, rng(seed, "train-subset"), "train_size")
-    te = subset(len(d.y_test), test_size, rng(seed, "test-subset"), "test_size")
-    x_tr = normalise(d.x_train[tr], CIFAR10_MEAN, CIFAR10_STD)
-    x_te = normalise(d.x_test[te], CIFAR10_MEAN, CIFAR10_STD)
+    tr, te = train_test_subsets(d, train_size, test_size, seed)
+    x_tr, x_te = normalise(d.x_train[tr], CIFAR10), normalise(d.x_test[te], CIFAR10)
     y_tr, y_te = d.y_train[tr], d.y_test[te]
     train, test = [], []
     for k, p in enumerate(perms):
-        # targets <- pi_k[targets] on train and test alike (DESIGN 8)
+        # targets <- pi_k[targets] on train and test alike; the inputs stay
         train.append(ExperienceTensors(x_tr, p[y_tr], task_tensor(len(y_tr), k, task_labels)))
         test.append(ExperienceTensors(x_te, p[y_te], task_tensor(len(y_te), k, task_labels)))
-    info = {
-        "name": "shuffle_cifar10",
-        "input_shape": (3, 32, 32),
-        "num_classes": 10,
-        "scenario": "task" if task_labels else "domain",
-        "task_labels": task_labels,
-        "seed": seed,
-        "train_size": len(y_tr),
-        "test_size": len(y_te),
-        "accuracy": "test experience k: accuracy on the test subset with labels pi_k[y]",
-    }
-    tf = augmentation(augment, CIFAR10_MEAN, CIFAR10_STD)
+    info = stream_info(
+        "shuffle_cifar10",
+        (3, 32, 32),
+        10,
+        label_scenario(task_labels),
+        "test experience k: accuracy on the test subset with labels pi_k[y]",
+        seed=seed,
+        train_size=len(y_tr),
+        test_size=len(y_te),
+    )
+    tf = augmentation(augment, CIFAR10)
     return build(train, test, info, tf, class_permutations=perms, train_indices=tr, test_indices=te)

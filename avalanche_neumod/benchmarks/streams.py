@@ -1,10 +1,13 @@
-"""Stream generators (DESIGN 8), all in one namespace, and the registry by name.
+"""Stream generators, all in one namespace, and the registry by name (``docs/streams.md``).
 
 Each generator returns an ordinary Avalanche benchmark (``train_stream``,
 ``test_stream``) built from in-memory tensors, with ``bm.neumod_info``: name,
 ``input_shape`` (C, H, W), ``num_classes`` (the head size), ``n_experiences``,
-``scenario``, ``seed``, and ``accuracy`` (what accuracy on a test experience
-means). :func:`recurring` and :func:`joint` wrap any of them. See ``docs/streams.md``.
+``scenario``, ``seed``, ``accuracy`` (what accuracy on a test experience
+means) and ``accuracy_kind`` (``"end_of_task"``: the run's accuracy is the mean over
+tasks right after each one, for the memorisation streams; ``"final"``: the mean at
+the end of the stream, for the others). :func:`recurring` and :func:`joint` wrap
+any of them and keep its ``accuracy_kind``. See ``docs/streams.md``.
 """
 
 from __future__ import annotations

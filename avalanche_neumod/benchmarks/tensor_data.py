@@ -52,17 +52,27 @@ class ExperienceTensors:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the tensors live."""
+        return self.x.device
+
     def to(self, device: Union[str, torch.device]) -> ExperienceTensors:
-        """The same tensors on ``device`` (moved once, then cached)."""
+        """The same data on ``device`` (moved once, then cached)."""
         device = torch.device(device)
-        if self.x.device == device:
+        if self.device == device:
             return self
         key = str(device)
         if key not in self._moved:
-            self._moved[key] = ExperienceTensors(
-                self.x.to(device), self.y.to(device), self.t.to(device)
-            )
+            self._moved[key] = self._moved_to(device)
         return self._moved[key]
+
+    def _moved_to(self, device: torch.device) -> ExperienceTensors:
+        return ExperienceTensors(self.x.to(device), self.y.to(device), self.t.to(device))
+
+    def samples(self) -> Dataset:
+        """``(x[i], int(y[i]))`` samples for Avalanche's per-sample path."""
+        return _TensorSamples(self.x, self.y)
 
     def subset(self, idx: torch.Tensor) -> ExperienceTensors:
         """Rows ``idx`` (a LongTensor or slice) of every tensor."""
@@ -79,16 +89,18 @@ class ExperienceTensors:
 
 
 class _TensorSamples(Dataset):
-    """``(x[i], int(y[i]))`` samples for Avalanche's per-sample path."""
+    """``(x[i], int(y[i]))`` samples for Avalanche's per-sample path; with ``rows``,
+    ``(x[rows[i]], int(y[i]))`` (a sample of a shared pool)."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, rows: Optional[torch.Tensor] = None):
+        self.x, self.y, self.rows = x, y, rows
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int):
-        return self.x[i], int(self.y[i])
+        x = self.x[i] if self.rows is None else self.x[self.rows[i]]
+        return x, int(self.y[i])
 
 
 def tensor_dataset(
@@ -103,7 +115,7 @@ def tensor_dataset(
     """
     groups = TransformGroups({"train": train_transform, "eval": eval_transform})
     return TaskAwareSupervisedClassificationDataset(
-        [_TensorSamples(data.x, data.y)],
+        [data.samples()],
         data_attributes=[DataAttribute(data.y, "targets"), TaskLabels(data.t)],
         transform_groups=groups,
     )

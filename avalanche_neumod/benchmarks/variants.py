@@ -1,4 +1,8 @@
-"""Stream variants (DESIGN 8): recurring task R, and joint (cumulative) training."""
+"""Stream variants of any stream: a recurring task R, and joint (cumulative) training.
+
+Both keep the base stream's ``neumod_info`` (its ``accuracy_kind`` included),
+adding ``variant`` and a note to ``accuracy``. See ``docs/streams.md``, "Variants".
+"""
 
 from __future__ import annotations
 

@@ -367,17 +367,20 @@ def summarise(
 
 
 def accuracy_kind(info: dict) -> str:
-    """``"end_of_task"`` for memorisation streams (accuracy on each task at its end), else
-    ``"final"`` (accuracy on each experience at the end of the stream), DESIGN 7.4.
+    """Which average of the accuracy matrix the stream calls for: its declared
+    ``neumod_info["accuracy_kind"]``.
 
-    Read from ``neumod_info["accuracy_kind"]`` when the stream sets it, else from its
-    ``accuracy`` description (memorisation streams say so).
+    ``"final"``: the mean of the last row (each experience at the end of the stream);
+    ``"end_of_task"``: the mean of the diagonal (each experience right after its own
+    training), for memorisation streams such as Random-Label. Every stream of
+    ``avalanche_neumod.benchmarks`` declares it; a stream that does not (e.g. a user's
+    benchmark) is scored by ``"final"``. Any other value raises ValueError.
     """
-    kind = info.get("accuracy_kind")
-    if kind in ("final", "end_of_task"):
-        return kind
-    text = str(info.get("accuracy", "")).lower()
-    return "end_of_task" if ("memoris" in text or "memoriz" in text) else "final"
+    kind = info.get("accuracy_kind", "final")
+    valid = ("final", "end_of_task")
+    if kind not in valid:
+        raise ValueError(f"unknown accuracy_kind {kind!r}; valid: {', '.join(map(repr, valid))}")
+    return kind
 
 
 def run_cell_to_file(

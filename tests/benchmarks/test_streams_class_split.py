@@ -12,7 +12,7 @@ from avalanche_neumod.benchmarks import class_split_cifar100, class_split_tiny_i
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cifar_files import write_cifar100  # noqa: E402
-from stream_checks import same_tensors, train_first_experience  # noqa: E402
+from stream_checks import same_tensors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,6 @@ def test_bad_arguments(c100_root, kwargs, match):
         class_split_cifar100(root=c100_root, **kwargs)
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_trains_with_naive(bm, fast):
-    train_first_experience(bm, fast)
-
-
 @pytest.fixture(scope="module")
 def tiny(data_root):
     return class_split_tiny_imagenet(
@@ -112,8 +107,3 @@ def test_tiny_imagenet(tiny, data_root):
         n_experiences=20, seed=0, root=data_root, train_per_class=4, test_per_class=2
     )
     assert same_tensors(tiny, again)
-
-
-@pytest.mark.parametrize("fast", [False, True])
-def test_tiny_trains_with_naive(tiny, fast):
-    train_first_experience(tiny, fast, mb_size=8)

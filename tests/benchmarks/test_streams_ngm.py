@@ -16,7 +16,7 @@ from avalanche_neumod.benchmarks import (
     split_cifar10,
     split_mnist,
 )
-from avalanche_neumod.benchmarks._common import MNIST_MEAN, MNIST_STD, normalise
+from avalanche_neumod.benchmarks._common import MNIST, normalise
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cifar_files import write_cifar100  # noqa: E402
@@ -65,7 +65,7 @@ def test_rotated_mnist(data_root):
     # angle 0 is the plain (standardised) test subset
     d = load_mnist(data_root)
     x0 = te[0].x
-    plain = normalise(d.x_test, MNIST_MEAN, MNIST_STD)
+    plain = normalise(d.x_test, MNIST)
     assert all((plain.flatten(1) == row).all(1).any() for row in x0[:5].flatten(1))
     assert not torch.equal(te[1].x, x0) and not torch.equal(te[2].x, te[1].x)
     # rotating back by -80 degrees recovers most of the digit mass
@@ -74,7 +74,7 @@ def test_rotated_mnist(data_root):
     back = rotate(
         te[1].x,
         -80.0,
-        fill=float(normalise(torch.zeros(1, 1, 1, 1, dtype=torch.uint8), MNIST_MEAN, MNIST_STD)),
+        fill=float(normalise(torch.zeros(1, 1, 1, 1, dtype=torch.uint8), MNIST)),
     )
     centre = slice(8, 20)
     err = (back[..., centre, centre] - x0[..., centre, centre]).abs().mean()

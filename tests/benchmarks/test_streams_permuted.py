@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from avalanche_neumod.benchmarks import load_mnist, permuted_mnist
-from avalanche_neumod.benchmarks._common import MNIST_MEAN, MNIST_STD, normalise
+from avalanche_neumod.benchmarks._common import MNIST, normalise
 
 sys.path.insert(0, str(Path(__file__).parent))
-from stream_checks import same_tensors, train_first_experience  # noqa: E402
+from stream_checks import same_tensors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def test_task0_identity_and_fixed_permutations(bm, data_root):
     # task 0 is the normalised raw images
     d = load_mnist(data_root)
     assert len(set(bm.train_indices.tolist())) == 300
-    assert torch.equal(x0_tr, normalise(d.x_train[bm.train_indices], MNIST_MEAN, MNIST_STD))
-    assert torch.equal(x0_te, normalise(d.x_test[bm.test_indices], MNIST_MEAN, MNIST_STD))
+    assert torch.equal(x0_tr, normalise(d.x_train[bm.train_indices], MNIST))
+    assert torch.equal(x0_te, normalise(d.x_test[bm.test_indices], MNIST))
     assert torch.equal(bm.train_stream[0].tensors.y, d.y_train[bm.train_indices])
     for k in range(1, 4):
         p = perms[k]
@@ -76,8 +76,3 @@ def test_task_labels(data_root):
 def test_bad_arguments(data_root, kwargs, match):
     with pytest.raises(ValueError, match=match):
         permuted_mnist(root=data_root, **kwargs)
-
-
-@pytest.mark.parametrize("fast", [False, True])
-def test_trains_with_naive(bm, fast):
-    train_first_experience(bm, fast)

@@ -11,7 +11,7 @@ import torch
 from avalanche_neumod.benchmarks import random_label_cifar10, random_label_mnist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from stream_checks import same_tensors, train_first_experience  # noqa: E402
+from stream_checks import same_tensors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,6 @@ def test_bad_arguments(data_root, kwargs, match):
         random_label_mnist(root=data_root, **kwargs)
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_trains_with_naive(bm, fast):
-    train_first_experience(bm, fast)
-
-
 @pytest.fixture(scope="module")
 def cifar(data_root):
     return random_label_cifar10(
@@ -75,8 +70,3 @@ def test_cifar10(cifar, data_root):
         n_experiences=2, n_samples=200, seed=0, root=data_root, pool_per_class=100
     )
     assert same_tensors(cifar, again)
-
-
-@pytest.mark.parametrize("fast", [False, True])
-def test_cifar10_trains_with_naive(cifar, fast):
-    train_first_experience(cifar, fast)

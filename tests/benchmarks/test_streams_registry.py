@@ -1,4 +1,5 @@
-"""Every registered stream, built small: seed determinism, metadata, training with Naive."""
+"""Every registered stream, built small: seed determinism, metadata (with the accuracy kind
+the experiment cell reads), training with Naive."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from avalanche_neumod.benchmarks import STREAMS, get_stream
+from avalanche_neumod.benchmarks import STREAMS, get_stream, joint, recurring
+from avalanche_neumod.benchmarks._common import stream_info
+from avalanche_neumod.experiment.cell import accuracy_kind, summarise
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cifar_files import write_cifar100  # noqa: E402
@@ -28,6 +31,8 @@ SMALL = {
     "domain_cifar100": dict(**NGM),
 }
 CIFAR100 = {"class_split_cifar100", "domain_cifar100"}
+# memorisation streams: accuracy is read on each task right after it (the diagonal)
+MEMORISATION = {"random_label_mnist", "random_label_cifar10"}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +64,32 @@ def test_stream(name, data_root, c100_root):
     mb = info.get("batch_size", 16)
     train_first_experience(bm, fast=False, mb_size=mb)
     train_first_experience(bm, fast=True, mb_size=mb)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_accuracy_kind_declared_and_kept_by_wrappers(name, data_root, c100_root):
+    bm = _build(name, 0, data_root, c100_root)
+    kind = "end_of_task" if name in MEMORISATION else "final"
+    assert bm.neumod_info["accuracy_kind"] == kind
+    assert recurring(bm).neumod_info["accuracy_kind"] == kind
+    if not bm.neumod_info.get("joint"):  # the NGM streams are joint already
+        assert joint(bm).neumod_info["accuracy_kind"] == kind
+    # the experiment cell averages the diagonal (end_of_task) or the last row (final)
+    s = summarise([[0.5, 0.1], [0.2, 0.9]], [0.3, 0.55], bm.neumod_info, [1, 1], complete=True)
+    assert s["avg_accuracy_kind"] == kind
+    assert s["avg_accuracy"] == pytest.approx(0.7 if kind == "end_of_task" else 0.55)
+
+
+def test_cell_reads_the_declared_field_not_the_prose():
+    assert accuracy_kind({"accuracy_kind": "end_of_task"}) == "end_of_task"
+    # a stream without the field (e.g. a user's) is scored by final accuracy,
+    # whatever its description says
+    assert accuracy_kind({"accuracy": "memorisation of random labels"}) == "final"
+    assert accuracy_kind({}) == "final"
+    with pytest.raises(ValueError, match="valid: 'final', 'end_of_task'"):
+        accuracy_kind({"accuracy_kind": "diagonal"})
+    with pytest.raises(ValueError, match="valid: 'final', 'end_of_task'"):
+        stream_info("s", (1, 2, 2), 2, "domain", "acc", accuracy_kind="diagonal")
 
 
 def test_unknown_name():
