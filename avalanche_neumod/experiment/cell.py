@@ -226,6 +226,7 @@ def run_cell(
         st = cfg["stream"]
         bm = registry.build_stream(st["name"], st["args"], cfg["seed"], root, st.get("wrappers"))
         info = stream_info(bm)
+        accuracy_kind(info)  # a bad declared kind fails the cell now, not after training
         result["stream_info"] = info
         if cfg["train"]["mb_size"] == "stream":  # the stream's own batch size (NGM streams)
             cfg = copy.deepcopy(cfg)
@@ -336,11 +337,12 @@ def summarise(
     iters: list[int],
     complete: bool,
 ) -> dict:
-    """Accuracy summaries from the accuracy matrix (DESIGN 7.4).
+    """Accuracy summaries from the accuracy matrix.
 
     ``final_accuracy``: the last row (accuracy on every test experience at the
-    end); ``accuracy_at_end``: the diagonal (each experience right after its
-    training: the memorisation streams' reading); ``avg_accuracy`` is the one the
+    end); ``accuracy_at_end``: each training experience's task right after that training
+    (the diagonal, or ``info["train_order"]`` on a recurring stream: the memorisation
+    streams' reading); ``avg_accuracy`` is the one the
     stream calls for (:func:`accuracy_kind`).
     """
     out: dict = {
@@ -351,7 +353,10 @@ def summarise(
     }
     if not matrix:
         return out
-    diag = [matrix[k][k] for k in range(min(len(matrix), len(matrix[0])))]
+    # row k scored on the test experience of the task trained at k (a recurring stream
+    # lists its repeated task once: ``train_order`` maps train experiences to tests)
+    order = info.get("train_order") or range(len(matrix))
+    diag = [matrix[k][order[k]] for k in range(len(matrix)) if order[k] < len(matrix[k])]
     out["accuracy_at_end"] = diag
     out["avg_accuracy_at_end"] = float(np.mean(diag)) if diag else math.nan
     if complete:

@@ -94,10 +94,19 @@ def test_failed_cell_is_recorded_not_raised(tiny_suite):
 
 def test_summarise_and_accuracy_kind():
     m = [[0.5, 0.1], [0.2, 0.9]]
-    s = summarise(m, [0.3, 0.55], {"accuracy": "memorisation of labels"}, [4, 4], complete=True)
+    s = summarise(m, [0.3, 0.55], {"accuracy_kind": "end_of_task"}, [4, 4], complete=True)
     assert s["avg_accuracy_kind"] == "end_of_task"
     assert s["avg_accuracy"] == pytest.approx(0.7)
     assert s["avg_final_accuracy"] == pytest.approx(0.55)
     s = summarise(m, [0.3, 0.55], {}, [4, 4], complete=True)
     assert s["avg_accuracy"] == pytest.approx(0.55)
     assert accuracy_kind({"accuracy_kind": "end_of_task"}) == "end_of_task"
+
+
+def test_accuracy_at_end_on_a_recurring_stream_scores_each_task_on_its_own_test():
+    """R, A1, R, A2 against test experiences [R, A1, A2]: row 2 (after R) reads column 0."""
+    m = [[0.9, 0.1, 0.1], [0.5, 0.8, 0.1], [0.95, 0.4, 0.1], [0.6, 0.3, 0.7]]
+    info = {"accuracy_kind": "end_of_task", "train_order": [0, 1, 0, 2]}
+    s = summarise(m, [0.5] * 4, info, [4] * 4, complete=True)
+    assert s["accuracy_at_end"] == pytest.approx([0.9, 0.8, 0.95, 0.7])
+    assert s["avg_accuracy"] == pytest.approx((0.9 + 0.8 + 0.95 + 0.7) / 4)
