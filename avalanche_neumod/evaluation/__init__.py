@@ -5,6 +5,7 @@ Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
 """
 
 from ..models.units import dormant_fraction, redo_scores
+from .csv_logger import MetricsCSVLogger
 from .plasticity import (
     PlasticityMetric,
     diagnose,
@@ -48,6 +49,7 @@ from .transfer import (
 __all__ = [
     "KnowledgeTransferMetric",
     "KnowledgeTransferPlugin",
+    "MetricsCSVLogger",
     "PlasticityMetric",
     "StabilityGapMetric",
     "StabilityGapTracker",
