@@ -6,6 +6,7 @@ Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
 """
 
 from ..models.units import dormant_fraction, redo_scores
+from .csv_logger import MetricsCSVLogger
 from .neumosync_diagnostics import (
     NeuMoSyncDiagnostics,
     alpha_difference,
@@ -57,6 +58,7 @@ __all__ = [
     "KnowledgeTransferMetric",
     "KnowledgeTransferPlugin",
     "NeuMoSyncDiagnostics",
+    "MetricsCSVLogger",
     "PlasticityMetric",
     "StabilityGapMetric",
     "StabilityGapTracker",

@@ -1,4 +1,4 @@
-"""Shrink & Perturb (DESIGN 5.6): the update equation and the fresh-parameter distribution."""
+"""Shrink & Perturb: the update equation and the fresh-parameter distribution."""
 
 from __future__ import annotations
 
@@ -62,6 +62,60 @@ def test_default_fresh_parameters_follow_pytorch_init():
     assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
 
 
+def test_default_update_equation_with_torch_draws():
+    """theta <- (1 - p) theta + sigma U(-b, b), the uniforms being torch's global RNG's,
+    drawn per parameter in order: the same seed gives exactly these numbers."""
+    torch.manual_seed(0)
+    model = nn.Linear(6, 4)
+    w, b = model.weight.detach().clone(), model.bias.detach().clone()
+    p, sigma = 0.1, 0.5
+    plugin = ShrinkPerturbPlugin(p=p, sigma=sigma)
+    plugin.attach(model)
+    torch.manual_seed(3)
+    plugin.shrink_perturb()
+    h = sigma / math.sqrt(6)
+    torch.manual_seed(3)
+    fresh_w, fresh_b = torch.empty(4, 6).uniform_(-h, h), torch.empty(4).uniform_(-h, h)
+    assert torch.allclose(model.weight, (1 - p) * w + fresh_w, atol=1e-7)
+    assert torch.allclose(model.bias, (1 - p) * b + fresh_b, atol=1e-7)
+
+
+def test_every_draw_follows_torch_manual_seed():
+    """Re-seeding torch reproduces the next draw (not only the first after attaching)."""
+    model = nn.Linear(10, 10)
+    plugin = ShrinkPerturbPlugin(p=0.0, sigma=1.0)
+    plugin.attach(model)
+    deltas = []
+    for _ in range(2):
+        before = model.weight.detach().clone()
+        torch.manual_seed(11)
+        plugin.shrink_perturb()
+        deltas.append(model.weight.detach() - before)
+    assert torch.allclose(deltas[0], deltas[1], atol=1e-6)
+
+
+def test_training_runs_are_reproducible_with_the_seed():
+    g = torch.Generator().manual_seed(0)
+    data = ExperienceTensors(
+        torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0
+    )
+    exp = tensor_benchmark([data], [data]).train_stream[0]
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = MLP(4, (3,), 2)
+        s = ShrinkPerturb(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            sigma=0.1,
+            train_mb_size=10,
+            evaluator=None,
+        )
+        s.train(exp)
+        runs.append([q.detach().clone() for q in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
 def test_every_iteration_and_every_experience(monkeypatch):
     g = torch.Generator().manual_seed(0)
     data = [
@@ -119,7 +173,7 @@ def test_each_step_draws_fresh_noise():
 
 def test_a_deep_copy_keeps_drawing_fresh_noise():
     """A strategy fork (model and plugin deep-copied together, as the transfer probes do)
-    perturbs its own model with new noise at every step."""
+    perturbs its own model with new noise at every step, not a replay of the original's."""
     import copy
 
     torch.manual_seed(0)
@@ -128,12 +182,16 @@ def test_a_deep_copy_keeps_drawing_fresh_noise():
     plugin.attach(model)
     plugin.shrink_perturb()
     model_copy, plugin_copy = copy.deepcopy((model, plugin))
+
+    def step(m: nn.Linear, pl: ShrinkPerturbPlugin) -> torch.Tensor:
+        before = m.weight.detach().clone()
+        pl.shrink_perturb()
+        return m.weight.detach() - before
+
     original = model.weight.detach().clone()
-    deltas = []
-    for _ in range(2):
-        before = model_copy.weight.detach().clone()
-        plugin_copy.shrink_perturb()
-        deltas.append(model_copy.weight.detach() - before)
+    deltas = [step(model_copy, plugin_copy) for _ in range(2)]
     assert not torch.allclose(deltas[0], deltas[1])
     assert deltas[0].abs().max() > 0
     assert torch.equal(model.weight, original)  # the original model is untouched
+    # the original's next step differs from the fork's first: no replayed noise stream
+    assert not torch.allclose(step(model, plugin), deltas[0])
