@@ -170,9 +170,11 @@ _COUNTED = (
     "after_update",
     "after_eval_iteration",
     "before_training",
+    "before_training_exp",
     "before_training_epoch",
     "after_training_exp",
     "before_eval",
+    "before_eval_exp",
     "after_eval_exp",
     "after_eval_dataset_adaptation",
 )
@@ -224,9 +226,11 @@ def test_lean_dispatch_calls_every_acting_hook():
         "after_update": 10,
         "after_eval_iteration": 4,
         "before_training": 2,
+        "before_training_exp": 2,
         "before_training_epoch": 2,
         "after_training_exp": 2,
         "before_eval": 1,
+        "before_eval_exp": 2,
         "after_eval_exp": 2,
         "after_eval_dataset_adaptation": 2,
     }
