@@ -145,7 +145,8 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
 def test_same_random_stream_as_avalanche_with_the_plugin_over_train_and_eval_cycles():
     """A suite's cycle (train an experience, evaluate the stream, next experience) gives
     bitwise the same run with our template as with Avalanche's Naive + FastDataPlugin:
-    both consume torch's global RNG alike (Avalanche's evaluation loader draws from it)."""
+    both consume torch's global RNG alike (one draw per evaluated experience: the stock
+    evaluation loader's, and ours in its place)."""
     bm = _bench(n_exp=3, n=40)
     params = []
     for cls in (Naive, FastNaive):

@@ -312,3 +312,38 @@ def test_generic_metric_table_matches_avalanche():
         assert _metric_acts_on(m, event) == m.acted, (mode, reset_at, emit_at, event)
         checked += 1
     assert checked > 300
+
+
+def test_periodic_evaluation_inside_training_matches_avalanche():
+    """``eval_every`` evaluates inside ``train`` (Avalanche saves and restores the training
+    state around it): the same metric values and parameters as Avalanche's with the plugin."""
+    bm = _bench(n_exp=2)
+    runs = []
+    for cls in (Naive, FastNaive):
+        torch.manual_seed(0)
+        model = MLP(6, (8,), 3)
+        ev = EvaluationPlugin(
+            accuracy_metrics(epoch=True, experience=True, stream=True),
+            loss_metrics(experience=True),
+            loggers=[],
+        )
+        s = cls(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            train_mb_size=8,
+            train_epochs=2,
+            eval_mb_size=10,
+            eval_every=1,
+            evaluator=ev,
+            plugins=[FastDataPlugin()],
+        )
+        torch.manual_seed(1)
+        for exp in bm.train_stream:
+            s.train(exp, eval_streams=[bm.test_stream])
+        runs.append((dict(ev.get_all_metrics()), [p.detach().clone() for p in model.parameters()]))
+    (m_stock, p_stock), (m_fast, p_fast) = runs
+    assert any("eval_phase/test_stream" in k for k in m_stock)
+    assert {k: (list(x), list(v)) for k, (x, v) in m_fast.items()} == {
+        k: (list(x), list(v)) for k, (x, v) in m_stock.items()
+    }
+    assert all(torch.equal(a, b) for a, b in zip(p_fast, p_stock))
