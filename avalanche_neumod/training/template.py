@@ -303,21 +303,42 @@ class FastTemplate(SupervisedTemplate):
             plugins=with_fast_data(plugins, fast_data),
             **base_kwargs,
         )
-        self._dispatch_cache: dict = {}
+        self._dispatch_cache: dict = {}  # per-iteration events, cleared per experience
+        self._dispatch_memo: dict = {}  # event -> (objects, key, handlers)
 
     def _handlers(self, event: str, cached: bool = True) -> list:
         handlers = self._dispatch_cache.get(event) if cached else None
         if handlers is None:
-            handlers = []
+            # The handlers depend only on the plugins, the evaluators' metrics and loggers
+            # (by identity, in order) and whether each evaluator is active: reuse them while
+            # these are unchanged (the memo holds the objects, so their ids stay theirs).
+            objects: list = list(self.plugins)
+            flags: list = []
             for p in self.plugins:
                 if isinstance(p, EvaluationPlugin):
-                    h = _evaluator_handler(p, event)
-                    if h is not None:
-                        handlers.append(h)
-                elif _acts_on(p, event):
-                    handlers.append(getattr(p, event))
+                    objects += (*p.metrics, *p.loggers)
+                    flags += (p._active, len(p.metrics), len(p.loggers))
+            key = (*map(id, objects), *flags)
+            memo = self._dispatch_memo.get(event)
+            if memo is not None and memo[1] == key:
+                handlers = memo[2]
+            else:
+                handlers = self._build_handlers(event)
+                self._dispatch_memo[event] = (objects, key, handlers)
             if cached:
                 self._dispatch_cache[event] = handlers
+        return handlers
+
+    def _build_handlers(self, event: str) -> list:
+        """The calls ``trigger_plugins(self, event)`` must make, in plugin order."""
+        handlers = []
+        for p in self.plugins:
+            if isinstance(p, EvaluationPlugin):
+                h = _evaluator_handler(p, event)
+                if h is not None:
+                    handlers.append(h)
+            elif _acts_on(p, event):
+                handlers.append(getattr(p, event))
         return handlers
 
     # Dataset adaptation: Avalanche's, deferred to the first read of ``adapted_dataset``

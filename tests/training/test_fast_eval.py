@@ -347,3 +347,29 @@ def test_periodic_evaluation_inside_training_matches_avalanche():
         k: (list(x), list(v)) for k, (x, v) in m_stock.items()
     }
     assert all(torch.equal(a, b) for a, b in zip(p_fast, p_stock))
+
+
+def test_plugins_metrics_and_loggers_added_later_are_dispatched():
+    """The dispatch is reused only while the plugins, metrics and loggers are the same:
+    one added between evaluations is called from the next one on."""
+    bm = _bench(n_exp=2)
+    model = MLP(6, (8,), 3)
+    ev = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
+    s = FastNaive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        eval_mb_size=10,
+        evaluator=ev,
+    )
+    s.eval(bm.test_stream)
+    assert not any("Stream" in k for k in ev.get_last_metrics())
+    ev.metrics.extend(accuracy_metrics(stream=True))
+    rec = _Recorder()
+    ev.loggers.append(rec)
+    spy = _LoaderSpy()
+    s.plugins.append(spy)
+    metrics = s.eval(bm.test_stream)
+    assert "Top1_Acc_Stream/eval_phase/test_stream/Task000" in metrics
+    assert spy.eval == {TensorBatchLoader}
+    assert [c for c, _ in rec.at_callbacks] == ["after_eval_exp", "after_eval_exp"]
+    assert any(n.startswith("Top1_Acc_Stream") for batch in rec.values for n, _, _ in batch)
