@@ -10,7 +10,10 @@ by indexing them, with the same ``[x, y, task_label]`` minibatch contract, so
 and evaluation, where the strategy uses the default loader on the experience's
 own data; where another plugin has put its own loader (e.g. Avalanche's
 ``ReplayPlugin``), or the adapted dataset is not the experience's, it leaves
-the stock loader in place.
+the stock loader in place. The evaluation loader consumes one draw from torch's
+global RNG per experience, as iterating the stock loader does (PyTorch's
+``DataLoader`` draws its workers' base seed), so a seeded run follows the same
+random stream whichever loader serves the evaluation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import warnings
 from typing import Callable, Iterator, Optional
 
 import torch
-from avalanche.benchmarks.utils.data_loader import TaskBalancedDataLoader
+from avalanche.benchmarks.utils.data_loader import (
+    SingleDatasetDataLoader,
+    TaskBalancedDataLoader,
+)
 from avalanche.core import SupervisedPlugin
 from torch.utils.data import DataLoader
 
@@ -35,7 +41,11 @@ class TensorBatchLoader:
     Each epoch visits every sample once (``shuffle`` draws one permutation per
     epoch from ``generator``, else from torch's global RNG, as ``DataLoader``
     does); the last batch is smaller unless ``drop_last``. ``transform`` is
-    applied to each ``x`` batch (e.g. batch-level augmentation).
+    applied to each ``x`` batch (e.g. batch-level augmentation). ``seed_draw``
+    consumes one int64 from torch's global RNG at the start of each epoch, as a
+    ``DataLoader``'s iterator does for its workers' base seed (the draw is
+    discarded: it only keeps the global random stream where the stock loader
+    leaves it).
     """
 
     def __init__(
@@ -46,6 +56,7 @@ class TensorBatchLoader:
         drop_last: bool = False,
         generator: Optional[torch.Generator] = None,
         transform: Optional[BatchTransform] = None,
+        seed_draw: bool = False,
     ):
         batch_size = check_integer("batch_size", batch_size, 1)
         self.data = data
@@ -54,12 +65,15 @@ class TensorBatchLoader:
         self.drop_last = drop_last
         self.generator = generator
         self.transform = transform
+        self.seed_draw = seed_draw
 
     def __len__(self) -> int:
         n, bs = len(self.data.y), self.batch_size
         return n // bs if self.drop_last else -(-n // bs)
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        if self.seed_draw:
+            torch.empty((), dtype=torch.int64).random_()
         x, y, t = self.data.x, self.data.y, self.data.t
         n, bs = len(y), self.batch_size
         stop = n - n % bs if self.drop_last else n
@@ -80,7 +94,8 @@ class TensorBatchLoader:
                 yield [tf(xb) if tf else xb, y[i : i + bs], t[i : i + bs]]
 
 
-_STOCK_LOADERS = (DataLoader, TaskBalancedDataLoader)
+# the loaders Avalanche's SupervisedTemplate builds (training, evaluation); exact types only
+_STOCK_LOADERS = (DataLoader, TaskBalancedDataLoader, SingleDatasetDataLoader)
 
 
 class FastDataPlugin(SupervisedPlugin):
@@ -102,6 +117,8 @@ class FastDataPlugin(SupervisedPlugin):
 
     def _serves(self, strategy) -> bool:
         """Whether the adapted dataset is the experience's own data (so its tensors serve)."""
+        if getattr(strategy, "adaptation_deferred", False):
+            return True  # FastTemplate: the adaptation is the experience's own data, not built
         ds = strategy.adapted_dataset
         if ds is None or len(ds) != len(strategy.experience.dataset):
             if not self._warned:
@@ -130,11 +147,12 @@ class FastDataPlugin(SupervisedPlugin):
 
     def eval_loader(self, strategy) -> Optional[TensorBatchLoader]:
         """The evaluation loader for the current experience, or ``None`` (see
-        :meth:`train_loader`)."""
+        :meth:`train_loader`). In order, with one global RNG draw per experience
+        like the stock evaluation loader."""
         if not self.eval_enabled or not self._serves(strategy):
             return None
         data = experience_tensors(strategy.experience).to(strategy.device)
-        return TensorBatchLoader(data, strategy.eval_mb_size, shuffle=False)
+        return TensorBatchLoader(data, strategy.eval_mb_size, shuffle=False, seed_draw=True)
 
     # In any Avalanche strategy: replace the stock loader the template has just built,
     # unless another plugin owns the loader (e.g. replay) or ours is already in place.

@@ -1,33 +1,42 @@
 """The base of this library's strategies: Avalanche's ``SupervisedTemplate`` on the fast path.
 
-Two things make a plain run cost little more than a hand-written PyTorch loop
-(DESIGN 10, P1), without changing what any plugin or metric sees:
+These make a plain run, training and ``eval(test_stream)``, cost little more
+than a hand-written PyTorch loop (DESIGN 10, P1 and P5), without changing what
+any plugin, metric or logger sees:
 
 1. :class:`~avalanche_neumod.training.fast_data.FastDataPlugin` serves
    minibatches by slicing in-memory tensors (on by default, ``fast_data=False``
-   turns it off).
+   turns it off), for training and evaluation. Per experience, our loader is
+   built directly (the stock one is not built first), and the dataset
+   adaptation (``experience.dataset.train()``/``.eval()``, a copy of the
+   dataset) is deferred until something reads ``adapted_dataset``.
 2. Events skip the calls that cannot do anything: a plugin hook inherited
-   unchanged from Avalanche's no-op base classes, and the ``EvaluationPlugin``
-   when neither it nor any of its metrics or loggers handles the event
-   (Avalanche's dispatcher copies the experience on every call even then).
-   Everything else is called exactly as ``trigger_plugins`` would, in plugin
-   order. Per-iteration handlers are read once per experience.
-3. Per experience, the training loader is ours from the start (the stock one is
-   not built first), and the model is moved to the device only when something is
-   elsewhere. Our strategies stay on the same random stream as an Avalanche
-   strategy with a ``FastDataPlugin``: the same seed gives identical runs.
+   unchanged from Avalanche's no-op base classes, and, inside the
+   ``EvaluationPlugin``, every metric that does nothing on the event (a
+   ``GenericPluginMetric`` acts only in its mode and at its reset/emit points,
+   e.g. an evaluation accuracy does nothing during training). The
+   ``EvaluationPlugin`` itself is skipped when none of its metrics or loggers
+   acts (Avalanche's dispatcher copies the experience on every call even then);
+   otherwise it runs its ``_update_metrics_and_loggers`` steps for the acting
+   metrics only. Everything else is called exactly as ``trigger_plugins``
+   would, in plugin order. Per-iteration handlers are read once per experience.
+3. The model is moved to the device only when something is elsewhere. Our
+   strategies stay on the same random stream as an Avalanche strategy with a
+   ``FastDataPlugin`` and as a stock evaluation: the same seed gives identical
+   runs and identical metric values.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from typing import Optional, Sequence
+from collections.abc import Sequence as _SequenceABC
+from typing import Callable, Optional, Sequence
 
 import torch
 from avalanche.benchmarks import OnlineCLExperience
 from avalanche.core import BasePlugin, BaseSGDPlugin, SupervisedPlugin
-from avalanche.evaluation.metric_definitions import PluginMetric
+from avalanche.evaluation.metric_definitions import GenericPluginMetric, PluginMetric
 from avalanche.logging import BaseLogger
 from avalanche.models.utils import avalanche_model_adaptation
 from avalanche.training.plugins import EvaluationPlugin
@@ -51,8 +60,7 @@ _ITERATION_EVENTS = (
     "after_eval_iteration",
 )
 # Events Avalanche's templates implement as a bare ``trigger_plugins`` call, once per
-# experience, epoch or stream. ``before_training_exp``/``before_eval_exp`` are not
-# here: their Avalanche implementations do the experience's set-up first.
+# experience, epoch or stream.
 _EXPERIENCE_EVENTS = (
     "before_training",
     "after_training",
@@ -67,6 +75,8 @@ _EXPERIENCE_EVENTS = (
     "before_eval_dataset_adaptation",
     "after_eval_dataset_adaptation",
 )
+# Dispatched at the end of an experience's set-up (``_before_training_exp``/``_before_eval_exp``).
+_SETUP_EVENTS = ("before_training_exp", "before_eval_exp")
 
 
 def _noops(event: str) -> set:
@@ -79,7 +89,7 @@ def _noops(event: str) -> set:
     return out
 
 
-_NOOPS = {e: _noops(e) for e in _ITERATION_EVENTS + _EXPERIENCE_EVENTS}
+_NOOPS = {e: _noops(e) for e in _ITERATION_EVENTS + _EXPERIENCE_EVENTS + _SETUP_EVENTS}
 
 
 @functools.lru_cache(maxsize=None)
@@ -96,16 +106,121 @@ def _acts_on(obj, event: str) -> bool:
     return _class_acts_on(type(obj), event)
 
 
-def _evaluator_acts_on(ev: EvaluationPlugin, event: str) -> bool:
-    """Whether the ``EvaluationPlugin`` does anything on ``event``: its own hook (e.g.
-    ``before_eval``'s checks), or a metric or logger that implements the event."""
-    return _acts_on(ev, event) or (
-        ev._active
-        and (
-            any(_acts_on(m, event) for m in ev.metrics)
-            or any(_acts_on(lg, event) for lg in ev.loggers)
-        )
+# When a GenericPluginMetric's own hook does something: (mode, attribute, value) = it acts
+# in that mode when the attribute (``_reset_at``/``_emit_at``) has that value, or always in
+# that mode when the attribute is None. Read off Avalanche's GenericPluginMetric; checked
+# exhaustively against it in the tests.
+_GENERIC_METRIC_ACTS = {
+    "before_training": ("train", "_reset_at", "stream"),
+    "before_training_exp": ("train", "_reset_at", "experience"),
+    "before_training_epoch": ("train", "_reset_at", "epoch"),
+    "before_training_iteration": ("train", "_reset_at", "iteration"),
+    "after_training_iteration": ("train", None, None),
+    "after_training_epoch": ("train", "_emit_at", "epoch"),
+    "after_training_exp": ("train", "_emit_at", "experience"),
+    "after_training": ("train", "_emit_at", "stream"),
+    "before_eval": ("eval", "_reset_at", "stream"),
+    "before_eval_exp": ("eval", "_reset_at", "experience"),
+    "before_eval_iteration": ("eval", "_reset_at", "iteration"),
+    "after_eval_iteration": ("eval", None, None),
+    "after_eval_exp": ("eval", "_emit_at", "experience"),
+    "after_eval": ("eval", "_emit_at", "stream"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _defining_class(klass: type, event: str) -> Optional[type]:
+    """The class of ``klass``'s MRO that defines ``event``."""
+    return next((cls for cls in klass.__mro__ if event in cls.__dict__), None)
+
+
+def _metric_acts_on(metric, event: str) -> bool:
+    """Whether ``metric`` does anything on ``event``: for a hook inherited unchanged from
+    ``GenericPluginMetric``, whether its mode and reset/emit points make it act."""
+    if _defining_class(type(metric), event) is GenericPluginMetric:
+        mode, attr, value = _GENERIC_METRIC_ACTS[event]
+        return metric._mode == mode and (attr is None or getattr(metric, attr) == value)
+    return _acts_on(metric, event)
+
+
+def _stock_evaluator(ev: EvaluationPlugin, event: str) -> bool:
+    """Whether ``ev`` handles ``event`` through Avalanche's own forwarding to
+    ``_update_metrics_and_loggers`` (no hook of its own, no override)."""
+    klass = type(ev)
+    return (
+        klass.__getattribute__ is EvaluationPlugin.__getattribute__
+        and klass._update_metrics_and_loggers is EvaluationPlugin._update_metrics_and_loggers
+        and _defining_class(klass, event) is None
     )
+
+
+class _MetricsCall:
+    """``EvaluationPlugin._update_metrics_and_loggers(strategy, event)`` calling only the
+    metrics that act on ``event``: the others return nothing there, so every metric and
+    logger receives what it receives from Avalanche's dispatch."""
+
+    __slots__ = ("ev", "event", "metrics")
+
+    def __init__(self, ev: EvaluationPlugin, event: str, metrics: list):
+        self.ev, self.event, self.metrics = ev, event, metrics
+
+    def __call__(self, strategy, **kwargs) -> None:
+        ev, event = self.ev, self.event
+        original = strategy.experience
+        if original is not None:
+            strategy.experience = original.logging()  # as Avalanche: metrics see all fields
+        try:
+            if not ev._active:
+                return
+            for metric in self.metrics:
+                result = getattr(metric, event)(strategy)
+                if isinstance(result, _SequenceABC):
+                    for value in result:
+                        ev.publish_metric_value(value)
+                elif result is not None:
+                    ev.publish_metric_value(result)
+            for logger in ev.loggers:
+                logger.log_metrics(ev._metric_values)
+                if hasattr(logger, event):
+                    getattr(logger, event)(strategy, ev._metric_values)
+            ev._metric_values = []
+        finally:
+            strategy.experience = original
+
+
+class _PendingValues:
+    """Hands the loggers any value published outside the metrics (``publish_metric_value``)
+    at the next event, as Avalanche's dispatch does, when nothing else acts on it."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, ev: EvaluationPlugin, event: str):
+        self.call = _MetricsCall(ev, event, [])
+
+    def __call__(self, strategy, **kwargs) -> None:
+        if self.call.ev._metric_values:
+            self.call(strategy, **kwargs)
+
+
+def _evaluator_handler(ev: EvaluationPlugin, event: str) -> Optional[Callable]:
+    """What the ``EvaluationPlugin`` must run on ``event``, or ``None`` when nothing:
+    its own hook (e.g. ``before_eval``'s checks) as is; else the acting metrics and the
+    loggers, when a metric or logger acts (or values are pending for the loggers)."""
+    if not _stock_evaluator(ev, event):  # a hook of its own, or a subclass: call it as is
+        acts = _acts_on(ev, event) or (
+            ev._active
+            and (
+                any(_acts_on(m, event) for m in ev.metrics)
+                or any(_acts_on(lg, event) for lg in ev.loggers)
+            )
+        )
+        return getattr(ev, event) if acts else None
+    if not ev._active:
+        return None
+    metrics = [m for m in ev.metrics if _metric_acts_on(m, event)]
+    if metrics or any(_acts_on(lg, event) for lg in ev.loggers):
+        return _MetricsCall(ev, event, metrics)
+    return _PendingValues(ev, event) if ev.loggers else None
 
 
 def _lean_hook(event: str, cached: bool):
@@ -121,12 +236,31 @@ def _lean_hook(event: str, cached: bool):
 
 
 def _on_device(model: torch.nn.Module, device: torch.device) -> bool:
-    """Whether every parameter and buffer of ``model`` is on ``device``."""
-    for t in itertools.chain(model.parameters(), model.buffers()):
-        d = t.device
-        if d.type != device.type or (device.index is not None and d.index != device.index):
-            return False
+    """Whether every parameter and buffer of ``model`` is on ``device`` (one walk over
+    the modules' own tensors, cheaper than ``parameters()`` and ``buffers()``)."""
+    typ, index = device.type, device.index
+    for m in model.modules():
+        for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+            if t is not None:
+                d = t.device
+                if d.type != typ or (index is not None and d.index != index):
+                    return False
     return True
+
+
+class _DeferredAdaptation:
+    """Avalanche's dataset adaptation of ``experience`` (``experience.dataset.train()`` or
+    ``.eval()``, a copy of the dataset), not built until something reads it."""
+
+    __slots__ = ("experience", "mode")
+
+    def __init__(self, experience, mode: str):
+        self.experience, self.mode = experience, mode
+
+    def build(self):
+        ds = self.experience.dataset
+        assert ds is not None
+        return ds.train() if self.mode == "train" else ds.eval()
 
 
 def with_fast_data(plugins: Optional[Sequence], fast_data: bool) -> list:
@@ -169,32 +303,91 @@ class FastTemplate(SupervisedTemplate):
             plugins=with_fast_data(plugins, fast_data),
             **base_kwargs,
         )
-        self._dispatch_cache: dict = {}
+        self._dispatch_cache: dict = {}  # per-iteration events, cleared per experience
+        self._dispatch_memo: dict = {}  # event -> (objects, key, handlers)
 
     def _handlers(self, event: str, cached: bool = True) -> list:
         handlers = self._dispatch_cache.get(event) if cached else None
         if handlers is None:
-            handlers = []
+            # The handlers depend only on the plugins, the evaluators' metrics and loggers
+            # (by identity, in order) and whether each evaluator is active: reuse them while
+            # these are unchanged (the memo holds the objects, so their ids stay theirs).
+            objects: list = list(self.plugins)
+            flags: list = []
             for p in self.plugins:
                 if isinstance(p, EvaluationPlugin):
-                    if _evaluator_acts_on(p, event):
-                        handlers.append(getattr(p, event))
-                elif _acts_on(p, event):
-                    handlers.append(getattr(p, event))
+                    objects += (*p.metrics, *p.loggers)
+                    flags += (p._active, len(p.metrics), len(p.loggers))
+            key = (*map(id, objects), *flags)
+            memo = self._dispatch_memo.get(event)
+            if memo is not None and memo[1] == key:
+                handlers = memo[2]
+            else:
+                handlers = self._build_handlers(event)
+                self._dispatch_memo[event] = (objects, key, handlers)
             if cached:
                 self._dispatch_cache[event] = handlers
         return handlers
 
+    def _build_handlers(self, event: str) -> list:
+        """The calls ``trigger_plugins(self, event)`` must make, in plugin order."""
+        handlers = []
+        for p in self.plugins:
+            if isinstance(p, EvaluationPlugin):
+                h = _evaluator_handler(p, event)
+                if h is not None:
+                    handlers.append(h)
+            elif _acts_on(p, event):
+                handlers.append(getattr(p, event))
+        return handlers
+
+    # Dataset adaptation: Avalanche's, deferred to the first read of ``adapted_dataset``
+    # (our loaders slice the experience's tensors and do not read it). Assigning
+    # ``adapted_dataset`` (a plugin replacing it) works as in Avalanche.
+    @property
+    def adapted_dataset(self):
+        ds = self.__dict__.get("_adapted_dataset")
+        if isinstance(ds, _DeferredAdaptation):
+            ds = self.__dict__["_adapted_dataset"] = ds.build()
+        return ds
+
+    @adapted_dataset.setter
+    def adapted_dataset(self, value) -> None:
+        self.__dict__["_adapted_dataset"] = value
+
+    @property
+    def adaptation_deferred(self) -> bool:
+        """Whether ``adapted_dataset`` is still the experience's own data, not built yet."""
+        return isinstance(self.__dict__.get("_adapted_dataset"), _DeferredAdaptation)
+
+    def train_dataset_adaptation(self, **kwargs):
+        assert self.experience is not None
+        self.adapted_dataset = _DeferredAdaptation(self.experience, "train")
+
+    def eval_dataset_adaptation(self, **kwargs):
+        assert self.experience is not None
+        self.adapted_dataset = _DeferredAdaptation(self.experience, "eval")
+
+    # Loaders: ours straight away when the FastDataPlugin serves the experience (the
+    # stock loader, a fixed cost per experience, is not built just to be replaced). Our
+    # evaluation loader makes the stock one's global RNG draw, so runs stay paired with
+    # Avalanche's (with or without a FastDataPlugin evaluating).
+    def _fast_data_plugin(self) -> Optional[FastDataPlugin]:
+        return next((p for p in self.plugins if isinstance(p, FastDataPlugin)), None)
+
     def make_train_dataloader(self, **kwargs):
-        # Ours straight away when the FastDataPlugin serves the experience: the stock
-        # training loader (a fixed cost per experience, no random draw) is not built just
-        # to be replaced. The evaluation loader is left to Avalanche: building it draws
-        # from torch's global RNG, and skipping it would desynchronise our strategies
-        # from an Avalanche strategy with a FastDataPlugin (identical runs, tested).
-        fast = next((p for p in self.plugins if isinstance(p, FastDataPlugin)), None)
+        fast = self._fast_data_plugin()
         loader = None if fast is None else fast.train_loader(self)
         if loader is None:
             super().make_train_dataloader(**kwargs)
+        else:
+            self.dataloader = loader
+
+    def make_eval_dataloader(self, **kwargs):
+        fast = self._fast_data_plugin()
+        loader = None if fast is None else fast.eval_loader(self)
+        if loader is None:
+            super().make_eval_dataloader(**kwargs)
         else:
             self.dataloader = loader
 
@@ -244,14 +437,27 @@ class FastTemplate(SupervisedTemplate):
             return model
         return model.to(self.device)
 
-    # The per-iteration handlers are read once per experience (after its
-    # before-experience hooks, which may add plugins or metrics).
+    # An experience's set-up: Avalanche's steps (BaseSGDTemplate's, then BaseTemplate's
+    # ``before_*_exp`` event), with the lean dispatch. The per-iteration handlers are read
+    # once per experience, after its before-experience hooks (which may add plugins).
     def _before_training_exp(self, **kwargs):
-        super()._before_training_exp(**kwargs)
+        self._before_train_dataset_adaptation(**kwargs)
+        self.train_dataset_adaptation(**kwargs)
+        self._after_train_dataset_adaptation(**kwargs)
+        self.make_train_dataloader(**kwargs)
+        self.check_model_and_optimizer(**kwargs)
+        for h in self._handlers("before_training_exp", False):
+            h(self, **kwargs)
         self._dispatch_cache.clear()
 
     def _before_eval_exp(self, **kwargs):
-        super()._before_eval_exp(**kwargs)
+        self._before_eval_dataset_adaptation(**kwargs)
+        self.eval_dataset_adaptation(**kwargs)
+        self._after_eval_dataset_adaptation(**kwargs)
+        self.make_eval_dataloader(**kwargs)
+        self.model = self.model_adaptation()
+        for h in self._handlers("before_eval_exp", False):
+            h(self, **kwargs)
         self._dispatch_cache.clear()
 
     # Per-iteration events: handlers read once per experience. Per-experience events:

@@ -1,7 +1,9 @@
 """Run every performance benchmark in this folder and write ``reports/perf.md``.
 
 Usage: ``python benchmarks/perf/run_all.py --out reports/perf.md [--quick] [--only P1 P2]``
-(``make bench`` runs it without ``--quick``).
+(``make bench`` runs it without ``--quick``). Every ``p<N>_*.py`` module here is run, in
+name order: P1 training loop, P2 per-method overheads, P3 stability-gap tracker, P4 probes,
+P5 end-to-end train + evaluation loop, P8 data loading.
 """
 
 from __future__ import annotations

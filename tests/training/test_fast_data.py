@@ -145,7 +145,8 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
 def test_same_random_stream_as_avalanche_with_the_plugin_over_train_and_eval_cycles():
     """A suite's cycle (train an experience, evaluate the stream, next experience) gives
     bitwise the same run with our template as with Avalanche's Naive + FastDataPlugin:
-    both consume torch's global RNG alike (Avalanche's evaluation loader draws from it)."""
+    both consume torch's global RNG alike (one draw per evaluated experience: the stock
+    evaluation loader's, and ours in its place)."""
     bm = _bench(n_exp=3, n=40)
     params = []
     for cls in (Naive, FastNaive):
@@ -170,9 +171,11 @@ _COUNTED = (
     "after_update",
     "after_eval_iteration",
     "before_training",
+    "before_training_exp",
     "before_training_epoch",
     "after_training_exp",
     "before_eval",
+    "before_eval_exp",
     "after_eval_exp",
     "after_eval_dataset_adaptation",
 )
@@ -224,9 +227,11 @@ def test_lean_dispatch_calls_every_acting_hook():
         "after_update": 10,
         "after_eval_iteration": 4,
         "before_training": 2,
+        "before_training_exp": 2,
         "before_training_epoch": 2,
         "after_training_exp": 2,
         "before_eval": 1,
+        "before_eval_exp": 2,
         "after_eval_exp": 2,
         "after_eval_dataset_adaptation": 2,
     }
