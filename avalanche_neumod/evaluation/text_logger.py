@@ -15,8 +15,8 @@ phase << --", the stream-level values (as ``after_eval`` prints
 
 from __future__ import annotations
 
-from avalanche.logging import TextLogger
 from avalanche.evaluation.metric_utils import stream_type
+from avalanche.logging import TextLogger
 
 
 class PhasedTextLogger(TextLogger):
