@@ -16,12 +16,12 @@ phase << --", the stream-level values (as ``after_eval`` prints
 from __future__ import annotations
 
 from avalanche.evaluation.metric_utils import stream_type
-from avalanche.logging import TextLogger
+from avalanche.logging import InteractiveLogger, TextLogger
 
 
-class PhasedTextLogger(TextLogger):
-    """``TextLogger`` printing values emitted at ``after_training_exp``/``after_training``
-    in the training section (same constructor: ``file=sys.stdout``)."""
+class PhasedTextMixin:
+    """Print a ``TextLogger``'s collected values also at ``after_training_exp`` and
+    ``after_training`` (put it before the ``TextLogger`` class in the bases)."""
 
     def after_training_exp(self, strategy, metric_values, **kwargs) -> None:
         super().after_training_exp(strategy, metric_values, **kwargs)
@@ -36,3 +36,12 @@ class PhasedTextLogger(TextLogger):
         super().after_training(strategy, metric_values, **kwargs)
         self.print_current_metrics()
         self.metric_vals = {}
+
+
+class PhasedTextLogger(PhasedTextMixin, TextLogger):
+    """``TextLogger`` printing values emitted at ``after_training_exp``/``after_training``
+    in the training section (same constructor: ``file=sys.stdout``)."""
+
+
+class PhasedInteractiveLogger(PhasedTextMixin, InteractiveLogger):
+    """``InteractiveLogger`` (progress bars, stdout) with :class:`PhasedTextLogger`'s sections."""

@@ -19,6 +19,7 @@ from avalanche_neumod import MLP
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
     KnowledgeTransferPlugin,
+    PhasedInteractiveLogger,
     PhasedTextLogger,
     PlasticityMetric,
     StabilityGapMetric,
@@ -206,3 +207,16 @@ def test_text_logger_prints_each_value_in_its_phase_section(make_pmnist):
     assert text.index("LCA_F_Stream/train_phase", last_train_end) < text.index(
         "-- >> Start of eval phase << --", last_train_end
     )
+
+
+def test_interactive_logger_variant_prints_the_transfer_scores_in_training(make_pmnist, capsys):
+    bm = make_pmnist(n_train=48, n_test=40)
+    metrics = [
+        accuracy_metrics(stream=True),
+        KnowledgeTransferMetric(test_stream=bm.test_stream, **KT_ARGS),
+    ]
+    _run(bm, metrics, loggers=[PhasedInteractiveLogger()], eval_after=True)
+    printed = _sections(capsys.readouterr().out)
+    assert ("train", "LCA_F_Stream/train_phase/test_stream") in printed
+    assert ("eval", "Top1_Acc_Stream/eval_phase/test_stream/Task000") in printed
+    assert all(section == SCHEME.match(name)["phase"] for section, name in printed)

@@ -119,6 +119,11 @@ def test_metric_on_a_network_with_known_constant_alphas():
             # from the second experience on
             assert values["AlphaInputBetween" + key][1] == pytest.approx([0], abs=1e-6)
             assert values["AlphaTaskChange" + key][1] == pytest.approx([0], abs=1e-6)
+    # Avalanche's scheme: Name/train_phase/train_stream/<layer>/<kind>
+    assert values and all(
+        k.split("/")[1:3] == ["train_phase", "train_stream"] and len(k.split("/")) == 5
+        for k in values
+    )
     # x is the iteration count at the end of each experience
     assert values[f"AlphaDev/train_phase/train_stream/{layer}/sm"][0] == [3, 6]
 
