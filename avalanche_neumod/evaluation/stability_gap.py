@@ -474,7 +474,10 @@ class StabilityGapTracker(SupervisedPlugin):
     experience ids, e.g. ``[0]`` as in NGM-SGD) are evaluated. Without repeats, task
     ``k`` is trained in experience ``k`` and the seen ones are ``0..k``. The subsets
     are drawn once with a private generator (``seed``): the global RNG is never
-    touched, so tracking leaves the main run unchanged.
+    touched, so tracking leaves the main run unchanged. It never alters training, so
+    ``StabilityGapMetric(test_stream=...)`` can own and drive one from an
+    ``EvaluationPlugin`` alone; as a plugin (``plugins=[tracker]``) it serves
+    ``StabilityGapMetric(tracker)`` and code that reads ``to_dict()`` without a metric.
     """
 
     neumod_observer = True  # never copied into probe forks

@@ -253,7 +253,9 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
     that (a stream ending in repeats), the final-state probes are run again at the
     next ``after_training``. Probes run between saved and restored global random
     states, on forks: the main run's model, optimizer, plugins and loggers are
-    untouched.
+    untouched. Since it never alters training, ``KnowledgeTransferMetric(test_stream=...,
+    beta=...)`` can own and drive one from an ``EvaluationPlugin`` alone; as a plugin it
+    serves ``KnowledgeTransferMetric(plugin)`` and code that reads ``to_dict()``.
     """
 
     neumod_observer = True
