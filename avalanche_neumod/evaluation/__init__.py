@@ -40,6 +40,7 @@ from .stability_gap import (
 )
 from .subset_eval import SubsetEvaluator, fixed_subset
 from .task_identity import TaskIndex, experience_identity
+from .text_logger import PhasedInteractiveLogger, PhasedTextLogger
 from .transfer import (
     KnowledgeTransferMetric,
     KnowledgeTransferPlugin,
@@ -59,6 +60,8 @@ __all__ = [
     "KnowledgeTransferPlugin",
     "NeuMoSyncDiagnostics",
     "MetricsCSVLogger",
+    "PhasedInteractiveLogger",
+    "PhasedTextLogger",
     "PlasticityMetric",
     "StabilityGapMetric",
     "StabilityGapTracker",

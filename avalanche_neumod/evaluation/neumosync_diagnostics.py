@@ -18,9 +18,11 @@ Each returns ``{layer: {kind: value}}``:
 :class:`NeuMoSyncDiagnostics` emits them as Avalanche metric values after each
 training experience (x = ``clock.train_iterations``), on fixed batches drawn by a
 private generator from the experience's data, in eval mode without gradients:
-``AlphaStd/<kind>/train_phase/train_stream/<layer>``, ``AlphaDev/...``,
+``AlphaStd/train_phase/train_stream/<layer>/<kind>``, ``AlphaDev/...``,
 ``AlphaInputWithin/...``, and from the second experience on ``AlphaTaskChange/...``
-and ``AlphaInputBetween/...``.
+and ``AlphaInputBetween/...`` (Avalanche's ``Name/<phase>_phase/<stream>_stream/...``
+scheme: measured in the training phase on training data; before issue 16 the kind
+came second, ``AlphaStd/<kind>/train_phase/...``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ from .subset_eval import eval_mode, fixed_subset
 
 NEUTRAL = (1.0, 0.0, 1.0, 0.0)  # SM, WC, gain, shift: the InferenceNetwork is the MainNetwork
 PREFIXES = ("AlphaStd", "AlphaDev", "AlphaTaskChange", "AlphaInputWithin", "AlphaInputBetween")
+
+
+def metric_name(prefix: str, layer: str, kind: str) -> str:
+    """``<prefix>/train_phase/train_stream/<layer>/<kind>``, e.g. ``AlphaStd/.../h1/sm``."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown diagnostic {prefix!r}; valid: {', '.join(PREFIXES)}")
+    return f"{prefix}/train_phase/train_stream/{layer}/{kind}"
 
 
 def layer_slices(net: NeuMoSyncNetwork) -> dict[str, slice]:
@@ -145,7 +154,7 @@ class NeuMoSyncDiagnostics(PluginMetric[dict]):
         for prefix, per_layer in values.items():
             for layer, kinds in per_layer.items():
                 for kind, v in kinds.items():
-                    name = f"{prefix}/{kind}/train_phase/train_stream/{layer}"
+                    name = metric_name(prefix, layer, kind)
                     out.append(MetricValue(self, name, float(v), x))
         return out
 

@@ -474,7 +474,10 @@ class StabilityGapTracker(SupervisedPlugin):
     experience ids, e.g. ``[0]`` as in NGM-SGD) are evaluated. Without repeats, task
     ``k`` is trained in experience ``k`` and the seen ones are ``0..k``. The subsets
     are drawn once with a private generator (``seed``): the global RNG is never
-    touched, so tracking leaves the main run unchanged.
+    touched, so tracking leaves the main run unchanged. It never alters training, so
+    ``StabilityGapMetric(test_stream=...)`` can own and drive one from an
+    ``EvaluationPlugin`` alone; as a plugin (``plugins=[tracker]``) it serves
+    ``StabilityGapMetric(tracker)`` and code that reads ``to_dict()`` without a metric.
     """
 
     neumod_observer = True  # never copied into probe forks
@@ -624,38 +627,90 @@ class StabilityGapTracker(SupervisedPlugin):
         )
 
 
-class StabilityGapMetric(PluginMetric[dict]):
-    """Emit a :class:`StabilityGapTracker`'s curves and scores through an ``EvaluationPlugin``.
+# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream[/...]``, docs/metrics.md):
+# every value is measured during training (train phase) on the test subsets (test stream).
+PHASE_STREAM = "train_phase/test_stream"
+CURVE_NAME = "TrackedAcc"  # + /train_phase/test_stream/ExpNNN
+EXP_NAMES = {  # after each training experience
+    "min_ACC": "MinAcc_Exp",
+    "WC_ACC": "WCAcc_Exp",
+    "SG": "StabilityGap_Exp",
+    "SG_abs": "StabilityGapAbs_Exp",
+    "recovery": "RecoveryIters_Exp",
+}
+STREAM_NAMES = {  # once every task is trained: stability_gap_scores' keys
+    "avg_ACC": "AvgAcc_Stream",
+    "avg_min_ACC": "AvgMinAcc_Stream",
+    "WC_ACC": "WCAcc_Stream",
+    "avg_SG": "AvgStabilityGap_Stream",
+    "avg_SG_abs": "AvgStabilityGapAbs_Stream",
+    "avg_recovery": "AvgRecoveryIters_Stream",
+}
+CONVENTION_DEPENDENT = ("avg_ACC", "avg_min_ACC", "WC_ACC")
+NGM_PREFIX = "NGM_"  # NGM-SGD's convention, as Avalanche's ``Top1_`` names a variant
 
-    The tracker must also be in the strategy's plugins. Emits (x = the strategy's
-    ``clock.train_iterations`` for scores, the update count for curve points):
+
+def stream_metric_name(key: str, convention: str = "delange") -> str:
+    """The emitted name of a :func:`stability_gap_scores` key (``WF<w>`` -> ``WF<w>_Stream``)."""
+    _check_convention(convention)
+    base = STREAM_NAMES.get(key, f"{key}_Stream")
+    if convention == "ngm" and key in CONVENTION_DEPENDENT:
+        base = NGM_PREFIX + base
+    return f"{base}/{PHASE_STREAM}"
+
+
+class StabilityGapMetric(PluginMetric[dict]):
+    """Emit stability-gap curves and scores through an ``EvaluationPlugin``.
+
+    Alone (``StabilityGapMetric(test_stream=..., **tracker_kwargs)``) it owns a
+    :class:`StabilityGapTracker` and drives it from its own callbacks: a metric in the
+    ``EvaluationPlugin`` receives every callback, after the strategy's plugins, and the
+    tracker only evaluates (it never alters training), so no plugin is needed.
+    ``StabilityGapMetric(tracker)`` (the tracker also in ``plugins=``) reads a tracker
+    driven by the strategy; both forms measure the same points.
+
+    Emits, phase ``train`` (measured during training) on the ``test`` stream, x = the
+    update count for curve points and ``clock.train_iterations`` for scores:
 
     - ``TrackedAcc/train_phase/test_stream/ExpNNN`` for every new curve point
-      (``emit_curves``);
-    - after each experience ``k``: ``min_ACC`` (k >= 1), ``WC_ACC``, ``SG``,
-      ``SG_abs`` and ``recovery`` (k >= 1) with De Lange's convention;
-    - after the last experience (every one from the experience that has trained
-      every test experience's task on: the last one without repeats and on
-      ``recurring()`` streams): ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC_final``,
-      ``avg_SG``, ``avg_SG_abs``, ``avg_recovery``, ``WF<w>``, ``WP<w>``.
+      (``emit_curves``), at ``before_training_iteration``/``after_training_epoch``;
+    - at ``after_training_exp`` of experience ``k``: ``MinAcc_Exp`` (k >= 1),
+      ``WCAcc_Exp``, ``StabilityGap_Exp``, ``StabilityGapAbs_Exp`` and
+      ``RecoveryIters_Exp`` (k >= 1), De Lange's convention;
+    - at ``after_training_exp`` once every test experience's task is trained (the last
+      experience without repeats): ``AvgAcc_Stream``, ``AvgMinAcc_Stream``,
+      ``WCAcc_Stream``, ``AvgStabilityGap_Stream``, ``AvgStabilityGapAbs_Stream``,
+      ``AvgRecoveryIters_Stream``, ``WF<w>_Stream``, ``WP<w>_Stream``; with
+      ``convention="ngm"`` the convention-dependent three are ``NGM_AvgAcc_Stream``, ...
 
-    Names are ``<score>/train_phase/test_stream``; with ``convention="ngm"`` the
-    convention-dependent ones (avg_ACC, avg_min_ACC, WC_ACC_final) end in ``_ngm``.
+    each as ``<name>/train_phase/test_stream`` (old names: docs/metrics.md).
     """
 
     def __init__(
         self,
-        tracker: StabilityGapTracker,
+        tracker: Optional[StabilityGapTracker] = None,
         convention: str = "delange",
         windows: Sequence[int] = (10, 100),
         tolerance: float = 0.01,
         emit_curves: bool = True,
+        *,
+        test_stream: Optional[Sequence] = None,
+        **tracker_kwargs,
     ):
         super().__init__()
         _check_convention(convention)
         for w in windows:
             _check_w(check_integer("the window w", w, 2))
         check_real("tolerance", tolerance, 0.0)
+        if tracker is None:
+            tracker = StabilityGapTracker(test_stream, **tracker_kwargs)
+            self.owns_tracker = True
+        elif test_stream is not None or tracker_kwargs:
+            raise ValueError(
+                "give either a tracker or the tracker's arguments (test_stream=, ...), not both"
+            )
+        else:
+            self.owns_tracker = False
         self.tracker = tracker
         self.convention = convention
         self.windows = tuple(windows)
@@ -670,11 +725,17 @@ class StabilityGapMetric(PluginMetric[dict]):
         return self.tracker.scores(self.convention, self.windows, self.tolerance)
 
     def _check_attached(self, strategy) -> None:
-        if self.tracker not in strategy.plugins:
+        if not self.owns_tracker and self.tracker not in strategy.plugins:
             raise RuntimeError(
                 "StabilityGapMetric: add its StabilityGapTracker to the strategy's plugins "
-                "(plugins=[tracker]) as well as the metric to the EvaluationPlugin"
+                "(plugins=[tracker]), or build the metric alone: "
+                "StabilityGapMetric(test_stream=..., ...)"
             )
+
+    def _drive(self, hook: str, strategy) -> None:
+        """Run the owned tracker's hook (a tracker in ``plugins=`` runs its own)."""
+        if self.owns_tracker:
+            getattr(self.tracker, hook)(strategy)
 
     def _new_points(self) -> list[MetricValue]:
         if not self.emit_curves:
@@ -685,7 +746,7 @@ class StabilityGapMetric(PluginMetric[dict]):
             # a point later replaced at the same x (a boundary) is not re-emitted:
             # tracker.curves is the reference
             for j in range(start, len(xs)):
-                name = f"TrackedAcc/train_phase/test_stream/Exp{i:03d}"
+                name = f"{CURVE_NAME}/{PHASE_STREAM}/Exp{i:03d}"
                 out.append(MetricValue(self, name, float(ys[j]), int(xs[j])))
             self._emitted[i] = len(xs)
         return out
@@ -693,13 +754,22 @@ class StabilityGapMetric(PluginMetric[dict]):
     def before_training(self, strategy) -> None:
         self._check_attached(strategy)
 
+    def before_training_exp(self, strategy) -> None:
+        self._drive("before_training_exp", strategy)
+
     def before_training_iteration(self, strategy):
+        self._drive("before_training_iteration", strategy)
         return self._new_points() or None
 
+    def after_training_iteration(self, strategy) -> None:
+        self._drive("after_training_iteration", strategy)
+
     def after_training_epoch(self, strategy):
+        self._drive("after_training_epoch", strategy)
         return self._new_points() or None
 
     def after_training_exp(self, strategy):
+        self._drive("after_training_exp", strategy)
         tr = self.tracker
         tr.flush(strategy)
         out = self._new_points()
@@ -708,23 +778,24 @@ class StabilityGapMetric(PluginMetric[dict]):
         x = strategy.clock.train_iterations
 
         def emit(name: str, value: float) -> None:
-            out.append(MetricValue(self, f"{name}/train_phase/test_stream", float(value), x))
+            out.append(MetricValue(self, name, float(value), x))
+
+        def emit_exp(key: str, value: float) -> None:
+            emit(f"{EXP_NAMES[key]}/{PHASE_STREAM}", value)
 
         if cs and k >= 0:
             if t[k] in cs:
-                emit("WC_ACC", _try(wc_acc, cs, b, k, "delange", None, t))
+                emit_exp("WC_ACC", _try(wc_acc, cs, b, k, "delange", None, t))
             if k >= 1:
-                emit("min_ACC", _try(min_acc, cs, b, k, t))
-                emit("SG", _try(stability_gap, cs, b, k, True, t))
-                emit("SG_abs", _try(stability_gap, cs, b, k, False, t))
-                emit("recovery", _try(recovery_iterations, cs, b, k, self.tolerance, t))
+                emit_exp("min_ACC", _try(min_acc, cs, b, k, t))
+                emit_exp("SG", _try(stability_gap, cs, b, k, True, t))
+                emit_exp("SG_abs", _try(stability_gap, cs, b, k, False, t))
+                emit_exp("recovery", _try(recovery_iterations, cs, b, k, self.tolerance, t))
             if tr.all_trained:
                 s = tr.scores(self.convention, self.windows, self.tolerance)
-                sfx = "_ngm" if self.convention == "ngm" else ""
                 for key, v in s.items():
-                    if key == "WC_ACC":
-                        key = "WC_ACC_final"
-                    if key in ("avg_ACC", "avg_min_ACC", "WC_ACC_final"):
-                        key += sfx
-                    emit(key, v)
+                    emit(stream_metric_name(key, self.convention), v)
         return out
+
+    def __str__(self) -> str:
+        return "StabilityGapMetric"

@@ -253,7 +253,9 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
     that (a stream ending in repeats), the final-state probes are run again at the
     next ``after_training``. Probes run between saved and restored global random
     states, on forks: the main run's model, optimizer, plugins and loggers are
-    untouched.
+    untouched. Since it never alters training, ``KnowledgeTransferMetric(test_stream=...,
+    beta=...)`` can own and drive one from an ``EvaluationPlugin`` alone; as a plugin it
+    serves ``KnowledgeTransferMetric(plugin)`` and code that reads ``to_dict()``.
     """
 
     neumod_observer = True
@@ -455,20 +457,74 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
     result = to_dict
 
 
-class KnowledgeTransferMetric(PluginMetric[dict]):
-    """Emit a :class:`KnowledgeTransferPlugin`'s Table 1 columns through an ``EvaluationPlugin``.
+# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream``, docs/metrics.md): measured
+# in the training phase (the main run and the probes train) on the test subsets, once per
+# stream of experiences (when every task is trained).
+PHASE_STREAM = "train_phase/test_stream"
+METRIC_NAMES = {  # transfer_table's keys (+ AvgEndAcc) -> emitted metric names
+    "BKT_half": "BKT_Half_Stream",
+    "BKT_beta": "BKT_Beta_Stream",
+    "BKT_mean": "BKT_Mean_Stream",
+    "FKT_half": "FKT_Half_Stream",
+    "FKT_beta": "FKT_Beta_Stream",
+    "FKT_mean": "FKT_Mean_Stream",
+    "LCA_0": "LCA0_Stream",
+    "LCA_0_F": "LCA0_F_Stream",
+    "LCA_0_B": "LCA0_B_Stream",
+    "LCA_F": "LCA_F_Stream",
+    "LCA_B": "LCA_B_Stream",
+    "AvgFinalAcc": "AvgFinalAcc_Stream",
+    "AvgEndAcc": "AvgEndAcc_Stream",
+}
 
-    After the last experience (once every task is trained; again after any later
-    experience, with the final-state probes redone): ``BKT_half``, ``BKT_beta``,
-    ``BKT_mean``, ``FKT_half``, ``FKT_beta``, ``FKT_mean``, ``LCA_0``, ``LCA_0_F``,
-    ``LCA_0_B``, ``LCA_F``, ``LCA_B``, ``AvgFinalAcc`` (final state, all tasks) and
-    ``AvgEndAcc`` (each training experience's task at the end of that experience), as
-    ``<name>/eval_phase/test_stream`` with x = ``clock.train_iterations``. Without
-    probes only ``LCA_F`` and ``AvgFinalAcc``/``AvgEndAcc`` are emitted.
+
+def metric_name(key: str) -> str:
+    """The emitted name of a score key, e.g. ``FKT_half`` -> ``FKT_Half_Stream/train_phase/
+    test_stream``."""
+    if key not in METRIC_NAMES:
+        raise ValueError(f"unknown transfer score {key!r}; valid: {', '.join(METRIC_NAMES)}")
+    return f"{METRIC_NAMES[key]}/{PHASE_STREAM}"
+
+
+class KnowledgeTransferMetric(PluginMetric[dict]):
+    """Emit NeuMoSync Table 1's columns through an ``EvaluationPlugin``.
+
+    Alone (``KnowledgeTransferMetric(test_stream=..., beta=..., **plugin_kwargs)``) it owns
+    a :class:`KnowledgeTransferPlugin` and drives it from its own callbacks: the metric
+    receives every callback after the strategy's plugins, the measurements only evaluate
+    and the probes train forks between saved and restored random states, so nothing
+    needs a plugin. ``KnowledgeTransferMetric(plugin)`` (the plugin also in ``plugins=``)
+    reads a plugin driven by the strategy; both forms give the same values.
+
+    At ``after_training`` once every task is trained (again after any later experience,
+    with the final-state probes redone): ``BKT_Half_Stream``, ``BKT_Beta_Stream``,
+    ``BKT_Mean_Stream``, ``FKT_Half_Stream``, ``FKT_Beta_Stream``, ``FKT_Mean_Stream``,
+    ``LCA0_Stream``, ``LCA0_F_Stream``, ``LCA0_B_Stream``, ``LCA_F_Stream``,
+    ``LCA_B_Stream``, ``AvgFinalAcc_Stream`` (final state, all tasks) and
+    ``AvgEndAcc_Stream`` (each training experience's task at the end of that
+    experience), each as ``<name>/train_phase/test_stream`` with x =
+    ``clock.train_iterations``. Without probes only ``LCA_F_Stream`` and the two
+    accuracies. Old names: docs/metrics.md.
     """
 
-    def __init__(self, plugin: KnowledgeTransferPlugin):
+    def __init__(
+        self,
+        plugin: Optional[KnowledgeTransferPlugin] = None,
+        *,
+        test_stream: Optional[Sequence] = None,
+        **plugin_kwargs,
+    ):
         super().__init__()
+        if plugin is None:
+            plugin = KnowledgeTransferPlugin(test_stream, **plugin_kwargs)
+            self.owns_plugin = True
+        elif test_stream is not None or plugin_kwargs:
+            raise ValueError(
+                "give either a KnowledgeTransferPlugin or its arguments (test_stream=, "
+                "beta=, ...), not both"
+            )
+        else:
+            self.owns_plugin = False
         self.plugin = plugin
         self._emitted = 0  # the plugin's finish() round last emitted
 
@@ -479,11 +535,32 @@ class KnowledgeTransferMetric(PluginMetric[dict]):
         return self.plugin.scores() if self.plugin.complete else {}
 
     def before_training(self, strategy) -> None:
-        if self.plugin not in strategy.plugins:
+        if not self.owns_plugin and self.plugin not in strategy.plugins:
             raise RuntimeError(
                 "KnowledgeTransferMetric: add its KnowledgeTransferPlugin to the strategy's "
-                "plugins as well as the metric to the EvaluationPlugin"
+                "plugins as well as the metric to the EvaluationPlugin, or build the metric "
+                "alone: KnowledgeTransferMetric(test_stream=..., beta=...)"
             )
+
+    def _drive(self, hook: str, strategy) -> None:
+        """Run the owned plugin's hook (a plugin in ``plugins=`` runs its own)."""
+        if self.owns_plugin:
+            getattr(self.plugin, hook)(strategy)
+
+    def before_training_exp(self, strategy) -> None:
+        self._drive("before_training_exp", strategy)
+
+    def before_training_iteration(self, strategy) -> None:
+        self._drive("before_training_iteration", strategy)
+
+    def after_training_iteration(self, strategy) -> None:
+        self._drive("after_training_iteration", strategy)
+
+    def after_training_epoch(self, strategy) -> None:
+        self._drive("after_training_epoch", strategy)
+
+    def after_training_exp(self, strategy) -> None:
+        self._drive("after_training_exp", strategy)
 
     def after_training(self, strategy):
         p = self.plugin
@@ -500,6 +577,7 @@ class KnowledgeTransferMetric(PluginMetric[dict]):
                 "AvgEndAcc": average_final_accuracy(p.end_acc),
             }
         x = strategy.clock.train_iterations
-        return [
-            MetricValue(self, f"{k}/eval_phase/test_stream", float(v), x) for k, v in values.items()
-        ]
+        return [MetricValue(self, metric_name(k), float(v), x) for k, v in values.items()]
+
+    def __str__(self) -> str:
+        return "KnowledgeTransferMetric"

@@ -103,7 +103,13 @@ def test_every_metric_of_the_evaluator_is_in_the_csv(make_pmnist, tmp_path, monk
     for name, (xs, values) in held.items():
         assert logged[name] == [(int(x), float(v)) for x, v in zip(xs, values)], name
     # our metrics and Avalanche's are both there, with their parsed fields
-    for prefix in ("Top1_Acc_Stream", "TrackedAcc", "LCA_F", "DormantFraction", "avg_min_ACC"):
+    for prefix in (
+        "Top1_Acc_Stream",
+        "TrackedAcc",
+        "LCA_F_Stream",
+        "DormantFraction",
+        "AvgMinAcc_Stream",
+    ):
         assert any(n.startswith(prefix + "/") for n in logged), prefix
     acc = [r for r in rows if r["name"] == "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp002"]
     assert acc and all(

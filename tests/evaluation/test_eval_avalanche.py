@@ -65,13 +65,13 @@ def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, tmp_path, na
     for key in (
         "Top1_Acc_Stream/eval_phase/test_stream/Task000",
         "TrackedAcc/train_phase/test_stream/Exp002",
-        "avg_min_ACC/train_phase/test_stream",
-        "avg_min_ACC_ngm/train_phase/test_stream",
-        "WF10/train_phase/test_stream",
-        "WP100/train_phase/test_stream",
-        "avg_SG/train_phase/test_stream",
-        "LCA_F/eval_phase/test_stream",
-        "BKT_mean/eval_phase/test_stream",
+        "AvgMinAcc_Stream/train_phase/test_stream",
+        "NGM_AvgMinAcc_Stream/train_phase/test_stream",
+        "WF10_Stream/train_phase/test_stream",
+        "WP100_Stream/train_phase/test_stream",
+        "AvgStabilityGap_Stream/train_phase/test_stream",
+        "LCA_F_Stream/train_phase/test_stream",
+        "BKT_Mean_Stream/train_phase/test_stream",
         "DormantFraction/train_phase/train_stream",
         "EffectiveRank/train_phase/train_stream",
     ):
@@ -82,7 +82,7 @@ def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, tmp_path, na
     assert transfer.complete
     assert list((tmp_path / "tb").glob("events.*")), "no TensorBoard event file"
     assert (tmp_path / "csv" / "eval_results.csv").exists()
-    assert "LCA_F/eval_phase/test_stream" in (tmp_path / "log.txt").read_text()
+    assert "LCA_F_Stream/train_phase/test_stream" in (tmp_path / "log.txt").read_text()
 
 
 def test_metric_without_its_plugin_says_so(make_pmnist):

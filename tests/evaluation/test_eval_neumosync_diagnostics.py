@@ -111,7 +111,7 @@ def test_metric_on_a_network_with_known_constant_alphas():
     for layer in net.layer_names:
         hidden = layer != net.layer_names[-1]
         for j, kind in enumerate(("sm", "wc", "gain", "shift")):
-            key = f"/{kind}/train_phase/train_stream/{layer}"
+            key = f"/train_phase/train_stream/{layer}/{kind}"
             dev = t[j] if hidden or kind in ("sm", "wc") else 0.0  # output: no activity mod.
             assert values["AlphaDev" + key][1] == pytest.approx([dev, dev], abs=1e-6)
             assert values["AlphaStd" + key][1] == pytest.approx([0, 0], abs=1e-6)
@@ -119,8 +119,13 @@ def test_metric_on_a_network_with_known_constant_alphas():
             # from the second experience on
             assert values["AlphaInputBetween" + key][1] == pytest.approx([0], abs=1e-6)
             assert values["AlphaTaskChange" + key][1] == pytest.approx([0], abs=1e-6)
+    # Avalanche's scheme: Name/train_phase/train_stream/<layer>/<kind>
+    assert values and all(
+        k.split("/")[1:3] == ["train_phase", "train_stream"] and len(k.split("/")) == 5
+        for k in values
+    )
     # x is the iteration count at the end of each experience
-    assert values[f"AlphaDev/sm/train_phase/train_stream/{layer}"][0] == [3, 6]
+    assert values[f"AlphaDev/train_phase/train_stream/{layer}/sm"][0] == [3, 6]
 
 
 def test_metric_sees_input_dependent_alphas():
@@ -134,7 +139,7 @@ def test_metric_sees_input_dependent_alphas():
     values, _ = _run(net, lr=1e-3)
     layer = net.layer_names[0]
     for kind in ("sm", "shift"):
-        key = f"/{kind}/train_phase/train_stream/{layer}"
+        key = f"/train_phase/train_stream/{layer}/{kind}"
         assert values["AlphaStd" + key][1][-1] > 1e-3
         assert values["AlphaTaskChange" + key][1][-1] > 1e-4
         within = values["AlphaInputWithin" + key][1][-1]

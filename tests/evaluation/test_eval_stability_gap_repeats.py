@@ -132,11 +132,11 @@ def test_tracker_on_a_recurring_stream(make_pmnist):
     assert all(math.isfinite(sc[k]) for k in ("avg_min_ACC", "WC_ACC", "avg_SG", "WF2"))
     allm = ev.get_all_metrics()
     # per-experience scores after each of the 4 experiences, final ones once, at the end
-    assert len(allm["WC_ACC/train_phase/test_stream"][0]) == 4
-    assert allm["avg_SG/train_phase/test_stream"][1] == [A(sc["avg_SG"])]
+    assert len(allm["WCAcc_Exp/train_phase/test_stream"][0]) == 4
+    assert allm["AvgStabilityGap_Stream/train_phase/test_stream"][1] == [A(sc["avg_SG"])]
     # SG_2 (R again) is the gap on A1 alone
     sg2 = stability_gap(d["curves"], d["boundaries"], 2, True, TASKS)
-    assert allm["SG/train_phase/test_stream"][1][1] == A(sg2)
+    assert allm["StabilityGap_Exp/train_phase/test_stream"][1][1] == A(sg2)
     x1, a1 = tr.curves[1]
     ref = a1[x1.index(12)]
     seg = [a for x, a in zip(x1, a1) if 12 <= x <= 18]

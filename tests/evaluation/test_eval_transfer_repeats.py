@@ -102,7 +102,7 @@ def test_plugin_on_a_recurring_stream(make_pmnist):
     by_hand = sum(kt.A_main[k][3] - kt.A_ref[TASKS[k]][3] for k in (1, 2, 3)) / 3
     assert t["FKT_beta"] == A(by_hand)
     # emitted once, after the last experience
-    xs, vals = allm["LCA_F/eval_phase/test_stream"]
+    xs, vals = allm["LCA_F_Stream/train_phase/test_stream"]
     assert xs == [24] and vals == [A(t["LCA_F"])]
     d = json.loads(json.dumps(kt.to_dict()))
     assert d["tasks"] == TASKS
@@ -121,5 +121,5 @@ def test_training_on_after_every_task_redoes_the_final_probes(make_pmnist):
     assert kt.probe_updates == 3 * (2 + 3) + 3 * 2
     t = kt.scores()
     assert t["LCA_B"] == A(t["LCA_0_B"] + t["BKT_mean"], abs=1e-12)
-    assert allm["LCA_B/eval_phase/test_stream"][0] == [18, 24]
-    assert allm["LCA_B/eval_phase/test_stream"][1][-1] == A(t["LCA_B"])
+    assert allm["LCA_B_Stream/train_phase/test_stream"][0] == [18, 24]
+    assert allm["LCA_B_Stream/train_phase/test_stream"][1][-1] == A(t["LCA_B"])
