@@ -42,6 +42,7 @@ _SUBPACKAGES = ("benchmarks", "cli", "evaluation", "experiment", "models", "repo
 
 __all__ = sorted(_EXPORTS)
 
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

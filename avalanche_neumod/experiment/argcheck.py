@@ -25,6 +25,7 @@ from . import registry
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
 EVAL_KEYS = {"every_experience", "log_every"}
 
+
 class ArgumentError(ValueError):
     """An argument of a cell that nothing will receive, or a value out of range."""
 
