@@ -6,7 +6,9 @@
     neumod report runs/NAME --out reports/NAME
     neumod list [suites|presets|streams|methods|models]
 
-See ``docs/suites.md``.
+Each verb imports what it needs when it runs: ``neumod --help`` and ``neumod list
+suites|presets`` load neither torch nor Avalanche (``list methods|models|streams``
+and ``run``/``report`` do). See ``docs/suites.md``.
 """
 
 from __future__ import annotations
@@ -76,9 +78,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .experiment import registry, suite
-
     what = args.what
+    if what in ("suites", "presets", "all"):
+        from .experiment import suite
+    if what in ("streams", "methods", "models", "all"):
+        from .experiment import registry  # the tables import torch, Avalanche and our classes
     if what in ("suites", "all"):
         print("suites:")
         for name, path in sorted(suite.available_suites().items()):
@@ -98,11 +102,11 @@ def cmd_list(args) -> int:
     if what in ("methods", "all"):
         print("methods:")
         for name, spec in registry.METHODS.items():
-            print(f"  {name:14s} {spec.kind:9s} {spec.target:48s} {spec.doc}")
+            print(f"  {name:14s} {spec.kind:9s} {spec.target:52s} {spec.doc}")
     if what in ("models", "all"):
         print("models:")
-        for name in registry.MODELS:
-            print(f"  {name}")
+        for name, model in registry.MODELS.items():
+            print(f"  {name:14s} {registry.import_path(model.fn):52s} {model.doc}")
     return 0
 
 
@@ -169,16 +173,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    from .experiment.launch import LaunchError
-    from .experiment.registry import RegistryError
-    from .experiment.results import DamagedFile
-    from .experiment.suite import SuiteError
-
     try:
         return args.func(args)
-    except (SuiteError, RegistryError, LaunchError, DamagedFile, FileNotFoundError) as e:
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
         print(f"neumod {args.command}: error: {e}", file=sys.stderr)
         return 2
+
+
+# The errors that are the user's input (reported in one line, exit status 2), by module: a
+# verb can raise only those of modules it imported, so none is imported just to be caught.
+_USER_ERRORS = {
+    "avalanche_neumod.experiment.suite": "SuiteError",
+    "avalanche_neumod.experiment.registry": "RegistryError",
+    "avalanche_neumod.experiment.launch": "LaunchError",
+    "avalanche_neumod.experiment.results": "DamagedFile",
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    found = [getattr(sys.modules[m], n) for m, n in _USER_ERRORS.items() if m in sys.modules]
+    return (FileNotFoundError, *found)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,6 +66,29 @@ def test_list(capsys):
         assert name in out
 
 
+LIGHT = """
+import sys
+from avalanche_neumod.cli import main
+try:
+    rc = main({argv!r})
+except SystemExit as e:  # --help
+    rc = e.code
+heavy = sorted({{"torch", "avalanche", "numpy", "matplotlib"}} & set(sys.modules))
+print("HEAVY", heavy)
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "suites"], ["list", "presets"]])
+def test_light_verbs_import_neither_torch_nor_avalanche(argv):
+    out = subprocess.run(
+        [sys.executable, "-c", LIGHT.format(argv=argv)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert ("smoke" in out.stdout) or argv == ["--help"]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -119,8 +143,7 @@ def test_malformed_yaml_names_the_line(tmp_path, capsys):
 def test_missing_dataset_names_the_path(tmp_path, capsys):
     from avalanche_neumod import benchmarks
 
-    if "permuted_mnist" not in getattr(benchmarks, "STREAMS", {}):
-        pytest.skip("the permuted_mnist stream is not in this checkout")
+    assert "permuted_mnist" in benchmarks.STREAMS
     p = tmp_path / "pm.yaml"
     p.write_text(
         "name: pm\nstreams: {permuted_mnist: {args: {n_experiences: 2}}}\n"

@@ -9,9 +9,10 @@ one cell at run time. :func:`check_cell` refuses, before anything runs:
   callable receiving them does not name in its signature (a strategy class: any
   ``__init__`` along its MRO, since strategies forward ``**kwargs`` to their bases).
 
-A callable that takes ``**kwargs`` and names nothing else, or whose code cannot
-be imported here, is not checked (it still fails its own cells when run). Every
-error lists the valid keys.
+Our own and Avalanche's classes come straight from the registry's tables, so they
+are always checked. A callable that takes ``**kwargs`` and names nothing else, or a
+user's import path whose code cannot be imported here, is not checked (it still
+fails its own cells when run). Every error lists the valid keys.
 """
 
 from __future__ import annotations
@@ -23,15 +24,6 @@ from . import registry
 
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
 EVAL_KEYS = {"every_experience", "log_every"}
-
-# The callable that receives a registered model's ``args``, and the arguments the
-# factory supplies from the stream itself (not the suite's to give).
-MODEL_TARGETS = {
-    "mlp": ("avalanche_neumod.models:MLP", {"input_size", "num_classes"}),
-    "convnet": ("avalanche_neumod.models:ConvNet", {"in_channels", "input_size", "num_classes"}),
-    "slim_resnet18": ("avalanche_neumod.models:SlimResNet18", {"in_channels", "num_classes"}),
-    "ngm_mlp": ("avalanche_neumod.models.ngm_mlp:ngm_mlp", {"input_size", "num_classes"}),
-}
 
 
 class ArgumentError(ValueError):
@@ -141,7 +133,7 @@ def check_cell(cfg: dict, where: str) -> None:
 
     check_train_eval(cfg, where)
     m = cfg["method"]
-    cls = _resolved(registry.resolve, m["target"])
+    cls = _resolved(lambda name: registry.method_spec(name).strategy_class(), m["name"])
     if cls is not None:
         check_keys(m["args"], accepted(cls), f"{where}: method {m['name']!r} args")
     st = cfg["stream"]
@@ -155,12 +147,9 @@ def check_cell(cfg: dict, where: str) -> None:
             params = list(inspect.signature(wfn).parameters)
             check_keys(args, accepted(wfn), f"{where}: wrapper {name!r} args", params[:1])
     mod = cfg["model"]
-    if mod["name"] in MODEL_TARGETS:
-        target, supplied = MODEL_TARGETS[mod["name"]]
-    else:
-        target, supplied = mod["name"], {"info"}
-    mfn = _resolved(registry.resolve, target)
-    if mfn is not None:
+    receiver = _resolved(registry.model_receiver, mod["name"])
+    if receiver is not None:
+        mfn, supplied = receiver
         check_keys(mod["args"], accepted(mfn), f"{where}: model {mod['name']!r} args", supplied)
     opt = dict(cfg["optimizer"])
     name = opt.pop("name", "sgd")
@@ -169,10 +158,9 @@ def check_cell(cfg: dict, where: str) -> None:
         check_keys(opt, valid, f"{where}: optimizer {name!r}", ["params"])
     for mname, margs in (cfg.get("metrics") or {}).items():
         meas = measures.MEASURES.get(mname)
-        target = getattr(meas, "target", None)
-        if not target:
+        if meas is None:
             continue
-        mt = _resolved(registry.resolve, target)
+        mt = meas.receiver()
         if mt is not None:
             valid = accepted(mt)
             if valid is not None:

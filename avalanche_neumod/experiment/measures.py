@@ -13,11 +13,13 @@ measured into JSON (curves, arrays and the scalars of DESIGN 7):
 :func:`histories` collects, for every cell, what the method itself records over
 time (NGM gains, NeuMoSync alphas).
 
-The plugin classes are resolved lazily, so a measure whose code is absent fails
-only in the cells that ask for it, with a message naming it.
+Each measure imports its evaluation class directly (:meth:`Measure.receiver`), when
+a suite that asks for it loads, so this module itself stays light.
 """
 
 from __future__ import annotations
+
+from typing import Any, Optional
 
 from . import registry
 
@@ -26,9 +28,8 @@ class Measure:
     """One optional measure of a cell."""
 
     name = ""
-    # what receives the ``args`` (checked when the suite loads, ``argcheck``): an import
-    # path, the arguments the measure itself reads, and those it supplies itself
-    target = ""
+    # the arguments the measure itself reads, and those it supplies itself (the rest go
+    # to :meth:`receiver`, checked against its signature when the suite loads, ``argcheck``)
     own_args: tuple[str, ...] = ()
     supplied_args: tuple[str, ...] = ()
 
@@ -37,6 +38,11 @@ class Measure:
         self.bm = bm
         self.info = info
         self.cfg = cfg
+
+    @staticmethod
+    def receiver() -> Optional[Any]:
+        """The evaluation class (or function) that receives the ``args``."""
+        return None
 
     def metrics(self) -> list:
         """``PluginMetric`` objects for the cell's ``EvaluationPlugin``."""
@@ -75,12 +81,17 @@ class StabilityGap(Measure):
     """
 
     name = "stability_gap"
-    target = "avalanche_neumod.evaluation.stability_gap:StabilityGapTracker"
     own_args = ("windows", "tolerance")
     supplied_args = ("test_stream",)
 
+    @staticmethod
+    def receiver() -> Any:
+        from ..evaluation.stability_gap import StabilityGapTracker
+
+        return StabilityGapTracker
+
     def plugins(self) -> list:
-        ev = registry.resolve("avalanche_neumod.evaluation.stability_gap:StabilityGapTracker")
+        ev = self.receiver()
         a = dict(self.args)
         self.windows = tuple(a.pop("windows", (10, 100)))
         self.tolerance = float(a.pop("tolerance", 0.01))
@@ -89,7 +100,8 @@ class StabilityGap(Measure):
         return [self.tracker]
 
     def collect(self, strategy, result: dict) -> dict:
-        score = registry.resolve("avalanche_neumod.evaluation.stability_gap:stability_gap_scores")
+        from ..evaluation.stability_gap import stability_gap_scores as score
+
         d = self.tracker.to_dict()
         curves = {k: v for k, v in d["curves"].items() if v["x"]}
         d["curves"] = curves
@@ -124,11 +136,16 @@ class Transfer(Measure):
     """Knowledge-transfer probes (DESIGN 7.1): the A arrays, FKT_b/BKT_b for every b, LCA."""
 
     name = "transfer"
-    target = "avalanche_neumod.evaluation.transfer:KnowledgeTransferPlugin"
     supplied_args = ("test_stream",)
 
+    @staticmethod
+    def receiver() -> Any:
+        from ..evaluation.transfer import KnowledgeTransferPlugin
+
+        return KnowledgeTransferPlugin
+
     def plugins(self) -> list:
-        cls = registry.resolve("avalanche_neumod.evaluation.transfer:KnowledgeTransferPlugin")
+        cls = self.receiver()
         a = dict(self.args)
         a.setdefault("seed", int(self.cfg["seed"]))
         self.plugin = cls(self.bm.test_stream, **a)
@@ -158,11 +175,16 @@ class Plasticity(Measure):
     """Plasticity diagnostics (DESIGN 7.3), as emitted by ``PlasticityMetric``."""
 
     name = "plasticity"
-    target = "avalanche_neumod.evaluation.plasticity:PlasticityMetric"
     PREFIXES = ("DormantFraction", "EffectiveRank", "MeanAbsWeight", "GradNorm")
 
+    @staticmethod
+    def receiver() -> Any:
+        from ..evaluation.plasticity import PlasticityMetric
+
+        return PlasticityMetric
+
     def metrics(self) -> list:
-        cls = registry.resolve("avalanche_neumod.evaluation.plasticity:PlasticityMetric")
+        cls = self.receiver()
         a = dict(self.args)
         a.setdefault("seed", int(self.cfg["seed"]))
         return [cls(**a)]
@@ -182,10 +204,14 @@ class NeuMoSyncDiagnostics(Plasticity):
     name = "neumosync_diagnostics"
     PREFIXES = ("AlphaStd", "AlphaDev", "AlphaTaskChange", "AlphaInputWithin", "AlphaInputBetween")
 
+    @staticmethod
+    def receiver() -> Any:
+        from ..evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics
+
+        return NeuMoSyncDiagnostics
+
     def metrics(self) -> list:
-        cls = registry.resolve(
-            "avalanche_neumod.evaluation.neumosync_diagnostics:NeuMoSyncDiagnostics"
-        )
+        cls = self.receiver()
         a = dict(self.args)
         a.setdefault("seed", int(self.cfg["seed"]))
         return [cls(**a)]

@@ -1,19 +1,28 @@
-"""Methods, models, optimizers and streams by name, resolved lazily.
+"""Methods, models, optimizers and streams by name.
 
-Every entry is an import path string (``"package.module:Name"``) resolved only
-when a cell uses it, so an entry whose code is absent fails only when used, with
-a message naming it. A suite may also name its own strategy or stream generator
-by import path: anything containing ``":"`` is imported as is.
+Our own strategies and models, Avalanche's strategies and torch's optimizers are
+imported directly: :data:`METHODS`, :data:`MODELS` and :data:`OPTIMIZERS` map a
+name to the class (or function) itself, so a suite's arguments are checked
+against its signature when the suite loads (``argcheck``) and a renamed class
+fails at import, not in a cell. A suite may also name a user's strategy, model
+or stream generator by import path: anything containing ``":"`` is imported
+when used (:func:`resolve`).
+
+The three tables are built on first access (module ``__getattr__``, PEP 562):
+importing this module loads neither torch nor Avalanche, so ``neumod --help``
+and ``neumod list suites`` stay fast.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class RegistryError(ValueError):
@@ -45,95 +54,52 @@ def unknown(kind: str, name: str, valid) -> RegistryError:
     )
 
 
+def import_path(obj: Any) -> str:
+    """``"package.module:Name"`` of a class or function (what a cell's result records).
+
+    Avalanche's strategies are recorded under their public namespace
+    ``avalanche.training`` (as result files always have), ours under their module.
+    """
+    mod = obj.__module__
+    if mod.startswith("avalanche.training."):
+        public = importlib.import_module("avalanche.training")
+        if getattr(public, obj.__name__, None) is obj:
+            mod = "avalanche.training"
+    return f"{mod}:{obj.__qualname__}"
+
+
 # --------------------------------------------------------------------------- methods
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A strategy by import path, with its default arguments and optimizer.
+    """A strategy class with its default arguments and optimizer.
 
-    ``kind`` is ``"avalanche"`` for Avalanche's own strategies (they get our
-    ``FastDataPlugin`` unless the suite says ``fast_data: false``) and ``"ours"``
-    for this library's. ``optimizer`` is the default optimizer config (see
+    ``cls`` is the strategy class, or a user's import path (imported when used,
+    :meth:`strategy_class`). ``kind`` is ``"avalanche"`` for Avalanche's own
+    strategies (they get our ``FastDataPlugin`` unless the suite says
+    ``fast_data: false``), ``"ours"`` for this library's and ``"user"`` for an
+    import path. ``optimizer`` is the default optimizer config (see
     :func:`build_optimizer`), or ``None`` for a strategy that builds its own
     (then only the method's own ``optimizer:`` entry in a suite replaces it);
     ``model_args`` an optional model-argument override.
     """
 
-    target: str
+    cls: Union[type, str]
     kind: str = "ours"
     args: dict = field(default_factory=dict)
     optimizer: Optional[dict] = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
     model_args: dict = field(default_factory=dict)
     doc: str = ""
 
+    @property
+    def target(self) -> str:
+        """The import path a cell's configuration records."""
+        return self.cls if isinstance(self.cls, str) else import_path(self.cls)
 
-_T = "avalanche_neumod.training"
-_S = f"{_T}.strategies"
-
-METHODS: dict[str, MethodSpec] = {
-    # Avalanche's own strategies (avalanche-lib 0.6.0), on the same data path as ours.
-    "Naive": MethodSpec("avalanche.training:Naive", "avalanche", doc="Avalanche fine-tuning"),
-    "EWC": MethodSpec(
-        "avalanche.training:EWC", "avalanche", {"ewc_lambda": 100.0}, doc="Avalanche EWC"
-    ),
-    "Replay": MethodSpec(
-        "avalanche.training:Replay", "avalanche", {"mem_size": 200}, doc="Avalanche replay"
-    ),
-    "SI": MethodSpec(
-        "avalanche.training:SynapticIntelligence",
-        "avalanche",
-        {"si_lambda": 1.0},
-        doc="Avalanche Synaptic Intelligence",
-    ),
-    "LwF": MethodSpec(
-        "avalanche.training:LwF",
-        "avalanche",
-        {"alpha": 1.0, "temperature": 2.0},
-        doc="Avalanche Learning without Forgetting",
-    ),
-    "GEM": MethodSpec(
-        "avalanche.training:GEM",
-        "avalanche",
-        {"patterns_per_exp": 64, "memory_strength": 0.5},
-        doc="Avalanche GEM",
-    ),
-    # Ours.
-    "FastNaive": MethodSpec(f"{_T}.template:FastNaive", doc="fine-tuning on our fast path"),
-    "NeuMoSync": MethodSpec(
-        f"{_T}.neumosync:NeuMoSync",
-        optimizer=None,  # Adam(lr) over theta, the neuron embeddings and NeuroSync (DESIGN 6)
-        doc="NeuMoSync (DESIGN 6)",
-    ),
-    "NGMSGD": MethodSpec(
-        f"{_T}.ngm:NGMSGD",
-        args={"eta": 0.3, "lr": 0.01},
-        optimizer=None,  # the authors' SGD (momentum on ungained layers), built by NGMSGD
-        doc="NGM-SGD gain modulation (DESIGN 4)",
-    ),
-    "CBP": MethodSpec(f"{_S}:CBP", doc="Continual Backprop (DESIGN 5.1)"),
-    "ReDo": MethodSpec(f"{_S}:ReDo", doc="recycling dormant neurons (DESIGN 5.2)"),
-    "CReLU": MethodSpec(f"{_S}:CReLU", doc="CReLU network (DESIGN 5.4)"),
-    "L2Init": MethodSpec(f"{_S}:L2Init", doc="L2 regularisation towards init (DESIGN 5.3)"),
-    "L2InitEWC": MethodSpec(
-        f"{_S}:L2InitEWC", args={"ewc_lambda": 100.0}, doc="L2Init + EWC (DESIGN 5.5)"
-    ),
-    "ShrinkPerturb": MethodSpec(f"{_S}:ShrinkPerturb", doc="Shrink & Perturb (DESIGN 5.6)"),
-    "MAML": MethodSpec(f"{_T}.maml:MAML", doc="MAML (DESIGN 5.7)"),
-}
-
-
-def method_spec(name: str) -> MethodSpec:
-    """The spec of a registered method, or of a user's strategy class by import path."""
-    if name in METHODS:
-        return METHODS[name]
-    if ":" in name:
-        return MethodSpec(name, kind="user")
-    raise unknown("method", name, METHODS)
-
-
-def check_method_name(name: str) -> None:
-    method_spec(name)
+    def strategy_class(self) -> type:
+        """The class (a user's import path is imported here; RegistryError if it cannot be)."""
+        return resolve(self.cls) if isinstance(self.cls, str) else self.cls
 
 
 # --------------------------------------------------------------------------- models
@@ -146,79 +112,186 @@ def _flat(shape) -> int:
     return n
 
 
-def _mlp(info: dict, **kw):
-    from ..models import MLP
-
-    return MLP(input_size=_flat(info["input_shape"]), num_classes=info["num_classes"], **kw)
+def _flat_sizes(info: dict) -> dict:
+    return {"input_size": _flat(info["input_shape"]), "num_classes": info["num_classes"]}
 
 
-def _convnet(info: dict, **kw):
-    from ..models import ConvNet
-
-    c, h = info["input_shape"][0], info["input_shape"][-1]
-    return ConvNet(in_channels=c, input_size=h, num_classes=info["num_classes"], **kw)
+def _conv_sizes(info: dict) -> dict:
+    shape = info["input_shape"]
+    return {"in_channels": shape[0], "input_size": shape[-1], "num_classes": info["num_classes"]}
 
 
-def _resnet(info: dict, **kw):
-    from ..models import SlimResNet18
-
-    return SlimResNet18(in_channels=info["input_shape"][0], num_classes=info["num_classes"], **kw)
+def _resnet_sizes(info: dict) -> dict:
+    return {"in_channels": info["input_shape"][0], "num_classes": info["num_classes"]}
 
 
-def _ngm_mlp(info: dict, **kw):
-    fn = resolve("avalanche_neumod.models.ngm_mlp:ngm_mlp")
-    return fn(input_size=_flat(info["input_shape"]), num_classes=info["num_classes"], **kw)
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``fn`` (a class or function) called with the sizes ``sizes(info)``
+    takes from the stream's ``info`` and the suite's arguments: ``spec(info, **args)``."""
+
+    fn: Callable[..., Any]
+    sizes: Callable[[dict], dict]
+    doc: str = ""
+
+    def __call__(self, info: dict, **kwargs) -> Any:
+        return self.fn(**self.sizes(info), **kwargs)
+
+    @property
+    def supplied(self) -> frozenset[str]:
+        """The arguments taken from the stream (not the suite's to give)."""
+        return frozenset(self.sizes({"input_shape": (1, 1, 1), "num_classes": 1}))
 
 
-MODELS: dict[str, Callable] = {
-    "mlp": _mlp,
-    "convnet": _convnet,
-    "slim_resnet18": _resnet,
-    # The NGM study's MLP: N(0, 0.01^2) / N(0, 0.05^2) init, untrained zero biases (DESIGN 4).
-    "ngm_mlp": _ngm_mlp,
-}
+# --------------------------------------------------------------------------- the tables
+
+OWN_OPTIMIZER = "own"  # the strategy builds its optimizer itself
+
+METHODS: dict[str, MethodSpec]
+MODELS: dict[str, ModelSpec]
+OPTIMIZERS: dict[str, type]
 
 
-def build_model(name: str, info: dict, args: Optional[dict] = None) -> torch.nn.Module:
+@functools.lru_cache(maxsize=None)
+def _tables() -> dict[str, dict]:
+    """The name -> class tables (imports torch, Avalanche and our strategies)."""
+    import torch
+    from avalanche.training import EWC, GEM, LwF, Naive, Replay, SynapticIntelligence
+
+    from ..models import MLP, ConvNet, SlimResNet18, ngm_mlp
+    from ..training import (
+        CBP,
+        MAML,
+        NGMSGD,
+        CReLU,
+        FastNaive,
+        L2Init,
+        L2InitEWC,
+        NeuMoSync,
+        ReDo,
+        ShrinkPerturb,
+    )
+
+    av = "avalanche"
+    methods = {
+        # Avalanche's own strategies (avalanche-lib 0.6.0), on the same data path as ours.
+        "Naive": MethodSpec(Naive, av, doc="Avalanche fine-tuning"),
+        "EWC": MethodSpec(EWC, av, {"ewc_lambda": 100.0}, doc="Avalanche EWC"),
+        "Replay": MethodSpec(Replay, av, {"mem_size": 200}, doc="Avalanche replay"),
+        "SI": MethodSpec(
+            SynapticIntelligence, av, {"si_lambda": 1.0}, doc="Avalanche Synaptic Intelligence"
+        ),
+        "LwF": MethodSpec(
+            LwF,
+            av,
+            {"alpha": 1.0, "temperature": 2.0},
+            doc="Avalanche Learning without Forgetting",
+        ),
+        "GEM": MethodSpec(
+            GEM, av, {"patterns_per_exp": 64, "memory_strength": 0.5}, doc="Avalanche GEM"
+        ),
+        # Ours.
+        "FastNaive": MethodSpec(FastNaive, doc="fine-tuning on our fast path"),
+        "NeuMoSync": MethodSpec(
+            NeuMoSync,
+            optimizer=None,  # Adam(lr) over theta, the neuron embeddings and NeuroSync
+            doc="NeuMoSync: neuron-wise mixing of activations (docs/neumosync.md)",
+        ),
+        "NGMSGD": MethodSpec(
+            NGMSGD,
+            args={"eta": 0.3, "lr": 0.01},
+            optimizer=None,  # the authors' SGD (momentum on ungained layers), built by NGMSGD
+            doc="NGM-SGD gain modulation",
+        ),
+        "CBP": MethodSpec(CBP, doc="Continual Backprop"),
+        "ReDo": MethodSpec(ReDo, doc="recycling dormant neurons"),
+        "CReLU": MethodSpec(CReLU, doc="CReLU network"),
+        "L2Init": MethodSpec(L2Init, doc="L2 regularisation towards init"),
+        "L2InitEWC": MethodSpec(L2InitEWC, args={"ewc_lambda": 100.0}, doc="L2Init + EWC"),
+        "ShrinkPerturb": MethodSpec(ShrinkPerturb, doc="Shrink & Perturb"),
+        "MAML": MethodSpec(MAML, doc="MAML"),
+    }
+    models = {
+        "mlp": ModelSpec(MLP, _flat_sizes, "fully connected network"),
+        "convnet": ModelSpec(ConvNet, _conv_sizes, "small convolutional network"),
+        "slim_resnet18": ModelSpec(SlimResNet18, _resnet_sizes, "slim ResNet-18"),
+        # The NGM study's MLP: N(0, 0.01^2) / N(0, 0.05^2) init, untrained zero biases.
+        "ngm_mlp": ModelSpec(ngm_mlp, _flat_sizes, "the NGM study's MLP"),
+    }
+    optimizers = {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+    }
+    return {"METHODS": methods, "MODELS": models, "OPTIMIZERS": optimizers}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the tables load on first use
+    if name in ("METHODS", "MODELS", "OPTIMIZERS"):
+        return _tables()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- look-ups
+
+
+def method_spec(name: str) -> MethodSpec:
+    """The spec of a registered method, or of a user's strategy class by import path."""
+    methods = _tables()["METHODS"]
+    if name in methods:
+        return methods[name]
+    if ":" in name:
+        return MethodSpec(name, kind="user")
+    raise unknown("method", name, methods)
+
+
+def check_method_name(name: str) -> None:
+    method_spec(name)
+
+
+def model_receiver(name: str) -> tuple[Callable[..., Any], frozenset[str]]:
+    """What receives a model's suite ``args``, and the arguments it gets from the stream:
+    a registered model's class/function, or a user's ``fn`` by import path (``info`` is
+    supplied when it is its first parameter)."""
+    models = _tables()["MODELS"]
+    if name in models:
+        return models[name].fn, models[name].supplied
+    if ":" in name:
+        return resolve(name), frozenset({"info"})
+    raise unknown("model", name, models)
+
+
+def build_model(name: str, info: dict, args: Optional[dict] = None) -> "torch.nn.Module":
     """A model by registry name (sized from the stream's ``info``) or import path.
 
     An import-path model is called as ``fn(info, **args)`` when its first
     parameter is named ``info``, else as ``fn(**args)``.
     """
     args = dict(args or {})
-    if name in MODELS:
-        return MODELS[name](info, **args)
+    models = _tables()["MODELS"]
+    if name in models:
+        return models[name](info, **args)
     if ":" in name:
         fn = resolve(name)
         params = list(inspect.signature(fn).parameters)
         return fn(info, **args) if params and params[0] == "info" else fn(**args)
-    raise unknown("model", name, MODELS)
+    raise unknown("model", name, models)
 
 
-# --------------------------------------------------------------------------- optimizers
-
-OWN_OPTIMIZER = "own"  # the strategy builds its optimizer itself
-
-OPTIMIZERS: dict[str, Callable] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-}
-
-
-def build_optimizer(cfg: dict, params) -> Optional[torch.optim.Optimizer]:
+def build_optimizer(cfg: dict, params) -> Optional["torch.optim.Optimizer"]:
     """``{"name": "sgd", "lr": 0.01, ...}`` -> a torch optimizer over the trainable ``params``;
     ``{"name": "own"}`` -> None (the strategy builds its own)."""
     cfg = dict(cfg)
     name = cfg.pop("name", "sgd")
     if name == OWN_OPTIMIZER:
         return None
-    if name not in OPTIMIZERS:
-        raise unknown("optimizer", name, OPTIMIZERS)
+    optimizers = _tables()["OPTIMIZERS"]
+    if name not in optimizers:
+        raise unknown("optimizer", name, optimizers)
     if "lr" in cfg and not cfg["lr"] > 0:
         raise ValueError(f"optimizer lr must be > 0, got {cfg['lr']}")
-    return OPTIMIZERS[name]([p for p in params if p.requires_grad], **cfg)
+    return optimizers[name]([p for p in params if p.requires_grad], **cfg)
 
 
 # --------------------------------------------------------------------------- streams
