@@ -23,14 +23,14 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from . import argcheck, registry
+from . import argcheck, measures, registry
 
 SUITE_KEYS = {"name", "description", "seeds", "defaults", "streams", "methods", "report", "presets"}
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
 STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
 METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label"}
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
-METRIC_NAMES = ("stability_gap", "transfer", "plasticity")
+METRIC_NAMES = tuple(measures.MEASURES)  # one source: the measures the runner can build
 REPO_SUITES = Path(__file__).resolve().parents[2] / "benchmarks"
 
 

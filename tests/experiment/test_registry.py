@@ -123,3 +123,16 @@ def test_package_exports_resolve_lazily():
         avalanche_neumod.Nope  # noqa: B018
     loaded = _modules_after("import avalanche_neumod")
     assert not {"torch", "avalanche"} & loaded
+
+
+def test_a_suite_may_ask_for_every_measure_the_runner_builds(tmp_path):
+    from avalanche_neumod.experiment import measures
+    from avalanche_neumod.experiment.suite import METRIC_NAMES, load_suite
+
+    assert set(METRIC_NAMES) == set(measures.MEASURES)
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        "name: s\nseeds: [0]\nstreams: {toy: {name: 'toy:toy_stream'}}\n"
+        "methods: {NeuMoSync: {metrics: {neumosync_diagnostics: {}}}}\npresets: {cpu: {}}\n"
+    )
+    load_suite(p)  # accepted (it was refused as an unknown metric)
