@@ -26,7 +26,13 @@ Pure scores (De Lange et al. ICLR 2023 unless said; NGM-SGD's by ``convention="n
 - ``convention="ngm"`` (NGM-SGD's code, one tracked curve ``exp``, default the
   smallest id): block ``k`` = the curve's points with ``boundaries[k] < x <= end_k``;
   ``avg_acc`` = mean of block-final accuracies; ``avg_min_acc`` = mean of block
-  minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``.
+  minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``;
+  ``SG_k = (ref - min(block k)) / ref`` with ``ref = A(end_{k-1})`` (the last point of
+  block ``k-1``), exactly the authors' formula: negative when accuracy only rises
+  after the switch, NaN when ``ref = 0`` (``relative=False``: ``ref - min``, never
+  clamped); ``avg_SG`` = the plain mean of SG_k (NaN if one is NaN).
+- ``convention="ngm_clamped"``: the NGM blocks with each gap clamped at 0 and a zero
+  reference scored 0 (what ``"ngm"`` gave before it followed the authors' formula).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from avalanche.evaluation.metric_results import MetricValue
 
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 
-CONVENTIONS = ("delange", "ngm")
+CONVENTIONS = ("delange", "ngm", "ngm_clamped")
+NGM_CONVENTIONS = ("ngm", "ngm_clamped")
 CurveLike = Union[tuple, list, Mapping]
 CurvesLike = Mapping
 
@@ -182,7 +189,7 @@ def wc_acc(
     ``n = k + 1``; NGM-SGD: ``(1/T) final + (1 - 1/T) avg_min_acc(ngm)`` (``k`` unused)."""
     _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
-    if convention == "ngm":
+    if convention in NGM_CONVENTIONS:
         T = len(b)
         e = _ngm_exp(cs, exp)
         final = float(cs[e][1][-1])
@@ -215,12 +222,28 @@ def _gap_pairs(cs: dict, b: np.ndarray, k: int):
 
 
 def stability_gap(
-    curves: CurvesLike, boundaries: Sequence[float], k: int, relative: bool = True
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    k: int,
+    relative: bool = True,
+    convention: str = "delange",
+    exp: Optional[int] = None,
 ) -> float:
-    """SG_k: drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``, relative
-    (divided by ``A_i(end_{k-1})``; 0 when that is 0) or absolute, mean over tracked ``i < k``."""
+    """SG_k: the drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``,
+    relative (divided by ``A_i(end_{k-1})``) or absolute.
+
+    ``"delange"``: mean over tracked ``i < k``, minimum over ``boundaries[k] <= x <= end_k``
+    (the reference point included, so the gap is >= 0), 0 for a zero reference.
+    ``"ngm"`` (NGM-SGD's formula, tracked curve ``exp``): ``(ref - min(block k)) / ref``,
+    block ``k`` = points with ``boundaries[k] < x <= end_k``; negative if the block never
+    drops below ``ref``, NaN if ``ref = 0`` (relative). ``"ngm_clamped"``: the same,
+    clamped at 0, and 0 for a zero reference.
+    """
+    _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     k = _check_k(k, b, 1)
+    if convention in NGM_CONVENTIONS:
+        return _ngm_gap(cs, b, k, relative, convention == "ngm_clamped", exp)
     gaps = []
     for ref, _x, a in _gap_pairs(cs, b, k):
         g = max(ref - float(a.min()), 0.0)
@@ -230,15 +253,49 @@ def stability_gap(
     return float(np.mean(gaps))
 
 
+def _ngm_gap(cs: dict, b: np.ndarray, k: int, relative: bool, clamp: bool, exp) -> float:
+    e = _ngm_exp(cs, exp)
+    x, a = cs[e]
+    ref = _value_at(x, a, b[k]) if k > e else None
+    block = a[(x > b[k]) & (x <= _end(b, k))]
+    if ref is None or not len(block):
+        raise ValueError(f"NGM SG_{k} needs points of curve {e} before and during experience {k}")
+    g = ref - float(block.min())
+    if clamp:
+        g = max(g, 0.0)
+        return (g / ref if ref > 0 else 0.0) if relative else g
+    if not relative:
+        return g
+    return g / ref if ref != 0 else math.nan  # the authors' 0/0
+
+
 def _ks_with_pairs(cs: dict, b: np.ndarray) -> list[int]:
     return [k for k in range(1, len(b)) if any(True for _ in _gap_pairs(cs, b, k))]
 
 
 def avg_stability_gap(
-    curves: CurvesLike, boundaries: Sequence[float], relative: bool = True
+    curves: CurvesLike,
+    boundaries: Sequence[float],
+    relative: bool = True,
+    convention: str = "delange",
+    exp: Optional[int] = None,
 ) -> float:
-    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier experience)."""
+    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier experience;
+    NGM conventions: the switches after experience ``exp`` with points). Under ``"ngm"``
+    a plain mean, so one NaN SG_k (zero reference) makes it NaN, as in the authors' code."""
+    _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
+    if convention in NGM_CONVENTIONS:
+        exp = _ngm_exp(cs, exp)
+        vals = []
+        for k in range(exp + 1, len(b)):
+            try:
+                vals.append(stability_gap(cs, b, k, relative, convention, exp))
+            except ValueError:
+                continue
+        if not vals:
+            raise ValueError("NGM avg-SG needs two experiences with points on the tracked curve")
+        return float(np.mean(vals))
     ks = _ks_with_pairs(cs, b)
     if not ks:
         raise ValueError("avg-SG needs two experiences and a tracked earlier one")
@@ -339,8 +396,8 @@ def stability_gap_scores(
         "avg_ACC": _try(avg_acc, cs, b, convention, exp),
         "avg_min_ACC": _try(avg_min_acc, cs, b, convention, exp),
         "WC_ACC": _try(wc_acc, cs, b, None, convention, exp),
-        "avg_SG": _try(avg_stability_gap, cs, b, True),
-        "avg_SG_abs": _try(avg_stability_gap, cs, b, False),
+        "avg_SG": _try(avg_stability_gap, cs, b, True, convention, exp),
+        "avg_SG_abs": _try(avg_stability_gap, cs, b, False, convention, exp),
         "avg_recovery": _try(avg_recovery_iterations, cs, b, tolerance),
     }
     for w in windows:
@@ -546,8 +603,9 @@ class StabilityGapMetric(PluginMetric[dict]):
     - after the last experience: ``avg_ACC``, ``avg_min_ACC``, ``WC_ACC_final``,
       ``avg_SG``, ``avg_SG_abs``, ``avg_recovery``, ``WF<w>``, ``WP<w>``.
 
-    Names are ``<score>/train_phase/test_stream``; with ``convention="ngm"`` the
-    convention-dependent ones (avg_ACC, avg_min_ACC, WC_ACC_final) end in ``_ngm``.
+    Names are ``<score>/train_phase/test_stream``; with ``convention="ngm"`` (or
+    ``"ngm_clamped"``) the convention-dependent ones (avg_ACC, avg_min_ACC, WC_ACC_final,
+    avg_SG, avg_SG_abs) end in ``_ngm`` (``_ngm_clamped``).
     """
 
     def __init__(
@@ -628,11 +686,11 @@ class StabilityGapMetric(PluginMetric[dict]):
                 emit("recovery", _try(recovery_iterations, cs, b, k, self.tolerance))
             if k == tr.n_experiences - 1:
                 s = tr.scores(self.convention, self.windows, self.tolerance)
-                sfx = "_ngm" if self.convention == "ngm" else ""
+                sfx = "" if self.convention == "delange" else f"_{self.convention}"
                 for key, v in s.items():
                     if key == "WC_ACC":
                         key = "WC_ACC_final"
-                    if key in ("avg_ACC", "avg_min_ACC", "WC_ACC_final"):
+                    if key in ("avg_ACC", "avg_min_ACC", "WC_ACC_final", "avg_SG", "avg_SG_abs"):
                         key += sfx
                     emit(key, v)
         return out

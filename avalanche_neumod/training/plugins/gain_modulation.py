@@ -29,7 +29,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ...models.gain import attach_gains, resolve_layers
+from ...models.gain import GainInit, attach_gains, resolve_g_init, resolve_layers
 
 
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -49,6 +49,9 @@ class GainModulationPlugin(SupervisedPlugin):
             Domain-CIFAR-100 0.2.
         gamma: gain persistence, in [0, 1) (default 0.9).
         g0: resting gain (> 0, default 1).
+        g_init: the gains' value when they are put on the model: ``"one"`` (1, the
+            authors' MLP; default), ``"g0"`` (the authors' ResNet head) or a float > 0.
+            Gains already on the model are kept.
         layers: ``"all"`` (every Linear/Conv2d; the paper's MLP setting),
             ``"head"`` (the output layer only; the paper's ResNet setting) or a
             list of layer names.
@@ -69,6 +72,7 @@ class GainModulationPlugin(SupervisedPlugin):
         g0: float = 1.0,
         layers: Union[str, Sequence[str]] = "all",
         record: bool = True,
+        g_init: GainInit = "one",
     ):
         super().__init__()
         if not (0.0 <= gamma < 1.0):
@@ -84,6 +88,8 @@ class GainModulationPlugin(SupervisedPlugin):
             layers = list(layers)
             if not layers or not all(isinstance(n, str) for n in layers):
                 raise ValueError(f"layers must be a non-empty list of layer names, got {layers}")
+        resolve_g_init(g_init, g0)  # validates
+        self.g_init = g_init
         self.eta = float(eta)
         self.gamma = float(gamma)
         self.g0 = float(g0)
@@ -101,7 +107,7 @@ class GainModulationPlugin(SupervisedPlugin):
     def attach(self, model: nn.Module) -> dict[str, nn.Module]:
         """Put gains on ``model`` (idempotent) and remember its gained layers."""
         if model is not self._model:
-            attach_gains(model, self.layers, self.g0)
+            attach_gains(model, self.layers, self.g0, self.g_init)
             self._modules = resolve_layers(model, self.layers)
             self._model = model
             for name in self._modules:
@@ -166,4 +172,5 @@ class GainModulationPlugin(SupervisedPlugin):
             "gamma": self.gamma,
             "eta": self.eta,
             "g0": self.g0,
+            "g_init": self.g_init,
         }
