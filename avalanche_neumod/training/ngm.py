@@ -87,6 +87,7 @@ class NGMSGD(FastTemplate):
     ``"g0"``: the resting gain, their ResNet head; or a float). Without ``optimizer``,
     builds :func:`ngm_sgd_optimizer` (plain SGD with ``lr``; momentum
     ``backbone_momentum`` on ungained layers).
+    ``collapse_patience``/``collapse_tol`` set the plugin's collapse detection.
     Other arguments are Avalanche's ``SupervisedTemplate`` ones, keyword-only.
     """
 
@@ -102,6 +103,8 @@ class NGMSGD(FastTemplate):
         layers: Union[str, Sequence[str]] = "all",
         optimizer: Optional[torch.optim.Optimizer] = None,
         backbone_momentum: float = 0.9,
+        collapse_patience: int = 50,
+        collapse_tol: float = 0.02,
         criterion=None,
         train_mb_size: int = 128,
         train_epochs: int = 1,
@@ -111,7 +114,13 @@ class NGMSGD(FastTemplate):
         **base_kwargs,
     ):
         self.gain_plugin = GainModulationPlugin(
-            eta=eta, gamma=gamma, g0=g0, layers=layers, g_init=g_init
+            eta=eta,
+            gamma=gamma,
+            g0=g0,
+            layers=layers,
+            g_init=g_init,
+            collapse_patience=collapse_patience,
+            collapse_tol=collapse_tol,
         )
         attach_gains(model, layers, g0, g_init)
         if optimizer is None:

@@ -31,9 +31,7 @@ def test_plugin_initial_gain(g_init, want):
     strategy = SimpleNamespace(model=model)
     plugin.before_forward(strategy)
     assert _all(model, 0.9 * want + 0.1 * 2.0)
-    assert plugin.gain_history[next(iter(plugin.gain_history))] == pytest.approx(
-        [0.9 * want + 0.2]
-    )
+    assert plugin.gain_history[next(iter(plugin.gain_history))] == pytest.approx([0.9 * want + 0.2])
     assert plugin.history()["g_init"] == (g_init or "one")
 
 
