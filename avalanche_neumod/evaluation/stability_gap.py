@@ -26,7 +26,13 @@ Pure scores (De Lange et al. ICLR 2023 unless said; NGM-SGD's by ``convention="n
 - ``convention="ngm"`` (NGM-SGD's code, one tracked curve ``exp``, default the
   smallest id): block ``k`` = the curve's points with ``boundaries[k] < x <= end_k``;
   ``avg_acc`` = mean of block-final accuracies; ``avg_min_acc`` = mean of block
-  minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``.
+  minima over blocks ``0..T-2``; ``wc_acc = (1/T) final_{T-1} + (1 - 1/T) avg_min_acc``;
+  ``SG_k = (ref - min(block k)) / ref`` with ``ref = A(end_{k-1})`` (the last point of
+  block ``k-1``), exactly the authors' formula: negative when accuracy only rises
+  after the switch, NaN when ``ref = 0`` (``relative=False``: ``ref - min``, never
+  clamped); ``avg_SG`` = the plain mean of SG_k (NaN if one is NaN).
+- ``convention="ngm_clamped"``: the NGM blocks with each gap clamped at 0 and a zero
+  reference scored 0 (what ``"ngm"`` gave before it followed the authors' formula).
 
 Repeated tasks (``benchmarks.recurring``: R, A1, R, A2, ...): curves are keyed by the
 *task* (its test experience, listed once), and ``tasks[k]`` names the task trained in
@@ -55,7 +61,8 @@ from .._checks import check_integer, check_real
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
 
-CONVENTIONS = ("delange", "ngm")
+CONVENTIONS = ("delange", "ngm", "ngm_clamped")
+NGM_CONVENTIONS = ("ngm", "ngm_clamped")
 CurveLike = Union[tuple, list, Mapping]
 CurvesLike = Mapping
 
@@ -240,7 +247,7 @@ def wc_acc(
     _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     t = _task_order(b, tasks)
-    if convention == "ngm":
+    if convention in NGM_CONVENTIONS:
         T = len(b)
         e = _ngm_exp(cs, exp)
         final = float(cs[e][1][-1])
@@ -277,13 +284,26 @@ def stability_gap(
     k: int,
     relative: bool = True,
     tasks: TasksLike = None,
+    convention: str = "delange",
+    exp: Optional[int] = None,
 ) -> float:
-    """SG_k: drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``, relative
-    (divided by ``A_i(end_{k-1})``; 0 when that is 0) or absolute, mean over tracked ``i < k``
-    (``old(k)`` with ``tasks``)."""
+    """SG_k: the drop from ``A_i(end_{k-1})`` to the minimum during experience ``k``,
+    relative (divided by ``A_i(end_{k-1})``) or absolute.
+
+    ``"delange"``: mean over tracked ``i < k`` (``old(k)`` with ``tasks``), minimum over
+    ``boundaries[k] <= x <= end_k`` (the reference point included, so the gap is >= 0),
+    0 for a zero reference.
+    ``"ngm"`` (NGM-SGD's formula, tracked curve ``exp``): ``(ref - min(block k)) / ref``,
+    block ``k`` = points with ``boundaries[k] < x <= end_k``; negative if the block never
+    drops below ``ref``, NaN if ``ref = 0`` (relative). ``"ngm_clamped"``: the same,
+    clamped at 0, and 0 for a zero reference.
+    """
+    _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     t = _task_order(b, tasks)
     k = _check_k(k, b, 1)
+    if convention in NGM_CONVENTIONS:
+        return _ngm_gap(cs, b, k, relative, convention == "ngm_clamped", exp, t)
     gaps = []
     for ref, _x, a in _gap_pairs(cs, b, k, t):
         g = max(ref - float(a.min()), 0.0)
@@ -291,6 +311,24 @@ def stability_gap(
     if not gaps:
         raise ValueError(f"SG_{k} needs a tracked experience before {k} with points")
     return float(np.mean(gaps))
+
+
+def _ngm_gap(
+    cs: dict, b: np.ndarray, k: int, relative: bool, clamp: bool, exp, t: list[int]
+) -> float:
+    e = _ngm_exp(cs, exp)
+    x, a = cs[e]
+    ref = _value_at(x, a, b[k]) if k > _ngm_first(t, e) else None
+    block = a[(x > b[k]) & (x <= _end(b, k))]
+    if ref is None or not len(block):
+        raise ValueError(f"NGM SG_{k} needs points of curve {e} before and during experience {k}")
+    g = ref - float(block.min())
+    if clamp:
+        g = max(g, 0.0)
+        return (g / ref if ref > 0 else 0.0) if relative else g
+    if not relative:
+        return g
+    return g / ref if ref != 0 else math.nan  # the authors' 0/0
 
 
 def _ks_with_pairs(cs: dict, b: np.ndarray, t: list[int]) -> list[int]:
@@ -302,10 +340,27 @@ def avg_stability_gap(
     boundaries: Sequence[float],
     relative: bool = True,
     tasks: TasksLike = None,
+    convention: str = "delange",
+    exp: Optional[int] = None,
 ) -> float:
-    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier task)."""
+    """avg-SG: mean of SG_k over ``k = 1..T-1`` (those with a tracked earlier task; NGM
+    conventions: the switches after the tracked curve's first training, with points).
+    Under ``"ngm"`` a plain mean, so one NaN SG_k (zero reference) makes it NaN, as in the
+    authors' code."""
+    _check_convention(convention)
     cs, b = normalize_curves(curves), _bounds(boundaries)
     t = _task_order(b, tasks)
+    if convention in NGM_CONVENTIONS:
+        exp = _ngm_exp(cs, exp)
+        vals = []
+        for k in range(_ngm_first(t, exp) + 1, len(b)):
+            try:
+                vals.append(stability_gap(cs, b, k, relative, t, convention, exp))
+            except ValueError:
+                continue
+        if not vals:
+            raise ValueError("NGM avg-SG needs two experiences with points on the tracked curve")
+        return float(np.mean(vals))
     ks = _ks_with_pairs(cs, b, t)
     if not ks:
         raise ValueError("avg-SG needs two experiences and a tracked earlier one")
@@ -418,8 +473,8 @@ def stability_gap_scores(
         "avg_ACC": _try(avg_acc, cs, b, convention, exp, t),
         "avg_min_ACC": _try(avg_min_acc, cs, b, convention, exp, t),
         "WC_ACC": _try(wc_acc, cs, b, None, convention, exp, t),
-        "avg_SG": _try(avg_stability_gap, cs, b, True, t),
-        "avg_SG_abs": _try(avg_stability_gap, cs, b, False, t),
+        "avg_SG": _try(avg_stability_gap, cs, b, True, t, convention, exp),
+        "avg_SG_abs": _try(avg_stability_gap, cs, b, False, t, convention, exp),
         "avg_recovery": _try(avg_recovery_iterations, cs, b, tolerance, t),
     }
     for w in windows:
@@ -646,16 +701,17 @@ STREAM_NAMES = {  # once every task is trained: stability_gap_scores' keys
     "avg_SG_abs": "AvgStabilityGapAbs_Stream",
     "avg_recovery": "AvgRecoveryIters_Stream",
 }
-CONVENTION_DEPENDENT = ("avg_ACC", "avg_min_ACC", "WC_ACC")
-NGM_PREFIX = "NGM_"  # NGM-SGD's convention, as Avalanche's ``Top1_`` names a variant
+CONVENTION_DEPENDENT = ("avg_ACC", "avg_min_ACC", "WC_ACC", "avg_SG", "avg_SG_abs")
+# NGM-SGD's conventions, as Avalanche's ``Top1_`` names a variant
+PREFIXES = {"delange": "", "ngm": "NGM_", "ngm_clamped": "NGMClamped_"}
 
 
 def stream_metric_name(key: str, convention: str = "delange") -> str:
     """The emitted name of a :func:`stability_gap_scores` key (``WF<w>`` -> ``WF<w>_Stream``)."""
     _check_convention(convention)
     base = STREAM_NAMES.get(key, f"{key}_Stream")
-    if convention == "ngm" and key in CONVENTION_DEPENDENT:
-        base = NGM_PREFIX + base
+    if key in CONVENTION_DEPENDENT:
+        base = PREFIXES[convention] + base
     return f"{base}/{PHASE_STREAM}"
 
 
@@ -683,7 +739,9 @@ class StabilityGapMetric(PluginMetric[dict]):
       ``AvgRecoveryIters_Stream``, ``WF<w>_Stream``, ``WP<w>_Stream``; with
       ``convention="ngm"`` the convention-dependent three are ``NGM_AvgAcc_Stream``, ...
 
-    each as ``<name>/train_phase/test_stream`` (old names: docs/metrics.md).
+    each as ``<name>/train_phase/test_stream`` (old names: docs/metrics.md); with
+    ``convention="ngm_clamped"`` the prefix is ``NGMClamped_``. Under an NGM convention the
+    convention-dependent scores are avg-ACC, avg-min-ACC, WC-ACC and the two avg-SG.
     """
 
     def __init__(

@@ -285,7 +285,12 @@ def run_cell(
                 if not ckpt.save(checkpoint, cfg["cell_id"], cfg_in, state, refs):
                     checkpoint = None
                 monitor.pbar = pbar
-        result["status"] = "ok"
+        # an NGM plugin whose gains saturated (issue 14): trained to the end, but collapsed
+        gone = [p for p in strategy.plugins if getattr(p, "collapsed", False) is True]
+        result["status"] = "collapsed" if gone else "ok"
+        if gone:
+            result["collapsed"] = getattr(gone[0], "collapse_info", None)
+            result["error"] = f"NGM collapse: {(result['collapsed'] or {}).get('reason')}"
     except Diverged as d:
         result["status"] = "diverged"
         result["diverged"] = {"experience": d.experience, "iteration": d.iteration, "loss": d.loss}

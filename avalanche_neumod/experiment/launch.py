@@ -74,7 +74,9 @@ class RunSummary:
     def line(self) -> str:
         return (
             f"{len(self.statuses)} cell(s) run ({self.count('ok')} ok, "
-            f"{self.count('diverged')} diverged, {self.count('failed')} failed), "
+            f"{self.count('diverged')} diverged, {self.count('failed')} failed"
+            + (f", {self.count('collapsed')} collapsed" if self.count("collapsed") else "")
+            + "), "
             f"{len(self.skipped)} skipped as finished, in {self.wall_s:.1f} s -> {self.out}"
         )
 

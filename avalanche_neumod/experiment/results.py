@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
 SCHEMA_VERSION = 1
-FINISHED = ("ok", "diverged")  # statuses that --resume does not redo
+FINISHED = ("ok", "diverged", "collapsed")  # statuses that --resume does not redo
 CELLS_DIR = "cells"
 MANIFEST = "manifest.json"
 

@@ -16,6 +16,7 @@ models and on traceable user models such as a plain ``nn.Sequential``.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence, Union
 
 import torch
@@ -25,6 +26,31 @@ from torch import nn
 from .units import read_units
 
 LayerSpec = Union[str, Sequence[str]]
+GainInit = Union[str, float]
+#: Named initial gains: ``"one"`` (1, the authors' MLP) and ``"g0"`` (the resting gain,
+#: the authors' ResNet head).
+G_INIT_NAMES = ("one", "g0")
+
+
+def resolve_g_init(g_init: GainInit, g0: float = 1.0) -> float:
+    """The initial gain value: ``"one"`` -> 1, ``"g0"`` -> ``g0``, or a finite float > 0.
+
+    The NGM-SGD authors' MLP starts every gain at 1 whatever ``g0``; their ResNet
+    head starts at ``g0``. Raises ``ValueError`` for anything else.
+    """
+    if isinstance(g_init, str):
+        if g_init == "one":
+            return 1.0
+        if g_init == "g0":
+            return float(g0)
+        raise ValueError(
+            f"unknown g_init {g_init!r}; valid: {', '.join(G_INIT_NAMES)} or a float > 0"
+        )
+    if isinstance(g_init, bool) or not isinstance(g_init, (int, float)):
+        raise ValueError(f"g_init must be one of {G_INIT_NAMES} or a float > 0, got {g_init!r}")
+    if not (g_init > 0 and math.isfinite(g_init)):
+        raise ValueError(f"g_init must be a finite number > 0, got {g_init}")
+    return float(g_init)
 
 
 class GainLinear(nn.Linear):
@@ -95,9 +121,11 @@ def resolve_layers(model: nn.Module, layers: LayerSpec = "all") -> dict[str, nn.
 
 
 def attach_gains(
-    model: nn.Module, layers: LayerSpec = "all", g0: float = 1.0
+    model: nn.Module, layers: LayerSpec = "all", g0: float = 1.0, g_init: GainInit = "one"
 ) -> dict[str, torch.Tensor]:
-    """Put gains (initialised to ``g0``) on ``model``'s chosen layers, in place.
+    """Put gains on ``model``'s chosen layers, in place, initialised to
+    :func:`resolve_g_init` ``(g_init, g0)``: 1 by default (the authors' MLP), ``g0``
+    with ``g_init="g0"`` (the authors' ResNet head), or a given float.
 
     Idempotent: a layer that already has gains keeps them (their values are not
     reset). Only plain ``nn.Linear``/``nn.Conv2d`` layers can receive gains (a
@@ -107,6 +135,7 @@ def attach_gains(
     current tensors; after ``model.to(other_device)`` read them again with
     :func:`gain_buffers`.
     """
+    init = resolve_g_init(g_init, g0)
     chosen = resolve_layers(model, layers)
     for name, layer in chosen.items():
         if isinstance(layer, GAIN_LAYERS):
@@ -118,7 +147,7 @@ def attach_gains(
                 "only plain nn.Linear and nn.Conv2d layers are supported"
             )
         w = layer.weight
-        gain = torch.full((w.shape[0],), float(g0), dtype=w.dtype, device=w.device)
+        gain = torch.full((w.shape[0],), init, dtype=w.dtype, device=w.device)
         layer.__class__ = cls  # same object and parameters: optimizers stay valid
         layer.register_buffer("gain", gain)
     return {name: layer.gain for name, layer in chosen.items()}

@@ -199,7 +199,7 @@ def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
                 ax.text(
                     xs[-1],
                     1,
-                    "div." if st.n_diverged else "n/a",
+                    "div." if st.n_diverged else "coll." if st.n_collapsed else "n/a",
                     rotation=90,
                     ha="center",
                     va="bottom",

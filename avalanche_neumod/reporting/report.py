@@ -47,8 +47,8 @@ def _runs_section(view: View) -> list[str]:
         f"{len(view.methods)} method(s) x seeds {seeds}; summed cell time {_fmt_s(cell_s)}.",
         "- Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(vers.items())),
         "- Every cell's exact configuration is in its JSON file (`cells/<cell>.json`, key "
-        "`config`); mean (std) are over seeds (numpy std, ddof 0); seeds that diverged or "
-        "failed are not averaged and are flagged.",
+        "`config`); mean (std) are over seeds (numpy std, ddof 0); seeds that diverged, "
+        "collapsed (NGM gains saturated) or failed are not averaged and are flagged.",
         "",
     ]
     return lines
@@ -208,7 +208,9 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             "",
             "Scored with NGM-SGD's own convention (block-wise on the tracked experience: avg-ACC,"
             " avg-min-ACC over blocks 0..T-2, WC-ACC, avg-SG), per seed, then mean (std) over "
-            "seeds. De Lange's convention follows.",
+            "seeds. avg-SG is the authors' formula: negative when the tracked accuracy never "
+            "falls below its value at a switch, undefined (NaN) when that value is 0; NaN "
+            "seeds are left out of the mean. De Lange's convention follows.",
             "",
             t,
             "",

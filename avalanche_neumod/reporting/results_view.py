@@ -33,6 +33,7 @@ class Stat:
     n_seeds: int
     n_diverged: int = 0
     n_failed: int = 0
+    n_collapsed: int = 0  # NGM cells whose gains saturated: like diverged, never averaged
 
     @property
     def mean(self) -> float:
@@ -49,6 +50,8 @@ class Stat:
         if not any(math.isfinite(x) for x in self.values):
             if self.n_diverged:
                 return f"diverged ({self.n_diverged}/{self.n_seeds})"
+            if self.n_collapsed:
+                return f"collapsed ({self.n_collapsed}/{self.n_seeds})"
             if self.n_failed:
                 return f"failed ({self.n_failed}/{self.n_seeds})"
             return "n/a"
@@ -58,6 +61,8 @@ class Stat:
         flags = []
         if self.n_diverged:
             flags.append(f"{self.n_diverged}/{self.n_seeds} diverged")
+        if self.n_collapsed:
+            flags.append(f"{self.n_collapsed}/{self.n_seeds} collapsed")
         if self.n_failed:
             flags.append(f"{self.n_failed}/{self.n_seeds} failed")
         return s + (f" [{', '.join(flags)}]" if flags else "")
@@ -95,6 +100,7 @@ class Group:
             n_seeds=len(self.cells),
             n_diverged=sum(c.get("status") == "diverged" for c in self.cells),
             n_failed=sum(c.get("status") == "failed" for c in self.cells),
+            n_collapsed=sum(c.get("status") == "collapsed" for c in self.cells),
         )
 
 

@@ -210,8 +210,10 @@ def recurring_table(view: View) -> str:
 
 
 def status_table(view: View) -> str:
-    """Per (stream, method): seeds finished / diverged / failed, and mean wall time per cell."""
-    header = ["Stream", "Method", "ok", "diverged", "failed", "time per cell (s)", "iterations"]
+    """Per (stream, method): seeds finished / diverged / collapsed / failed, and mean wall
+    time per cell."""
+    header = ["Stream", "Method", "ok", "diverged", "collapsed", "failed", "time per cell (s)"]
+    header.append("iterations")
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
@@ -225,6 +227,7 @@ def status_table(view: View) -> str:
                     m,
                     str(st.count("ok")),
                     str(st.count("diverged")),
+                    str(st.count("collapsed")),
                     str(st.count("failed")),
                     t.fmt(1.0, 1, std=False),
                     its.fmt(1.0, 0, std=False),
@@ -289,7 +292,7 @@ def timing_table(view: View) -> str:
 
 
 def problem_list(view: View) -> str:
-    """One line per diverged or failed cell, with where and why."""
+    """One line per diverged, collapsed or failed cell, with where and why."""
     lines = []
     for r in view.results:
         st = r.get("status")
@@ -298,6 +301,12 @@ def problem_list(view: View) -> str:
             lines.append(
                 f"- `{r['cell_id']}`: **diverged** (loss {d.get('loss')}) at iteration "
                 f"{d.get('iteration')}, experience {d.get('experience')}"
+            )
+        elif st == "collapsed":
+            d = r.get("collapsed") or {}
+            lines.append(
+                f"- `{r['cell_id']}`: **collapsed** ({d.get('reason')}) from iteration "
+                f"{d.get('iteration')}"
             )
         elif st != "ok":
             err = (r.get("error") or "").splitlines()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .._checks import check_real
-from ..models.gain import attach_gains, resolve_layers
+from ..models.gain import GainInit, attach_gains, resolve_layers
 from .plugins.gain_modulation import GainModulationPlugin
 from .template import FastTemplate
 
@@ -80,8 +80,11 @@ class NGMSGD(FastTemplate):
 
     Puts gains on ``model``'s ``layers`` at construction and modulates them with
     a :class:`GainModulationPlugin` (``strategy.gain_plugin``, which also holds
-    the gain history). Without ``optimizer``, builds :func:`ngm_sgd_optimizer`
-    (plain SGD with ``lr``; momentum ``backbone_momentum`` on ungained layers).
+    the gain history); the gains start at ``g_init`` (``"one"``: 1, the authors' MLP;
+    ``"g0"``: the resting gain, their ResNet head; or a float). Without ``optimizer``,
+    builds :func:`ngm_sgd_optimizer` (plain SGD with ``lr``; momentum
+    ``backbone_momentum`` on ungained layers).
+    ``collapse_patience``/``collapse_tol`` set the plugin's collapse detection.
     Other arguments are Avalanche's ``SupervisedTemplate`` ones, keyword-only.
     """
 
@@ -93,9 +96,12 @@ class NGMSGD(FastTemplate):
         lr: float = 0.01,
         gamma: float = 0.9,
         g0: float = 1.0,
+        g_init: GainInit = "one",
         layers: Union[str, Sequence[str]] = "all",
         optimizer: Optional[torch.optim.Optimizer] = None,
         backbone_momentum: float = 0.9,
+        collapse_patience: int = 50,
+        collapse_tol: float = 0.02,
         criterion=None,
         train_mb_size: int = 128,
         train_epochs: int = 1,
@@ -104,8 +110,16 @@ class NGMSGD(FastTemplate):
         plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
-        self.gain_plugin = GainModulationPlugin(eta=eta, gamma=gamma, g0=g0, layers=layers)
-        attach_gains(model, layers, g0)
+        self.gain_plugin = GainModulationPlugin(
+            eta=eta,
+            gamma=gamma,
+            g0=g0,
+            layers=layers,
+            g_init=g_init,
+            collapse_patience=collapse_patience,
+            collapse_tol=collapse_tol,
+        )
+        attach_gains(model, layers, g0, g_init)
         if optimizer is None:
             optimizer = ngm_sgd_optimizer(model, lr, layers, backbone_momentum)
         super().__init__(

@@ -44,3 +44,41 @@ def test_study_runs_and_is_deterministic(data_root, tmp_path):
     (tmp_path / "again").mkdir()
     (again,) = study.run_group("split_mnist", 0, ["ngm"], cfg)
     assert again["curve"] == run["curve"] and again["gains"] == run["gains"]
+
+
+def test_permuted_mnist_uses_the_authors_3x200(data_root, tmp_path):
+    study = _study()
+    args = [
+        "--out", str(tmp_path), "--root", str(data_root), "--seeds", "0",
+        "--streams", "ngm_permuted_mnist", "--methods", "sgd",
+        "--train-size", "300", "--test-size", "100", "--test-samples", "20",
+    ]  # fmt: skip
+    assert study.main(args) == 0
+    run = json.loads((tmp_path / "runs" / "ngm_permuted_mnist__sgd__seed0.json").read_text())
+    assert run["boundaries"] == [0, 200, 400] and run["config"]["iterations"] == 200
+    report = (tmp_path / "report.md").read_text()
+    assert "3 experiences x 200 iterations" in report
+    assert "Where this differs from the authors' runs" in report and "42..46" in report
+
+
+def test_report_statistics_are_nan_aware():
+    study = _study()
+    nan = float("nan")
+    assert study._ms([0.1, nan, 0.3]) == "20.0 (10.0) [1 NaN]"
+    assert study._ms([nan]) == "NaN [1 NaN]"
+
+    def run(method, seed, sg, acc):
+        s = {"avg_SG": sg, "avg_SG_abs": sg, "avg_ACC": acc, "WC_ACC": acc}
+        return {"seed": seed, "method": method, "scores_ngm": s}
+
+    by = {
+        ("s", "ngm"): [run("ngm", 0, 0.1, 0.9), run("ngm", 1, nan, 0.9), run("ngm", 2, -0.1, 0.9)],
+        ("s", "adam"): [
+            run("adam", 0, 0.2, 0.9),
+            run("adam", 1, 0.2, 0.9),
+            run("adam", 2, 0.3, 0.9),
+        ],
+    }
+    (line, *_) = study._verdict(by, "s")
+    # the NaN seed is left out of the pair count and of the mean difference
+    assert "NGM lower in 2/2 paired seeds" in line and "avg-SG -25.0 points" in line

@@ -108,7 +108,7 @@ def test_slim_resnet_head_only():
 
 def test_buffers_state_dict_dtype_deepcopy():
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-    gains = attach_gains(model, g0=1.5)
+    gains = attach_gains(model, g0=1.5, g_init="g0")
     assert "0.gain" in model.state_dict() and "2.gain" in model.state_dict()
     assert all(torch.all(g == 1.5) for g in gains.values())
     assert not any(n.endswith("gain") for n, _ in model.named_parameters())

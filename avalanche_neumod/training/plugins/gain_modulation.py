@@ -18,10 +18,22 @@ experience (and one ``train`` call) to the next, as in one continuous run.
 The plugin puts gains on the strategy's model itself (``attach_gains``,
 idempotent) before training or evaluation, so it works in any Avalanche
 strategy: ``Naive(model, opt, plugins=[GainModulationPlugin(eta=0.4)])``.
+
+Collapse detection: an iteration is *saturated* when H >= (1 - ``collapse_tol``) ln C
+(C classes: the maximum entropy; under it the gains sit at their upper bound
+g0 + eta ln C / (1 - gamma)), and *input-blind* when every logit is the same for
+every example of the batch (a network whose units all died predicts a constant).
+After ``collapse_patience`` consecutive saturated (or input-blind) iterations the
+plugin warns once (``RuntimeWarning``) and sets ``collapsed`` (with
+``collapse_info``); the suite runner records such a cell as ``collapsed``. Healthy
+NGM runs of the authors' MLP stay saturated for at most 3 consecutive iterations
+(their first ones).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Optional, Sequence, Union
 
 import torch
@@ -29,7 +41,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from ..._checks import check_real
-from ...models.gain import attach_gains, resolve_layers
+from ...models.gain import GainInit, attach_gains, resolve_g_init, resolve_layers
 
 
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -38,6 +50,15 @@ def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     return torch.special.entr(torch.softmax(logits, dim=-1)).sum() / (
         logits.numel() // logits.shape[-1]
     )
+
+
+def _spread(logits: torch.Tensor) -> torch.Tensor:
+    """The largest (over classes) range across the batch of ``logits``: 0 iff every
+    example gets the same logits (inf for a batch of one: nothing to compare)."""
+    flat = logits.reshape(-1, logits.shape[-1]).to(torch.float64)
+    if flat.shape[0] < 2:
+        return torch.tensor(math.inf, dtype=torch.float64, device=flat.device)
+    return (flat.amax(0) - flat.amin(0)).amax()
 
 
 class GainModulationPlugin(SupervisedPlugin):
@@ -49,11 +70,17 @@ class GainModulationPlugin(SupervisedPlugin):
             Domain-CIFAR-100 0.2.
         gamma: gain persistence, in [0, 1) (default 0.9).
         g0: resting gain (> 0, default 1).
+        g_init: the gains' value when they are put on the model: ``"one"`` (1, the
+            authors' MLP; default), ``"g0"`` (the authors' ResNet head) or a float > 0.
+            Gains already on the model are kept.
         layers: ``"all"`` (every Linear/Conv2d; the paper's MLP setting),
             ``"head"`` (the output layer only; the paper's ResNet setting) or a
             list of layer names.
         record: keep the gain and entropy history (one Python float per
             iteration per layer).
+        collapse_patience: consecutive saturated or input-blind iterations that
+            mark a collapse (default 50; 0 disables the check).
+        collapse_tol: relative tolerance of "H at its maximum ln C" (default 0.02).
 
     History (when ``record``): ``entropy_history[t]`` is H of training iteration
     t; ``gain_history[name][t]`` the mean gain of layer ``name`` used in
@@ -69,6 +96,9 @@ class GainModulationPlugin(SupervisedPlugin):
         g0: float = 1.0,
         layers: Union[str, Sequence[str]] = "all",
         record: bool = True,
+        g_init: GainInit = "one",
+        collapse_patience: int = 50,
+        collapse_tol: float = 0.02,
     ):
         super().__init__()
         gamma = check_real("gamma", gamma, 0.0, 1.0, high_open=True)
@@ -81,6 +111,21 @@ class GainModulationPlugin(SupervisedPlugin):
             layers = list(layers)
             if not layers or not all(isinstance(n, str) for n in layers):
                 raise ValueError(f"layers must be a non-empty list of layer names, got {layers}")
+        if isinstance(collapse_patience, bool) or int(collapse_patience) != collapse_patience:
+            raise ValueError(f"collapse_patience must be an integer >= 0, got {collapse_patience}")
+        if collapse_patience < 0:
+            raise ValueError(f"collapse_patience must be an integer >= 0, got {collapse_patience}")
+        if not (0.0 < collapse_tol < 1.0):
+            raise ValueError(f"collapse_tol must be in (0, 1), got {collapse_tol}")
+        self.collapse_patience = int(collapse_patience)
+        self.collapse_tol = float(collapse_tol)
+        self.collapsed = False
+        self.collapse_info: Optional[dict] = None
+        self.iterations = 0
+        self._saturated = 0
+        self._blind = 0
+        resolve_g_init(g_init, g0)  # validates
+        self.g_init = g_init
         self.eta = float(eta)
         self.gamma = float(gamma)
         self.g0 = float(g0)
@@ -98,7 +143,7 @@ class GainModulationPlugin(SupervisedPlugin):
     def attach(self, model: nn.Module) -> dict[str, nn.Module]:
         """Put gains on ``model`` (idempotent) and remember its gained layers."""
         if model is not self._model:
-            attach_gains(model, self.layers, self.g0)
+            attach_gains(model, self.layers, self.g0, self.g_init)
             self._modules = resolve_layers(model, self.layers)
             self._model = model
             for name in self._modules:
@@ -150,9 +195,54 @@ class GainModulationPlugin(SupervisedPlugin):
     def after_update(self, strategy, **kwargs) -> None:
         # H of this iteration's logits, taken right after its optimizer step (before
         # any evaluation another plugin may run in after_training_iteration).
-        self.entropy = softmax_entropy(strategy.mb_output.detach()).item()
+        out = strategy.mb_output.detach()
+        self.iterations += 1  # training iterations seen (1-based in collapse_info)
+        if self.collapse_patience:
+            self.entropy, spread = torch.stack(
+                [softmax_entropy(out).to(torch.float64), _spread(out)]
+            ).tolist()
+            self._check_collapse(out.shape[-1], spread)
+        else:
+            self.entropy = softmax_entropy(out).item()
         if self.record:
             self.entropy_history.append(self.entropy)
+
+    def gain_bound(self, n_classes: int) -> float:
+        """The largest fixed point of the gains: ``g0 + eta ln C / (1 - gamma)``."""
+        return self.g0 + self.eta * math.log(n_classes) / (1.0 - self.gamma)
+
+    def _check_collapse(self, n_classes: int, spread: float) -> None:
+        saturated = n_classes > 1 and self.entropy >= (1 - self.collapse_tol) * math.log(n_classes)
+        self._saturated = self._saturated + 1 if saturated else 0
+        self._blind = self._blind + 1 if spread == 0.0 else 0
+        if self.collapsed or max(self._saturated, self._blind) < self.collapse_patience:
+            return
+        reason = (
+            "entropy at its maximum ln C (gains at their bound)"
+            if self._saturated >= self.collapse_patience
+            else "logits independent of the input"
+        )
+        gains = {n: m.gain.double().mean().item() for n, m in self._modules.items()}
+        self.collapsed = True
+        self.collapse_info = {
+            "iteration": self.iterations,
+            "reason": reason,
+            "patience": self.collapse_patience,
+            "entropy": self.entropy,
+            "max_entropy": math.log(n_classes),
+            "gain_bound": self.gain_bound(n_classes),
+            "mean_gain": gains,
+        }
+        warnings.warn(
+            f"NGM collapse at training iteration {self.iterations}: {reason} for "
+            f"{self.collapse_patience} consecutive iterations (H = {self.entropy:.3f}, "
+            f"ln C = {math.log(n_classes):.3f}; mean gains "
+            f"{[round(g, 2) for g in gains.values()]}, "
+            f"bound {self.gain_bound(n_classes):.2f}). The network predicts (nearly) the same "
+            "for every input; see docs/ngm.md for settings that work on conv nets.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def history(self) -> dict:
         """The recorded history as plain lists (JSON-ready)."""
@@ -163,4 +253,6 @@ class GainModulationPlugin(SupervisedPlugin):
             "gamma": self.gamma,
             "eta": self.eta,
             "g0": self.g0,
+            "g_init": self.g_init,
+            "collapsed": self.collapse_info,
         }
