@@ -711,7 +711,24 @@ def redo_scores(activity) -> torch.Tensor:
         )
     if a.shape[0] == 0 or mean_abs.numel() == 0:
         raise ValueError("activity is empty")
-    return mean_abs / mean_abs.mean().clamp_min(torch.finfo(mean_abs.dtype).tiny)
+    return redo_scores_of_means(mean_abs)
+
+
+def redo_scores_of_means(
+    mean_abs: torch.Tensor, layers: torch.Tensor | None = None
+) -> torch.Tensor:
+    """ReDo scores ``s_i = m_i / mean_{k in layer(i)} m_k`` from each unit's ``m_i = E|h_i|``.
+
+    ``mean_abs`` is ``(n,)``: one layer's units, or (with ``layers``, the ``(n, L)``
+    one-hot matrix of each unit's layer) the units of several layers at once, each
+    scored against its own layer in a few matrix products (NeuMoSync's neuron
+    features score a whole network every step). A silent layer scores 0 everywhere.
+    """
+    tiny = torch.finfo(mean_abs.dtype).tiny
+    if layers is None:
+        return mean_abs / mean_abs.mean().clamp_min(tiny)
+    layer_mean = layers @ ((mean_abs @ layers) / layers.sum(0))
+    return mean_abs / layer_mean.clamp_min(tiny)
 
 
 def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:
