@@ -24,7 +24,6 @@ from .units import (
     reinit_units,
     require_hidden_units,
     unit_network,
-    weight_layers,
 )
 
 __all__ = [
@@ -56,5 +55,4 @@ __all__ = [
     "remove_gains",
     "require_hidden_units",
     "unit_network",
-    "weight_layers",
 ]

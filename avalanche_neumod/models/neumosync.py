@@ -516,10 +516,6 @@ class NeuMoSyncNetwork(nn.Module):
                 return self.main(x)
             return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
 
-    def main_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The MainNetwork theta alone (no modulation, no capture)."""
-        return self.main(x)
-
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
     def consolidate(self) -> None:

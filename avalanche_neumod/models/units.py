@@ -514,11 +514,6 @@ def require_hidden_units(model: nn.Module, user: str) -> list[HiddenUnits]:
     return mu.hidden
 
 
-def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """All ``Linear``/``Conv2d`` layers by qualified name, in forward order."""
-    return read_units(model).layers
-
-
 def output_layer(model: nn.Module) -> tuple[str, nn.Module]:
     """Name and module of the layer whose output is the model's output."""
     mu = read_units(model)
