@@ -31,7 +31,6 @@ mean and std over all its iterations and neurons.
 
 from __future__ import annotations
 
-import inspect
 from typing import Optional
 
 import torch
@@ -39,27 +38,14 @@ from torch import nn
 
 from .._checks import check_integer, check_real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
+from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .template import FastTemplate
 
 OBJECTIVES = ("joint", "lookahead")
 
-# The network's arguments (every keyword-only argument of NeuMoSyncNetwork): the
-# strategy takes them by name and forwards them; the network validates them.
-_NETWORK_PARAMETERS = [
-    p
-    for p in inspect.signature(NeuMoSyncNetwork.__init__).parameters.values()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY
-]
-NETWORK_ARGUMENTS = {p.name: p.default for p in _NETWORK_PARAMETERS}
-
-
-def _with_network_arguments(init):
-    """``init``'s signature with the network's arguments named before ``**base_kwargs``,
-    so that ``inspect.signature`` (help, the suite's argument check) lists them."""
-    sig = inspect.signature(init)
-    *own, var_kw = sig.parameters.values()
-    init.__signature__ = sig.replace(parameters=[*own, *_NETWORK_PARAMETERS, var_kw])
-    return init
+#: The network's arguments the strategy takes by name (every keyword-only argument of
+#: :class:`NeuMoSyncNetwork`), with their defaults; the network validates them.
+NETWORK_ARGUMENTS = {p.name: p.default for p in keyword_parameters(NeuMoSyncNetwork, ["model"])}
 
 
 def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
@@ -100,7 +86,7 @@ class NeuMoSync(FastTemplate):
             ``plugins``, ``evaluator``, ``eval_every``, ...).
     """
 
-    @_with_network_arguments
+    @takes_arguments_of(NeuMoSyncNetwork, exclude=["model"])
     def __init__(
         self,
         *,
@@ -114,7 +100,7 @@ class NeuMoSync(FastTemplate):
         alpha_record_every: int = 50,
         **base_kwargs,
     ):
-        net_kwargs = {k: base_kwargs.pop(k) for k in list(base_kwargs) if k in NETWORK_ARGUMENTS}
+        net_kwargs = pop_arguments_of(NeuMoSyncNetwork, base_kwargs, exclude=["model"])
         check_real("lr", lr, 0.0, low_open=True)
         if neurosync_lr is not None:
             check_real("neurosync_lr", neurosync_lr, 0.0, low_open=True)
