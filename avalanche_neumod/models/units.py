@@ -42,30 +42,6 @@ from .activations import CReLU
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
-# Modules that keep units separate (per-unit maps, pooling, reshapes).
-_PASS_MODULES = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Softplus,
-    nn.Dropout,
-    nn.Dropout2d,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.Flatten,
-    nn.Identity,
-    CReLU,
-)
 _ACTIVATION_MODULES = (
     nn.ReLU,
     nn.LeakyReLU,
@@ -77,23 +53,41 @@ _ACTIVATION_MODULES = (
     nn.Softplus,
     CReLU,
 )
-_PASS_FUNCTIONS = {
+_NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+# Modules that keep units separate (per-unit maps, pooling, reshapes).
+_PASS_MODULES = (
+    *_NORM_MODULES,
+    *_ACTIVATION_MODULES,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Identity,
+)
+_ACTIVATION_FUNCTIONS = {
     torch.relu,
     torch.tanh,
     torch.sigmoid,
-    torch.flatten,
     nn.functional.relu,
     nn.functional.leaky_relu,
     nn.functional.gelu,
     nn.functional.elu,
     nn.functional.silu,
+}
+_ACTIVATION_METHODS = {"relu", "tanh", "sigmoid"}
+_PASS_FUNCTIONS = {
+    *_ACTIVATION_FUNCTIONS,
+    torch.flatten,
     nn.functional.dropout,
     nn.functional.max_pool2d,
     nn.functional.avg_pool2d,
     nn.functional.adaptive_avg_pool2d,
     nn.functional.adaptive_max_pool2d,
 }
-_PASS_METHODS = {"relu", "tanh", "sigmoid", "view", "reshape", "flatten", "contiguous"}
+_PASS_METHODS = {*_ACTIVATION_METHODS, "view", "reshape", "flatten", "contiguous"}
 # Users that only read a tensor's shape do not consume its units.
 _SHAPE_METHODS = {"size", "dim", "shape"}
 
@@ -454,7 +448,7 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -
                 activation = m
                 factor *= getattr(m, "width_factor", 1)
                 seen_activation = True
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+            elif isinstance(m, _NORM_MODULES):
                 norm = m
                 if not seen_activation:
                     pre_activation = m
@@ -463,22 +457,10 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -
         cur = u
 
 
-_ACTIVATION_FUNCTIONS = {
-    torch.relu,
-    torch.tanh,
-    torch.sigmoid,
-    nn.functional.relu,
-    nn.functional.leaky_relu,
-    nn.functional.gelu,
-    nn.functional.elu,
-    nn.functional.silu,
-}
-
-
 def _is_functional_activation(node: fx.Node) -> bool:
     if node.op == "call_function":
         return node.target in _ACTIVATION_FUNCTIONS
-    return node.op == "call_method" and node.target in {"relu", "tanh", "sigmoid"}
+    return node.op == "call_method" and node.target in _ACTIVATION_METHODS
 
 
 _FUNCTIONAL_LAYERS = {
