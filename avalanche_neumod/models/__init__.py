@@ -1,4 +1,4 @@
-"""Networks and the hidden-unit helper (DESIGN 3)."""
+"""Networks and the hidden-unit helper (:mod:`.units`, the one place that walks a model)."""
 
 from .activations import CReLU, make_activation
 from .convnet import ConvNet

@@ -1,4 +1,4 @@
-"""NeuMoSync neuron features f_i (DESIGN 6, "Neuron features"; reconstructed, our decisions).
+"""NeuMoSync neuron features f_i (reconstructed, our decisions: docs/neumosync.md).
 
 Each neuron i (a Linear output feature or a Conv2d output channel) gets
 

@@ -1,4 +1,4 @@
-"""Hidden-unit introspection: the one place that knows how to walk a model (DESIGN 3).
+"""Hidden-unit introspection: the one place that knows how to walk a model.
 
 A *hidden unit* is an output feature of a ``Linear`` layer (or an output channel
 of a ``Conv2d``) together with the single layer that consumes it. The model's

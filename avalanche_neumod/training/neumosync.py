@@ -1,4 +1,4 @@
-"""The NeuMoSync strategy (DESIGN 6; reconstructed, every decision ours).
+"""The NeuMoSync strategy (reconstructed, every decision ours: docs/neumosync.md).
 
 One training iteration: the loss is the criterion (cross-entropy) of the
 InferenceNetwork's output (alphas from the minibatch); one optimizer updates
@@ -184,7 +184,7 @@ class NeuMoSync(FastTemplate):
 
     def optimizer_step(self):
         """Optimizer step on theta, e_i and NeuroSync; then the EMA step and the
-        statistics update (DESIGN 6, Training)."""
+        statistics update (docs/neumosync.md, "training")."""
         super().optimizer_step()
         net = self.model
         net.consolidate()

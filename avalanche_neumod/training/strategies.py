@@ -24,7 +24,7 @@ from .plugins.redo import ReDoPlugin
 from .plugins.shrink_perturb import ShrinkPerturbPlugin
 from .template import FastTemplate
 
-# ---- plasticity baselines (DESIGN 5) ---------------------------------------------------------
+# ---- plasticity baselines (docs/baselines.md) ------------------------------------------------
 
 __all__ = ["CBP", "CReLU", "L2Init", "L2InitEWC", "ReDo", "ShrinkPerturb"]
 

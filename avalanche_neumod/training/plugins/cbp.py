@@ -1,4 +1,4 @@
-"""Continual Backprop (Dohare et al., Nature 2024) as an Avalanche plugin (DESIGN 5.1).
+"""Continual Backprop (Dohare et al., Nature 2024) as an Avalanche plugin (docs/baselines.md).
 
 After every optimizer step, from the activity ``h`` of that iteration's training
 forward (``UnitRecorder``), first *test* every hidden layer (``models.units``),

@@ -1,4 +1,5 @@
-"""ReDo, recycling dormant neurons (Sokar et al., ICML 2023) as an Avalanche plugin (DESIGN 5.2).
+"""ReDo, recycling dormant neurons (Sokar et al., ICML 2023) as an Avalanche plugin
+(docs/baselines.md).
 
 Score of unit i of layer l over a batch (:func:`redo_scores`)::
 
