@@ -4,7 +4,10 @@ Each is :class:`~avalanche_neumod.training.template.FastTemplate` (Avalanche's
 ``SupervisedTemplate`` on the fast path) plus its mechanism's plugin; every
 argument of ``SupervisedTemplate`` (``train_mb_size``, ``train_epochs``,
 ``eval_mb_size``, ``device``, ``evaluator``, ``eval_every``, ...) is forwarded
-through ``**base_kwargs``. The plugins work in any other Avalanche strategy too.
+through ``**base_kwargs``. A wrapper takes its plugin's arguments by name, with the
+plugin's defaults (:mod:`.forwarding`: they are named in its signature and validated
+by the plugin); the plugin comes before the user's ``plugins``. The plugins work in any
+other Avalanche strategy too.
 """
 
 from __future__ import annotations
