@@ -42,3 +42,14 @@ def test_plugin_arguments_are_named_forwarded_and_checked(cls, attribute, given)
 def _sgd(model=None):
     model = model or MLP(4, (5,), 2)
     return torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def test_the_suite_argument_check_accepts_forwarded_arguments():
+    """What the suite checks at load (``experiment.argcheck.accepted``) includes the
+    plugin's and the network's arguments next to the template's."""
+    from avalanche_neumod.experiment.argcheck import accepted
+    from avalanche_neumod.training.neumosync import NeuMoSync
+
+    assert {"rho", "m", "sampling", "train_mb_size", "criterion"} <= accepted(CBP)
+    assert {"tau", "F", "every", "eval_every"} <= accepted(ReDo)
+    assert {"consolidation", "d_model", "objective", "train_mb_size"} <= accepted(NeuMoSync)
