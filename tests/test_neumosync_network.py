@@ -381,6 +381,28 @@ def test_vectorised_batch_statistics_match_per_layer_statistics():
     )
 
 
+def test_feature_redo_scores_are_models_units_redo_scores():
+    """The features' ReDo column is :func:`models.units.redo_scores` of each layer (one
+    implementation), on both the vectorised and the per-layer path; it is invariant to
+    the activity's scale, so tiny activities score like large ones."""
+    from avalanche_neumod.models.neumosync_features import NeuronFeatures, activity_statistics
+    from avalanche_neumod.models.units import redo_scores
+
+    torch.manual_seed(0)
+    feats = NeuronFeatures([5, 3, 2])
+    rows = [torch.randn(7, n) * 1e-7 for n in (5, 3, 2)]
+    expected = torch.cat([redo_scores(r) for r in rows])
+    torch.testing.assert_close(feats.batch_statistics(rows)[:, 4], expected)
+    ragged = [rows[0], rows[1][:4], rows[2]]  # unequal sample counts: the per-layer path
+    torch.testing.assert_close(
+        feats.batch_statistics(ragged)[:, 4], torch.cat([redo_scores(r) for r in ragged])
+    )
+    torch.testing.assert_close(activity_statistics(rows[0])[:, 4], redo_scores(rows[0]))
+    torch.testing.assert_close(
+        feats.batch_statistics(rows)[:, 4], feats.batch_statistics([r * 1e7 for r in rows])[:, 4]
+    )
+
+
 # ---------------------------------------------------------------- variants (issue 13)
 def test_per_alpha_scales_bound_each_alpha():
     torch.manual_seed(0)

@@ -195,6 +195,35 @@ def test_prebuilt_network_with_strategy_level_network_arguments_raises():
         NeuMoSync(model=net, ema_decay=0.5, evaluator=None)
 
 
+def test_strategy_takes_every_network_argument_by_name():
+    """The network's keyword-only arguments are the strategy's: named in its signature
+    (what help and the suite's argument check read) and forwarded to the network."""
+    import inspect
+
+    strategy_params = inspect.signature(NeuMoSync).parameters
+    net_params = inspect.signature(NeuMoSyncNetwork.__init__).parameters
+    for name, p in net_params.items():
+        if p.kind is inspect.Parameter.KEYWORD_ONLY:
+            assert strategy_params[name].default == p.default, name
+    strategy = NeuMoSync(
+        model=MLP(),
+        ema_decay=0.5,
+        consolidation=False,
+        alpha_scale=(1.0, 1.0, 1.0, 0.1),
+        d_model=8,
+        num_heads=2,
+        head_bias="layer",
+        train_mb_size=8,
+        evaluator=None,
+    )
+    net = strategy.model
+    assert (net.ema_decay, net.consolidation, net.alpha_scales) == (0.5, False, (1, 1, 1, 0.1))
+    assert net.head_bias == "layer" and net.layer_bias is not None
+    assert strategy.train_mb_size == 8
+    with pytest.raises(TypeError, match="consolidaton"):  # a typo reaches no one silently
+        NeuMoSync(model=MLP(), consolidaton=False, evaluator=None)
+
+
 @pytest.mark.parametrize("context", ["batch", "sample"])
 def test_alpha_history_per_experience_is_the_mean_over_its_iterations(mnist, context):
     """Recorded every iteration, the per-experience summary is the mean and std over all

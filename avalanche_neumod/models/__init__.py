@@ -1,4 +1,4 @@
-"""Networks and the hidden-unit helper (DESIGN 3)."""
+"""Networks and the hidden-unit helper (:mod:`.units`, the one place that walks a model)."""
 
 from .activations import CReLU, make_activation
 from .convnet import ConvNet
@@ -20,10 +20,10 @@ from .units import (
     penultimate_features,
     read_units,
     redo_scores,
+    redo_scores_of_means,
     reinit_units,
     require_hidden_units,
     unit_network,
-    weight_layers,
 )
 
 __all__ = [
@@ -50,9 +50,9 @@ __all__ = [
     "penultimate_features",
     "read_units",
     "redo_scores",
+    "redo_scores_of_means",
     "reinit_units",
     "remove_gains",
     "require_hidden_units",
     "unit_network",
-    "weight_layers",
 ]

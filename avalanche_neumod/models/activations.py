@@ -1,4 +1,4 @@
-"""Activation modules shared by the models (including CReLU, DESIGN 5.4)."""
+"""Activation modules shared by the models (including CReLU, Abbas et al. 2023)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from .activations import make_activation, width_factor
 class ConvNet(nn.Sequential):
     """conv(16@5x5) -> act -> pool -> conv(16@5x5) -> act -> pool -> fc -> act -> fc -> act -> head.
 
-    ``channels`` and ``hidden`` set the widths (defaults 16 and 100, as in DESIGN 3);
+    ``channels`` and ``hidden`` set the widths (defaults 16 and 100: the network
+    used on Random-Label CIFAR in the plasticity literature);
     ``input_size`` is the image side (32 for CIFAR, 28 for MNIST).
     """
 

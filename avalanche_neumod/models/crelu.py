@@ -1,4 +1,4 @@
-"""CReLU networks with the parameter count of their ReLU counterparts (DESIGN 5.4).
+"""CReLU networks with the parameter count of their ReLU counterparts (docs/baselines.md, CReLU).
 
 CReLU doubles each hidden layer's output, so the next layer's fan-in doubles.
 To compare at equal size (Abbas et al. 2023), the hidden widths are scaled by a

@@ -1,4 +1,4 @@
-"""NGM gain layers: a per-unit gain on a layer's pre-activation (DESIGN 4).
+"""NGM gain layers: a per-unit gain on a layer's pre-activation (docs/ngm.md, Gain layers).
 
 A gained layer computes ``z = (x @ W.T) * g + b`` (per output feature of a
 ``Linear``, per output channel of a ``Conv2d``): the effective weights are
@@ -60,7 +60,7 @@ class GainLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = F.linear(x, self.weight)
-        # DESIGN 4: z = (x @ W.T) * g + b, g multiplies the pre-activation before the bias.
+        # NGM: z = (x @ W.T) * g + b, g multiplies the pre-activation before the bias.
         return z * self.gain if self.bias is None else torch.addcmul(self.bias, z, self.gain)
 
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-"""Multi-layer perceptron used on MNIST-style streams (DESIGN 3)."""
+"""Multi-layer perceptron used on MNIST-style streams."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The NeuMoSync network (DESIGN 6; reconstructed from the paper's description, our decisions).
+"""The NeuMoSync network (reconstructed from the paper's description; docs/neumosync.md).
 
 :class:`NeuMoSyncNetwork` wraps a plain network, the *MainNetwork* theta, and adds
 
@@ -120,7 +120,7 @@ class NeuMoSyncNetwork(nn.Module):
     :meth:`consolidate` and :meth:`update_statistics` after each optimizer step
     (the :class:`~avalanche_neumod.training.neumosync.NeuMoSync` strategy does).
 
-    Args (all decided here, DESIGN 6):
+    Args (all decided here; the table in docs/neumosync.md, "The mechanism"):
         model: the MainNetwork (our MLP/ConvNet/SlimResNet18 or an ``nn.Sequential`` of
             Linear/Conv2d/activation/pooling/flatten/norm layers).
         ema_decay: lambda of the EMA, in [0, 1) [0.99].
@@ -396,7 +396,7 @@ class NeuMoSyncNetwork(nn.Module):
         """The four alphas per neuron for input batch ``x``: ``(N, 4)`` (context "batch")
         or ``(B, N, 4)`` ("sample"), columns (SM, WC, gain, shift), ablations applied:
         alpha_SM = 1 + a tanh(r1), alpha_WC = a tanh(r2), alpha_gain = 1 + a tanh(r3),
-        alpha_shift = a tanh(r4) (DESIGN 6, NeuroSync); ``a`` per alpha kind."""
+        alpha_shift = a tanh(r4); ``a`` per alpha kind (``alpha_scale``)."""
         r = self.neurosync(self.features(self.weight_statistics()), x)
         if self.layer_bias is not None:
             r = r + self.layer_bias[self.features.layer_index]
@@ -516,15 +516,11 @@ class NeuMoSyncNetwork(nn.Module):
                 return self.main(x)
             return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
 
-    def main_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The MainNetwork theta alone (no modulation, no capture)."""
-        return self.main(x)
-
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
     def consolidate(self) -> None:
-        """EMA step: ``phi <- lambda * phi + (1 - lambda) * theta`` (DESIGN 6), as one
-        ``torch._foreach_lerp_`` over all tensors (``phi + (1 - lambda) (theta - phi)``,
+        """The ConsolidatedNetwork's EMA step ``phi <- lambda * phi + (1 - lambda) * theta``,
+        as one ``torch._foreach_lerp_`` over all tensors (``phi + (1 - lambda) (theta - phi)``,
         equal up to rounding)."""
         if not self.consolidation:
             return

@@ -1,4 +1,4 @@
-"""NeuMoSync neuron features f_i (DESIGN 6, "Neuron features"; reconstructed, our decisions).
+"""NeuMoSync neuron features f_i (reconstructed, our decisions: docs/neumosync.md).
 
 Each neuron i (a Linear output feature or a Conv2d output channel) gets
 
@@ -39,6 +39,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .units import redo_scores_of_means
+
 N_ACTIVITY = 5  # mean, mean |.|, std, fraction active, ReDo score
 FEATURE_NORMS = ("symlog", "layer", "both")
 N_WEIGHT = 3  # ||theta||, ||phi||, ||theta - phi||
@@ -73,7 +75,7 @@ def activity_statistics(rows: torch.Tensor) -> torch.Tensor:
     mean, std = _mean_std(rows)
     mean_abs = rows.abs().mean(0)
     frac = (rows > 0).float().mean(0)
-    redo = mean_abs / (mean_abs.mean() + 1e-8)  # ReDo score (Sokar et al. 2023, eq. 1)
+    redo = redo_scores_of_means(mean_abs)  # ReDo score (Sokar et al. 2023, eq. 1)
     return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
 
 
@@ -183,8 +185,7 @@ class NeuronFeatures(nn.Module):
             mean_abs = rows.abs().mean(0)
             frac = (rows > 0).sum(0) / rows.shape[0]
             # ReDo score s_i = mean|h_i| / (mean over i's layer of mean|h_j|)
-            layer_mean = self.layer_onehot @ (mean_abs @ self.layer_average)
-            redo = mean_abs / (layer_mean + 1e-8)
+            redo = redo_scores_of_means(mean_abs, self.layer_onehot)
             return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
         return torch.cat([activity_statistics(r.float()) for r in layer_rows])
 

@@ -1,4 +1,4 @@
-"""NeuroSync: the global modulatory Transformer of NeuMoSync (DESIGN 6; reconstructed, ours).
+"""NeuroSync: the global modulatory Transformer of NeuMoSync (ours; docs/neumosync.md).
 
 Input: one *context token* built from the input and one token per neuron built
 from its feature vector f_i (:mod:`.neumosync_features`):

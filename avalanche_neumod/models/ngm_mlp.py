@@ -1,4 +1,4 @@
-"""The NGM-SGD authors' MLP protocol (DESIGN 4): initialisation and untrained biases.
+"""The NGM-SGD authors' MLP protocol (docs/ngm.md): initialisation and untrained biases.
 
 Their results depend on it (momentum-SGD's gap halves without it): hidden
 weights drawn from N(0, 0.01^2), head weights from N(0, 0.05^2), all biases 0

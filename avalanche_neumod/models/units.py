@@ -1,4 +1,4 @@
-"""Hidden-unit introspection: the one place that knows how to walk a model (DESIGN 3).
+"""Hidden-unit introspection: the one place that knows how to walk a model.
 
 A *hidden unit* is an output feature of a ``Linear`` layer (or an output channel
 of a ``Conv2d``) together with the single layer that consumes it. The model's
@@ -42,30 +42,6 @@ from .activations import CReLU
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
-# Modules that keep units separate (per-unit maps, pooling, reshapes).
-_PASS_MODULES = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Softplus,
-    nn.Dropout,
-    nn.Dropout2d,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.Flatten,
-    nn.Identity,
-    CReLU,
-)
 _ACTIVATION_MODULES = (
     nn.ReLU,
     nn.LeakyReLU,
@@ -77,23 +53,41 @@ _ACTIVATION_MODULES = (
     nn.Softplus,
     CReLU,
 )
-_PASS_FUNCTIONS = {
+_NORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+# Modules that keep units separate (per-unit maps, pooling, reshapes).
+_PASS_MODULES = (
+    *_NORM_MODULES,
+    *_ACTIVATION_MODULES,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Identity,
+)
+_ACTIVATION_FUNCTIONS = {
     torch.relu,
     torch.tanh,
     torch.sigmoid,
-    torch.flatten,
     nn.functional.relu,
     nn.functional.leaky_relu,
     nn.functional.gelu,
     nn.functional.elu,
     nn.functional.silu,
+}
+_ACTIVATION_METHODS = {"relu", "tanh", "sigmoid"}
+_PASS_FUNCTIONS = {
+    *_ACTIVATION_FUNCTIONS,
+    torch.flatten,
     nn.functional.dropout,
     nn.functional.max_pool2d,
     nn.functional.avg_pool2d,
     nn.functional.adaptive_avg_pool2d,
     nn.functional.adaptive_max_pool2d,
 }
-_PASS_METHODS = {"relu", "tanh", "sigmoid", "view", "reshape", "flatten", "contiguous"}
+_PASS_METHODS = {*_ACTIVATION_METHODS, "view", "reshape", "flatten", "contiguous"}
 # Users that only read a tensor's shape do not consume its units.
 _SHAPE_METHODS = {"size", "dim", "shape"}
 
@@ -454,7 +448,7 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -
                 activation = m
                 factor *= getattr(m, "width_factor", 1)
                 seen_activation = True
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+            elif isinstance(m, _NORM_MODULES):
                 norm = m
                 if not seen_activation:
                     pre_activation = m
@@ -463,22 +457,10 @@ def _follow(node: fx.Node, producer: nn.Module, modules: dict[str, nn.Module]) -
         cur = u
 
 
-_ACTIVATION_FUNCTIONS = {
-    torch.relu,
-    torch.tanh,
-    torch.sigmoid,
-    nn.functional.relu,
-    nn.functional.leaky_relu,
-    nn.functional.gelu,
-    nn.functional.elu,
-    nn.functional.silu,
-}
-
-
 def _is_functional_activation(node: fx.Node) -> bool:
     if node.op == "call_function":
         return node.target in _ACTIVATION_FUNCTIONS
-    return node.op == "call_method" and node.target in {"relu", "tanh", "sigmoid"}
+    return node.op == "call_method" and node.target in _ACTIVATION_METHODS
 
 
 _FUNCTIONAL_LAYERS = {
@@ -512,11 +494,6 @@ def require_hidden_units(model: nn.Module, user: str) -> list[HiddenUnits]:
             "activations, normalisation, pooling, dropout or flatten."
         )
     return mu.hidden
-
-
-def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """All ``Linear``/``Conv2d`` layers by qualified name, in forward order."""
-    return read_units(model).layers
 
 
 def output_layer(model: nn.Module) -> tuple[str, nn.Module]:
@@ -711,7 +688,24 @@ def redo_scores(activity) -> torch.Tensor:
         )
     if a.shape[0] == 0 or mean_abs.numel() == 0:
         raise ValueError("activity is empty")
-    return mean_abs / mean_abs.mean().clamp_min(torch.finfo(mean_abs.dtype).tiny)
+    return redo_scores_of_means(mean_abs)
+
+
+def redo_scores_of_means(
+    mean_abs: torch.Tensor, layers: torch.Tensor | None = None
+) -> torch.Tensor:
+    """ReDo scores ``s_i = m_i / mean_{k in layer(i)} m_k`` from each unit's ``m_i = E|h_i|``.
+
+    ``mean_abs`` is ``(n,)``: one layer's units, or (with ``layers``, the ``(n, L)``
+    one-hot matrix of each unit's layer) the units of several layers at once, each
+    scored against its own layer in a few matrix products (NeuMoSync's neuron
+    features score a whole network every step). A silent layer scores 0 everywhere.
+    """
+    tiny = torch.finfo(mean_abs.dtype).tiny
+    if layers is None:
+        return mean_abs / mean_abs.mean().clamp_min(tiny)
+    layer_mean = layers @ ((mean_abs @ layers) / layers.sum(0))
+    return mean_abs / layer_mean.clamp_min(tiny)
 
 
 def dormant_mask(activity, tau: float = 0.1) -> torch.Tensor:

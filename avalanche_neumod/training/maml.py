@@ -1,4 +1,4 @@
-"""MAML (Finn et al. 2017) as an Avalanche meta-learning strategy (DESIGN 5.7).
+"""MAML (Finn et al. 2017) as an Avalanche meta-learning strategy (docs/baselines.md, MAML).
 
 Each training iteration splits the minibatch into a support part (the first
 ``support_fraction``) and a query part (the rest), adapts a functional copy of

@@ -1,4 +1,4 @@
-"""The NeuMoSync strategy (DESIGN 6; reconstructed, every decision ours).
+"""The NeuMoSync strategy (reconstructed, every decision ours: docs/neumosync.md).
 
 One training iteration: the loss is the criterion (cross-entropy) of the
 InferenceNetwork's output (alphas from the minibatch); one optimizer updates
@@ -31,7 +31,6 @@ mean and std over all its iterations and neurons.
 
 from __future__ import annotations
 
-import inspect
 from typing import Optional
 
 import torch
@@ -39,15 +38,14 @@ from torch import nn
 
 from .._checks import check_integer, check_real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
+from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .template import FastTemplate
 
 OBJECTIVES = ("joint", "lookahead")
 
-_NET_DEFAULTS = {
-    k: p.default
-    for k, p in inspect.signature(NeuMoSyncNetwork.__init__).parameters.items()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY
-}
+#: The network's arguments the strategy takes by name (every keyword-only argument of
+#: :class:`NeuMoSyncNetwork`), with their defaults; the network validates them.
+NETWORK_ARGUMENTS = {p.name: p.default for p in keyword_parameters(NeuMoSyncNetwork, ["model"])}
 
 
 def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
@@ -72,12 +70,9 @@ class NeuMoSync(FastTemplate):
             receives every trainable parameter of the network (Avalanche's
             ``make_optimizer`` adds the missing ones at the first experience).
         lr: learning rate of the default Adam [1e-3].
-        ema_decay, consolidation, plasticity_modulation, activity_modulation, neurosync,
-        context, d_model, num_layers, num_heads, dim_feedforward, embedding_size,
-        position_size, alpha_scale, stats_decay, projection_seed: see
-            :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
-        feature_norm, head_bias, context_to_neurons: see
-            :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork`.
+        ema_decay, consolidation, ..., context_to_neurons: every keyword-only argument
+            of :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork` (their
+            defaults in ``NETWORK_ARGUMENTS``), forwarded to it and validated there.
         neurosync_lr: learning rate of every parameter that is not theta (NeuroSync,
             e_i, layer embeddings, layer biases) in the default Adam; None: ``lr`` [None].
         objective: ``"joint"`` [default: one loss on the InferenceNetwork] or
@@ -86,35 +81,18 @@ class NeuMoSync(FastTemplate):
         lookahead_order: 1 [default, first order] or 2 (through ``g``).
         alpha_record_every: record the alpha summary every this many training
             iterations (0: only per experience) [50].
-        **base_kwargs: ``FastTemplate``/``SupervisedTemplate`` arguments
+        **base_kwargs: the other keywords: ``FastTemplate``/``SupervisedTemplate`` arguments
             (``train_mb_size``, ``train_epochs``, ``eval_mb_size``, ``device``,
             ``plugins``, ``evaluator``, ``eval_every``, ...).
     """
 
+    @takes_arguments_of(NeuMoSyncNetwork, exclude=["model"])
     def __init__(
         self,
         *,
         model: nn.Module,
         optimizer: Optional[torch.optim.Optimizer] = None,
         lr: float = 1e-3,
-        ema_decay: float = 0.99,
-        consolidation: bool = True,
-        plasticity_modulation: bool = True,
-        activity_modulation: bool = True,
-        neurosync: bool = True,
-        context: str = "batch",
-        d_model: int = 16,
-        num_layers: int = 2,
-        num_heads: int = 4,
-        dim_feedforward: int = 32,
-        embedding_size: int = 8,
-        position_size: int = 8,
-        alpha_scale: float = 1.0,
-        stats_decay: float = 0.99,
-        projection_seed: int = 0,
-        feature_norm: str = "symlog",
-        head_bias: str = "shared",
-        context_to_neurons: bool = False,
         neurosync_lr: Optional[float] = None,
         objective: str = "joint",
         lookahead_lr: float = 0.1,
@@ -122,6 +100,7 @@ class NeuMoSync(FastTemplate):
         alpha_record_every: int = 50,
         **base_kwargs,
     ):
+        net_kwargs = pop_arguments_of(NeuMoSyncNetwork, base_kwargs, exclude=["model"])
         check_real("lr", lr, 0.0, low_open=True)
         if neurosync_lr is not None:
             check_real("neurosync_lr", neurosync_lr, 0.0, low_open=True)
@@ -133,28 +112,8 @@ class NeuMoSync(FastTemplate):
         if lookahead_order not in (1, 2):
             raise ValueError(f"lookahead_order must be 1 or 2, got {lookahead_order}")
         check_integer("alpha_record_every", alpha_record_every, 0)
-        net_kwargs = dict(
-            ema_decay=ema_decay,
-            consolidation=consolidation,
-            plasticity_modulation=plasticity_modulation,
-            activity_modulation=activity_modulation,
-            neurosync=neurosync,
-            context=context,
-            d_model=d_model,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            dim_feedforward=dim_feedforward,
-            embedding_size=embedding_size,
-            position_size=position_size,
-            alpha_scale=alpha_scale,
-            stats_decay=stats_decay,
-            projection_seed=projection_seed,
-            feature_norm=feature_norm,
-            head_bias=head_bias,
-            context_to_neurons=context_to_neurons,
-        )
         if isinstance(model, NeuMoSyncNetwork):
-            changed = sorted(k for k, v in net_kwargs.items() if v != _NET_DEFAULTS[k])
+            changed = sorted(k for k, v in net_kwargs.items() if v != NETWORK_ARGUMENTS[k])
             if changed:
                 raise ValueError(
                     f"model is already a NeuMoSyncNetwork: set {changed} on the network, "
@@ -225,7 +184,7 @@ class NeuMoSync(FastTemplate):
 
     def optimizer_step(self):
         """Optimizer step on theta, e_i and NeuroSync; then the EMA step and the
-        statistics update (DESIGN 6, Training)."""
+        statistics update (docs/neumosync.md, "training")."""
         super().optimizer_step()
         net = self.model
         net.consolidate()

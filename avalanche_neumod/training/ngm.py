@@ -1,4 +1,4 @@
-"""The NGM-SGD strategy and the study's baseline optimisers (DESIGN 4).
+"""The NGM-SGD strategy and the study's baseline optimisers (docs/ngm.md).
 
 :class:`NGMSGD` is the fast ``SupervisedTemplate`` + :class:`GainModulationPlugin`
 + the authors' optimiser: plain SGD on the gained layers' trainable parameters

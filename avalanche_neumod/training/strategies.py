@@ -4,12 +4,15 @@ Each is :class:`~avalanche_neumod.training.template.FastTemplate` (Avalanche's
 ``SupervisedTemplate`` on the fast path) plus its mechanism's plugin; every
 argument of ``SupervisedTemplate`` (``train_mb_size``, ``train_epochs``,
 ``eval_mb_size``, ``device``, ``evaluator``, ``eval_every``, ...) is forwarded
-through ``**base_kwargs``. The plugins work in any other Avalanche strategy too.
+through ``**base_kwargs``. A wrapper takes its plugin's arguments by name, with the
+plugin's defaults (:mod:`.forwarding`: they are named in its signature and validated
+by the plugin); the plugin comes before the user's ``plugins``. The plugins work in any
+other Avalanche strategy too.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from avalanche.training.plugins import EWCPlugin
@@ -17,112 +20,55 @@ from torch import nn
 
 from .._checks import check_real
 from ..models.crelu import match_params as _match_params
+from .forwarding import pop_arguments_of, takes_arguments_of
 from .plugins.cbp import CBPPlugin
 from .plugins.l2init import L2InitPlugin
 from .plugins.redo import ReDoPlugin
 from .plugins.shrink_perturb import ShrinkPerturbPlugin
 from .template import FastTemplate
 
-# ---- plasticity baselines (DESIGN 5) ---------------------------------------------------------
+# ---- plasticity baselines (docs/baselines.md) ------------------------------------------------
 
 __all__ = ["CBP", "CReLU", "L2Init", "L2InitEWC", "ReDo", "ShrinkPerturb"]
 
 
-def _plugins(plugins: Optional[Sequence], *ours) -> list:
-    return [*ours, *(plugins or [])]
+class _PluginStrategy(FastTemplate):
+    """``FastTemplate`` with the method's own plugins placed before the user's ``plugins``."""
+
+    def __init__(self, *ours, plugins: Optional[Sequence] = None, **base_kwargs):
+        super().__init__(plugins=[*ours, *(plugins or [])], **base_kwargs)
 
 
-class CBP(FastTemplate):
-    """Continual Backprop (Dohare et al. 2024): Naive training + :class:`CBPPlugin`."""
+class CBP(_PluginStrategy):
+    """Continual Backprop (Dohare et al. 2024): Naive training + :class:`CBPPlugin`,
+    built from ``CBPPlugin``'s arguments (``rho``, ``m``, ``d``, ...) given by name."""
 
-    def __init__(
-        self,
-        *,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        criterion=None,
-        rho: float = 1e-4,
-        m: int = 100,
-        d: float = 0.99,
-        utility: str = "adaptable",
-        accumulate: bool = True,
-        next_bias_correction: bool = True,
-        init: Optional[Callable[[torch.Tensor], None]] = None,
-        sampling: str = "gnt",
-        reset_sgd_momentum: bool = False,
-        plugins: Optional[Sequence] = None,
-        **base_kwargs,
-    ):
-        self.cbp = CBPPlugin(
-            rho,
-            m,
-            d,
-            utility,
-            accumulate,
-            next_bias_correction,
-            init,
-            sampling=sampling,
-            reset_sgd_momentum=reset_sgd_momentum,
-        )
-        super().__init__(
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=_plugins(plugins, self.cbp),
-            **base_kwargs,
-        )
+    @takes_arguments_of(CBPPlugin)
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
+        self.cbp = CBPPlugin(**pop_arguments_of(CBPPlugin, base_kwargs))
+        super().__init__(self.cbp, model=model, optimizer=optimizer, **base_kwargs)
 
 
-class ReDo(FastTemplate):
-    """Recycling dormant neurons (Sokar et al. 2023): Naive training + :class:`ReDoPlugin`."""
+class ReDo(_PluginStrategy):
+    """Recycling dormant neurons (Sokar et al. 2023): Naive training + :class:`ReDoPlugin`,
+    built from ``ReDoPlugin``'s arguments (``tau``, ``F``, ``every``, ``init``) given by name."""
 
-    def __init__(
-        self,
-        *,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        criterion=None,
-        tau: float = 0.1,
-        F: int = 1000,
-        every: str = "iterations",
-        init: Optional[Callable[[torch.Tensor], None]] = None,
-        plugins: Optional[Sequence] = None,
-        **base_kwargs,
-    ):
-        self.redo = ReDoPlugin(tau, F, every, init)
-        super().__init__(
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=_plugins(plugins, self.redo),
-            **base_kwargs,
-        )
+    @takes_arguments_of(ReDoPlugin)
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
+        self.redo = ReDoPlugin(**pop_arguments_of(ReDoPlugin, base_kwargs))
+        super().__init__(self.redo, model=model, optimizer=optimizer, **base_kwargs)
 
 
-class L2Init(FastTemplate):
+class L2Init(_PluginStrategy):
     """L2Init (Kumar et al. 2024): Naive training + :class:`L2InitPlugin` (``lam``)."""
 
-    def __init__(
-        self,
-        *,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        criterion=None,
-        lam: float = 1e-2,
-        plugins: Optional[Sequence] = None,
-        **base_kwargs,
-    ):
-        self.l2init = L2InitPlugin(lam)
-        super().__init__(
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=_plugins(plugins, self.l2init),
-            **base_kwargs,
-        )
+    @takes_arguments_of(L2InitPlugin)
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
+        self.l2init = L2InitPlugin(**pop_arguments_of(L2InitPlugin, base_kwargs))
+        super().__init__(self.l2init, model=model, optimizer=optimizer, **base_kwargs)
 
 
-class L2InitEWC(FastTemplate):
+class L2InitEWC(_PluginStrategy):
     """L2Init + EWC: :class:`L2InitPlugin` and Avalanche's own ``EWCPlugin``.
 
     ``ewc_lambda`` (required, as in Avalanche's ``EWC``), ``mode``
@@ -134,12 +80,10 @@ class L2InitEWC(FastTemplate):
         *,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        criterion=None,
         ewc_lambda: float,
         lam: float = 1e-2,
         mode: str = "separate",
         decay_factor: Optional[float] = None,
-        plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
         ewc_lambda = check_real("ewc_lambda", ewc_lambda, 0.0)
@@ -149,39 +93,19 @@ class L2InitEWC(FastTemplate):
             decay_factor = check_real("decay_factor (online EWC)", decay_factor, 0.0, 1.0)
         self.l2init = L2InitPlugin(lam)
         self.ewc = EWCPlugin(ewc_lambda, mode=mode, decay_factor=decay_factor)
-        super().__init__(
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=_plugins(plugins, self.l2init, self.ewc),
-            **base_kwargs,
+        super().__init__(self.l2init, self.ewc, model=model, optimizer=optimizer, **base_kwargs)
+
+
+class ShrinkPerturb(_PluginStrategy):
+    """Shrink & Perturb (Ash & Adams 2020): Naive training + :class:`ShrinkPerturbPlugin`,
+    built from its arguments (``p``, ``sigma``, ``every``, ``init``) given by name."""
+
+    @takes_arguments_of(ShrinkPerturbPlugin)
+    def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
+        self.shrink_perturb = ShrinkPerturbPlugin(
+            **pop_arguments_of(ShrinkPerturbPlugin, base_kwargs)
         )
-
-
-class ShrinkPerturb(FastTemplate):
-    """Shrink & Perturb (Ash & Adams 2020): Naive training + :class:`ShrinkPerturbPlugin`."""
-
-    def __init__(
-        self,
-        *,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        criterion=None,
-        p: float = 1e-4,
-        sigma: float = 1e-2,
-        every: str = "iteration",
-        init: Optional[Callable[[nn.Module], None]] = None,
-        plugins: Optional[Sequence] = None,
-        **base_kwargs,
-    ):
-        self.shrink_perturb = ShrinkPerturbPlugin(p, sigma, every, init)
-        super().__init__(
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=_plugins(plugins, self.shrink_perturb),
-            **base_kwargs,
-        )
+        super().__init__(self.shrink_perturb, model=model, optimizer=optimizer, **base_kwargs)
 
 
 def _rebuild_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
@@ -217,23 +141,15 @@ class CReLU(FastTemplate):
         *,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        criterion=None,
         match_params: bool = True,
         tol: float = 0.05,
-        plugins: Optional[Sequence] = None,
         **base_kwargs,
     ):
         tol = check_real("tol", tol, 0.0, 1.0, low_open=True, high_open=True)
         crelu_model = _match_params(model, tol=tol, match=match_params)
         if crelu_model is not model:
             optimizer = _rebuild_optimizer(optimizer, crelu_model)
-        super().__init__(
-            model=crelu_model,
-            optimizer=optimizer,
-            criterion=criterion,
-            plugins=plugins,
-            **base_kwargs,
-        )
+        super().__init__(model=crelu_model, optimizer=optimizer, **base_kwargs)
 
 
 # ---- end of plasticity baselines -------------------------------------------------------------

@@ -136,3 +136,19 @@ def test_unreadable_models_raise_clear_errors():
         read_units(_Shared())
     with pytest.raises(UnsupportedModelError, match="no Linear or Conv2d"):
         read_units(nn.Sequential(nn.ReLU()))
+
+
+def test_redo_scores_of_means_scores_each_layer_against_its_own_mean():
+    """Several layers at once (one-hot layer matrix) equal ``redo_scores`` per layer;
+    a silent layer scores 0."""
+    from avalanche_neumod.models.units import redo_scores, redo_scores_of_means
+
+    torch.manual_seed(0)
+    acts = [torch.randn(6, 4), torch.zeros(6, 2), torch.randn(6, 3) * 5]
+    index = torch.tensor([0] * 4 + [1] * 2 + [2] * 3)
+    layers = torch.nn.functional.one_hot(index).float()
+    mean_abs = torch.cat([a.abs().mean(0) for a in acts])
+    got = redo_scores_of_means(mean_abs, layers)
+    torch.testing.assert_close(got, torch.cat([redo_scores(a) for a in acts]))
+    assert torch.all(got[4:6] == 0)
+    torch.testing.assert_close(redo_scores_of_means(mean_abs[:4]), redo_scores(acts[0]))

@@ -5,6 +5,7 @@ from .gain_modulation import GainModulationPlugin
 from .l2init import L2InitPlugin
 from .redo import ReDoPlugin
 from .shrink_perturb import ShrinkPerturbPlugin
+from .unit_activity import UnitActivityPlugin
 
 __all__ = [
     "CBPPlugin",
@@ -12,4 +13,5 @@ __all__ = [
     "L2InitPlugin",
     "ReDoPlugin",
     "ShrinkPerturbPlugin",
+    "UnitActivityPlugin",
 ]

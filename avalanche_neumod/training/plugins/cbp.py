@@ -1,4 +1,4 @@
-"""Continual Backprop (Dohare et al., Nature 2024) as an Avalanche plugin (DESIGN 5.1).
+"""Continual Backprop (Dohare et al., Nature 2024) as an Avalanche plugin (docs/baselines.md).
 
 After every optimizer step, from the activity ``h`` of that iteration's training
 forward (``UnitRecorder``), first *test* every hidden layer (``models.units``),
@@ -33,11 +33,11 @@ from collections import Counter
 from typing import Callable, Optional
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ...models.units import HiddenUnits, UnitRecorder, reinit_units, require_hidden_units
+from ...models.units import HiddenUnits, reinit_units
 from ..optim_state import reset_unit_optimizer_state
+from .unit_activity import UnitActivityPlugin
 
 UTILITIES = ("adaptable", "contribution")
 SAMPLINGS = ("gnt", "floor_bernoulli")
@@ -91,7 +91,7 @@ class _LayerState:
             setattr(self, k, getattr(self, k).to(device))
 
 
-class CBPPlugin(SupervisedPlugin):
+class CBPPlugin(UnitActivityPlugin):
     """Continual Backprop: replace a small fraction of low-utility mature units after each step.
 
     Args:
@@ -114,6 +114,8 @@ class CBPPlugin(SupervisedPlugin):
             replaced units' weights (True) or keep it (False, the authors' code, which
             resets only Adam's moments). Other optimizers' per-weight state is always reset.
     """
+
+    unit_user = "CBP"
 
     def __init__(
         self,
@@ -151,50 +153,23 @@ class CBPPlugin(SupervisedPlugin):
         self.accumulate = accumulate
         self.next_bias_correction = next_bias_correction
         self.init = init
-        self.units: list[HiddenUnits] = []
         self.state: dict[str, _LayerState] = {}
-        self.recorder: Optional[UnitRecorder] = None
         self.replaced: dict[str, int] = {}  # total units replaced per layer
-        self._model: Optional[nn.Module] = None
 
-    # -- attaching to a model -------------------------------------------------------------------
+    # -- attaching to a model (the recorder and its hooks: UnitActivityPlugin) -------------------
     def attach(self, model: nn.Module) -> None:
         """Read ``model``'s hidden units, start their state at 0 and hook the recorder."""
-        self.detach()
-        self.units = require_hidden_units(model, "CBP")
+        super().attach(model)
         p = next(model.parameters())
         self.state = {hu.name: _LayerState(hu, p.device, p.dtype) for hu in self.units}
         self.replaced = {hu.name: 0 for hu in self.units}
-        self.recorder = UnitRecorder(self.units)
-        self._model = model
 
-    def detach(self) -> None:
-        if self.recorder is not None:
-            self.recorder.remove()
-        self.recorder = None
-        self._model = None
-
-    def _ensure(self, model: nn.Module) -> None:
-        if self._model is not model:
-            self.attach(model)
-        else:
-            dev = next(model.parameters()).device
-            for st in self.state.values():
-                if st.u.device != dev:
-                    st.to(dev)
-
-    # -- Avalanche hooks ------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kwargs) -> None:
-        self._ensure(strategy.model)
-        self.recorder.enabled = True
-
-    def before_eval(self, strategy, **kwargs) -> None:
-        if self.recorder is not None:
-            self.recorder.enabled = False
-
-    def after_eval(self, strategy, **kwargs) -> None:
-        if self.recorder is not None:
-            self.recorder.enabled = strategy.is_training
+        super().before_training_exp(strategy, **kwargs)
+        dev = next(strategy.model.parameters()).device
+        for st in self.state.values():
+            if st.u.device != dev:
+                st.to(dev)
 
     def after_update(self, strategy, **kwargs) -> None:
         self.update_units(self.recorder.activity, strategy.optimizer)
@@ -250,8 +225,7 @@ class CBPPlugin(SupervisedPlugin):
                 st.u.mul_(d).add_(out_sum.mul_(dev_sum), alpha=(1.0 - d) * scale)
             k = self._count(st, st.eligible)
             if k > 0:
-                uhat = st.u / st.corr.clamp_min(1e-12)
-                scores = uhat.masked_fill((st.steps - st.birth) <= self.m, math.inf)
+                scores = st.uhat().masked_fill((st.steps - st.birth) <= self.m, math.inf)
                 selected.append((hu, st, torch.topk(scores, k, largest=False).indices))
         # generate: only now change weights (a layer's replacement cuts the next layer's
         # incoming columns, which that layer's adaptable utility above has read intact)

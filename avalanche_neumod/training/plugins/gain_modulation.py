@@ -1,4 +1,4 @@
-"""NGM-SGD's entropy-driven gain modulation as an Avalanche plugin (DESIGN 4).
+"""NGM-SGD's entropy-driven gain modulation as an Avalanche plugin (docs/ngm.md).
 
 After each training iteration's optimizer step the plugin reads that
 iteration's logits (``strategy.mb_output``, detached) and computes
@@ -160,7 +160,7 @@ class GainModulationPlugin(SupervisedPlugin):
         """g <- gamma * g + (1 - gamma) * g0 + eta * H, with H of the last iteration."""
         shift = (1.0 - self.gamma) * self.g0 + self.eta * self.entropy
         gains = [m.gain for m in self._modules.values()]
-        # DESIGN 4, the gain update, on every gained layer at once
+        # g <- gamma g + (1 - gamma) g0 + eta H, on every gained layer at once
         torch._foreach_mul_(gains, self.gamma)
         torch._foreach_add_(gains, shift)
         if self.record:

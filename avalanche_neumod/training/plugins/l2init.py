@@ -1,4 +1,4 @@
-"""L2Init (Kumar et al., CoLLAs 2024) as an Avalanche plugin (DESIGN 5.3).
+"""L2Init (Kumar et al., CoLLAs 2024) as an Avalanche plugin (docs/baselines.md).
 
 Adds ``lambda * ||theta - theta_0||^2`` to the training loss, over all trainable
 weights and biases, with ``theta_0`` the parameters at the start of training (the

@@ -1,4 +1,5 @@
-"""ReDo, recycling dormant neurons (Sokar et al., ICML 2023) as an Avalanche plugin (DESIGN 5.2).
+"""ReDo, recycling dormant neurons (Sokar et al., ICML 2023) as an Avalanche plugin
+(docs/baselines.md).
 
 Score of unit i of layer l over a batch (:func:`redo_scores`)::
 
@@ -19,23 +20,17 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
-from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from ..._checks import check_integer, check_real
-from ...models.units import (
-    HiddenUnits,
-    UnitRecorder,
-    redo_scores,
-    reinit_units,
-    require_hidden_units,
-)
+from ...models.units import redo_scores, reinit_units
 from ..optim_state import reset_unit_optimizer_state
+from .unit_activity import UnitActivityPlugin
 
 EVERY = ("iterations", "experience", "both")
 
 
-class ReDoPlugin(SupervisedPlugin):
+class ReDoPlugin(UnitActivityPlugin):
     """Recycle tau-dormant hidden units periodically.
 
     Args:
@@ -47,10 +42,14 @@ class ReDoPlugin(SupervisedPlugin):
         init: ``None`` for PyTorch's default distribution of the producing layer,
             or ``init(rows)`` filling new incoming rows in place.
 
-    After each recycling, ``last_scores`` holds each layer's scores,
+    The recorder and the hooks that keep it on training forwards only come from
+    :class:`~.unit_activity.UnitActivityPlugin`. After each recycling,
+    ``last_scores`` holds each layer's scores,
     ``last_dormant_fraction`` the fraction of dormant units, and ``recycled`` the
     running count of recycled units per layer.
     """
+
+    unit_user = "ReDo"
 
     def __init__(
         self,
@@ -70,43 +69,16 @@ class ReDoPlugin(SupervisedPlugin):
         self.F = F
         self.every = every
         self.init = init
-        self.units: list[HiddenUnits] = []
-        self.recorder: Optional[UnitRecorder] = None
         self.iterations = 0
         self.recycled: dict[str, int] = {}
         self.last_scores: dict[str, torch.Tensor] = {}
         self.last_dormant_fraction: dict[str, float] = {}
-        self._model: Optional[nn.Module] = None
 
     def attach(self, model: nn.Module) -> None:
-        """Read ``model``'s hidden units and hook the recorder (a model without hidden
-        units raises ``UnsupportedModelError``: ReDo would never act)."""
-        self.detach()
-        self.units = require_hidden_units(model, "ReDo")
-        self.recorder = UnitRecorder(self.units)
+        super().attach(model)
         self.recycled = {hu.name: 0 for hu in self.units}
-        self._model = model
 
-    def detach(self) -> None:
-        if self.recorder is not None:
-            self.recorder.remove()
-        self.recorder = None
-        self._model = None
-
-    # -- Avalanche hooks ------------------------------------------------------------------------
-    def before_training_exp(self, strategy, **kwargs) -> None:
-        if self._model is not strategy.model:
-            self.attach(strategy.model)
-        self.recorder.enabled = True
-
-    def before_eval(self, strategy, **kwargs) -> None:
-        if self.recorder is not None:
-            self.recorder.enabled = False
-
-    def after_eval(self, strategy, **kwargs) -> None:
-        if self.recorder is not None:
-            self.recorder.enabled = strategy.is_training
-
+    # -- Avalanche hooks (and the recorder's, from UnitActivityPlugin) ---------------------------
     def after_update(self, strategy, **kwargs) -> None:
         self.iterations += 1
         if self.every != "experience" and self.iterations % self.F == 0:
