@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import measures, registry
+from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .results import SCHEMA_VERSION, cell_path, write_json_atomic
 
@@ -72,7 +73,26 @@ def versions() -> dict:
             out["git_commit"] = ref
     except OSError:
         pass
+    dirty = git_dirty(Path(__file__).resolve().parents[2])  # issue 12: reports name it
+    if dirty is not None:
+        out["git_dirty"] = dirty
     return out
+
+
+def git_dirty(repo: Path) -> Optional[bool]:
+    """Whether the tracked files of ``repo`` differ from its commit (None: not known)."""
+    import subprocess
+
+    try:
+        r = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(r.stdout.strip()) if r.returncode == 0 else None
 
 
 def stream_info(bm) -> dict:
@@ -174,6 +194,7 @@ def run_cell(
         "timings": {},
     }
     seed_everything(int(cfg["seed"]))
+    activity = None
     monitor = TrainMonitor(log_every=int(cfg["eval"].get("log_every", 10)))
     pbar = None
     timings = result["timings"]
@@ -201,6 +222,8 @@ def run_cell(
         if cfg.get("fast_data", True):
             plugins.append(FastDataPlugin())
         plugins.append(monitor)
+        activity = ActivityRecorder(seed=int(cfg["seed"]))  # issue 12: mechanism activity
+        plugins.append(activity)
         for a in active:
             plugins.extend(a.plugins())
         cls = registry.resolve(cfg["method"]["target"])
@@ -263,6 +286,8 @@ def run_cell(
         timings["train_s"] = train_s
         timings["eval_s"] = eval_s
         result["curves"]["train"] = monitor.curves()
+        if activity is not None:
+            result["measures"]["activity"] = activity.to_dict()
         hist = measures.histories(strategy)
         if hist:
             result["measures"]["history"] = hist

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from . import tuning
 from .cell import run_cell_to_file
 from .results import (
     FINISHED,
@@ -77,6 +78,7 @@ def plan(
     methods: Optional[Iterable[str]] = None,
     streams: Optional[Iterable[str]] = None,
     resume: bool = False,
+    cells: Optional[list[dict]] = None,
 ) -> tuple[list[dict], list[str]]:
     """The cells to run and the ids skipped as finished.
 
@@ -84,7 +86,8 @@ def plan(
     written is overwritten). With it, a finished cell whose stored
     configuration differs from the suite's is refused too.
     """
-    cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
+    if cells is None:
+        cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
     todo, skipped, existing = [], [], []
     for cfg in cells:
         r = load_cell(out, cfg["cell_id"])
@@ -152,14 +155,35 @@ def run_suite(
     progress: bool = True,
     command: Optional[str] = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    cells: Optional[list[dict]] = None,
 ) -> RunSummary:
-    """Run the suite's cells (not yet finished ones with ``resume``) into ``out``."""
+    """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
+
+    A suite with ``tune`` grids runs its tuning cells first and the reported seeds with
+    the picked settings after (:mod:`.tuning`); ``cells`` runs exactly these configs."""
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise LaunchError(f"--jobs must be >= 1, got {jobs}")
+    # --- tuning (issue 12): grids on the tuning seeds first, then the picks --------------------
+    if cells is None:
+        kw = dict(
+            resume=resume,
+            launcher=launcher,
+            jobs=jobs,
+            cluster=cluster,
+            root=root,
+            submitit_params=submitit_params,
+            progress=progress,
+            command=command,
+            log=log,
+        )
+        cells = tuning.tune_then_expand(
+            suite, out, lambda tc: run_suite(suite, out, cells=tc, **kw), seeds, methods, streams
+        )
+    # --- end tuning ------------------------------------------------------------------------------
     out_p = Path(out)
-    todo, skipped = plan(suite, out_p, seeds, methods, streams, resume)
+    todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, cells)
     out_p.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
     inv = {

@@ -56,6 +56,7 @@ streams:
     train: {mb_size: 6}
     methods: {EWC: {args: {ewc_lambda: 7}}}
 methods:
+  Naive: {}
   EWC: {optimizer: {momentum: 0.9}}
   LwF: {optimizer: {name: adam, lr: 0.001}}
   NeuMoSync: {}
@@ -71,9 +72,10 @@ presets:
     assert cells["EWC"]["train"]["mb_size"] == 6
     # a different optimizer name replaces the one below instead of merging into it
     assert cells["LwF"]["optimizer"] == {"name": "adam", "lr": 0.001}
-    # a strategy that builds its own optimizer keeps it against shared optimizers; its
+    # NeuMoSync trains with the suite's optimizer like every method (issue 12); NGM-SGD,
+    # whose optimizer is its mechanism, keeps its own against shared optimizers; its
     # arguments merge with the suite's, and its own entry may still replace it
-    assert cells["NeuMoSync"]["optimizer"] == {"name": registry.OWN_OPTIMIZER}
+    assert cells["NeuMoSync"]["optimizer"] == {"name": "sgd", "lr": 0.05}
     assert cells["NGMSGD"]["optimizer"] == {"name": "sgd", "lr": 0.2}
     assert cells["NGMSGD"]["method"]["args"] == {"eta": 0.4, "lr": 0.01}
 
