@@ -43,12 +43,27 @@ def _runs_section(view: View) -> list[str]:
         for k, v in (r.get("versions") or {}).items():
             vers.setdefault(k, set()).add(str(v))
     seeds = sorted({r["config"]["seed"] for r in view.results})
+    found = tables.commits(view)
+    lines.append(
+        "- Code: "
+        + "; ".join(
+            f"commit `{c[:12]}`"
+            + {True: " (dirty: uncommitted changes)", False: " (clean)"}.get(d, "")
+            + f" for {n} cell(s)"
+            for c, d, n in found
+        )
+        + (
+            " — **more than one commit: the cells were not all made by the same code**"
+            if len(found) > 1
+            else ""
+        )
+    )
     lines += [
         f"- {len(view.results)} cell(s): {len(view.streams)} stream(s) x "
         f"{len(view.methods)} method(s) x seeds {seeds}; summed cell time {_fmt_s(cell_s)}.",
         "- Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(vers.items())),
         "- Every cell's exact configuration is in its JSON file (`cells/<cell>.json`, key "
-        "`config`); mean (std) are over seeds (numpy std, ddof 0); seeds that diverged or "
+        "`config`); mean ± 95% t-interval half-width over seeds; seeds that diverged or "
         "failed are not averaged and are flagged.",
         "",
     ]
@@ -65,7 +80,17 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
     if suite.get("description"):
         md += [suite["description"], ""]
 
-    md += ["## Average final accuracy", "", tables.final_accuracy_table(view), ""]
+    md += [
+        "## Average final accuracy",
+        "",
+        "Mean ± half-width of the 95% Student-t interval over the reported seeds "
+        "(`(n=1)`: one seed, no interval); std is kept in each cell's JSON and "
+        "`Stat.std`.",
+        "",
+        tables.final_accuracy_table(view),
+        "",
+    ]
+    md += _evidence_sections(view, out)
     t = tables.recurring_table(view)
     if t:
         md += ["## Final accuracy on the recurring task (Figure 4)", "", t, ""]
@@ -125,8 +150,11 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
         md += [
             "## Comparison with the papers' claims",
             "",
-            "Generated from the numbers above (means over seeds); the papers' runs are at "
-            "paper scale, these at this preset's.",
+            "Generated from the numbers above: each comparison is paired by seed (the mean "
+            "difference, its 95% percentile-bootstrap interval over 10,000 resamples of the "
+            "seeds, and the sign count); the verdict is better/worse only when the interval "
+            "excludes 0, else no detectable difference (too few seeds under 3 shared seeds). "
+            "The papers' runs are at paper scale, these at this preset's.",
             "",
             c,
             "",
@@ -146,6 +174,51 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
     ]
     md += _runs_section(view)
     return "\n".join(md)
+
+
+def _evidence_sections(view: View, out: Path) -> list[str]:
+    """Issue 12: tuning and optimizers, mechanism activity, plasticity loss."""
+    md = [
+        "## Optimizers and tuning",
+        "",
+        "Every method trains with the suite's optimizer family (NeuMoSync included; NGM-SGD's "
+        "optimizer is its mechanism); the settings below are those of the reported cells.",
+        "",
+        tables.tuning_table(view),
+        "",
+        "## Mechanism activity",
+        "",
+        "At the end of the stream, mean ± 95% t-interval over seeds: units replaced by CBP "
+        "and recycled by ReDo, distance of the parameters from their initial values (L2Init "
+        "and Shrink & Perturb pull it down), L2Init's penalty as a share of the last "
+        "minibatch's loss; the fraction of dormant hidden units (tau = 0.1) and the effective "
+        "rank of the penultimate features after the first and the last task. Last column: "
+        "whether the cells equal the Naive row's bit for bit (same stream and seed).",
+        "",
+        tables.activity_table(view),
+        "",
+    ]
+    same = tables.naive_identical_list(view)
+    if same:
+        md += ["**Identical to Naive:**", "", same, ""]
+    t = tables.slope_table(view)
+    if t:
+        md += [
+            "## Plasticity loss (accuracy right after each task)",
+            "",
+            "Per memorisation and drift stream: the accuracy on each task right after "
+            "training on it, its least-squares slope against the task index (percentage "
+            "points per task) fitted per seed, and the 95% t-interval over the seeds' slopes "
+            "(the seeds are the independent replicates; a task's points within one seed are "
+            "not). A slope whose interval lies below 0 is plasticity loss.",
+            "",
+            t,
+            "",
+        ]
+        p = figures.plasticity_loss(view, out)
+        if p is not None:
+            md += [f"![Plasticity loss]({p.name})", ""]
+    return md
 
 
 def _at_end_caption(view: View) -> str:
