@@ -152,8 +152,9 @@ def build_report(run_dir: Union[str, Path], out: Union[str, Path]) -> str:
             "",
             "Generated from the numbers above: each comparison is paired by seed (the mean "
             "difference, its 95% percentile-bootstrap interval over 10,000 resamples of the "
-            "seeds, and the sign count); the verdict is better/worse only when the interval "
-            "excludes 0, else no detectable difference (too few seeds under 3 shared seeds). "
+            "seeds, the paired t-interval, and the sign count); the verdict is better/worse "
+            "only when both intervals exclude 0, else no detectable difference (too few seeds "
+            "under 3 shared seeds). "
             "The papers' runs are at paper scale, these at this preset's.",
             "",
             c,

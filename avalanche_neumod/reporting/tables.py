@@ -472,7 +472,7 @@ def activity_table(view: View) -> str:
             same, n = identical_to_naive(view, s, m)
             flag = f"**yes ({same}/{n} seeds)**" if same else ("no" if n else "")
             if not ok:
-                rows.append([view.stream_label(s), m, "", "", "", "", "", "", flag])
+                rows.append([view.stream_label(s), m, "not recorded", "", "", "", "", "", flag])
                 continue
             last = len(ok[0]["measures"]["activity"]["per_experience"]) - 1
             rows.append(

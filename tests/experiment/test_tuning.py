@@ -173,3 +173,23 @@ def test_run_tunes_first_then_reports_with_the_pick(tmp_path):
     # resumable: a second invocation skips every finished cell (tuning ones included)
     summ = run_suite(s, str(out), progress=False, resume=True)
     assert summ.statuses == {} and len(summ.skipped) == 3
+
+
+def test_report_lists_grid_choice_and_score(tmp_path):
+    from avalanche_neumod.reporting import write_report
+
+    s = _suite(tmp_path, TUNED.replace("  CBP: {tune: {lr: [0.01], rho: [0.0, 0.1]}}\n", ""))
+    out = tmp_path / "run"
+    run_suite(s, str(out), progress=False)
+    md = write_report(out, tmp_path / "rep").read_text()
+    sec = md.split("## Optimizers and tuning")[1].split("\n## ")[0]
+    choice = json.loads((out / "tuning.json").read_text())["choices"][0]
+    naive = [r for r in sec.splitlines() if "| Naive |" in r][0]
+    assert "lr ∈ {0.0001, 0.01}" in naive
+    assert f"lr={choice['point']['lr']}" in naive
+    assert f"{100 * choice['score']:.2f} (all points:" in naive
+    assert f"adam lr={choice['point']['lr']}" in naive
+    redo = [r for r in sec.splitlines() if "| ReDo |" in r][0]
+    assert "not tuned" in redo
+    # the tuning cells are not reported seeds
+    assert "seeds [0]" in md
