@@ -193,3 +193,22 @@ def test_report_lists_grid_choice_and_score(tmp_path):
     assert "not tuned" in redo
     # the tuning cells are not reported seeds
     assert "seeds [0]" in md
+
+
+def test_given_optimizer_reaches_every_neumosync_parameter():
+    """NeuMoSync on the suite's optimizer trains theta, the neuron features and NeuroSync:
+    the optimizer built over the main network receives every trainable parameter."""
+    import torch
+    from avalanche.training.plugins import EvaluationPlugin
+    from toy import toy_stream
+
+    from avalanche_neumod.models import MLP
+    from avalanche_neumod.training.neumosync import NeuMoSync
+
+    m = MLP(input_size=8, hidden_sizes=[16], num_classes=4)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    s = NeuMoSync(model=m, optimizer=opt, train_mb_size=8, evaluator=EvaluationPlugin(loggers=[]))
+    s.train(toy_stream().train_stream[0])
+    in_opt = {id(p) for g in s.optimizer.param_groups for p in g["params"]}
+    trainable = {id(p) for p in s.model.parameters() if p.requires_grad}
+    assert s.optimizer is opt and len(trainable) > 4 and trainable <= in_opt
