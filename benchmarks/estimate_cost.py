@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 import time
 
@@ -70,8 +71,12 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="lab")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", default=None)
+    p.add_argument("--cache", default=None, help="JSON file of timed keys (reused if present)")
     args = p.parse_args(argv)
     cache: dict = {}
+    if args.cache and os.path.exists(args.cache):
+        with open(args.cache) as f:
+            cache = json.load(f)
     rows = []
     for name in args.suites:
         suite = load_suite(name, args.preset)
@@ -83,7 +88,8 @@ def main(argv=None) -> int:
             short, iters, n_exp = _short(cfg)
             key = json.dumps(
                 [
-                    short["stream"],
+                    short["stream"]["name"],  # wrappers (recurring) do not change the cost
+                    short["stream"]["args"],
                     short["model"],
                     short["method"]["name"],
                     short["metrics"],
@@ -103,6 +109,9 @@ def main(argv=None) -> int:
                     )
                     t["train_per_it"] = b["train_per_it"]
                 cache[key] = t
+                if args.cache:  # resumable: a timed key is not timed again
+                    with open(args.cache, "w") as f:
+                        json.dump(cache, f)
                 print(f"timed {cfg['cell_id']}: {t}", file=sys.stderr, flush=True)
             t = cache[key]
             est = (
