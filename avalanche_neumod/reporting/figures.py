@@ -418,7 +418,7 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
         ax.set_ylabel("accuracy right after the task (%)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.25)
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     _title(
         fig,
         "Plasticity loss: accuracy on each task right after training on it "

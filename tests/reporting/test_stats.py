@@ -151,3 +151,15 @@ def test_activity_table_and_naive_flag():
         tables.naive_identical_list(view)
     )
     assert tables.commits(view) == [("abc123", False, 15)]
+
+
+def test_plasticity_loss_figure(tmp_path):
+    from avalanche_neumod.reporting import figures
+
+    assert figures.plasticity_loss(_view(), tmp_path).stat().st_size > 5000
+    # a stream that is neither memorisation nor drift gets no panel
+    rs = [_cell("cs", "Naive", 0, 0.5)]
+    rs[0]["config"]["stream"]["name"] = "class_split_cifar100"
+    rs[0]["stream_info"] = {"accuracy_kind": "final"}
+    assert figures.plasticity_loss(View(rs), tmp_path) is None
+    assert tables.slope_table(View(rs)) == ""
