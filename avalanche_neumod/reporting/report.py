@@ -43,6 +43,13 @@ def _runs_section(view: View) -> list[str]:
         for k, v in (r.get("versions") or {}).items():
             vers.setdefault(k, set()).add(str(v))
     seeds = sorted({r["config"]["seed"] for r in view.results})
+    if view.tuning:
+        lines.append(
+            f"- {len(view.tuning)} tuning cell(s) on seeds "
+            f"{sorted({r['config']['seed'] for r in view.tuning})} (disjoint from the "
+            'reported seeds; see "Optimizers and tuning"), summed cell time '
+            f"{_fmt_s(sum(num(r.get('timings', {}).get('total_s')) for r in view.tuning))}."
+        )
     found = tables.commits(view)
     lines.append(
         "- Code: "

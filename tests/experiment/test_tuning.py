@@ -212,3 +212,26 @@ def test_given_optimizer_reaches_every_neumosync_parameter():
     in_opt = {id(p) for g in s.optimizer.param_groups for p in g["params"]}
     trainable = {id(p) for p in s.model.parameters() if p.requires_grad}
     assert s.optimizer is opt and len(trainable) > 4 and trainable <= in_opt
+
+
+def test_select_per_suite_pools_the_streams(tmp_path):
+    body = TUNED.replace("  target:", "  per: suite\n  target:")
+    p = tmp_path / "two.yaml"
+    p.write_text(
+        HEAD.replace(
+            'streams:\n  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}\n',
+            'streams:\n  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}\n'
+            '  toy2: {name: "toy:toy_stream", args: {n_experiences: 2, dim: 6}}\n',
+        )
+        + body
+        + "presets: {cpu: {}}\n"
+    )
+    s = load_suite(p)
+    cells = [c for c in tuning.tuning_cells(s) if c["method_key"] == "Naive"]
+    # point 0 wins on toy, point 1 on toy2 by more: pooled over streams, point 1
+    val = {("toy", 0): 0.6, ("toy", 1): 0.5, ("toy2", 0): 0.2, ("toy2", 1): 0.5}
+    res = [_fake(c, val[(c["stream_key"], c["tuning"]["index"])]) for c in cells]
+    ch = tuning.select(s.tune, tuning.method_grids(s.methods), res)
+    assert list(ch) == [("*", "Naive")] and ch[("*", "Naive")].point == {"lr": 0.01}
+    rep = tuning.reported_cells(s, ch, methods=["Naive"])
+    assert {c["optimizer"]["lr"] for c in rep} == {0.01} and len(rep) == 2
