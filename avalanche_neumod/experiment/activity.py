@@ -85,7 +85,8 @@ class ActivityRecorder(SupervisedPlugin):
             pen = float(l2.lam) * d * d
             rec["l2init_penalty"] = pen
             loss = getattr(strategy, "loss", None)
-            lv = float(loss) if isinstance(loss, torch.Tensor) and loss.numel() == 1 else math.nan
+            ok = isinstance(loss, torch.Tensor) and loss.numel() == 1
+            lv = float(loss.detach()) if ok else math.nan
             rec["l2init_penalty_share"] = pen / lv if lv and math.isfinite(lv) else math.nan
         sp = getattr(strategy, "shrink_perturb", None)
         if sp is not None:
