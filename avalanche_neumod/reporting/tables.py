@@ -370,6 +370,18 @@ def tuning_table(view: View) -> str:
                         f"{score} (all points: {others})",
                     ]
                 )
+            elif g.cells[0]["config"].get("tuned"):  # no manifest: the cells say what ran
+                point = g.cells[0]["config"]["tuned"]["point"]
+                rows.append(
+                    [
+                        view.stream_label(s),
+                        m,
+                        opt,
+                        "(not in this run folder's manifest)",
+                        tu.point_label(point),
+                        "",
+                    ]
+                )
             elif m in grids:
                 rows.append(
                     [
