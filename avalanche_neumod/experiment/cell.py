@@ -33,6 +33,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import measures, registry
+from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .results import SCHEMA_VERSION, cell_path, write_json_atomic
 
@@ -75,7 +76,26 @@ def versions() -> dict:
             out["git_commit"] = ref
     except OSError:
         pass
+    dirty = git_dirty(Path(__file__).resolve().parents[2])  # issue 12: reports name it
+    if dirty is not None:
+        out["git_dirty"] = dirty
     return out
+
+
+def git_dirty(repo: Path) -> Optional[bool]:
+    """Whether the tracked files of ``repo`` differ from its commit (None: not known)."""
+    import subprocess
+
+    try:
+        r = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(r.stdout.strip()) if r.returncode == 0 else None
 
 
 def stream_info(bm) -> dict:
@@ -162,6 +182,7 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     if cfg.get("fast_data", True):
         plugins.append(FastDataPlugin())
     plugins.append(monitor)
+    plugins.append(ActivityRecorder(seed=int(cfg["seed"])))  # issue 12: mechanism activity
     for a in active:
         plugins.extend(a.plugins())
     cls = registry.resolve(cfg["method"]["target"])
@@ -212,6 +233,7 @@ def run_cell(
         "timings": {},
     }
     seed_everything(int(cfg["seed"]))
+    activity = None
     pbar = None
     timings = result["timings"]
     metrics = result["metrics"]
@@ -249,6 +271,8 @@ def run_cell(
             done = int(saved["done"])
             result["resumed"] = {"from_experience": done, "checkpoint": str(checkpoint)}
         evaluator = strategy.evaluator
+        # issue 12: mechanism activity (a plugin of the strategy, so checkpoints keep it)
+        activity = next((p for p in strategy.plugins if isinstance(p, ActivityRecorder)), None)
 
         if progress:
             pbar = attach_pbar(monitor, _iterations(bm, cfg), cfg["cell_id"])
@@ -319,6 +343,8 @@ def run_cell(
         timings["train_s"] = prog["train_s"]
         timings["eval_s"] = prog["eval_s"]
         result["curves"]["train"] = monitor.curves()
+        if activity is not None:
+            result["measures"]["activity"] = activity.to_dict()
         hist = measures.histories(strategy)
         if hist:
             result["measures"]["history"] = hist

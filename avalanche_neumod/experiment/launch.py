@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from . import tuning
 from .cell import run_cell_to_file
 from .lock import RunLock, RunLocked, holder_alive, read_lock
 from .results import (
@@ -153,6 +154,7 @@ def plan(
     resume: bool = False,
     force_mixed: bool = False,
     log: Callable[[str], None] = lambda m: None,
+    cells: Optional[list[dict]] = None,
 ) -> tuple[list[dict], list[str]]:
     """The cells to run and the ids skipped as finished.
 
@@ -162,7 +164,8 @@ def plan(
     of another suite or configuration is refused unless ``force_mixed`` (never
     overwriting one). A damaged result file is named and its cell redone.
     """
-    cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
+    if cells is None:
+        cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
     todo, skipped, existing = [], [], []
     for cfg in cells:
         r = load_cell(out, cfg["cell_id"])
@@ -246,17 +249,39 @@ def run_suite(
     command: Optional[str] = None,
     checkpoints: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    cells: Optional[list[dict]] = None,
 ) -> RunSummary:
     """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
 
     The folder is locked for the whole run (a second run on it is refused, naming
     this one). ``checkpoints``: cells save their state at experience boundaries and
-    a resumed cell continues from there (``cell.run_cell``).
+    a resumed cell continues from there (``cell.run_cell``). A suite with ``tune`` grids
+    runs its tuning cells first and the reported seeds with the picked settings after
+    (:mod:`.tuning`); ``cells`` runs exactly these configs.
     """
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise LaunchError(f"--jobs must be >= 1, got {jobs}")
+    # --- tuning (issue 12): grids on the tuning seeds first, then the picks --------------------
+    if cells is None:
+        kw = dict(
+            resume=resume,
+            force_mixed=force_mixed,
+            checkpoints=checkpoints,
+            launcher=launcher,
+            jobs=jobs,
+            cluster=cluster,
+            root=root,
+            submitit_params=submitit_params,
+            progress=progress,
+            command=command,
+            log=log,
+        )
+        cells = tuning.tune_then_expand(
+            suite, out, lambda tc: run_suite(suite, out, cells=tc, **kw), seeds, methods, streams
+        )
+    # --- end tuning ------------------------------------------------------------------------------
     out_p = Path(out)
     command = command or " ".join(sys.argv)
     inv_id = uuid.uuid4().hex[:12]
@@ -268,7 +293,9 @@ def run_suite(
         raise LaunchError(str(e)) from e
     try:
         mark_interrupted(out_p, log)
-        todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log)
+        todo, skipped = plan(
+            suite, out_p, seeds, methods, streams, resume, force_mixed, log, cells
+        )
         summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
         inv = {
             "id": inv_id,

@@ -25,10 +25,26 @@ import yaml
 
 from . import argcheck, measures, registry
 
-SUITE_KEYS = {"name", "description", "seeds", "defaults", "streams", "methods", "report", "presets"}
+SUITE_KEYS = {
+    "name",
+    "description",
+    "seeds",
+    "defaults",
+    "streams",
+    "methods",
+    "report",
+    "presets",
+    "tune",
+}
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
 STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
-METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label"}
+METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label", "tune"}
+# --- fairness (issue 12) ---------------------------------------------------------------------
+# Methods whose optimizer is part of the method itself (NGM-SGD's gain-modulated SGD): the
+# suite's optimizer does not replace it. Every other method, NeuMoSync included, trains with
+# the suite's optimizer (NeuMoSync's own Adam default is for standalone use only).
+MECHANISM_OPTIMIZER = {"NGMSGD"}
+NAIVE_NAMES = ("Naive", "FastNaive")
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
 METRIC_NAMES = tuple(measures.MEASURES)  # one source: the measures the runner can build
 REPO_SUITES = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -204,6 +220,7 @@ class Suite:
     methods: dict
     report: dict = field(default_factory=dict)
     presets: list[str] = field(default_factory=list)
+    tune: dict = field(default_factory=dict)  # top-level tuning settings (tuning.py)
 
     def as_dict(self) -> dict:
         return {
@@ -216,6 +233,7 @@ class Suite:
             "streams": self.streams,
             "methods": self.methods,
             "report": self.report,
+            "tune": self.tune,
             # JSON files are written with sorted keys: keep the suite's order explicitly
             "stream_order": list(self.streams),
             "method_order": list(self.methods),
@@ -248,6 +266,7 @@ def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
         methods=merged.get("methods") or {},
         report=merged.get("report") or {},
         presets=sorted(presets),
+        tune=merged.get("tune") or {},
     )
     validate(suite)
     return suite
@@ -298,6 +317,45 @@ def validate(suite: Suite) -> None:
             )
         except argcheck.ArgumentError as e:
             raise SuiteError(str(e)) from e
+    check_fair(suite)
+    from . import tuning  # noqa: PLC0415 - tuning imports this module
+
+    tuning.validate(suite)
+
+
+def check_fair(suite: Suite) -> None:
+    """Fair by construction (issue 12): the suite has a Naive row (``Naive`` or ``FastNaive``
+    without arguments), and on every stream every method trains with the Naive row's
+    optimizer family unless its own mapping names another one explicitly (an optimizer
+    study, visible in the YAML and in the report); methods in :data:`MECHANISM_OPTIMIZER`
+    keep theirs."""
+    where = f"suite {suite.name!r} (preset {suite.preset!r})"
+    naive = [
+        k
+        for k, m in suite.methods.items()
+        if (m or {}).get("name", k) in NAIVE_NAMES and not (m or {}).get("args")
+    ]
+    if not naive:
+        raise SuiteError(
+            f"{where} has no Naive row: add `Naive: {{}}` to its methods, so that every method "
+            "is compared with plain fine-tuning under the same optimizer"
+        )
+    cells = expand(suite, seeds=suite.seeds[:1])
+    for sk in suite.streams:
+        by_m = {c["method_key"]: c for c in cells if c["stream_key"] == sk}
+        family = by_m[naive[0]]["optimizer"].get("name", "sgd")
+        over = (suite.streams[sk] or {}).get("methods") or {}
+        for mk, c in by_m.items():
+            name = c["optimizer"].get("name", "sgd")
+            explicit = "name" in ((suite.methods[mk] or {}).get("optimizer") or {}) or "name" in (
+                (over.get(mk) or {}).get("optimizer") or {}
+            )
+            if name != family and name != registry.OWN_OPTIMIZER and not explicit:
+                raise SuiteError(
+                    f"{where}: on stream {sk!r} method {mk!r} would train with {name!r} but "
+                    f"the Naive row {naive[0]!r} with {family!r}; one optimizer family for all "
+                    "methods (name another one in the method's own `optimizer:` to study it)"
+                )
 
 
 def _model_cfg(m: Any) -> dict:
@@ -378,11 +436,13 @@ def expand(
             m_over = (s.get("methods") or {}).get(mk) or {}
             method_name = m.get("name", mk)
             spec = registry.method_spec(method_name)
-            own = spec.optimizer is None
+            own = spec.optimizer is None and method_name in MECHANISM_OPTIMIZER
             cfg = {
                 "model": {"name": "mlp", "args": {}},
                 "train": dict(TRAIN_DEFAULTS),
-                "optimizer": {"name": registry.OWN_OPTIMIZER} if own else dict(spec.optimizer),
+                "optimizer": {"name": registry.OWN_OPTIMIZER}
+                if own
+                else dict(spec.optimizer or registry.MethodSpec("").optimizer),
                 "metrics": {},
                 "fast_data": True,
                 "eval": {"every_experience": True},

@@ -361,3 +361,67 @@ def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
             ax.grid(alpha=0.25)
     _title(fig, "NeuMoSync alphas over time (mean over neurons; dotted: task boundaries)")
     return _save(fig, out, "neumosync_alphas.png", bottom=_legend(fig, list(axes.flat)))
+
+
+def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") -> Optional[Path]:
+    """The papers' Figure 1/3 reading of plasticity loss: per memorisation or drift stream,
+    the accuracy on each task right after training on it against the task index (seed mean,
+    95% t-interval band), with the least-squares line of the seed-mean (its slope in the
+    legend is the mean of the per-seed slopes; the table gives their interval)."""
+    from . import stats
+    from .tables import plasticity_streams
+
+    panels = []
+    for s in plasticity_streams(view):
+        lines = []
+        for m in view.methods_of(s):
+            curves = [
+                [num(v) for v in c["metrics"].get("accuracy_at_end") or []]
+                for c in view.group(s, m).ok
+            ]
+            curves = [c for c in curves if len(c) >= 2]
+            if curves:
+                lines.append((m, curves))
+        if lines:
+            panels.append((s, lines))
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels))
+    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    for ax, (s, lines) in zip(axes, panels):
+        for m, curves in lines:
+            n = min(len(c) for c in curves)
+            arr = np.array([c[:n] for c in curves], dtype=float) * 100
+            x = np.arange(1, n + 1)
+            mu = np.nanmean(arr, 0)
+            iv = stats.slope_interval([list(r) for r in arr])
+            ls = LINESTYLES[view.methods.index(m) % 4]
+            ax.plot(
+                x,
+                mu,
+                color=colors[m],
+                ls=ls,
+                marker="o",
+                ms=3,
+                lw=1.2,
+                label=f"{m} ({iv.mean:+.2f}/task)",
+            )
+            if len(arr) > 1:
+                half = np.array([stats.t_interval(arr[:, k]).half for k in range(n)])
+                ax.fill_between(x, mu - half, mu + half, color=colors[m], alpha=0.12)
+            ok = np.isfinite(mu)
+            if ok.sum() >= 2:
+                b, a = np.polyfit(x[ok], mu[ok], 1)
+                ax.plot(x, a + b * x, color=colors[m], lw=0.9, ls=(0, (1, 2)))
+        ax.set_title(view.stream_label(s))
+        ax.set_xlabel("task")
+        ax.set_ylabel("accuracy right after the task (%)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.25)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _title(
+        fig,
+        "Plasticity loss: accuracy on each task right after training on it "
+        "(dotted: least-squares fit; band: 95% t-interval over seeds)",
+    )
+    return _save(fig, out, name)

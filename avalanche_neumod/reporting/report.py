@@ -42,12 +42,34 @@ def _runs_section(view: View) -> list[str]:
         for k, v in (r.get("versions") or {}).items():
             vers.setdefault(k, set()).add(str(v))
     seeds = sorted({r["config"]["seed"] for r in view.results})
+    if view.tuning:
+        lines.append(
+            f"- {len(view.tuning)} tuning cell(s) on seeds "
+            f"{sorted({r['config']['seed'] for r in view.tuning})} (disjoint from the "
+            'reported seeds; see "Optimizers and tuning"), summed cell time '
+            f"{_fmt_s(sum(num(r.get('timings', {}).get('total_s')) for r in view.tuning))}."
+        )
+    found = tables.commits(view)
+    lines.append(
+        "- Code: "
+        + "; ".join(
+            f"commit `{c[:12]}`"
+            + {True: " (dirty: uncommitted changes)", False: " (clean)"}.get(d, "")
+            + f" for {n} cell(s)"
+            for c, d, n in found
+        )
+        + (
+            " — **more than one commit: the cells were not all made by the same code**"
+            if len(found) > 1
+            else ""
+        )
+    )
     lines += [
         f"- {len(view.results)} cell(s): {len(view.streams)} stream(s) x "
         f"{len(view.methods)} method(s) x seeds {seeds}; summed cell time {_fmt_s(cell_s)}.",
         "- Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(vers.items())),
         "- Every cell's exact configuration is in its JSON file (`cells/<cell>.json`, key "
-        "`config`); mean (std) are over seeds (numpy std, ddof 0); seeds that diverged, "
+        "`config`); mean ± 95% t-interval half-width over seeds; seeds that diverged, "
         "collapsed (NGM gains saturated) or failed are not averaged and are flagged.",
         "",
     ]
@@ -182,7 +204,17 @@ def _warnings(notes: list[str]) -> list[str]:
 
 def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
     """Tables, figures, claims, cells and costs of one suite's cells."""
-    md = ["## Average final accuracy", "", tables.final_accuracy_table(view), ""]
+    md = [
+        "## Average final accuracy",
+        "",
+        "Mean ± half-width of the 95% Student-t interval over the reported seeds "
+        "(`(n=1)`: one seed, no interval); std is kept in each cell's JSON and "
+        "`Stat.std`.",
+        "",
+        tables.final_accuracy_table(view),
+        "",
+    ]
+    md += _evidence_sections(view, fig_dir, out)
     t = tables.recurring_table(view)
     if t:
         md += ["## Final accuracy on the recurring task (Figure 4)", "", t, ""]
@@ -244,8 +276,12 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
         md += [
             "## Comparison with the papers' claims",
             "",
-            "Generated from the numbers above (means over seeds); the papers' runs are at "
-            "paper scale, these at this preset's.",
+            "Generated from the numbers above: each comparison is paired by seed (the mean "
+            "difference, its 95% percentile-bootstrap interval over 10,000 resamples of the "
+            "seeds, the paired t-interval, and the sign count); the verdict is better/worse "
+            "only when both intervals exclude 0, else no detectable difference (too few seeds "
+            "under 3 shared seeds). "
+            "The papers' runs are at paper scale, these at this preset's.",
             "",
             c,
             "",
@@ -263,6 +299,51 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
         tables.timing_table(view),
         "",
     ]
+    return md
+
+
+def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
+    """Issue 12: tuning and optimizers, mechanism activity, plasticity loss."""
+    md = [
+        "## Optimizers and tuning",
+        "",
+        "Every method trains with the suite's optimizer family (NeuMoSync included; NGM-SGD's "
+        "optimizer is its mechanism); the settings below are those of the reported cells.",
+        "",
+        tables.tuning_table(view),
+        "",
+        "## Mechanism activity",
+        "",
+        "At the end of the stream, mean ± 95% t-interval over seeds: units replaced by CBP "
+        "and recycled by ReDo, distance of the parameters from their initial values (L2Init "
+        "and Shrink & Perturb pull it down), L2Init's penalty as a share of the last "
+        "minibatch's loss; the fraction of dormant hidden units (tau = 0.1) and the effective "
+        "rank of the penultimate features after the first and the last task. Last column: "
+        "whether the cells equal the Naive row's bit for bit (same stream and seed).",
+        "",
+        tables.activity_table(view),
+        "",
+    ]
+    same = tables.naive_identical_list(view)
+    if same:
+        md += ["**Identical to Naive:**", "", same, ""]
+    t = tables.slope_table(view)
+    if t:
+        md += [
+            "## Plasticity loss (accuracy right after each task)",
+            "",
+            "Per memorisation and drift stream: the accuracy on each task right after "
+            "training on it, its least-squares slope against the task index (percentage "
+            "points per task) fitted per seed, and the 95% t-interval over the seeds' slopes "
+            "(the seeds are the independent replicates; a task's points within one seed are "
+            "not). A slope whose interval lies below 0 is plasticity loss.",
+            "",
+            t,
+            "",
+        ]
+        p = figures.plasticity_loss(view, fig_dir)
+        if p is not None:
+            md += [f"![Plasticity loss]({p.relative_to(out).as_posix()})", ""]
     return md
 
 

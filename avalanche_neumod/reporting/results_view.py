@@ -14,6 +14,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from . import stats
+
 
 def num(x: Any) -> float:
     """A stored number as float (``None`` and the strings "nan"/"inf" included)."""
@@ -27,7 +29,8 @@ def num(x: Any) -> float:
 
 @dataclass
 class Stat:
-    """A scalar over seeds: mean and std (numpy's, ddof=0) of the finished seeds."""
+    """A scalar over seeds: mean, std (numpy's, ddof=0) and the 95% t-interval
+    (:func:`.stats.t_interval`) of the finished seeds."""
 
     values: list[float]
     n_seeds: int
@@ -45,8 +48,16 @@ class Stat:
         v = [x for x in self.values if math.isfinite(x)]
         return float(np.std(v)) if v else math.nan
 
-    def fmt(self, scale: float = 100.0, digits: int = 2, std: bool = True) -> str:
-        """``mean (std)`` scaled, with the seeds that diverged or failed flagged."""
+    @property
+    def ci(self) -> "stats.Interval":
+        return stats.t_interval(self.values)
+
+    def fmt(
+        self, scale: float = 100.0, digits: int = 2, std: bool = True, spread: str = "ci"
+    ) -> str:
+        """``mean ± h`` scaled (h: half-width of the 95% t-interval over seeds; ``(n=1)``
+        for one seed; ``spread="std"``: ``mean (std)``), with the seeds that diverged or
+        failed flagged; ``std=False``: the mean alone."""
         if not any(math.isfinite(x) for x in self.values):
             if self.n_diverged:
                 return f"diverged ({self.n_diverged}/{self.n_seeds})"
@@ -56,8 +67,11 @@ class Stat:
                 return f"failed ({self.n_failed}/{self.n_seeds})"
             return "n/a"
         s = f"{self.mean * scale:.{digits}f}"
-        if std:
+        if std and spread == "std":
             s += f" ({self.std * scale:.{digits}f})"
+        elif std:
+            iv = self.ci
+            s += f" ± {iv.half * scale:.{digits}f}" if math.isfinite(iv.lo) else f" (n={iv.n})"
         flags = []
         if self.n_diverged:
             flags.append(f"{self.n_diverged}/{self.n_seeds} diverged")
@@ -88,6 +102,16 @@ class Group:
     def method_args(self) -> dict:
         return self.cells[0]["config"]["method"].get("args", {})
 
+    def by_seed(self, get: Callable[[dict], Any]) -> dict[int, float]:
+        """Seed -> value of the finished cells (NaN where ``get`` finds nothing)."""
+        out = {}
+        for c in self.ok:
+            try:
+                out[int(c["config"]["seed"])] = num(get(c))
+            except (KeyError, IndexError, TypeError):
+                out[int(c["config"]["seed"])] = math.nan
+        return out
+
     def stat(self, get: Callable[[dict], Any]) -> Stat:
         vals = []
         for c in self.ok:
@@ -108,6 +132,9 @@ class View:
     """Results by stream and method, in the suite's order."""
 
     def __init__(self, results: list[dict], manifest: Optional[dict] = None):
+        # tuning cells (issue 12) are kept apart: they are not the reported seeds
+        self.tuning = [r for r in results if (r.get("config") or {}).get("tuning")]
+        results = [r for r in results if not (r.get("config") or {}).get("tuning")]
         self.results = results
         self.manifest = manifest or {}
         self.lock: Optional[dict] = None  # the run folder's lock holder, when read

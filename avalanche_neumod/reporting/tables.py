@@ -316,3 +316,291 @@ def problem_list(view: View) -> str:
 
 def fmt_pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+# ---- issue 12: fairness, tuning, mechanism activity, plasticity loss, provenance ------------
+
+NAIVE_NAMES = ("Naive", "FastNaive")
+
+
+def naive_key(view: View, stream: str) -> Optional[str]:
+    """The stream's Naive row: a ``Naive`` (else ``FastNaive``) method without arguments."""
+    for name in NAIVE_NAMES:
+        for m in view.methods_of(stream):
+            g = view.group(stream, m)
+            if g.method_name == name and not g.method_args:
+                return m
+    return None
+
+
+def _opt(cfg: dict) -> str:
+    o = dict(cfg.get("optimizer") or {})
+    name = o.pop("name", "sgd")
+    if name == "own":
+        lr = cfg.get("method", {}).get("args", {}).get("lr")
+        return "its own" + (f" (lr={lr})" if lr is not None else "")
+    return name + (" " + ", ".join(f"{k}={v}" for k, v in o.items()) if o else "")
+
+
+def _grid_text(grid: dict) -> str:
+    return "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in grid.items())
+
+
+def tuning_table(view: View) -> str:
+    """Per stream and method: the optimizer the reported cells used, the declared grid,
+    the picked point and its score (mean target over the tuning seeds); methods without a
+    grid are said to be untuned."""
+    from ..experiment import tuning as tu
+
+    suite = view.manifest.get("suite") or {}
+    grids = tu.method_grids(suite.get("methods") or {})
+    settings = tu.settings(suite.get("tune"))
+    choices = tu.select(suite.get("tune"), grids, view.tuning) if view.tuning and grids else {}
+    target = settings["target"]
+    header = ["Stream", "Method", "optimizer (reported cells)", "grid", "choice", "score"]
+    rows = []
+    for s in view.streams:
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            opt = _opt(g.cells[0]["config"])
+            ch = tu.choice_for(choices, s, m)
+            if ch is not None:
+                score = f"{ch.score * 100:.2f}" if math.isfinite(ch.score) else "n/a"
+                others = ", ".join(
+                    "n/a" if not math.isfinite(v) else f"{v * 100:.2f}" for v in ch.scores
+                )
+                rows.append(
+                    [
+                        view.stream_label(s),
+                        m,
+                        opt,
+                        _grid_text(ch.grid),
+                        tu.point_label(ch.point),
+                        f"{score} (all points: {others})",
+                    ]
+                )
+            elif g.cells[0]["config"].get("tuned"):  # no manifest: the cells say what ran
+                point = g.cells[0]["config"]["tuned"]["point"]
+                rows.append(
+                    [
+                        view.stream_label(s),
+                        m,
+                        opt,
+                        "(not in this run folder's manifest)",
+                        tu.point_label(point),
+                        "",
+                    ]
+                )
+            elif m in grids:
+                rows.append(
+                    [
+                        view.stream_label(s),
+                        m,
+                        opt,
+                        _grid_text(grids[m]),
+                        "no tuning cells in this run",
+                        "",
+                    ]
+                )
+            else:
+                rows.append(
+                    [
+                        view.stream_label(s),
+                        m,
+                        opt,
+                        "none declared",
+                        "not tuned (the suite declares no grid for it)",
+                        "",
+                    ]
+                )
+    note = (
+        f"Target: `{target['metric']}` ({target['mode']}imised), mean over the tuning seeds "
+        f"{settings['seeds'] or '(none)'}"
+        + (" and the streams" if settings["per"] == "suite" else "")
+        + "; scores in percent. Tuning seeds are disjoint from the reported seeds; a grid "
+        "point with a diverged or failed tuning cell scores n/a and is never picked."
+    )
+    return md_table(header, rows) + "\n\n" + note
+
+
+def _act_last(key: str) -> Callable[[dict], float]:
+    def get(c: dict) -> float:
+        return num(c["measures"]["activity"]["per_experience"][-1][key])
+
+    return get
+
+
+def _act_at(key: str, k: int) -> Callable[[dict], float]:
+    def get(c: dict) -> float:
+        return num(c["measures"]["activity"]["per_experience"][k][key])
+
+    return get
+
+
+def identical_to_naive(view: View, stream: str, method: str) -> tuple[int, int]:
+    """(seeds whose accuracy matrix equals the Naive row's bit for bit, seeds compared)."""
+    nk = naive_key(view, stream)
+    if nk is None or nk == method:
+        return 0, 0
+    naive = {c["config"]["seed"]: c for c in view.group(stream, nk).ok}
+    same = n = 0
+    for c in view.group(stream, method).ok:
+        ref = naive.get(c["config"]["seed"])
+        if ref is None:
+            continue
+        n += 1
+        same += ref["metrics"].get("accuracy_matrix") == c["metrics"].get("accuracy_matrix")
+    return same, n
+
+
+def has_activity(c: dict) -> bool:
+    return bool(((c.get("measures") or {}).get("activity") or {}).get("per_experience"))
+
+
+def _act_col(g, ok: list, key: str, scale: float, digits: int) -> str:
+    if not any(key in c["measures"]["activity"]["per_experience"][-1] for c in ok):
+        return ""
+    return g.stat(_act_last(key)).fmt(scale, digits)
+
+
+def _act_arrow(g, key: str, last: int, scale: float, digits: int) -> str:
+    a = g.stat(_act_at(key, 0)).fmt(scale, digits)
+    b = g.stat(_act_at(key, last)).fmt(scale, digits)
+    return f"{a} → {b}"
+
+
+def activity_table(view: View) -> str:
+    """What each method's mechanism did (end of the stream, mean ± 95% CI over seeds):
+    CBP replacements, ReDo recycled units, distance from the initial parameters, L2Init
+    penalty share of the loss, dormant fraction and effective rank after the first and the
+    last task; and whether the cells equal the Naive row's bit for bit."""
+    header = [
+        "Stream",
+        "Method",
+        "CBP replaced",
+        "ReDo recycled",
+        "‖θ−θ₀‖",
+        "L2Init penalty share (%)",
+        "dormant % (task 1 → last)",
+        "eff. rank (task 1 → last)",
+        "= Naive bit for bit",
+    ]
+    rows = []
+    for s in view.streams:
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            ok = [c for c in g.ok if has_activity(c)]
+            same, n = identical_to_naive(view, s, m)
+            flag = f"**yes ({same}/{n} seeds)**" if same else ("no" if n else "")
+            if not ok:
+                rows.append([view.stream_label(s), m, "not recorded", "", "", "", "", "", flag])
+                continue
+            last = len(ok[0]["measures"]["activity"]["per_experience"]) - 1
+            rows.append(
+                [
+                    view.stream_label(s),
+                    m,
+                    _act_col(g, ok, "cbp_replaced", 1.0, 0),
+                    _act_col(g, ok, "redo_recycled", 1.0, 0),
+                    _act_col(g, ok, "distance_from_init", 1.0, 2),
+                    _act_col(g, ok, "l2init_penalty_share", 100.0, 2),
+                    _act_arrow(g, "dormant", last, 100.0, 1),
+                    _act_arrow(g, "effective_rank", last, 1.0, 1),
+                    flag,
+                ]
+            )
+    return md_table(header, rows)
+
+
+def naive_identical_list(view: View) -> str:
+    """One line per (stream, method) whose cells equal the Naive row's bit for bit."""
+    lines = []
+    for s in view.streams:
+        nk = naive_key(view, s)
+        for m in view.methods_of(s):
+            same, n = identical_to_naive(view, s, m)
+            if same:
+                lines.append(
+                    f"- {view.stream_label(s)} / {m}: the accuracy matrix equals {nk}'s bit for "
+                    f"bit in {same} of {n} seeds: its mechanism did not change training here."
+                )
+    return "\n".join(lines)
+
+
+PLASTICITY_STREAM_WORDS = ("random_label", "permuted", "shuffle", "rotated", "drift")
+
+
+def plasticity_streams(view: View) -> list[str]:
+    """Memorisation and drift streams (not wrapped, e.g. recurring): those where the accuracy
+    right after each task, against the task index, shows plasticity loss."""
+    from ..experiment.cell import accuracy_kind
+
+    out = []
+    for s in view.streams:
+        cells = [c for m in view.methods_of(s) for c in view.group(s, m).ok]
+        if not cells:
+            continue
+        st = cells[0]["config"].get("stream") or {}
+        if st.get("wrappers"):
+            continue
+        name = str(st.get("name", s))
+        if accuracy_kind(view.info(s)) == "end_of_task" or any(
+            w in name for w in PLASTICITY_STREAM_WORDS
+        ):
+            out.append(s)
+    return out
+
+
+def _at_end(c: dict) -> list[float]:
+    return [num(v) for v in c["metrics"].get("accuracy_at_end") or []]
+
+
+def slope_table(view: View) -> str:
+    """Per plasticity stream and method: accuracy right after task 1 and after the last task,
+    and the least-squares slope of accuracy-after-each-task on the task index (points per
+    task), with its 95% t-interval over the per-seed slopes."""
+    from . import stats
+
+    header = [
+        "Stream",
+        "Method",
+        "after task 1",
+        "after last task",
+        "slope (points/task) [95% CI]",
+        "seeds",
+        "trend",
+    ]
+    rows = []
+    for s in plasticity_streams(view):
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            curves = [_at_end(c) for c in g.ok if len(_at_end(c)) >= 2]
+            if not curves:
+                continue
+            iv = stats.slope_interval(curves)
+            if not iv.excludes_zero():
+                trend = "no detectable trend" if math.isfinite(iv.lo) else "n/a (one seed)"
+            else:
+                trend = "**declines** (plasticity loss)" if iv.hi < 0 else "rises"
+            rows.append(
+                [
+                    view.stream_label(s),
+                    m,
+                    g.stat(lambda c: _at_end(c)[0]).fmt(),
+                    g.stat(lambda c: _at_end(c)[-1]).fmt(),
+                    stats.fmt_interval(iv),
+                    str(iv.n),
+                    trend,
+                ]
+            )
+    return md_table(header, rows) if rows else ""
+
+
+def commits(view: View) -> list[tuple[str, Optional[bool], int]]:
+    """(commit, dirty flag or None, number of cells) for every commit found in the cells."""
+    count: dict[tuple[str, Optional[bool]], int] = {}
+    for r in view.results + view.tuning:
+        v = r.get("versions") or {}
+        key = (str(v.get("git_commit", "unknown")), v.get("git_dirty"))
+        count[key] = count.get(key, 0) + 1
+    return [(c, d, n) for (c, d), n in sorted(count.items(), key=lambda kv: -kv[1])]

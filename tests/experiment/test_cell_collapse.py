@@ -18,6 +18,7 @@ defaults:
 streams:
   toy: {name: "toy:toy_stream", args: {n_experiences: 2}}
 methods:
+  Naive: {}
   NGM: {name: NGMSGD, args: {eta: 0.4}}
   # any entropy >= 1% of ln C counts as saturated: a collapse after 3 iterations
   Saturated: {name: NGMSGD, args: {eta: 0.4, collapse_patience: 3, collapse_tol: 0.99}}

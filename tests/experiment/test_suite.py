@@ -56,6 +56,7 @@ streams:
     train: {mb_size: 6}
     methods: {EWC: {args: {ewc_lambda: 7}}}
 methods:
+  Naive: {}
   EWC: {optimizer: {momentum: 0.9}}
   LwF: {optimizer: {name: adam, lr: 0.001}}
   NeuMoSync: {}
@@ -71,9 +72,10 @@ presets:
     assert cells["EWC"]["train"]["mb_size"] == 6
     # a different optimizer name replaces the one below instead of merging into it
     assert cells["LwF"]["optimizer"] == {"name": "adam", "lr": 0.001}
-    # a strategy that builds its own optimizer keeps it against shared optimizers; its
+    # NeuMoSync trains with the suite's optimizer like every method (issue 12); NGM-SGD,
+    # whose optimizer is its mechanism, keeps its own against shared optimizers; its
     # arguments merge with the suite's, and its own entry may still replace it
-    assert cells["NeuMoSync"]["optimizer"] == {"name": registry.OWN_OPTIMIZER}
+    assert cells["NeuMoSync"]["optimizer"] == {"name": "sgd", "lr": 0.05}
     assert cells["NGMSGD"]["optimizer"] == {"name": "sgd", "lr": 0.2}
     assert cells["NGMSGD"]["method"]["args"] == {"eta": 0.4, "lr": 0.01}
 
@@ -172,15 +174,15 @@ def test_user_strategy_by_import_path(tmp_path):
     p = tmp_path / "u.yaml"
     p.write_text(
         'name: u\nstreams: {a: {name: "toy:toy_stream"}}\npresets: {cpu: {}}\n'
-        'methods: {Mine: {name: "avalanche.training:Cumulative"}}\n'
+        'methods: {Naive: {}, Mine: {name: "avalanche.training:Cumulative"}}\n'
     )
-    (c,) = expand(load_suite(p))
+    (c,) = expand(load_suite(p), methods=["Mine"])
     assert c["method"]["target"] == "avalanche.training:Cumulative"
     assert c["method"]["kind"] == "user"
     p.write_text(p.read_text().replace("Cumulative", "Nope"))
     s = load_suite(p)  # resolved lazily: fails when a cell builds it
     with pytest.raises(registry.RegistryError, match="has no attribute 'Nope'"):
-        registry.resolve(expand(s)[0]["method"]["target"])
+        registry.resolve(expand(s, methods=["Mine"])[0]["method"]["target"])
 
 
 @pytest.mark.parametrize("name", SUITES)

@@ -23,6 +23,15 @@ def _row(md: str, row: str) -> list[str]:
     raise AssertionError(f"no row {row!r} in\n{md}")
 
 
+def _pm(vals, scale=100.0) -> str:
+    """``mean ± h`` with h the 95% Student-t half-width, computed here independently."""
+    from scipy import stats as sps
+
+    v = np.asarray(vals, dtype=float)
+    h = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean() * scale:.2f} ± {h * scale:.2f}"
+
+
 def _cell_value(md: str, row: str, col: int) -> str:
     return _row(md, row)[col]
 
@@ -46,7 +55,7 @@ def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
                 if r["config"]["stream_key"] == stream and r["config"]["method_key"] == method
             ]
             assert len(accs) == 2
-            want = f"{100 * np.mean(accs):.2f} ({100 * np.std(accs):.2f})"
+            want = _pm(accs)
             assert _cell_value(section, method, col) == want
         assert _cell_value(section, "Boom", col) == "diverged (2/2)"
     rows = [ln.split("|")[1].strip() for ln in section.splitlines() if ln.startswith("| ")]
@@ -137,21 +146,24 @@ def test_table1_and_table2_from_saved_results():
     assert "**pm** (β = 4)" in t1
     row = _row(t1, "NeuMoSync")
     # BKT_{β/2} = bkt[2] = 0.04 + shift; BKT_β = bkt[4] = 0.08 + shift; mean = 0.04 + shift
-    assert row[1] == "5.00 (1.00)"  # mean of 4% and 6%, std 1%
-    assert row[2] == "9.00 (1.00)"
-    assert row[3] == "5.00 (1.00)"
-    assert row[4] == "3.00 (1.00)"  # FKT at b=2: 2% + shift
-    assert row[7] == "30.00 (0.00)"
-    assert row[8] == "36.00 (1.00)"
-    assert row[10] == "71.00 (1.00)"
+    assert row[1] == _pm([0.04, 0.06])  # mean of 4% and 6%, 95% t-interval over 2 seeds
+    assert row[2] == _pm([0.08, 0.10])
+    assert row[3] == _pm([0.04, 0.06])
+    assert row[4] == _pm([0.02, 0.04])  # FKT at b=2: 2% + shift
+    assert row[7] == "30.00 ± 0.00"
+    assert row[8] == _pm([0.35, 0.37])
+    assert row[10] == _pm([0.70, 0.72])
     cbp = _row(t1, "CBP")
-    assert cbp[10] == "60.00 (0.00) [1/3 diverged]"
+    assert cbp[10] == "60.00 ± 0.00 [1/3 diverged]"
     t2 = tables.table2(view)
-    assert _cell_value(t2, "MAML", 1) == "0.24 (0.00)"
-    assert _cell_value(t2, "NeuMoSync", 2) == "0.71 (0.01)"
+    assert _cell_value(t2, "MAML", 1) == "0.24 ± 0.00"
+    assert _cell_value(t2, "NeuMoSync", 2) == _pm([0.70, 0.72], 1.0)
     text = claims(view)
-    assert "NeuMoSync's LCA_F is higher than CBP's by 6.00 points (36.00 vs 30.00; better)" in text
-    assert "NeuMoSync's LCA_F is higher than MAML's by 0.12 (0.36 vs 0.24; better)" in text
+    # two paired seeds: the difference is stated, no verdict is drawn from it
+    assert "NeuMoSync's LCA_F vs CBP: +6.00 points" in text
+    assert "vs MAML: +0.12 [" in text
+    assert "better" not in text.replace("Detectably better than 0", "")
+    assert "too few seeds" in text
 
 
 def _sg(avg_acc, avg_min_acc, wc_acc, avg_sg):
@@ -200,11 +212,12 @@ def test_ngm_table_claims_and_figures(tmp_path):
     }
     view = View(rs)
     t = tables.ngm_table(view)
-    assert _cell_value(t, "NGM-SGD", 1) == "85.00 (5.00)"
-    assert _cell_value(t, "NGM-SGD", 4) == "15.00 (5.00)"
-    assert _cell_value(t, "SGD", 4) == "30.00 (0.00)"
+    assert _cell_value(t, "NGM-SGD", 1) == _pm([0.8, 0.9])
+    assert _cell_value(t, "NGM-SGD", 4) == _pm([0.1, 0.2])
+    assert _cell_value(t, "SGD", 4) == "30.00 (n=1)"
     text = claims(view)
-    assert "NGM-SGD's avg-SG is lower than SGD's by 15.00 points (15.00 vs 30.00; better)" in text
+    # one shared seed (0): -20 points of avg-SG, too few seeds for a verdict
+    assert "NGM-SGD's avg-SG vs SGD: -20.00 points, 0+/1- of 1 seeds → **too few seeds**" in text
     from avalanche_neumod.reporting import figures
 
     assert figures.stability_gap_curves(view, tmp_path).stat().st_size > 5000
@@ -223,7 +236,7 @@ def test_report_from_saved_json_only(tmp_path):
         r["error"] = "ValueError: boom" if r["status"] == "failed" else None
         write_json_atomic(tmp_path / "run" / "cells" / f"{r['cell_id']}.json", r)
     md = write_report(tmp_path / "run", tmp_path / "rep").read_text()
-    assert _cell_value(md.split("## Average final accuracy")[1], "X", 1) == "50.00 (25.00)"
+    assert _cell_value(md.split("## Average final accuracy")[1], "X", 1) == _pm([0.25, 0.75])
     assert _cell_value(md.split("## Average final accuracy")[1], "Y", 1) == "failed (1/1)"
     assert "`a__Y__seed0`: **failed**: ValueError: boom" in md
 
@@ -231,7 +244,10 @@ def test_report_from_saved_json_only(tmp_path):
 def test_stat_formatting():
     from avalanche_neumod.reporting.results_view import Stat
 
-    assert Stat([0.5, math.nan], 3, n_diverged=1).fmt() == "50.00 (0.00) [1/3 diverged]"
+    assert Stat([0.5, math.nan], 3, n_diverged=1).fmt() == "50.00 (n=1) [1/3 diverged]"
+    assert Stat([0.4, 0.6], 2).fmt(spread="std") == "50.00 (10.00)"  # std kept: ddof 0
+    # 95% t-interval: t_{0.975, 2} = 4.303, s = 0.1, n = 3 -> 24.84 points
+    assert Stat([0.4, 0.5, 0.6], 3).fmt() == "50.00 ± 24.84"
     assert Stat([], 2, n_failed=2).fmt() == "failed (2/2)"
     assert Stat([0.123], 1).fmt(1.0, 3, std=False) == "0.123"
     with pytest.raises(AssertionError):

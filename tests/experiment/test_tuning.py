@@ -1,0 +1,237 @@
+"""Fair suites (issue 12): the suite's optimizer for every method, a Naive row, and
+per-method tuning on seeds disjoint from the reported ones."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from avalanche_neumod.experiment import tuning
+from avalanche_neumod.experiment.launch import run_suite
+from avalanche_neumod.experiment.results import load_results
+from avalanche_neumod.experiment.suite import SuiteError, expand, load_suite
+
+HEAD = """
+name: fair
+seeds: [0]
+defaults:
+  model: {name: mlp, args: {hidden_sizes: [16]}}
+  train: {mb_size: 8, epochs: 1}
+  optimizer: {name: adam, lr: 0.001}
+streams:
+  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}
+"""
+
+
+def _suite(tmp_path, body: str, preset: str = "cpu"):
+    p = tmp_path / "fair.yaml"
+    p.write_text(HEAD + body + "presets: {cpu: {}}\n")
+    return load_suite(p, preset)
+
+
+def test_suite_optimizer_applies_to_neumosync(tmp_path):
+    s = _suite(tmp_path, "methods: {Naive: {}, NeuMoSync: {}, NGMSGD: {}}\n")
+    cells = {c["method_key"]: c for c in expand(s)}
+    # NeuMoSync trains with the suite's optimizer (it used to keep its own Adam 1e-3)
+    assert cells["NeuMoSync"]["optimizer"] == {"name": "adam", "lr": 0.001}
+    assert cells["Naive"]["optimizer"] == cells["NeuMoSync"]["optimizer"]
+    # NGM-SGD's optimizer is its mechanism
+    assert cells["NGMSGD"]["optimizer"] == {"name": "own"}
+
+
+def test_neumosync_runs_with_the_suite_optimizer(tmp_path):
+    from avalanche_neumod.experiment.cell import run_cell
+
+    s = _suite(tmp_path, "methods: {Naive: {}, NeuMoSync: {}}\n")
+    cfg = [c for c in expand(s) if c["method_key"] == "NeuMoSync"][0]
+    r = run_cell(cfg)
+    assert r["status"] == "ok", r.get("traceback")
+
+
+def test_suite_without_naive_row_is_refused(tmp_path):
+    with pytest.raises(SuiteError, match="has no Naive row"):
+        _suite(tmp_path, "methods: {CBP: {}, NeuMoSync: {}}\n")
+
+
+def test_implicit_other_optimizer_family_is_refused(tmp_path):
+    body = "methods: {Naive: {optimizer: {name: sgd, lr: 0.01}}, CBP: {}}\n"
+    with pytest.raises(SuiteError, match="one optimizer family"):
+        _suite(tmp_path, body)
+    # an explicit choice in the method's own mapping is an optimizer study: allowed
+    body = "methods: {Naive: {optimizer: {name: sgd, lr: 0.01}}, CBP: {optimizer: {name: adam}}}\n"
+    assert _suite(tmp_path, body)
+
+
+TUNED = """
+tune:
+  seeds: [10, 11]
+  target: {metric: avg_final_accuracy, mode: max}
+methods:
+  Naive: {tune: {lr: [0.0001, 0.01]}}
+  CBP: {tune: {lr: [0.01], rho: [0.0, 0.1]}}
+  ReDo: {}
+"""
+
+
+def test_tuning_seeds_must_be_disjoint(tmp_path):
+    with pytest.raises(SuiteError, match=r"tuning seeds \[0\] are also reported seeds"):
+        _suite(tmp_path, TUNED.replace("[10, 11]", "[0, 11]"))
+
+
+def test_grid_without_tuning_seeds_and_bad_keys(tmp_path):
+    with pytest.raises(SuiteError, match="no `tune: {seeds"):
+        _suite(tmp_path, "methods: {Naive: {tune: {lr: [0.1]}}}\n")
+    bad = TUNED.replace("rho: [0.0, 0.1]", "rhoo: [0.0]")
+    with pytest.raises(SuiteError, match=r"unknown tune key 'rhoo'.*rho"):
+        _suite(tmp_path, bad)
+    with pytest.raises(SuiteError, match="non-empty list"):
+        _suite(tmp_path, TUNED.replace("lr: [0.01]", "lr: 0.01"))
+    with pytest.raises(SuiteError, match="mode"):
+        _suite(tmp_path, TUNED.replace("mode: max", "mode: best"))
+
+
+def test_tuning_cells_and_apply(tmp_path):
+    s = _suite(tmp_path, TUNED)
+    cells = tuning.tuning_cells(s)
+    # Naive 2 points + CBP 2 points, on 2 tuning seeds; ReDo has no grid
+    assert len(cells) == 8
+    assert {c["seed"] for c in cells} == {10, 11}
+    assert all(c["cell_id"].startswith("tune__") for c in cells)
+    assert len({c["cell_id"] for c in cells}) == 8
+    cbp = [c for c in cells if c["method_key"] == "CBP" and c["tuning"]["index"] == 1][0]
+    assert cbp["method"]["args"]["rho"] == 0.1 and cbp["optimizer"]["lr"] == 0.01
+    assert cbp["optimizer"]["name"] == "adam"
+
+
+def _fake(cfg, value, status="ok"):
+    return {"config": cfg, "status": status, "metrics": {"avg_final_accuracy": value}}
+
+
+def test_select_picks_best_mean_and_skips_diverged(tmp_path):
+    s = _suite(tmp_path, TUNED)
+    cells = tuning.tuning_cells(s)
+    vals = {
+        ("Naive", 0, 10): 0.5,
+        ("Naive", 0, 11): 0.7,  # mean 0.6
+        ("Naive", 1, 10): 0.9,
+        ("Naive", 1, 11): 0.2,  # mean 0.55
+        ("CBP", 0, 10): 0.1,
+        ("CBP", 0, 11): 0.1,
+        ("CBP", 1, 10): 0.99,
+        ("CBP", 1, 11): 0.99,  # best, but one seed diverged
+    }
+    results = []
+    for c in cells:
+        key = (c["method_key"], c["tuning"]["index"], c["seed"])
+        st = "diverged" if key == ("CBP", 1, 11) else "ok"
+        results.append(_fake(c, vals[key], st))
+    ch = tuning.select(s.tune, tuning.method_grids(s.methods), results)
+    assert ch[("toy", "Naive")].point == {"lr": 0.0001}
+    assert ch[("toy", "Naive")].score == pytest.approx(0.6)
+    assert ch[("toy", "CBP")].point == {"lr": 0.01, "rho": 0.0}
+    assert math.isnan(ch[("toy", "CBP")].scores[1])
+    # mode min picks the other point
+    t = dict(s.tune, target={"metric": "avg_final_accuracy", "mode": "min"})
+    assert tuning.select(t, tuning.method_grids(s.methods), results)[("toy", "Naive")].point == {
+        "lr": 0.01
+    }
+    # every point unusable: an error, not a silent default
+    with pytest.raises(tuning.TuningError, match="no grid point"):
+        tuning.select(
+            s.tune, tuning.method_grids(s.methods), [_fake(c, 0.1, "failed") for c in cells]
+        )
+
+
+def test_run_tunes_first_then_reports_with_the_pick(tmp_path):
+    s = _suite(tmp_path, TUNED)
+    out = tmp_path / "run"
+    run_suite(s, str(out), progress=False)
+    res = load_results(out)
+    tune_cells = [r for r in res if r["config"].get("tuning")]
+    reported = [r for r in res if not r["config"].get("tuning")]
+    assert len(tune_cells) == 8 and len(reported) == 3
+    choices = json.loads((out / "tuning.json").read_text())["choices"]
+    by_m = {c["method"]: c for c in choices}
+    for r in reported:
+        mk = r["config"]["method_key"]
+        if mk == "ReDo":
+            assert "tuned" not in r["config"]
+            continue
+        point = by_m[mk]["point"]
+        assert r["config"]["tuned"]["point"] == point
+        assert r["config"]["optimizer"]["lr"] == point["lr"]
+        # the picked point has the best mean target over the tuning seeds
+        scores = {}
+        for t in tune_cells:
+            if t["config"]["method_key"] == mk:
+                i = t["config"]["tuning"]["index"]
+                scores.setdefault(i, []).append(t["metrics"]["avg_final_accuracy"])
+        best = max(scores, key=lambda i: (sum(scores[i]) / 2, -i))
+        assert tuning.points(tuning.method_grids(s.methods)[mk])[best] == point
+    # resumable: a second invocation skips every finished cell (tuning ones included)
+    summ = run_suite(s, str(out), progress=False, resume=True)
+    assert summ.statuses == {} and len(summ.skipped) == 3
+
+
+def test_report_lists_grid_choice_and_score(tmp_path):
+    from avalanche_neumod.reporting import write_report
+
+    s = _suite(tmp_path, TUNED.replace("  CBP: {tune: {lr: [0.01], rho: [0.0, 0.1]}}\n", ""))
+    out = tmp_path / "run"
+    run_suite(s, str(out), progress=False)
+    md = write_report(out, tmp_path / "rep").read_text()
+    sec = md.split("## Optimizers and tuning")[1].split("\n## ")[0]
+    choice = json.loads((out / "tuning.json").read_text())["choices"][0]
+    naive = [r for r in sec.splitlines() if "| Naive |" in r][0]
+    assert "lr ∈ {0.0001, 0.01}" in naive
+    assert f"lr={choice['point']['lr']}" in naive
+    assert f"{100 * choice['score']:.2f} (all points:" in naive
+    assert f"adam lr={choice['point']['lr']}" in naive
+    redo = [r for r in sec.splitlines() if "| ReDo |" in r][0]
+    assert "not tuned" in redo
+    # the tuning cells are not reported seeds
+    assert "seeds [0]" in md
+
+
+def test_given_optimizer_reaches_every_neumosync_parameter():
+    """NeuMoSync on the suite's optimizer trains theta, the neuron features and NeuroSync:
+    the optimizer built over the main network receives every trainable parameter."""
+    import torch
+    from avalanche.training.plugins import EvaluationPlugin
+    from toy import toy_stream
+
+    from avalanche_neumod.models import MLP
+    from avalanche_neumod.training.neumosync import NeuMoSync
+
+    m = MLP(input_size=8, hidden_sizes=[16], num_classes=4)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    s = NeuMoSync(model=m, optimizer=opt, train_mb_size=8, evaluator=EvaluationPlugin(loggers=[]))
+    s.train(toy_stream().train_stream[0])
+    in_opt = {id(p) for g in s.optimizer.param_groups for p in g["params"]}
+    trainable = {id(p) for p in s.model.parameters() if p.requires_grad}
+    assert s.optimizer is opt and len(trainable) > 4 and trainable <= in_opt
+
+
+def test_select_per_suite_pools_the_streams(tmp_path):
+    body = TUNED.replace("  target:", "  per: suite\n  target:")
+    p = tmp_path / "two.yaml"
+    p.write_text(
+        HEAD.replace(
+            'streams:\n  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}\n',
+            'streams:\n  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}\n'
+            '  toy2: {name: "toy:toy_stream", args: {n_experiences: 2, dim: 6}}\n',
+        )
+        + body
+        + "presets: {cpu: {}}\n"
+    )
+    s = load_suite(p)
+    cells = [c for c in tuning.tuning_cells(s) if c["method_key"] == "Naive"]
+    # point 0 wins on toy, point 1 on toy2 by more: pooled over streams, point 1
+    val = {("toy", 0): 0.6, ("toy", 1): 0.5, ("toy2", 0): 0.2, ("toy2", 1): 0.5}
+    res = [_fake(c, val[(c["stream_key"], c["tuning"]["index"])]) for c in cells]
+    ch = tuning.select(s.tune, tuning.method_grids(s.methods), res)
+    assert list(ch) == [("*", "Naive")] and ch[("*", "Naive")].point == {"lr": 0.01}
+    rep = tuning.reported_cells(s, ch, methods=["Naive"])
+    assert {c["optimizer"]["lr"] for c in rep} == {0.01} and len(rep) == 2
