@@ -33,9 +33,9 @@ import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from ..benchmarks.tensor_data import experience_tensors
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from ..models.units import recording_paused
+from ..tensors import experience_tensors
 from .subset_eval import eval_mode, fixed_subset
 
 NEUTRAL = (1.0, 0.0, 1.0, 0.0)  # SM, WC, gain, shift: the InferenceNetwork is the MainNetwork

@@ -31,7 +31,6 @@ from avalanche.evaluation.metric_results import MetricValue
 from torch import nn
 
 from .._checks import check_integer, check_real
-from ..benchmarks.tensor_data import experience_tensors
 from ..models.units import (
     UnitRecorder,
     dormant_fraction,
@@ -39,6 +38,7 @@ from ..models.units import (
     recording_paused,
     unit_network,
 )
+from ..tensors import experience_tensors
 from .subset_eval import ForwardFn, default_forward, eval_mode, fixed_subset
 
 

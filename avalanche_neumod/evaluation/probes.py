@@ -8,13 +8,15 @@ method's plugins and their state: EWC importances, CBP utilities, replay
 buffers, ...), except:
 
 - the ``EvaluationPlugin`` is replaced by a silent, inactive one (a probe never
-  logs to the main run's loggers), and ``PeriodicEval`` and observer plugins
-  (this library's trackers and probe drivers, anything with
-  ``neumod_observer = True``, and the types in ``exclude``) are dropped;
+  logs to the main run's loggers), and ``PeriodicEval`` and observers are
+  dropped: instances of :class:`avalanche_neumod.observer.Observer` (the
+  training monitor, this library's trackers and probe drivers) and of the types
+  in ``exclude`` (for plugins that cannot derive from ``Observer``);
 - per-iteration state (current minibatch, output, loss, dataloader, adapted
-  dataset) is not copied, and the experiences and data tensors given in
-  ``share`` (and ``strategy.experience``) are shared, not copied: data are
-  read-only.
+  dataset) is not copied, nor is a :class:`FastTemplate`'s dispatch cache
+  (its ``__getstate__`` leaves it out of every copy and pickle), and the
+  experiences and data tensors given in ``share`` (and
+  ``strategy.experience``) are shared, not copied: data are read-only.
 
 :func:`run_probe` then trains the fork through its own ``train()`` on a
 truncated copy of the experience (``beta * train_mb_size`` samples drawn by a
@@ -42,7 +44,8 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates.base_sgd import PeriodicEval
 
-from ..benchmarks.tensor_data import TENSORS_ATTR
+from ..observer import Observer
+from ..tensors import attach_tensors, attached_tensors
 from .subset_eval import SubsetEvaluator
 
 _PER_ITERATION_STATE = ("adapted_dataset", "dataloader", "mbatch", "mb_output", "loss")
@@ -59,12 +62,22 @@ class _Removed:
 
 
 def is_observer(plugin, exclude: Sequence[type] = ()) -> bool:
-    """Whether a plugin observes rather than trains (not copied into probes)."""
-    return (
-        isinstance(plugin, (EvaluationPlugin, PeriodicEval))
-        or bool(getattr(plugin, "neumod_observer", False))
-        or (bool(exclude) and isinstance(plugin, tuple(exclude)))
-    )
+    """Whether a plugin observes rather than trains (not copied into probes): an
+    ``EvaluationPlugin``, a ``PeriodicEval``, an :class:`Observer` or an instance of a
+    type in ``exclude``."""
+    if isinstance(plugin, (EvaluationPlugin, PeriodicEval, Observer)):
+        return True
+    if bool(exclude) and isinstance(plugin, tuple(exclude)):
+        return True
+    if getattr(plugin, "neumod_observer", False):
+        warnings.warn(
+            f"{type(plugin).__name__}.neumod_observer is deprecated: derive from "
+            "avalanche_neumod.observer.Observer or pass the type as exclude=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return True
+    return False
 
 
 def _silent_evaluator() -> EvaluationPlugin:
@@ -92,15 +105,12 @@ def fork_strategy(strategy, share: Iterable = (), exclude: Sequence[type] = ()) 
         v = getattr(strategy, name, None)
         if v is not None and not isinstance(v, (int, float, str, bool, tuple)):
             memo[id(v)] = None
-    cache = getattr(strategy, "_dispatch_cache", None)
-    if isinstance(cache, dict):
-        memo[id(cache)] = {}
     for exp in [getattr(strategy, "experience", None), *share]:
         if exp is None:
             continue
         _share(memo, exp)
         _share(memo, getattr(exp, "_dataset", None))
-        data = getattr(exp, TENSORS_ATTR, None)
+        data = attached_tensors(exp)
         if data is not None:
             _share(memo, data)
             for t in (data.x, data.y, data.t):
@@ -155,9 +165,9 @@ def truncated_experience(experience, n: int, seed: int):
     idx = torch.randperm(len(ds), generator=g)[:n].sort().values
     out = copy.copy(experience)
     object.__setattr__(out, "_dataset", ds.subset(idx.tolist()))
-    data = getattr(experience, TENSORS_ATTR, None)
+    data = attached_tensors(experience)
     if data is not None:
-        object.__setattr__(out, TENSORS_ATTR, data.subset(idx))
+        attach_tensors(out, data.subset(idx))
     return out
 
 
@@ -165,14 +175,12 @@ class ProbeDone(Exception):
     """Raised by the probe recorder after the last measured update."""
 
 
-class ProbeRecorder(SupervisedPlugin):
+class ProbeRecorder(Observer, SupervisedPlugin):
     """Accuracy on one experience's fixed subset before the first update and after each
     of the first ``beta`` updates. ``stop=True`` raises :class:`ProbeDone` after the last.
 
     In a probe it is the last plugin, so each measurement sees the complete update.
     """
-
-    neumod_observer = True
 
     def __init__(self, evaluator: SubsetEvaluator, exp_id: int, beta: int, stop: bool = True):
         super().__init__()

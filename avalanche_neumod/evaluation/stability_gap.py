@@ -58,6 +58,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from .._checks import check_integer, check_real
+from ..observer import Observer
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
 
@@ -508,7 +509,7 @@ def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list
 # --------------------------------------------------------------------------- tracker plugin
 
 
-class StabilityGapTracker(SupervisedPlugin):
+class StabilityGapTracker(Observer, SupervisedPlugin):
     """Evaluate each seen experience's fixed test subset during training (DESIGN 7.2).
 
     Points: before the first update of every experience and after every
@@ -534,8 +535,6 @@ class StabilityGapTracker(SupervisedPlugin):
     ``EvaluationPlugin`` alone; as a plugin (``plugins=[tracker]``) it serves
     ``StabilityGapMetric(tracker)`` and code that reads ``to_dict()`` without a metric.
     """
-
-    neumod_observer = True  # never copied into probe forks
 
     def __init__(
         self,

@@ -20,8 +20,8 @@ from avalanche.models.utils import avalanche_forward
 from torch import nn
 
 from .._checks import check_integer
-from ..benchmarks.tensor_data import ExperienceTensors, experience_tensors
 from ..models.units import recording_paused
+from ..tensors import ExperienceTensors, experience_tensors
 
 # forward(model, x, t) -> logits
 ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -49,6 +49,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from .._checks import check_integer
+from ..observer import Observer
 from .probes import preserved_rng, run_probe, snapshot_strategy
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
@@ -231,7 +232,7 @@ def transfer_table(
 # --------------------------------------------------------------------------- plugin
 
 
-class KnowledgeTransferPlugin(SupervisedPlugin):
+class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
     """Collect A^{k-1}, probe A^{T-1} and A^0, for :func:`transfer_table` (DESIGN 7.1).
 
     During the main run it measures, for each training experience ``k``, the fixed
@@ -257,8 +258,6 @@ class KnowledgeTransferPlugin(SupervisedPlugin):
     beta=...)`` can own and drive one from an ``EvaluationPlugin`` alone; as a plugin it
     serves ``KnowledgeTransferMetric(plugin)`` and code that reads ``to_dict()``.
     """
-
-    neumod_observer = True
 
     def __init__(
         self,

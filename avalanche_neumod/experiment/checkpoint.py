@@ -32,15 +32,15 @@ import torch
 
 FORMAT = 1
 CKPT_DIR = "checkpoints"
-# strategy attributes that only hold the current experience's loaders, minibatch and
-# handler cache: stored empty (the next experience sets them again)
+# strategy attributes that only hold the current experience's loaders and minibatch:
+# stored empty (the next experience sets them again). A FastTemplate's event-handler
+# caches never enter a pickle (``FastTemplate.__getstate__``).
 TRANSIENT = {
     "dataloader": lambda: None,
     "adapted_dataset": lambda: None,
     "mbatch": lambda: None,
     "mb_output": lambda: None,
     "loss": lambda: None,
-    "_dispatch_cache": dict,
 }
 
 

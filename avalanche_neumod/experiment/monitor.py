@@ -17,6 +17,8 @@ from typing import Optional
 import torch
 from avalanche.core import SupervisedPlugin
 
+from ..observer import Observer
+
 
 class Diverged(RuntimeError):
     """Training produced a non-finite loss."""
@@ -30,10 +32,12 @@ class Diverged(RuntimeError):
         self.loss = loss
 
 
-class TrainMonitor(SupervisedPlugin):
-    """Stop on a non-finite loss; record windowed training loss/accuracy and boundaries."""
+class TrainMonitor(Observer, SupervisedPlugin):
+    """Stop on a non-finite loss; record windowed training loss/accuracy and boundaries.
 
-    neumod_observer = True  # probes' forks of the strategy leave it out (evaluation.probes)
+    An :class:`~avalanche_neumod.observer.Observer`: forks of the strategy (probes)
+    leave it out, so a probe neither counts iterations nor stops on its own loss.
+    """
 
     def __init__(self, log_every: int = 10, pbar=None):
         super().__init__()

@@ -30,7 +30,7 @@ from avalanche.core import SupervisedPlugin
 from torch.utils.data import DataLoader
 
 from .._checks import check_integer
-from ..benchmarks.tensor_data import ExperienceTensors, experience_tensors
+from ..tensors import ExperienceTensors, experience_tensors
 
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]
 

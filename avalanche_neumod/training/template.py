@@ -306,6 +306,38 @@ class FastTemplate(SupervisedTemplate):
         self._dispatch_cache: dict = {}  # per-iteration events, cleared per experience
         self._dispatch_memo: dict = {}  # event -> (objects, key, handlers)
 
+    # The dispatch caches hold handlers bound to this strategy's own plugins, metrics and
+    # loggers, keyed by their ids: never valid for another object. Copies and pickles
+    # leave them out (rebuilt at the next event); ``reset_dispatch`` empties them here.
+    _DISPATCH_CACHES = ("_dispatch_cache", "_dispatch_memo")
+    # Per-iteration results whose autograd graph cannot be copied: copied detached.
+    _GRAPH_STATE = ("mb_output", "loss")
+
+    def reset_dispatch(self) -> None:
+        """Forget the event handlers read from the plugins (read again at the next event).
+
+        Per-iteration handlers are read once per experience, and reused while the
+        plugins, metrics and loggers are the same objects: call this after changing them
+        in the middle of an experience, or after replacing a plugin's hook methods in
+        place. ``copy.deepcopy`` and ``pickle`` never carry these caches.
+        """
+        self._dispatch_cache.clear()
+        self._dispatch_memo.clear()
+
+    def __getstate__(self) -> dict:
+        """The state ``copy.deepcopy`` and ``pickle`` use: without the dispatch caches,
+        and with the current ``mb_output`` and ``loss`` detached from their graph (so a
+        strategy can be copied or pickled in the middle of an experience)."""
+        state = dict(self.__dict__)
+        for name in self._DISPATCH_CACHES:
+            if name in state:
+                state[name] = {}
+        for name in self._GRAPH_STATE:
+            v = state.get(name)
+            if isinstance(v, torch.Tensor) and v.grad_fn is not None:
+                state[name] = v.detach()
+        return state
+
     def _handlers(self, event: str, cached: bool = True) -> list:
         handlers = self._dispatch_cache.get(event) if cached else None
         if handlers is None:
