@@ -111,6 +111,23 @@ def _diff(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def _suite_cell(suite: Suite, cfg: dict, tuning_ids: dict) -> Optional[dict]:
+    """What this suite gives the stored cell ``cfg``: its tuning cell (by id), or the
+    reported cell with the stored grid point applied (None: not one of the suite's)."""
+    if cfg.get("tuning") is not None:
+        return tuning_ids.get(cfg["cell_id"])
+    seed, mk, sk = int(cfg["seed"]), cfg["method_key"], cfg["stream_key"]
+    (mine,) = expand(suite, seeds=[seed], methods=[mk], streams=[sk])
+    point = (cfg.get("tuned") or {}).get("point")
+    if point is not None:
+        grid = tuning.method_grids(suite.methods).get(mk) or {}
+        if point not in tuning.points(grid):
+            return None
+        mine = tuning.apply(mine, point)
+        mine["tuned"] = {"point": point}
+    return mine
+
+
 def foreign_cells(suite: Suite, out: Path, redo: Iterable[str] = ()) -> list[tuple[str, str]]:
     """The cells in ``out`` that are not this suite's (another suite or preset, a key the
     suite lacks, or a configuration that differs from what the suite gives that cell):
@@ -119,11 +136,12 @@ def foreign_cells(suite: Suite, out: Path, redo: Iterable[str] = ()) -> list[tup
     d = out / CELLS_DIR
     redo = set(redo)
     found = []
+    tuning_ids = {c["cell_id"]: c for c in tuning.tuning_cells(suite)}
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
             r = read_json(p)
             cfg = r["config"]
-            sk, mk, seed = cfg["stream_key"], cfg["method_key"], int(cfg["seed"])
+            sk, mk, _ = cfg["stream_key"], cfg["method_key"], int(cfg["seed"])
         except (ValueError, KeyError, TypeError):
             continue
         if p.stem in redo and r.get("status") not in FINISHED:
@@ -135,9 +153,12 @@ def foreign_cells(suite: Suite, out: Path, redo: Iterable[str] = ()) -> list[tup
             found.append((p.stem, f"stream {sk!r} x method {mk!r} is not in this suite"))
             continue
         try:
-            (mine,) = expand(suite, seeds=[seed], methods=[mk], streams=[sk])
+            mine = _suite_cell(suite, cfg, tuning_ids)
         except SuiteError as e:
             found.append((p.stem, str(e)))
+            continue
+        if mine is None:
+            found.append((p.stem, "a tuning cell or grid point this suite does not declare"))
             continue
         diff = _diff(cfg, mine)
         if diff:

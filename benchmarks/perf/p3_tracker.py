@@ -1,4 +1,4 @@
-"""P3: stability-gap tracking throughput (DESIGN 10).
+"""P3: stability-gap tracking throughput (docs/metrics.md; bar in reports/perf.md).
 
 Measures one evaluation point of :class:`StabilityGapTracker` with 10 seen
 experiences of 1,000 test samples each (Permuted-MNIST-shaped tensors, MLP
@@ -42,10 +42,13 @@ def run(quick: bool) -> list[PerfResult]:
     model = MLP(784, (100, 100), 10)
     model.train()
     tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=SAMPLES, batch_size=BATCH)
-    tracker.current = N_EXP - 1  # all ten experiences seen
+    tracker.tasks = list(range(N_EXP))  # all ten experiences seen (trained once each)
+    tracker.current = N_EXP - 1
     strategy = SimpleNamespace(model=model, device=torch.device("cpu"))
     xs = [t.x for t in tests]
     points = 5 if quick else 40
+
+    assert tracker.seen() and len(tracker.seen()) == N_EXP, "the tracker would evaluate nothing"
 
     def ours():
         for _ in range(points):

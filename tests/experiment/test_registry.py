@@ -83,10 +83,10 @@ presets: {cpu: {}}
 
 def test_neumosync_diagnostics_args_checked_against_their_own_class(tmp_path):
     # Was checked against PlasticityMetric (an inherited import path), which takes ``tau``:
-    # the typo passed the check and failed the cell. (suite.py does not yet accept this
-    # metric name, so the check is called on an expanded cell directly.)
+    # the typo passed the check and failed the cell. (The check is called on an expanded
+    # cell directly: load_suite runs the same check.)
     p = tmp_path / "s.yaml"
-    p.write_text(SUITE + "methods: {NeuMoSync: {}}\n")
+    p.write_text(SUITE + "methods: {Naive: {}, NeuMoSync: {}}\n")
     cfg = expand(load_suite(p))[0]
     cfg["metrics"] = {"neumosync_diagnostics": {"samples": 8}}
     argcheck.check_cell(cfg, "s")
@@ -133,6 +133,7 @@ def test_a_suite_may_ask_for_every_measure_the_runner_builds(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text(
         "name: s\nseeds: [0]\nstreams: {toy: {name: 'toy:toy_stream'}}\n"
-        "methods: {NeuMoSync: {metrics: {neumosync_diagnostics: {}}}}\npresets: {cpu: {}}\n"
+        "methods: {Naive: {}, NeuMoSync: {metrics: {neumosync_diagnostics: {}}}}\n"
+        "presets: {cpu: {}}\n"
     )
     load_suite(p)  # accepted (it was refused as an unknown metric)

@@ -147,11 +147,12 @@ def test_known_arguments_accepted(tmp_path):
         _suite(
             tmp_path,
             "",
-            "methods:\n  EWC: {args: {ewc_lambda: 5, mode: separate}, eval: {log_every: 2}}\n"
+            "methods:\n  Naive: {}\n"
+            "  EWC: {args: {ewc_lambda: 5, mode: separate}, eval: {log_every: 2}}\n"
             "  CBP: {args: {rho: 0.1}, optimizer: {momentum: 0.9}}\n",
         )
     )
-    assert len(expand(s)) == 2
+    assert len(expand(s)) == 3
 
 
 def test_cell_failing_at_run_time_is_recorded_and_suite_goes_on(tmp_path, monkeypatch):
