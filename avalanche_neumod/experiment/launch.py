@@ -314,9 +314,7 @@ def run_suite(
         raise LaunchError(str(e)) from e
     try:
         mark_interrupted(out_p, log)
-        todo, skipped = plan(
-            suite, out_p, seeds, methods, streams, resume, force_mixed, log, cells
-        )
+        todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log, cells)
         summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
         inv = {
             "id": inv_id,
