@@ -1,4 +1,4 @@
-"""NeuMoSync strategy (DESIGN 6, Training) on small real Permuted / Random-Label MNIST."""
+"""NeuMoSync strategy (training) on small real Permuted / Random-Label MNIST."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plasticity diagnostics (DESIGN 7.3): dormant units, feature rank, |weight|, gradient norm.
+"""Plasticity diagnostics (docs/metrics.md): dormant units, feature rank, |weight|, gradient norm.
 
 Pure functions:
 
@@ -136,7 +136,7 @@ def diagnose(
 
 
 class PlasticityMetric(PluginMetric[dict]):
-    """Plasticity diagnostics as Avalanche metric values (DESIGN 7.3).
+    """Plasticity diagnostics as Avalanche metric values.
 
     After each training experience (and every ``every`` iterations if given), on
     ``samples`` fixed samples of the current training experience (drawn by a private

@@ -1,4 +1,4 @@
-"""MAML (DESIGN 5.7): the meta-gradient against a hand-built computation; backends agree."""
+"""MAML: the meta-gradient against a hand-built computation; backends agree."""
 
 from __future__ import annotations
 
