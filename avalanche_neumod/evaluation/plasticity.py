@@ -2,9 +2,11 @@
 
 Pure functions:
 
-- :func:`redo_scores` / :func:`dormant_fraction`: ReDo's score of unit ``i`` of a
-  layer, ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)`` (expectation over the batch, the
-  spatial positions and CReLU copies); a unit is tau-dormant if ``s_i <= tau``
+- :func:`~avalanche_neumod.models.units.redo_scores` /
+  :func:`~avalanche_neumod.models.units.dormant_fraction` (in ``models/units.py``):
+  ReDo's score of unit ``i`` of a layer, ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)``
+  (expectation over the batch, the spatial positions and CReLU copies); a unit is
+  tau-dormant if ``s_i <= tau``
   (Sokar et al. 2023; a layer whose units are all silent has every score 0).
 - :func:`effective_rank`: Roy & Vetterli's effective rank of a feature matrix,
   ``exp(-sum_i p_i log p_i)`` with ``p_i = sigma_i / sum_j sigma_j`` over its
