@@ -1,4 +1,4 @@
-"""NGM-SGD's stability-gap study at CPU scale (issue 6; DESIGN 4, 7.2).
+"""NGM-SGD's stability-gap study at CPU scale (issue 6; docs/ngm.md, docs/metrics.md).
 
 The authors' joint-training protocol: the MLP 784-400-400-10 with their
 initialisation (``ngm_mlp``), standardised MNIST inputs, batch 128, lr 0.01,

@@ -1,4 +1,4 @@
-"""NeuMoSync network (DESIGN 6): InferenceNetwork, consolidation, alphas, ablations."""
+"""NeuMoSync network: InferenceNetwork, consolidation, alphas, ablations."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def test_gradients_reach_theta_features_and_neurosync_but_not_phi():
 
 
 def test_plasticity_modulation_scales_the_gradient():
-    """dL/dtheta_i = alpha_SM,i dL/dw_inf,i (DESIGN 6, InferenceNetwork)."""
+    """dL/dtheta_i = alpha_SM,i dL/dw_inf,i (InferenceNetwork)."""
     torch.manual_seed(0)
     net = NeuMoSyncNetwork(_small_mlp())
     _randomise_head(net, std=1.0)

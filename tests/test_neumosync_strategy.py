@@ -1,4 +1,4 @@
-"""NeuMoSync strategy (DESIGN 6, Training) on small real Permuted / Random-Label MNIST."""
+"""NeuMoSync strategy (training) on small real Permuted / Random-Label MNIST."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torchvision
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.training.plugins import EvaluationPlugin
 
@@ -26,7 +27,6 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def mnist(data_root):
-    torchvision = pytest.importorskip("torchvision")
     ds = torchvision.datasets.MNIST(str(data_root), train=True, download=False)
     x = ((ds.data[:1600].float() / 255 - 0.1307) / 0.3081)[:, None]
     return x, ds.targets[:1600].clone()

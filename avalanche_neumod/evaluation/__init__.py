@@ -1,4 +1,4 @@
-"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics (DESIGN 7),
+"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics,
 NeuMoSync's alpha diagnostics.
 
 Every scalar has a pure function over plain arrays and a ``PluginMetric`` for

@@ -1,10 +1,12 @@
-"""Plasticity diagnostics (DESIGN 7.3): dormant units, feature rank, |weight|, gradient norm.
+"""Plasticity diagnostics (docs/metrics.md): dormant units, feature rank, |weight|, gradient norm.
 
 Pure functions:
 
-- :func:`redo_scores` / :func:`dormant_fraction`: ReDo's score of unit ``i`` of a
-  layer, ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)`` (expectation over the batch, the
-  spatial positions and CReLU copies); a unit is tau-dormant if ``s_i <= tau``
+- :func:`~avalanche_neumod.models.units.redo_scores` /
+  :func:`~avalanche_neumod.models.units.dormant_fraction` (in ``models/units.py``):
+  ReDo's score of unit ``i`` of a layer, ``s_i = E|h_i| / ((1/H) sum_k E|h_k|)``
+  (expectation over the batch, the spatial positions and CReLU copies); a unit is
+  tau-dormant if ``s_i <= tau``
   (Sokar et al. 2023; a layer whose units are all silent has every score 0).
 - :func:`effective_rank`: Roy & Vetterli's effective rank of a feature matrix,
   ``exp(-sum_i p_i log p_i)`` with ``p_i = sigma_i / sum_j sigma_j`` over its
@@ -136,7 +138,7 @@ def diagnose(
 
 
 class PlasticityMetric(PluginMetric[dict]):
-    """Plasticity diagnostics as Avalanche metric values (DESIGN 7.3).
+    """Plasticity diagnostics as Avalanche metric values.
 
     After each training experience (and every ``every`` iterations if given), on
     ``samples`` fixed samples of the current training experience (drawn by a private

@@ -1,4 +1,4 @@
-"""Forking a strategy for a probe, and running a probe (DESIGN 7.1).
+"""Forking a strategy for a probe, and running a probe (docs/metrics.md).
 
 A probe trains a *copy* of a strategy for ``beta`` batches on one experience with
 the method's own update rule and measures accuracy after each batch; the main

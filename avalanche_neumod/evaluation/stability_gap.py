@@ -1,4 +1,4 @@
-"""Stability gap: per-iteration accuracy curves and their scores (DESIGN 7.2).
+"""Stability gap: per-iteration accuracy curves and their scores (docs/metrics.md).
 
 Data model (plain, JSON-friendly): ``curves = {exp_id: (x, acc)}`` where ``x`` is
 the number of updates done when the point was taken (strictly increasing) and
@@ -488,7 +488,7 @@ def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list
     """The seed-averaged curves of several runs (same experiences and x in every run).
 
     Scoring the mean curve (what NGM-SGD's tables do) differs from averaging per-seed
-    scores: one seed's dip is smoothed away (DESIGN 7.2); reports give the latter.
+    scores: one seed's dip is smoothed away; reports give the latter.
     """
     if not runs:
         raise ValueError("mean_curves needs at least one run")
@@ -510,7 +510,7 @@ def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list
 
 
 class StabilityGapTracker(Observer, SupervisedPlugin):
-    """Evaluate each seen experience's fixed test subset during training (DESIGN 7.2).
+    """Evaluate each seen experience's fixed test subset during training.
 
     Points: before the first update of every experience and after every
     ``eval_every``-th update, plus one at the end of each experience. ``x`` = the

@@ -1,4 +1,4 @@
-"""Knowledge transfer and learning speed: LCA_0, LCA_F, LCA_B, FKT_b, BKT_b (DESIGN 7.1).
+"""Knowledge transfer and learning speed: LCA_0, LCA_F, LCA_B, FKT_b, BKT_b (docs/metrics.md).
 
 Accuracy arrays, shape ``(T, beta + 1)``, row ``k`` = experience ``k``, column
 ``b`` = batches trained on it (accuracies in [0, 1]; ``None``/NaN where unused):
@@ -233,7 +233,7 @@ def transfer_table(
 
 
 class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
-    """Collect A^{k-1}, probe A^{T-1} and A^0, for :func:`transfer_table` (DESIGN 7.1).
+    """Collect A^{k-1}, probe A^{T-1} and A^0, for :func:`transfer_table`.
 
     During the main run it measures, for each training experience ``k``, the fixed
     test subset (``eval_samples``) of ``k``'s *task* before the first update of ``k``

@@ -21,7 +21,6 @@ the suite goes on, whatever the launcher.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import socket
@@ -508,11 +507,3 @@ def _collect_job(job, cfg: dict, out: Path, summary: RunSummary, log) -> None:
         msg = str(e).strip().splitlines()
         s = _crashed(cfg, out, f"submitit job {job.job_id} failed: {msg[-1] if msg else e}")
     _record(summary, s, log)
-
-
-def fmt_seconds(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    m, sec = divmod(int(round(s)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{sec:02d}s" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")

@@ -2,11 +2,11 @@
 
 Accuracy is always recorded (``cell.py``). Each optional measure here builds the
 evaluation library's plugin(s) for a cell, and after training turns what they
-measured into JSON (curves, arrays and the scalars of DESIGN 7):
+measured into JSON (curves, arrays and the scalars of docs/metrics.md):
 
-- ``stability_gap``: the stability-gap tracker (DESIGN 7.2);
-- ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (DESIGN 7.1);
-- ``plasticity``: plasticity diagnostics per experience (DESIGN 7.3);
+- ``stability_gap``: the stability-gap tracker;
+- ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT;
+- ``plasticity``: plasticity diagnostics per experience;
 - ``neumosync_diagnostics``: spread, task change and input sensitivity of
   NeuMoSync's alphas per layer (docs/neumosync.md).
 
@@ -74,7 +74,7 @@ def _lower_scores(scores: dict) -> dict:
 
 
 class StabilityGap(Measure):
-    """The stability-gap tracker (DESIGN 7.2): curves, boundaries and both conventions' scores.
+    """The stability-gap tracker: curves, boundaries and both conventions' scores.
 
     De Lange's scores use every tracked curve; NGM-SGD's (``convention="ngm"``) score the
     first tracked experience's curve alone, as the authors' code does.
@@ -133,7 +133,7 @@ class StabilityGap(Measure):
 
 
 class Transfer(Measure):
-    """Knowledge-transfer probes (DESIGN 7.1): the A arrays, FKT_b/BKT_b for every b, LCA."""
+    """Knowledge-transfer probes: the A arrays, FKT_b/BKT_b for every b, LCA."""
 
     name = "transfer"
     supplied_args = ("test_stream",)
@@ -172,7 +172,7 @@ class Transfer(Measure):
 
 
 class Plasticity(Measure):
-    """Plasticity diagnostics (DESIGN 7.3), as emitted by ``PlasticityMetric``."""
+    """Plasticity diagnostics, as emitted by ``PlasticityMetric``."""
 
     name = "plasticity"
     PREFIXES = ("DormantFraction", "EffectiveRank", "MeanAbsWeight", "GradNorm")

@@ -19,7 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 SCHEMA_VERSION = 1
 FINISHED = ("ok", "diverged", "collapsed")  # statuses that --resume does not redo
@@ -201,14 +201,3 @@ def update_manifest(run_dir: Union[str, Path], suite: dict, invocation: dict) ->
         invs.append(invocation)
     write_json_atomic(Path(run_dir) / MANIFEST, m)
     return m
-
-
-def as_float(x: Any) -> float:
-    """A metric value read back from JSON ("nan"/"inf" strings included)."""
-    if x is None:
-        return math.nan
-    return float(x)
-
-
-def finished_ids(run_dir: Union[str, Path], ids: Iterable[str]) -> set[str]:
-    return {i for i in ids if is_finished(run_dir, i)}

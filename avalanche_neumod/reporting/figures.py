@@ -308,7 +308,7 @@ def ngm_gains(view: View, out: Path) -> Optional[Path]:
     return _save(fig, out, "ngm_gains.png")
 
 
-ALPHA_KINDS = ("sm", "wc", "gain", "shift")  # NeuMoSync's order (DESIGN 6)
+ALPHA_KINDS = ("sm", "wc", "gain", "shift")  # NeuMoSync's order (docs/neumosync.md)
 
 
 def _kind_name(kind: str) -> str:

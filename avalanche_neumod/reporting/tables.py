@@ -314,10 +314,6 @@ def problem_list(view: View) -> str:
     return "\n".join(lines)
 
 
-def fmt_pct(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{100 * x:.2f}"
-
-
 # ---- issue 12: fairness, tuning, mechanism activity, plasticity loss, provenance ------------
 
 NAIVE_NAMES = ("Naive", "FastNaive")

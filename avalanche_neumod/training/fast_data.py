@@ -1,4 +1,4 @@
-"""The fast training path: minibatches sliced from in-memory tensors (DESIGN 10, P1).
+"""The fast training path: minibatches sliced from in-memory tensors (bar P1: docs/suites.md#performance-bars).
 
 Avalanche's stock loaders fetch and collate one sample at a time, which costs
 more than a small model's forward and backward pass. When an experience's data

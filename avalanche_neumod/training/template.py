@@ -1,7 +1,7 @@
 """The base of this library's strategies: Avalanche's ``SupervisedTemplate`` on the fast path.
 
 These make a plain run, training and ``eval(test_stream)``, cost little more
-than a hand-written PyTorch loop (DESIGN 10, P1 and P5), without changing what
+than a hand-written PyTorch loop (bars P1 and P5: docs/suites.md#performance-bars), without changing what
 any plugin, metric or logger sees:
 
 1. :class:`~avalanche_neumod.training.fast_data.FastDataPlugin` serves

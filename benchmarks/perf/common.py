@@ -1,4 +1,4 @@
-"""Shared helpers for the performance benchmarks (DESIGN 10).
+"""Shared helpers for the performance benchmarks (bars: docs/suites.md#performance-bars).
 
 Every benchmark module in this folder exposes ``run(quick: bool) -> list[PerfResult]``;
 ``run_all.py`` runs them in one process, one after the other, and writes

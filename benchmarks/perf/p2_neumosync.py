@@ -21,7 +21,7 @@ The data are random tensors: timing does not depend on pixel values.
 The "floor" line times NeuroSync's Transformer alone (forward and backward of
 ``nn.TransformerEncoder`` over the 211 tokens at the default sizes, nothing else)
 against the same Naive iteration: the part of every NeuMoSync iteration that no
-implementation of DESIGN 6 can skip. It shows how much of the 3x bar the
+implementation of NeuMoSync (docs/neumosync.md) can skip. It shows how much of the 3x bar the
 Transformer leaves for the rest (theta's own forward/backward, the
 InferenceNetwork, the optimizer over 38 tensors, EMA and statistics).
 """

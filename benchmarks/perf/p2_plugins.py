@@ -1,4 +1,4 @@
-"""P2 (DESIGN 10): per-iteration cost of the plasticity plugins against our Naive.
+"""P2: per-iteration cost of the plasticity plugins against our Naive.
 
 Each method's strategy (CBP, ReDo, L2Init, Shrink & Perturb, with their default
 hyperparameters) and ``FastNaive`` train the same MLP 784-100-100-10 with Adam

@@ -1,4 +1,4 @@
-"""P3: stability-gap tracking throughput (docs/metrics.md; bar in reports/perf.md).
+"""P3: stability-gap tracking throughput (bar: at least 0.8x a plain no-grad loop).
 
 Measures one evaluation point of :class:`StabilityGapTracker` with 10 seen
 experiences of 1,000 test samples each (Permuted-MNIST-shaped tensors, MLP

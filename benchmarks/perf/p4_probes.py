@@ -1,4 +1,4 @@
-"""P4: cost of the transfer probes (DESIGN 7.1, 10).
+"""P4: cost of the transfer probes (bar: at most 1.2x their work at main-loop rates).
 
 A Permuted-MNIST-shaped run (T = 10 experiences, random tensors, MLP
 784-100-100-10, batch 16, our ``FastNaive``) with :class:`KnowledgeTransferPlugin`

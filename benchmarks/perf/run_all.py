@@ -83,7 +83,8 @@ def main(argv=None) -> int:
         "share the 2 cores when it is above about 1, which adds noise to every ratio.",
         "",
         "Each ratio is taken within this one run, the two sides timed interleaved; "
-        "the medians of the repeats are shown. Bars are DESIGN section 10's.",
+        "the medians of the repeats are shown. The bars are listed in docs/suites.md "
+        "(Performance bars).",
         "",
         _table(results),
         "",

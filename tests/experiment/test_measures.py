@@ -66,7 +66,7 @@ def test_transfer_record(result):
     assert t["lca_f"] == pytest.approx(table["LCA_F"])
     assert t["lca_b"] == pytest.approx(table["LCA_B"])
     assert t["lca_0"] == pytest.approx(table["LCA_0"])
-    # the identity LCA_F = LCA_0_F + mean_b FKT_b (DESIGN 7.1) holds on the saved numbers
+    # the identity LCA_F = LCA_0_F + mean_b FKT_b (docs/metrics.md) holds on the saved numbers
     assert t["lca_f"] == pytest.approx(t["lca_0_f"] + sum(t["fkt"]) / 4)
 
 

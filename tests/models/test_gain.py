@@ -1,4 +1,4 @@
-"""Gain layers (DESIGN 4): z = (x @ W.T) * g + b, attached in place on any readable model."""
+"""Gain layers: z = (x @ W.T) * g + b, attached in place on any readable model."""
 
 from __future__ import annotations
 

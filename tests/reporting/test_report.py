@@ -39,7 +39,8 @@ def _cell_value(md: str, row: str, col: int) -> str:
 def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
     run, rep = tmp_path / "runs" / "tiny", tmp_path / "reports" / "tiny"
     suite = load_suite(tiny_suite, "two_seeds")
-    run_suite(suite, str(run), progress=False)
+    command = f"neumod run {tiny_suite} --preset two_seeds --out {run}"
+    run_suite(suite, str(run), progress=False, command=command)
     path = write_report(run, rep)
     md = path.read_text()
     results = load_results(run)
@@ -67,7 +68,8 @@ def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
     assert {"accuracy_per_step.png", "final_accuracy.png", "accuracy_at_end.png"} <= set(refs)
     for ref in refs:
         assert (rep / ref).stat().st_size > 5000
-    assert "neumod run" not in md or "two_seeds" in md  # the command of the run is recorded
+    # the command of the run is recorded, as given
+    assert re.search(rf"^- `{re.escape(command)}` \(local, jobs 1\): started ", md, re.M), md
     assert "Versions: " in md and "torch" in md
 
     # a report is a function of the saved results: regenerating gives the same text

@@ -1,4 +1,4 @@
-"""CBP (DESIGN 5.1): the recurrence, the replacement rule and its side effects."""
+"""CBP: the recurrence, the replacement rule and its side effects."""
 
 from __future__ import annotations
 

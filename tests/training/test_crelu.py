@@ -1,4 +1,4 @@
-"""CReLU (DESIGN 5.4): doubled widths and parameter matching."""
+"""CReLU: doubled widths and parameter matching."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NGM-SGD (DESIGN 4): the gain recurrence, its timing, the strategy and its baselines."""
+"""NGM-SGD: the gain recurrence, its timing, the strategy and its baselines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""L2Init (DESIGN 5.3): the penalty, its anchor and its gradient."""
+"""L2Init: the penalty, its anchor and its gradient."""
 
 from __future__ import annotations
 

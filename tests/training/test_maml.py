@@ -1,6 +1,8 @@
-"""MAML (DESIGN 5.7): the meta-gradient against a hand-built computation; backends agree."""
+"""MAML: the meta-gradient against a hand-built computation; backends agree."""
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 import torch
@@ -78,9 +80,15 @@ def test_meta_gradient_matches_hand_built(steps, first_order):
         assert not torch.allclose(got, fo, atol=1e-6)
 
 
+def test_higher_backend_without_higher_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "higher", None)  # ``import higher`` now fails
+    with pytest.raises(ImportError, match=r"pip install higher.*torch\.func"):
+        _strategy(_model(), backend="higher")
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 def test_higher_backend_matches(first_order):
-    pytest.importorskip("higher")
+    pytest.importorskip("higher")  # the optional extra ``maml``; its absence is tested above
     x, y = _data()
     g1 = _meta_grad(_strategy(_model(), inner_lr=0.3, inner_steps=2, first_order=first_order), x, y)
     g2 = _meta_grad(

@@ -1,4 +1,4 @@
-"""ReDo (DESIGN 5.2): scores, recycling, the output layer, and the recycling periods."""
+"""ReDo: scores, recycling, the output layer, and the recycling periods."""
 
 from __future__ import annotations
 
