@@ -1,4 +1,6 @@
-"""The fast training path: minibatches sliced from in-memory tensors (bar P1: docs/suites.md#performance-bars).
+"""The fast training path: minibatches sliced from in-memory tensors.
+
+Its cost bar is P1 (docs/suites.md#performance-bars).
 
 Avalanche's stock loaders fetch and collate one sample at a time, which costs
 more than a small model's forward and backward pass. When an experience's data

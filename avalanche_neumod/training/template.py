@@ -1,8 +1,8 @@
 """The base of this library's strategies: Avalanche's ``SupervisedTemplate`` on the fast path.
 
 These make a plain run, training and ``eval(test_stream)``, cost little more
-than a hand-written PyTorch loop (bars P1 and P5: docs/suites.md#performance-bars), without changing what
-any plugin, metric or logger sees:
+than a hand-written PyTorch loop (bars P1 and P5: docs/suites.md#performance-bars),
+without changing what any plugin, metric or logger sees:
 
 1. :class:`~avalanche_neumod.training.fast_data.FastDataPlugin` serves
    minibatches by slicing in-memory tensors (on by default, ``fast_data=False``
