@@ -52,13 +52,14 @@ def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _spread(logits: torch.Tensor) -> torch.Tensor:
+def _spread(logits: torch.Tensor) -> float:
     """The largest (over classes) range across the batch of ``logits``: 0 iff every
     example gets the same logits (inf for a batch of one: nothing to compare)."""
-    flat = logits.reshape(-1, logits.shape[-1]).to(torch.float64)
+    flat = logits.reshape(-1, logits.shape[-1])
     if flat.shape[0] < 2:
-        return torch.tensor(math.inf, dtype=torch.float64, device=flat.device)
-    return (flat.amax(0) - flat.amin(0)).amax()
+        return math.inf
+    lo, hi = torch.aminmax(flat, dim=0)
+    return (hi - lo).max().item()
 
 
 class GainModulationPlugin(SupervisedPlugin):
@@ -198,10 +199,8 @@ class GainModulationPlugin(SupervisedPlugin):
         out = strategy.mb_output.detach()
         self.iterations += 1  # training iterations seen (1-based in collapse_info)
         if self.collapse_patience:
-            self.entropy, spread = torch.stack(
-                [softmax_entropy(out).to(torch.float64), _spread(out)]
-            ).tolist()
-            self._check_collapse(out.shape[-1], spread)
+            self.entropy = softmax_entropy(out).item()
+            self._check_collapse(out.shape[-1], _spread(out))
         else:
             self.entropy = softmax_entropy(out).item()
         if self.record:
