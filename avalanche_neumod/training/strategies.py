@@ -35,7 +35,9 @@ __all__ = ["CBP", "CReLU", "L2Init", "L2InitEWC", "ReDo", "ShrinkPerturb"]
 class _PluginStrategy(FastTemplate):
     """``FastTemplate`` with the method's own plugins placed before the user's ``plugins``."""
 
-    def __init__(self, *ours, plugins: Optional[Sequence] = None, **base_kwargs):
+    def __init__(
+        self, *, ours: Sequence = (), plugins: Optional[Sequence] = None, **base_kwargs
+    ):  # keyword-only: Avalanche warns about positional arguments to a strategy
         super().__init__(plugins=[*ours, *(plugins or [])], **base_kwargs)
 
 
@@ -46,7 +48,7 @@ class CBP(_PluginStrategy):
     @takes_arguments_of(CBPPlugin)
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
         self.cbp = CBPPlugin(**pop_arguments_of(CBPPlugin, base_kwargs))
-        super().__init__(self.cbp, model=model, optimizer=optimizer, **base_kwargs)
+        super().__init__(ours=[self.cbp], model=model, optimizer=optimizer, **base_kwargs)
 
 
 class ReDo(_PluginStrategy):
@@ -56,7 +58,7 @@ class ReDo(_PluginStrategy):
     @takes_arguments_of(ReDoPlugin)
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
         self.redo = ReDoPlugin(**pop_arguments_of(ReDoPlugin, base_kwargs))
-        super().__init__(self.redo, model=model, optimizer=optimizer, **base_kwargs)
+        super().__init__(ours=[self.redo], model=model, optimizer=optimizer, **base_kwargs)
 
 
 class L2Init(_PluginStrategy):
@@ -65,7 +67,7 @@ class L2Init(_PluginStrategy):
     @takes_arguments_of(L2InitPlugin)
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
         self.l2init = L2InitPlugin(**pop_arguments_of(L2InitPlugin, base_kwargs))
-        super().__init__(self.l2init, model=model, optimizer=optimizer, **base_kwargs)
+        super().__init__(ours=[self.l2init], model=model, optimizer=optimizer, **base_kwargs)
 
 
 class L2InitEWC(_PluginStrategy):
@@ -93,7 +95,9 @@ class L2InitEWC(_PluginStrategy):
             decay_factor = check_real("decay_factor (online EWC)", decay_factor, 0.0, 1.0)
         self.l2init = L2InitPlugin(lam)
         self.ewc = EWCPlugin(ewc_lambda, mode=mode, decay_factor=decay_factor)
-        super().__init__(self.l2init, self.ewc, model=model, optimizer=optimizer, **base_kwargs)
+        super().__init__(
+            ours=[self.l2init, self.ewc], model=model, optimizer=optimizer, **base_kwargs
+        )
 
 
 class ShrinkPerturb(_PluginStrategy):
@@ -105,7 +109,9 @@ class ShrinkPerturb(_PluginStrategy):
         self.shrink_perturb = ShrinkPerturbPlugin(
             **pop_arguments_of(ShrinkPerturbPlugin, base_kwargs)
         )
-        super().__init__(self.shrink_perturb, model=model, optimizer=optimizer, **base_kwargs)
+        super().__init__(
+            ours=[self.shrink_perturb], model=model, optimizer=optimizer, **base_kwargs
+        )
 
 
 def _rebuild_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:

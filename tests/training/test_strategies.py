@@ -53,3 +53,19 @@ def test_the_suite_argument_check_accepts_forwarded_arguments():
     assert {"rho", "m", "sampling", "train_mb_size", "criterion"} <= accepted(CBP)
     assert {"tau", "F", "every", "eval_every"} <= accepted(ReDo)
     assert {"consolidation", "d_model", "objective", "train_mb_size"} <= accepted(NeuMoSync)
+
+
+def test_wrappers_pass_no_positional_arguments_to_avalanche():
+    """Avalanche warns (PositionalArgumentsDeprecatedWarning) when a strategy's
+    ``__init__`` gets positional arguments: our wrappers pass their plugins by name."""
+    import warnings
+
+    from avalanche_neumod.models import MLP
+    from avalanche_neumod.training import CBP, L2InitEWC
+
+    model = MLP(4, (3,), 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CBP(model=model, optimizer=opt, rho=0.1)
+        L2InitEWC(model=model, optimizer=opt, ewc_lambda=1.0)
