@@ -231,18 +231,21 @@ def select(tune: dict, grids: dict, results: list[dict]) -> dict[tuple[str, str]
     """
     s = settings(tune)
     metric, mode = s["target"]["metric"], s["target"]["mode"]
-    by_pair: dict[tuple[str, str], dict[int, list[float]]] = {}
+    by_pair: dict[tuple[str, str], list[tuple[dict, float]]] = {}
     for r in results:
         cfg = r["config"]
         t = cfg.get("tuning")
         if not t:
             continue
         pair = (cfg["stream_key"] if s["per"] == "stream" else "*", cfg["method_key"])
-        by_pair.setdefault(pair, {}).setdefault(int(t["index"]), []).append(target_value(r, metric))
+        by_pair.setdefault(pair, []).append((t["point"], target_value(r, metric)))
     out: dict[tuple[str, str], Choice] = {}
-    for (sk, mk), per_point in by_pair.items():
+    for (sk, mk), found in by_pair.items():
         grid = grids[mk]
         pts = points(grid)
+        # matched by the point itself (dict equality ignores key order), not by its index:
+        # a grid read back from JSON may list its axes in another order
+        per_point = {i: [v for p, v in found if p == pt] for i, pt in enumerate(pts)}
         scores = []
         for i in range(len(pts)):
             vals = per_point.get(i, [])

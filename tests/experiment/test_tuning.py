@@ -191,8 +191,9 @@ def test_report_lists_grid_choice_and_score(tmp_path):
     assert f"adam lr={choice['point']['lr']}" in naive
     redo = [r for r in sec.splitlines() if "| ReDo |" in r][0]
     assert "not tuned" in redo
-    # the tuning cells are not reported seeds
+    # the tuning cells are not reported seeds, and do not count as mixed configurations
     assert "seeds [0]" in md
+    assert "different configurations" not in md
 
 
 def test_given_optimizer_reaches_every_neumosync_parameter():
@@ -235,3 +236,29 @@ def test_select_per_suite_pools_the_streams(tmp_path):
     assert list(ch) == [("*", "Naive")] and ch[("*", "Naive")].point == {"lr": 0.01}
     rep = tuning.reported_cells(s, ch, methods=["Naive"])
     assert {c["optimizer"]["lr"] for c in rep} == {0.01} and len(rep) == 2
+
+
+def test_select_matches_points_not_indices_when_the_grid_axes_are_reordered():
+    """A report reads the grid back from the manifest's JSON, whose axis order may differ
+    from the YAML's: the choice must be the same point with the same score."""
+    from avalanche_neumod.experiment.tuning import points, select
+
+    grid = {"ema_decay": [0.99, 0.999], "lr": [0.01, 0.03]}
+    scores = {(0.99, 0.01): 0.1, (0.999, 0.01): 0.9, (0.99, 0.03): 0.3, (0.999, 0.03): 0.2}
+    results = [
+        {
+            "status": "ok",
+            "config": {
+                "stream_key": "s",
+                "method_key": "M",
+                "tuning": {"point": pt, "index": i},
+            },
+            "metrics": {"avg_accuracy": scores[(pt["ema_decay"], pt["lr"])]},
+        }
+        for i, pt in enumerate(points(grid))
+    ]
+    tune = {"target": {"metric": "avg_accuracy", "mode": "max"}}
+    a = select(tune, {"M": grid}, results)[("s", "M")]
+    b = select(tune, {"M": {"lr": [0.01, 0.03], "ema_decay": [0.99, 0.999]}}, results)[("s", "M")]
+    assert a.point == b.point == {"ema_decay": 0.999, "lr": 0.01}
+    assert a.score == b.score == 0.9
