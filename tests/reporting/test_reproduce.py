@@ -29,26 +29,11 @@ from avalanche_neumod.experiment.results import _clean, load_results
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_CELL_S = 20.0
-_FAIR = (
-    "issue 12 (item 7 regenerates it): made before the suites became fair "
-    "(no Naive row and/or NeuMoSync on its own Adam; no tuning)"
-)
 # report folder -> why its cells are known not to match the current suite definition
-STALE: dict[str, str] = {
-    "ablation": _FAIR,
-    "maml": _FAIR,
-    "plasticity": _FAIR,
-    "recurring": _FAIR,
-    "transfer": _FAIR,
-}
-
+STALE: dict[str, str] = {}  # empty: every committed report is current
 
 # report folder -> why its stored metrics are known to differ at the current code
-RERUN_STALE: dict[str, str] = {
-    "recurring": "issue 14: accuracy_at_end on a recurring stream now scores each training "
-    "experience on its own task's test set (it paired train k with test k); issue 12 "
-    "(item 7) regenerates the report",
-}
+RERUN_STALE: dict[str, str] = {}  # empty: every committed report is current
 
 
 def _report_runs() -> list[Path]:
