@@ -55,3 +55,16 @@ def interleaved_times(
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def hand_train_epoch(model, opt, d, batch: int) -> None:
+    """The hand-written reference loop's epoch over one experience's tensors ``d``
+    (shuffled minibatches, cross-entropy, one optimizer step each)."""
+    import torch
+
+    order = torch.randperm(len(d))
+    for i in range(0, len(d), batch):
+        idx = order[i : i + batch]
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(d.x[idx]), d.y[idx]).backward()
+        opt.step()

@@ -12,8 +12,7 @@ import warnings
 import torch
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
-from common import PerfResult, interleaved_times, median
-from torch import nn
+from common import PerfResult, hand_train_epoch, interleaved_times, median
 
 from avalanche_neumod.benchmarks.streams import permuted_mnist
 from avalanche_neumod.models import MLP
@@ -49,12 +48,7 @@ def _hand_run(bm):
         model = MLP(784, (100, 100), 10)
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         for d in data:
-            order = torch.randperm(len(d))
-            for i in range(0, len(d), BATCH):
-                idx = order[i : i + BATCH]
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(d.x[idx]), d.y[idx]).backward()
-                opt.step()
+            hand_train_epoch(model, opt, d, BATCH)
 
     return run
 

@@ -20,13 +20,12 @@ import torch
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
-from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from common import PerfResult, interleaved_times, median  # noqa: E402
+from common import PerfResult, hand_train_epoch, interleaved_times, median  # noqa: E402
 
 from avalanche_neumod.benchmarks.streams import permuted_mnist  # noqa: E402
 from avalanche_neumod.models import MLP  # noqa: E402
@@ -67,12 +66,7 @@ def _hand_run(bm, batch: int):
         model = MLP(784, (100, 100), 10)
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         for d in train:
-            order = torch.randperm(len(d))
-            for i in range(0, len(d), batch):
-                idx = order[i : i + batch]
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(d.x[idx]), d.y[idx]).backward()
-                opt.step()
+            hand_train_epoch(model, opt, d, batch)
             model.eval()
             with torch.no_grad():
                 accs, correct, total = [], 0, 0
