@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import matplotlib
 import matplotlib.ticker
@@ -98,6 +98,23 @@ def _title(fig, text: str) -> None:
     fig.suptitle(textwrap.fill(text, width))
 
 
+def _panels(
+    view: View, streams, get: Callable[[dict], Any], keep: Callable[[Any], bool]
+) -> list[tuple[str, list]]:
+    """Per stream (with something to draw): per method the kept ``get(cell)`` of its
+    finished cells, ``[(stream, [(method, [item, ...]), ...]), ...]``."""
+    panels = []
+    for s in streams:
+        lines = []
+        for m in view.methods_of(s):
+            items = [x for x in (get(c) for c in view.group(s, m).ok) if keep(x)]
+            if items:
+                lines.append((m, items))
+        if lines:
+            panels.append((s, lines))
+    return panels
+
+
 def _curve_figure(
     view: View,
     out: Path,
@@ -109,16 +126,7 @@ def _curve_figure(
     pct: bool = True,
 ) -> Optional[Path]:
     """Per stream a panel; per method the seed-mean curve ``get(cell) -> (x, y, bounds)``."""
-    panels = []
-    for s in view.streams:
-        lines = []
-        for m in view.methods_of(s):
-            got = [get(c) for c in view.group(s, m).ok]
-            got = [g for g in got if g and len(g[0])]
-            if got:
-                lines.append((m, got))
-        if lines:
-            panels.append((s, lines))
+    panels = _panels(view, view.streams, get, lambda g: bool(g) and len(g[0]) > 0)
     if not panels:
         return None
     fig, axes = _grid(len(panels))
@@ -371,19 +379,10 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
     from . import stats
     from .tables import plasticity_streams
 
-    panels = []
-    for s in plasticity_streams(view):
-        lines = []
-        for m in view.methods_of(s):
-            curves = [
-                [num(v) for v in c["metrics"].get("accuracy_at_end") or []]
-                for c in view.group(s, m).ok
-            ]
-            curves = [c for c in curves if len(c) >= 2]
-            if curves:
-                lines.append((m, curves))
-        if lines:
-            panels.append((s, lines))
+    def at_end(cell: dict) -> list[float]:
+        return [num(v) for v in cell["metrics"].get("accuracy_at_end") or []]
+
+    panels = _panels(view, plasticity_streams(view), at_end, lambda c: len(c) >= 2)
     if not panels:
         return None
     fig, axes = _grid(len(panels))
