@@ -270,10 +270,18 @@ def test_neurosync_lr_gives_the_modulator_its_own_group(mnist):
     rest = {id(p) for p in net.parameters()} - theta
     assert {id(p) for p in groups[1]["params"]} == rest
     assert id(net.neurosync.head.weight) in rest
-    with pytest.raises(ValueError, match="optimizer"):
-        NeuMoSync(
-            model=MLP(), neurosync_lr=1e-4, optimizer=torch.optim.SGD(MLP().parameters(), 0.1)
-        )
+    # a given optimizer (a suite's) keeps its kind and settings, theta keeps its lr
+    model = MLP()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    strategy = NeuMoSync(
+        model=model, neurosync_lr=1e-4, optimizer=sgd, train_mb_size=16, evaluator=None
+    )
+    strategy.train(bm.train_stream[0])
+    groups = strategy.optimizer.param_groups
+    assert isinstance(strategy.optimizer, torch.optim.SGD)
+    assert [(g["lr"], g["momentum"]) for g in groups] == [(0.1, 0.9), (1e-4, 0.9)]
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.parameters()}
+    assert id(strategy.model.neurosync.head.weight) in {id(p) for p in groups[1]["params"]}
 
 
 def _lookahead_by_hand(net: NeuMoSyncNetwork, x, y, eta: float, second: bool):

@@ -10,8 +10,8 @@ InferenceNetwork with alphas from the evaluation batch and updates nothing.
 Variants (ours, issue 13; docs/neumosync.md):
 
 - ``neurosync_lr``: NeuroSync, the neuron embeddings and the other modulator
-  parameters get their own learning rate (a second Adam parameter group);
-  theta keeps ``lr``.
+  parameters get their own learning rate (a second parameter group of the
+  default Adam or of the given optimizer); theta keeps its learning rate.
 - ``objective="lookahead"``: each minibatch is split in halves A and B. With the
   alphas of the whole batch, the loss on A gives ``g = dL_A/dw_inf``; one
   plasticity-modulated step ``theta' = theta - eta * alpha_SM * g`` (``eta =
@@ -74,7 +74,9 @@ class NeuMoSync(FastTemplate):
             of :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork` (their
             defaults in ``NETWORK_ARGUMENTS``), forwarded to it and validated there.
         neurosync_lr: learning rate of every parameter that is not theta (NeuroSync,
-            e_i, layer embeddings, layer biases) in the default Adam; None: ``lr`` [None].
+            e_i, layer embeddings, layer biases): a second parameter group of the default
+            Adam, or of a given optimizer (rebuilt with its class and settings over the two
+            groups; theta keeps its lr); None: one group [None].
         objective: ``"joint"`` [default: one loss on the InferenceNetwork] or
             ``"lookahead"`` (module docstring).
         lookahead_lr: eta, the step size of the lookahead update, > 0 [0.1].
@@ -104,8 +106,6 @@ class NeuMoSync(FastTemplate):
         check_real("lr", lr, 0.0, low_open=True)
         if neurosync_lr is not None:
             check_real("neurosync_lr", neurosync_lr, 0.0, low_open=True)
-        if neurosync_lr is not None and optimizer is not None:
-            raise ValueError("neurosync_lr sets the default optimizer's groups: pass no optimizer")
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; valid: {list(OBJECTIVES)}")
         check_real("lookahead_lr", lookahead_lr, 0.0, low_open=True)
@@ -126,6 +126,8 @@ class NeuMoSync(FastTemplate):
             raise ValueError("objective='lookahead' needs context='batch'")
         if optimizer is None:
             optimizer = torch.optim.Adam(_param_groups(net, neurosync_lr), lr=lr, fused=True)
+        elif neurosync_lr is not None:  # the given optimizer's kind and settings, two groups
+            optimizer = type(optimizer)(_param_groups(net, neurosync_lr), **optimizer.defaults)
         super().__init__(model=net, optimizer=optimizer, **base_kwargs)
         self.objective = objective
         self.lookahead_lr = float(lookahead_lr)
