@@ -110,6 +110,45 @@ def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int 
     return run
 
 
+def hand_run(bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024):
+    """The reference program of :func:`strategy_run`, written by hand over the same tensors:
+    :func:`seeded_mlp`, SGD (lr 0.01), :func:`hand_train_epoch` per experience; ``evaluate``:
+    then, in eval mode under ``torch.no_grad()``, batches of ``eval_mb_size`` of every test
+    experience, its accuracy and the stream's."""
+    import torch
+
+    train = [exp.tensors for exp in bm.train_stream]
+    test = [exp.tensors for exp in bm.test_stream]
+
+    def run():
+        model = seeded_mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for d in train:
+            hand_train_epoch(model, opt, d, batch)
+            if evaluate:
+                _hand_eval(model, test, eval_mb_size)
+
+    return run
+
+
+def _hand_eval(model, test: list, eval_mb_size: int) -> list[float]:
+    """Per-experience accuracies then the stream's (what the evaluator reports)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        accs, correct, total = [], 0, 0
+        for e in test:
+            c = 0
+            for j in range(0, len(e), eval_mb_size):
+                hits = model(e.x[j : j + eval_mb_size]).argmax(1) == e.y[j : j + eval_mb_size]
+                c += int(hits.sum())
+            accs.append(c / len(e))
+            correct, total = correct + c, total + len(e)
+    model.train()
+    return accs + [correct / total]
+
+
 def against_hand_loop(
     id: str, task: str, what: str, times: dict[str, list[float]], bar: float
 ) -> list[PerfResult]:

@@ -7,14 +7,12 @@ training. Bar: ours <= 1.25x the hand loop."""
 
 from __future__ import annotations
 
-import torch
 from avalanche.training import Naive
 from common import (
     PerfResult,
     against_hand_loop,
-    hand_train_epoch,
+    hand_run,
     interleaved_times,
-    seeded_mlp,
     strategy_run,
 )
 
@@ -24,24 +22,12 @@ from avalanche_neumod.training import FastNaive
 BATCH = 16
 
 
-def _hand_run(bm):
-    data = [exp.tensors for exp in bm.train_stream]
-
-    def run():
-        model = seeded_mlp()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        for d in data:
-            hand_train_epoch(model, opt, d, BATCH)
-
-    return run
-
-
 def run(quick: bool = False) -> list[PerfResult]:
     n_exp, size = (5, 200) if quick else (20, 500)
     bm = permuted_mnist(n_experiences=n_exp, train_size=size, test_size=100, seed=0)
     times = interleaved_times(
         {
-            "hand": _hand_run(bm),
+            "hand": hand_run(bm, BATCH),
             "ours": strategy_run(FastNaive, bm, BATCH),
             "stock": strategy_run(Naive, bm, BATCH),
         },

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
 from avalanche.training import Naive
 
 HERE = Path(__file__).resolve().parent
@@ -25,9 +24,8 @@ sys.path.insert(0, str(HERE.parents[1]))
 from common import (  # noqa: E402
     PerfResult,
     against_hand_loop,
-    hand_train_epoch,
+    hand_run,
     interleaved_times,
-    seeded_mlp,
     strategy_run,
 )
 
@@ -37,39 +35,11 @@ from avalanche_neumod.training import FastNaive  # noqa: E402
 EVAL_BATCH = 1024
 
 
-def _hand_run(bm, batch: int):
-    train = [exp.tensors for exp in bm.train_stream]
-    test = [exp.tensors for exp in bm.test_stream]
-
-    def run():
-        model = seeded_mlp()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        for d in train:
-            hand_train_epoch(model, opt, d, batch)
-            model.eval()
-            with torch.no_grad():
-                accs, correct, total = [], 0, 0
-                for e in test:
-                    c = 0
-                    for j in range(0, len(e), EVAL_BATCH):
-                        c += int(
-                            (
-                                model(e.x[j : j + EVAL_BATCH]).argmax(1) == e.y[j : j + EVAL_BATCH]
-                            ).sum()
-                        )
-                    accs.append(c / len(e))
-                    correct, total = correct + c, total + len(e)
-                _stream_acc = correct / total
-            model.train()
-
-    return run
-
-
 def _setting(n_exp: int, train_size: int, test_size: int, batch: int, repeats: int):
     bm = permuted_mnist(n_experiences=n_exp, train_size=train_size, test_size=test_size, seed=0)
     times = interleaved_times(
         {
-            "hand": _hand_run(bm, batch),
+            "hand": hand_run(bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
             "ours": strategy_run(FastNaive, bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
             "stock": strategy_run(Naive, bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
         },
