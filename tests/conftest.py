@@ -30,6 +30,35 @@ def data_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def mnist_first(data_root):
+    """``mnist_first(train, n)``: the first ``n`` MNIST images of the train (or test) set read
+    with torchvision, float ``[n, 1, 28, 28]`` standardised with (0.1307, 0.3081), and their
+    labels."""
+    from torchvision.datasets import MNIST
+
+    sets = {
+        train: MNIST(root=str(data_root), train=train, download=False) for train in (True, False)
+    }
+
+    def first(train: bool, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = sets[train]
+        x = (ds.data[:n].float() / 255.0 - 0.1307) / 0.3081
+        return x.unsqueeze(1), ds.targets[:n].clone()
+
+    return first
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny-tensor tests (avoids oversubscribing the
+    shared cores); use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

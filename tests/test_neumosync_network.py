@@ -14,14 +14,7 @@ from avalanche_neumod.models import MLP, ConvNet, SlimResNet18
 from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
 from avalanche_neumod.models.neurosync import LinearModulator, NeuroSync
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread
 
 
 def _randomise_head(net: NeuMoSyncNetwork, std: float = 0.5) -> None:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-import torchvision
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.training.plugins import EvaluationPlugin
 
@@ -15,21 +14,12 @@ from avalanche_neumod.models import MLP, ConvNet
 from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
 from avalanche_neumod.training.neumosync import NeuMoSync
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread
 
 
 @pytest.fixture(scope="module")
-def mnist(data_root):
-    ds = torchvision.datasets.MNIST(str(data_root), train=True, download=False)
-    x = ((ds.data[:1600].float() / 255 - 0.1307) / 0.3081)[:, None]
-    return x, ds.targets[:1600].clone()
+def mnist(mnist_first):
+    return mnist_first(True, 1600)
 
 
 def _permuted(mnist, n_exp=2, n_train=600, n_test=400):

@@ -35,8 +35,7 @@ from avalanche.evaluation.metric_results import MetricValue
 
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from ..models.units import recording_paused
-from ..tensors import experience_tensors
-from .subset_eval import eval_mode, fixed_subset
+from .subset_eval import eval_mode, training_subset
 
 NEUTRAL = (1.0, 0.0, 1.0, 0.0)  # SM, WC, gain, shift: the InferenceNetwork is the MainNetwork
 PREFIXES = ("AlphaStd", "AlphaDev", "AlphaTaskChange", "AlphaInputWithin", "AlphaInputBetween")
@@ -118,9 +117,7 @@ class NeuMoSyncDiagnostics(PluginMetric[dict]):
         return dict(self.last)
 
     def before_training_exp(self, strategy):
-        data = experience_tensors(strategy.experience)
-        k = int(getattr(strategy.experience, "current_experience", 0) or 0)
-        rows = fixed_subset(data, 2 * self.samples, self.seed * 1_000_003 + k)
+        rows = training_subset(strategy.experience, 2 * self.samples, self.seed)
         half = max(len(rows) // 2, 1)
         first = rows.subset(torch.arange(half))
         second = rows.subset(torch.arange(half, len(rows))) if len(rows) > 1 else first

@@ -40,8 +40,7 @@ from ..models.units import (
     recording_paused,
     unit_network,
 )
-from ..tensors import experience_tensors
-from .subset_eval import ForwardFn, default_forward, eval_mode, fixed_subset
+from .subset_eval import ForwardFn, default_forward, eval_mode, training_subset
 
 
 def _tensor(a) -> torch.Tensor:
@@ -181,9 +180,7 @@ class PlasticityMetric(PluginMetric[dict]):
         return dict(self.last)
 
     def before_training_exp(self, strategy):
-        data = experience_tensors(strategy.experience)
-        k = int(getattr(strategy.experience, "current_experience", 0) or 0)
-        self._batch = fixed_subset(data, self.samples, self.seed * 1_000_003 + k)
+        self._batch = training_subset(strategy.experience, self.samples, self.seed)
         self._iters = 0
 
     def after_backward(self, strategy):

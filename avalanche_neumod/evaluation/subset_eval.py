@@ -60,17 +60,29 @@ def fixed_subset(data: ExperienceTensors, samples: Optional[int], seed: int) -> 
     return data.subset(idx)
 
 
+def experience_seed(seed: int, k: int) -> int:
+    """The subset seed of experience ``k`` under a metric's ``seed``: ``seed * 1_000_003 + k``."""
+    return seed * 1_000_003 + k
+
+
 def experience_subsets(
     experiences: Sequence, samples: Optional[int], seed: int
 ) -> dict[int, ExperienceTensors]:
     """Fixed subsets of a test stream's experiences, keyed by position in the stream
-    (experience ``k`` uses seed ``seed * 1_000_003 + k``)."""
+    (experience ``k`` uses seed :func:`experience_seed`)."""
     if samples is not None:
         check_integer("the number of evaluation samples", samples, 1)
     out = {}
     for k, exp in enumerate(experiences):
-        out[k] = fixed_subset(experience_tensors(exp), samples, seed * 1_000_003 + k)
+        out[k] = fixed_subset(experience_tensors(exp), samples, experience_seed(seed, k))
     return out
+
+
+def training_subset(experience, samples: Optional[int], seed: int) -> ExperienceTensors:
+    """Fixed ``samples`` rows of a training experience, drawn with
+    :func:`experience_seed` of its ``current_experience`` (0 when it has none)."""
+    k = int(getattr(experience, "current_experience", 0) or 0)
+    return fixed_subset(experience_tensors(experience), samples, experience_seed(seed, k))
 
 
 class SubsetEvaluator:

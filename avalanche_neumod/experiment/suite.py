@@ -134,12 +134,13 @@ def merge_optimizer(base: dict, over: Optional[dict]) -> dict:
     return {**base, **over}
 
 
-def _check_keys(d: Any, valid: set, where: str) -> None:
+def check_keys(d: Any, valid: set, where: str, error: type[SuiteError] = SuiteError) -> None:
+    """Raise ``error`` unless ``d`` is a mapping whose keys are all in ``valid``."""
     if not isinstance(d, dict):
-        raise SuiteError(f"{where} must be a mapping, got {type(d).__name__}")
+        raise error(f"{where} must be a mapping, got {type(d).__name__}")
     bad = set(d) - valid
     if bad:
-        raise SuiteError(
+        raise error(
             f"{where}: unknown key(s) {', '.join(sorted(map(str, bad)))}; "
             f"valid keys: {', '.join(sorted(valid))}"
         )
@@ -244,7 +245,7 @@ def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
     """Load a suite by name or path and apply ``preset`` (unknown ones list the valid ones)."""
     path = find_suite(name_or_path)
     raw = read_yaml(path)
-    _check_keys(raw, SUITE_KEYS, f"{path}")
+    check_keys(raw, SUITE_KEYS, f"{path}")
     presets = raw.get("presets") or {}
     if preset not in presets:
         raise SuiteError(
@@ -253,7 +254,7 @@ def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
         )
     body = {k: v for k, v in raw.items() if k != "presets"}
     pre = presets[preset] or {}
-    _check_keys(pre, SUITE_KEYS - {"presets", "name"}, f"{path}: preset {preset!r}")
+    check_keys(pre, SUITE_KEYS - {"presets", "name"}, f"{path}: preset {preset!r}")
     merged = deep_merge(body, pre)
     suite = Suite(
         name=str(merged.get("name", path.stem)),
@@ -275,14 +276,14 @@ def load_suite(name_or_path: Union[str, Path], preset: str = "cpu") -> Suite:
 def validate(suite: Suite) -> None:
     """Check structure and every name (streams, methods, models, optimizers, metrics)."""
     where = f"suite {suite.name!r} (preset {suite.preset!r})"
-    _check_keys(suite.defaults, DEFAULT_KEYS, f"{where}: defaults")
+    check_keys(suite.defaults, DEFAULT_KEYS, f"{where}: defaults")
     if not suite.streams:
         raise SuiteError(f"{where} has no streams")
     if not suite.methods:
         raise SuiteError(f"{where} has no methods")
     for key, s in suite.streams.items():
         s = s or {}
-        _check_keys(s, STREAM_KEYS, f"{where}: stream {key!r}")
+        check_keys(s, STREAM_KEYS, f"{where}: stream {key!r}")
         registry.check_stream_name(s.get("name", key))
         for w in s.get("wrappers") or []:
             wname = w if isinstance(w, str) else (w or {}).get("name", "")
@@ -296,7 +297,7 @@ def validate(suite: Suite) -> None:
                 )
     for key, m in suite.methods.items():
         m = m or {}
-        _check_keys(m, METHOD_KEYS, f"{where}: method {key!r}")
+        check_keys(m, METHOD_KEYS, f"{where}: method {key!r}")
         registry.check_method_name(m.get("name", key))
     check_cell_ids(suite.streams, suite.methods, where)
     for cfg in expand(suite, seeds=suite.seeds[:1]):  # names depend on (stream, method) only
@@ -395,6 +396,20 @@ def _layer(cfg: dict, layer: dict) -> dict:
     return out
 
 
+def _select(kind: str, wanted: Optional[Iterable[str]], keys: list[str], suite: str) -> list[str]:
+    """The ``keys`` named in ``wanted`` (all when ``None``), in the suite's order."""
+    if wanted is None:
+        return keys
+    wanted = list(wanted)
+    bad = [w for w in wanted if w not in keys]
+    if bad:
+        raise SuiteError(
+            f"unknown {kind}(s) {', '.join(bad)} for suite {suite!r}; "
+            f"valid {kind}s: {', '.join(keys)}"
+        )
+    return [k for k in keys if k in wanted]
+
+
 def expand(
     suite: Suite,
     seeds: Optional[Iterable[int]] = None,
@@ -408,26 +423,8 @@ def expand(
     per-method overrides (``streams.<s>.methods.<m>``).
     """
     seeds = suite.seeds if seeds is None else parse_seeds(list(seeds), "--seeds")
-    method_keys = list(suite.methods)
-    stream_keys = list(suite.streams)
-    if methods is not None:
-        methods = list(methods)
-        bad = [m for m in methods if m not in suite.methods]
-        if bad:
-            raise SuiteError(
-                f"unknown method(s) {', '.join(bad)} for suite {suite.name!r}; "
-                f"valid methods: {', '.join(method_keys)}"
-            )
-        method_keys = [m for m in method_keys if m in methods]
-    if streams is not None:
-        streams = list(streams)
-        bad = [s for s in streams if s not in suite.streams]
-        if bad:
-            raise SuiteError(
-                f"unknown stream(s) {', '.join(bad)} for suite {suite.name!r}; "
-                f"valid streams: {', '.join(stream_keys)}"
-            )
-        stream_keys = [s for s in stream_keys if s in streams]
+    method_keys = _select("method", methods, list(suite.methods), suite.name)
+    stream_keys = _select("stream", streams, list(suite.streams), suite.name)
     cells = []
     for sk in stream_keys:
         s = suite.streams[sk] or {}

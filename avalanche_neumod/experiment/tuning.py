@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from . import registry
 from .results import load_cell, write_json_atomic
-from .suite import Suite, SuiteError, cell_id, expand
+from .suite import Suite, SuiteError, cell_id, check_keys, expand
 
 TUNE_KEYS = {"seeds", "target", "per"}
 TARGET_DEFAULT = {"metric": "avg_accuracy", "mode": "max"}
@@ -97,14 +97,7 @@ def validate(suite: Suite) -> None:
     seeds, a known target mode, non-empty value lists, known argument names."""
     where = f"suite {suite.name!r} (preset {suite.preset!r})"
     raw = suite.tune or {}
-    if not isinstance(raw, dict):
-        raise TuningError(f"{where}: tune must be a mapping, got {type(raw).__name__}")
-    bad = set(raw) - TUNE_KEYS
-    if bad:
-        raise TuningError(
-            f"{where}: tune: unknown key(s) {', '.join(sorted(bad))}; "
-            f"valid keys: {', '.join(sorted(TUNE_KEYS))}"
-        )
+    check_keys(raw, TUNE_KEYS, f"{where}: tune", TuningError)
     s = settings(raw)
     if s["target"]["mode"] not in MODES:
         raise TuningError(f"{where}: tune.target.mode must be one of {MODES}, got {s['target']}")

@@ -36,10 +36,9 @@ from avalanche.models import MultiTaskModule
 from avalanche.training.templates import SupervisedMetaLearningTemplate
 from torch import nn
 from torch.func import functional_call
-from torch.nn import CrossEntropyLoss
 
 from .._checks import check_integer, check_real
-from .template import with_fast_data
+from .template import template_defaults
 
 BACKENDS = ("torch.func", "higher")
 
@@ -109,12 +108,9 @@ class MAML(SupervisedMetaLearningTemplate):
         super().__init__(
             model=model,
             optimizer=optimizer,
-            criterion=CrossEntropyLoss() if criterion is None else criterion,
-            train_mb_size=train_mb_size,
             train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size if eval_mb_size is not None else max(train_mb_size, 256),
             device=device,
-            plugins=with_fast_data(plugins, fast_data),
+            **template_defaults(criterion, train_mb_size, eval_mb_size, plugins, fast_data),
             **base_kwargs,
         )
 

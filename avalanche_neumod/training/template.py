@@ -271,6 +271,24 @@ def with_fast_data(plugins: Optional[Sequence], fast_data: bool) -> list:
     return plugins
 
 
+def template_defaults(
+    criterion,
+    train_mb_size: int,
+    eval_mb_size: Optional[int],
+    plugins: Optional[Sequence],
+    fast_data: bool,
+) -> dict:
+    """Our strategies' defaults for Avalanche template arguments: cross-entropy when
+    ``criterion`` is None, ``eval_mb_size`` ``max(train_mb_size, 256)`` when None, and the
+    plugins :func:`with_fast_data`."""
+    return dict(
+        criterion=CrossEntropyLoss() if criterion is None else criterion,
+        train_mb_size=train_mb_size,
+        eval_mb_size=eval_mb_size if eval_mb_size is not None else max(train_mb_size, 256),
+        plugins=with_fast_data(plugins, fast_data),
+    )
+
+
 class FastTemplate(SupervisedTemplate):
     """``SupervisedTemplate`` with the fast data path and lean per-iteration dispatch.
 
@@ -295,12 +313,9 @@ class FastTemplate(SupervisedTemplate):
         super().__init__(
             model=model,
             optimizer=optimizer,
-            criterion=CrossEntropyLoss() if criterion is None else criterion,
-            train_mb_size=train_mb_size,
             train_epochs=train_epochs,
-            eval_mb_size=eval_mb_size if eval_mb_size is not None else max(train_mb_size, 256),
             device=device,
-            plugins=with_fast_data(plugins, fast_data),
+            **template_defaults(criterion, train_mb_size, eval_mb_size, plugins, fast_data),
             **base_kwargs,
         )
         self._dispatch_cache: dict = {}  # per-iteration events, cleared per experience

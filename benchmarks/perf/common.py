@@ -36,6 +36,13 @@ class PerfResult:
     def as_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
 
+    @classmethod
+    def wall_time(
+        cls, id: str, what: str, ours: float, reference: float, bar: float, notes: str = ""
+    ) -> "PerfResult":
+        """A wall-time row: seconds on both sides, ratio ``ours / reference``, bar a maximum."""
+        return cls(id, what, ours, reference, "s", ours / reference, bar, notes=notes)
+
 
 def interleaved_times(
     programs: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
@@ -55,6 +62,110 @@ def interleaved_times(
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def seeded_mlp():
+    """The P1/P5/P4/D2 model: ``torch.manual_seed(0)``, then an MLP 784-100-100-10."""
+    import torch
+
+    from avalanche_neumod.models import MLP
+
+    torch.manual_seed(0)
+    return MLP(784, (100, 100), 10)
+
+
+def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024):
+    """A program training a fresh :func:`seeded_mlp` with ``cls`` (SGD, lr 0.01, one epoch of
+    minibatch ``batch`` per experience, no loggers) on ``bm``'s train stream; ``evaluate``:
+    with experience and stream accuracy, the whole test stream evaluated after each experience
+    in batches of ``eval_mb_size``."""
+    import warnings
+
+    import torch
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+
+    def run():
+        model = seeded_mlp()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if evaluate:
+                metrics = accuracy_metrics(experience=True, stream=True)
+                extra = {"eval_mb_size": eval_mb_size}
+            else:
+                metrics, extra = [], {}
+            s = cls(
+                model=model,
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+                train_mb_size=batch,
+                train_epochs=1,
+                evaluator=EvaluationPlugin(*metrics, loggers=[]),
+                **extra,
+            )
+        for exp in bm.train_stream:
+            s.train(exp, eval_streams=[])
+            if evaluate:
+                s.eval(bm.test_stream)
+
+    return run
+
+
+def hand_run(bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024):
+    """The reference program of :func:`strategy_run`, written by hand over the same tensors:
+    :func:`seeded_mlp`, SGD (lr 0.01), :func:`hand_train_epoch` per experience; ``evaluate``:
+    then, in eval mode under ``torch.no_grad()``, batches of ``eval_mb_size`` of every test
+    experience, its accuracy and the stream's."""
+    import torch
+
+    train = [exp.tensors for exp in bm.train_stream]
+    test = [exp.tensors for exp in bm.test_stream]
+
+    def run():
+        model = seeded_mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for d in train:
+            hand_train_epoch(model, opt, d, batch)
+            if evaluate:
+                _hand_eval(model, test, eval_mb_size)
+
+    return run
+
+
+def _hand_eval(model, test: list, eval_mb_size: int) -> list[float]:
+    """Per-experience accuracies then the stream's (what the evaluator reports)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        accs, correct, total = [], 0, 0
+        for e in test:
+            c = 0
+            for j in range(0, len(e), eval_mb_size):
+                hits = model(e.x[j : j + eval_mb_size]).argmax(1) == e.y[j : j + eval_mb_size]
+                c += int(hits.sum())
+            accs.append(c / len(e))
+            correct, total = correct + c, total + len(e)
+    model.train()
+    return accs + [correct / total]
+
+
+def against_hand_loop(
+    id: str, task: str, what: str, times: dict[str, list[float]], bar: float
+) -> list[PerfResult]:
+    """P1/P5's rows from ``times`` of ``"hand"``, ``"ours"`` (FastNaive) and ``"stock"``
+    (Avalanche's Naive): ours against the hand loop with ``bar``, stock beside it, no bar."""
+    hand, ours, stock = (median(times[k]) for k in ("hand", "ours", "stock"))
+    return [
+        PerfResult.wall_time(id, f"FastNaive{task} vs hand loop ({what})", ours, hand, bar),
+        PerfResult.wall_time(
+            f"{id} (stock)",
+            f"Avalanche Naive{task} vs hand loop ({what})",
+            stock,
+            hand,
+            float("inf"),
+            notes="reference only, no bar",
+        ),
+    ]
 
 
 def hand_train_epoch(model, opt, d, batch: int) -> None:

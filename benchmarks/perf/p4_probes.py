@@ -25,9 +25,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from common import PerfResult, interleaved_times, median  # noqa: E402
+from common import PerfResult, interleaved_times, median, seeded_mlp  # noqa: E402
 
-from avalanche_neumod import MLP, ExperienceTensors, FastNaive, tensor_benchmark  # noqa: E402
+from avalanche_neumod import ExperienceTensors, FastNaive, tensor_benchmark  # noqa: E402
 from avalanche_neumod.evaluation import (  # noqa: E402
     KnowledgeTransferPlugin,
     StabilityGapTracker,
@@ -48,8 +48,7 @@ def _bench(n_train: int):
 
 
 def _strategy(plugins):
-    torch.manual_seed(0)
-    model = MLP(784, (100, 100), 10)
+    model = seeded_mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     return FastNaive(
         model=model, optimizer=opt, train_mb_size=BATCH, plugins=plugins, evaluator=None
@@ -108,14 +107,12 @@ def run(quick: bool) -> list[PerfResult]:
     reference = iters * median(iter_s) + points * per_point
     ours = median(probe_s)
     return [
-        PerfResult(
-            id="P4",
-            what=f"transfer probes, T={T}, beta={beta}: wall time vs their work in the main loop",
-            ours=ours,
-            reference=reference,
-            unit="s",
-            ratio=ours / reference,
-            bar=1.2,
+        PerfResult.wall_time(
+            "P4",
+            f"transfer probes, T={T}, beta={beta}: wall time vs their work in the main loop",
+            ours,
+            reference,
+            1.2,
             notes=(
                 f"{n_probes} probes, {iters} iterations at {1e3 * median(iter_s):.3f} ms, "
                 f"{points} points at {1e3 * per_point:.3f} ms (tracker in the main loop)"

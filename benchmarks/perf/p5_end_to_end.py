@@ -13,115 +13,43 @@ loop."""
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
-import torch
-from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training import Naive
-from avalanche.training.plugins import EvaluationPlugin
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from common import PerfResult, hand_train_epoch, interleaved_times, median  # noqa: E402
+from common import (  # noqa: E402
+    PerfResult,
+    against_hand_loop,
+    hand_run,
+    interleaved_times,
+    strategy_run,
+)
 
 from avalanche_neumod.benchmarks.streams import permuted_mnist  # noqa: E402
-from avalanche_neumod.models import MLP  # noqa: E402
 from avalanche_neumod.training import FastNaive  # noqa: E402
 
 EVAL_BATCH = 1024
-
-
-def _strategy_run(cls, bm, batch: int):
-    def run():
-        torch.manual_seed(0)
-        model = MLP(784, (100, 100), 10)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            s = cls(
-                model=model,
-                optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
-                train_mb_size=batch,
-                train_epochs=1,
-                eval_mb_size=EVAL_BATCH,
-                evaluator=EvaluationPlugin(
-                    accuracy_metrics(experience=True, stream=True), loggers=[]
-                ),
-            )
-        for exp in bm.train_stream:
-            s.train(exp, eval_streams=[])
-            s.eval(bm.test_stream)
-
-    return run
-
-
-def _hand_run(bm, batch: int):
-    train = [exp.tensors for exp in bm.train_stream]
-    test = [exp.tensors for exp in bm.test_stream]
-
-    def run():
-        torch.manual_seed(0)
-        model = MLP(784, (100, 100), 10)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        for d in train:
-            hand_train_epoch(model, opt, d, batch)
-            model.eval()
-            with torch.no_grad():
-                accs, correct, total = [], 0, 0
-                for e in test:
-                    c = 0
-                    for j in range(0, len(e), EVAL_BATCH):
-                        c += int(
-                            (
-                                model(e.x[j : j + EVAL_BATCH]).argmax(1) == e.y[j : j + EVAL_BATCH]
-                            ).sum()
-                        )
-                    accs.append(c / len(e))
-                    correct, total = correct + c, total + len(e)
-                _stream_acc = correct / total
-            model.train()
-
-    return run
 
 
 def _setting(n_exp: int, train_size: int, test_size: int, batch: int, repeats: int):
     bm = permuted_mnist(n_experiences=n_exp, train_size=train_size, test_size=test_size, seed=0)
     times = interleaved_times(
         {
-            "hand": _hand_run(bm, batch),
-            "ours": _strategy_run(FastNaive, bm, batch),
-            "stock": _strategy_run(Naive, bm, batch),
+            "hand": hand_run(bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
+            "ours": strategy_run(FastNaive, bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
+            "stock": strategy_run(Naive, bm, batch, evaluate=True, eval_mb_size=EVAL_BATCH),
         },
         repeats=repeats,
     )
-    hand, ours, stock = (median(times[k]) for k in ("hand", "ours", "stock"))
     what = (
         f"{n_exp} exp x {train_size:,} train / {test_size:,} test, batch {batch}, "
         f"test stream evaluated after each experience"
     )
-    return [
-        PerfResult(
-            f"P5 {n_exp}x{train_size}",
-            f"FastNaive train + eval vs hand loop ({what})",
-            ours,
-            hand,
-            "s",
-            ours / hand,
-            1.5,
-        ),
-        PerfResult(
-            f"P5 {n_exp}x{train_size} (stock)",
-            f"Avalanche Naive train + eval vs hand loop ({what})",
-            stock,
-            hand,
-            "s",
-            stock / hand,
-            float("inf"),
-            notes="reference only, no bar",
-        ),
-    ]
+    return against_hand_loop(f"P5 {n_exp}x{train_size}", " train + eval", what, times, 1.5)
 
 
 def run(quick: bool = False) -> list[PerfResult]:

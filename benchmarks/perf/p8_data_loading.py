@@ -19,13 +19,12 @@ from pathlib import Path
 
 import torch
 from avalanche.training.plugins import EvaluationPlugin
-from common import PerfResult, interleaved_times, median
+from common import PerfResult, interleaved_times, median, seeded_mlp
 from torch import nn
 
 from avalanche_neumod.benchmarks import datasets as ds
 from avalanche_neumod.benchmarks import split_mnist
 from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_benchmark
-from avalanche_neumod.models import MLP
 from avalanche_neumod.training import FastNaive
 
 
@@ -64,15 +63,12 @@ def _d1(root: Path, quick: bool) -> PerfResult:
         return out[0].shape
 
     t = interleaved_times({"ours": ours, "ref": reference}, repeats=2 if quick else 3)
-    o, r = median(t["ours"]), median(t["ref"])
-    return PerfResult(
-        id="D1",
-        what=f"decode CIFAR-10 JPEG folders, {20 * k} images: our loader vs ImageFolder+PIL",
-        ours=o,
-        reference=r,
-        unit="s",
-        ratio=o / r,
-        bar=0.6,
+    return PerfResult.wall_time(
+        "D1",
+        f"decode CIFAR-10 JPEG folders, {20 * k} images: our loader vs ImageFolder+PIL",
+        median(t["ours"]),
+        median(t["ref"]),
+        0.6,
     )
 
 
@@ -87,8 +83,7 @@ def _d2(root: Path, quick: bool) -> PerfResult:
     exp_plain = plain.train_stream[0]
 
     def make():
-        torch.manual_seed(0)
-        model = MLP(784, (100, 100), 10)
+        model = seeded_mlp()
         return FastNaive(
             model=model,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
@@ -108,15 +103,12 @@ def _d2(root: Path, quick: bool) -> PerfResult:
         {"sampled": lambda: run(exp_sampled), "plain": lambda: run(exp_plain)},
         repeats=3 if quick else 5,
     )
-    o, r = median(t["sampled"]), median(t["plain"])
-    return PerfResult(
-        id="D2",
-        what=f"FastNaive epoch on an NGM experience ({iters} x {bs}): index-backed vs copied",
-        ours=o,
-        reference=r,
-        unit="s",
-        ratio=o / r,
-        bar=1.1,
+    return PerfResult.wall_time(
+        "D2",
+        f"FastNaive epoch on an NGM experience ({iters} x {bs}): index-backed vs copied",
+        median(t["sampled"]),
+        median(t["plain"]),
+        1.1,
     )
 
 

@@ -1,25 +1,18 @@
-"""Small real streams for the metric tests: permuted MNIST, a few hundred samples, T = 3."""
+"""Small real streams for the metric tests (permuted MNIST, a few hundred samples, T = 3)
+and the small strategy the metrics are run with."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from avalanche_neumod import ExperienceTensors, tensor_benchmark
+from avalanche_neumod import MLP, ExperienceTensors, FastNaive, tensor_benchmark
 
 
 @pytest.fixture(scope="session")
-def mnist_small(data_root):
-    from torchvision.datasets import MNIST
-
-    tr = MNIST(root=str(data_root), train=True, download=False)
-    te = MNIST(root=str(data_root), train=False, download=False)
-
-    def prep(ds, n):
-        x = (ds.data[:n].float() / 255.0 - 0.1307) / 0.3081
-        return x.unsqueeze(1), ds.targets[:n].clone()
-
-    return prep(tr, 1200), prep(te, 600)
+def mnist_small(mnist_first):
+    """The first 1,200 MNIST train and 600 test images (see ``mnist_first``)."""
+    return mnist_first(True, 1200), mnist_first(False, 600)
 
 
 def permuted_stream(mnist_small, n_experiences=3, n_train=240, n_test=200, seed=0):
@@ -43,5 +36,27 @@ def make_pmnist(mnist_small):
 
     def make(**kwargs):
         return permuted_stream(mnist_small, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def small_strategy():
+    """``small_strategy(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0, **kw)``:
+    ``cls`` on a fresh MLP 784-hidden-10 (after ``torch.manual_seed(seed)``), SGD lr 0.05,
+    cross-entropy, minibatches of 16; ``kw`` go to ``cls``."""
+
+    def make(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0, **kw):
+        torch.manual_seed(seed)
+        model = MLP(784, hidden, 10)
+        return cls(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+            criterion=torch.nn.CrossEntropyLoss(),
+            train_mb_size=16,
+            plugins=list(plugins),
+            evaluator=evaluator,
+            **kw,
+        )
 
     return make

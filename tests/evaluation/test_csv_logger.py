@@ -19,7 +19,6 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 from PIL import Image
 
-from avalanche_neumod import MLP
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
     KnowledgeTransferPlugin,
@@ -40,7 +39,9 @@ def mv(name, value, x=0) -> MetricValue:
     return MetricValue(None, name, value, x)
 
 
-def test_every_metric_of_the_evaluator_is_in_the_csv(make_pmnist, tmp_path, monkeypatch):
+def test_every_metric_of_the_evaluator_is_in_the_csv(
+    make_pmnist, small_strategy, tmp_path, monkeypatch
+):
     """With Avalanche's text, TensorBoard, CSV and W&B (offline) loggers beside it, the CSV
     holds every (name, x, value) the EvaluationPlugin collected, ours and Avalanche's."""
     wandb = pytest.importorskip("wandb", reason="wandb is not importable: W&B not exercised")
@@ -77,15 +78,7 @@ def test_every_metric_of_the_evaluator_is_in_the_csv(make_pmnist, tmp_path, monk
         PlasticityMetric(samples=30),
         loggers=[*loggers, wandb_logger, ours],
     )
-    model = MLP(784, (16,), 10)
-    s = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        criterion=torch.nn.CrossEntropyLoss(),
-        train_mb_size=16,
-        plugins=[tracker, transfer],
-        evaluator=evaluator,
-    )
+    s = small_strategy(Naive, plugins=[tracker, transfer], evaluator=evaluator)
     try:
         for exp in bm.train_stream:
             s.train(exp)

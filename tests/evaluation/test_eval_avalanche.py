@@ -26,7 +26,7 @@ STRATEGIES = {
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
-def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, tmp_path, name):
+def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, small_strategy, tmp_path, name):
     bm = make_pmnist(n_train=96, n_test=80)
     cls, extra = STRATEGIES[name]
     tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=40, eval_every=2)
@@ -46,17 +46,7 @@ def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, tmp_path, na
             TextLogger(text),
         ],
     )
-    torch.manual_seed(0)
-    model = MLP(784, (16,), 10)
-    s = cls(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        criterion=torch.nn.CrossEntropyLoss(),
-        train_mb_size=16,
-        plugins=[tracker, transfer],
-        evaluator=evaluator,
-        **extra,
-    )
+    s = small_strategy(cls, plugins=[tracker, transfer], evaluator=evaluator, **extra)
     for exp in bm.train_stream:
         s.train(exp)
         s.eval(bm.test_stream)

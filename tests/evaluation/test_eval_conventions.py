@@ -15,7 +15,6 @@ from avalanche.logging import BaseLogger
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
-from avalanche_neumod import MLP
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
     KnowledgeTransferPlugin,
@@ -37,18 +36,10 @@ OURS = re.compile(
 SCHEME = re.compile(r"^(?P<name>[^/]+)/(?P<phase>train|eval)_phase/(?P<stream>[a-z]+)_stream(/|$)")
 
 
-def _run(bm, metrics, plugins=(), loggers=(), eval_after=False):
-    torch.manual_seed(0)
-    model = MLP(784, (16,), 10)
+def _run(make, bm, metrics, plugins=(), loggers=(), eval_after=False):
+    """Naive from ``make`` (the ``small_strategy`` fixture) with ``metrics`` on ``bm``."""
     ev = EvaluationPlugin(*metrics, loggers=list(loggers))
-    s = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        criterion=torch.nn.CrossEntropyLoss(),
-        train_mb_size=16,
-        plugins=list(plugins),
-        evaluator=ev,
-    )
+    s = make(Naive, plugins=plugins, evaluator=ev)
     for exp in bm.train_stream:
         s.train(exp)
         if eval_after:
@@ -60,18 +51,19 @@ def _ours(ev) -> dict:
     return {k: v for k, v in ev.get_all_metrics().items() if OURS.match(k)}
 
 
-def test_metrics_alone_equal_plugin_and_metric(make_pmnist):
+def test_metrics_alone_equal_plugin_and_metric(make_pmnist, small_strategy):
     bm = make_pmnist(n_train=64, n_test=60)
     tracker = StabilityGapTracker(bm.test_stream, **SG_ARGS)
     kt = KnowledgeTransferPlugin(bm.test_stream, **KT_ARGS)
     s1, ev1 = _run(
+        small_strategy,
         bm,
         [StabilityGapMetric(tracker, windows=(2,)), KnowledgeTransferMetric(kt)],
         plugins=[tracker, kt],
     )
     sg = StabilityGapMetric(test_stream=bm.test_stream, windows=(2,), **SG_ARGS)
     ktm = KnowledgeTransferMetric(test_stream=bm.test_stream, **KT_ARGS)
-    s2, ev2 = _run(bm, [sg, ktm])
+    s2, ev2 = _run(small_strategy, bm, [sg, ktm])
     assert sg.owns_tracker and ktm.owns_plugin
     assert ktm.plugin.complete
     assert sg.tracker.to_dict() == tracker.to_dict()
@@ -80,7 +72,7 @@ def test_metrics_alone_equal_plugin_and_metric(make_pmnist):
     assert len(alone) > 20 and "LCA_F_Stream/train_phase/test_stream" in alone
     assert alone == paired
     # neither form changes the main run: the same weights as a run without metrics
-    s0, _ = _run(bm, [])
+    s0, _ = _run(small_strategy, bm, [])
     for p0, p1, p2 in zip(s0.model.parameters(), s1.model.parameters(), s2.model.parameters()):
         assert torch.equal(p0, p1) and torch.equal(p0, p2)
 
@@ -123,7 +115,7 @@ for _cb in (
     setattr(_PhaseSpy, _cb, _PhaseSpy._note)
 
 
-def test_names_follow_avalanches_scheme_with_the_right_phase(make_pmnist):
+def test_names_follow_avalanches_scheme_with_the_right_phase(make_pmnist, small_strategy):
     bm = make_pmnist(n_train=64, n_test=60)
     spy = _PhaseSpy()
     metrics = [
@@ -135,7 +127,7 @@ def test_names_follow_avalanches_scheme_with_the_right_phase(make_pmnist):
         KnowledgeTransferMetric(test_stream=bm.test_stream, **KT_ARGS),
         PlasticityMetric(samples=30, every=3),
     ]
-    _run(bm, metrics, loggers=[spy], eval_after=True)
+    _run(small_strategy, bm, metrics, loggers=[spy], eval_after=True)
     names = [n for n in spy.seen if OURS.match(n)]
     assert {
         "NGM_AvgMinAcc_Stream/train_phase/test_stream",
@@ -178,7 +170,7 @@ def _sections(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_text_logger_prints_each_value_in_its_phase_section(make_pmnist):
+def test_text_logger_prints_each_value_in_its_phase_section(make_pmnist, small_strategy):
     bm = make_pmnist(n_train=64, n_test=60)
     buf = io.StringIO()
     metrics = [
@@ -187,7 +179,7 @@ def test_text_logger_prints_each_value_in_its_phase_section(make_pmnist):
         KnowledgeTransferMetric(test_stream=bm.test_stream, **KT_ARGS),
         PlasticityMetric(samples=30),
     ]
-    _run(bm, metrics, loggers=[PhasedTextLogger(buf)], eval_after=True)
+    _run(small_strategy, bm, metrics, loggers=[PhasedTextLogger(buf)], eval_after=True)
     printed = _sections(buf.getvalue())
     names = {n for _, n in printed}
     for key in (
@@ -209,13 +201,15 @@ def test_text_logger_prints_each_value_in_its_phase_section(make_pmnist):
     )
 
 
-def test_interactive_logger_variant_prints_the_transfer_scores_in_training(make_pmnist, capsys):
+def test_interactive_logger_variant_prints_the_transfer_scores_in_training(
+    make_pmnist, small_strategy, capsys
+):
     bm = make_pmnist(n_train=48, n_test=40)
     metrics = [
         accuracy_metrics(stream=True),
         KnowledgeTransferMetric(test_stream=bm.test_stream, **KT_ARGS),
     ]
-    _run(bm, metrics, loggers=[PhasedInteractiveLogger()], eval_after=True)
+    _run(small_strategy, bm, metrics, loggers=[PhasedInteractiveLogger()], eval_after=True)
     printed = _sections(capsys.readouterr().out)
     assert ("train", "LCA_F_Stream/train_phase/test_stream") in printed
     assert ("eval", "Top1_Acc_Stream/eval_phase/test_stream/Task000") in printed

@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 
-from avalanche_neumod import MLP, FastNaive
 from avalanche_neumod.evaluation import (
     StabilityGapMetric,
     StabilityGapTracker,
@@ -145,18 +144,11 @@ def test_tracker_bad_arguments(make_pmnist):
         StabilityGapMetric(tr, convention="x")
 
 
-def _run(bm, tracker=None, seed=0, eval_every=None, extra=()):
-    torch.manual_seed(seed)
-    model = MLP(784, (32,), 10)
+def _run(make, bm, tracker=None, seed=0, extra=()):
+    """FastNaive from ``make`` (the ``small_strategy`` fixture), MLP 784-32-10, on ``bm``."""
     plugins = [p for p in (tracker, *extra) if p is not None]
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        train_mb_size=16,
-        plugins=plugins,
-        evaluator=None,
-    )
-    init = copy.deepcopy(model)
+    s = make(plugins=plugins, hidden=(32,), seed=seed)
+    init = copy.deepcopy(s.model)
     for exp in bm.train_stream:
         s.train(exp)
     return s, init
@@ -168,10 +160,10 @@ def _acc(model, data):
         return float((model(data.x).argmax(1) == data.y).float().mean())
 
 
-def test_tracker_points_seen_subsets_and_x(make_pmnist):
+def test_tracker_points_seen_subsets_and_x(make_pmnist, small_strategy):
     bm = make_pmnist()
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50, seed=3)
-    s, init = _run(bm, tr)
+    s, init = _run(small_strategy, bm, tr)
     n_iter = 240 // 16
     assert tr.boundaries == [0, n_iter, 2 * n_iter]
     for k, (xs, _ys) in tr.curves.items():
@@ -195,18 +187,10 @@ def test_tracker_points_seen_subsets_and_x(make_pmnist):
     json.dumps(tr.to_dict())
 
 
-def test_tracker_only_seen_experiences(make_pmnist):
+def test_tracker_only_seen_experiences(make_pmnist, small_strategy):
     bm = make_pmnist()
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=30, eval_every=4)
-    torch.manual_seed(0)
-    model = MLP(784, (16,), 10)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        train_mb_size=16,
-        plugins=[tr],
-        evaluator=None,
-    )
+    s = small_strategy(plugins=[tr])
     s.train(bm.train_stream[0])
     assert tr.curves[1] == ([], []) and tr.curves[2] == ([], [])
     # eval_every=4 over 15 updates: pre-update 0, 4, 8, 12 and the end point 15
@@ -217,12 +201,12 @@ def test_tracker_only_seen_experiences(make_pmnist):
     assert tr.curves[0][0] == [0, 4, 8, 12, 15, 16, 20, 24, 28, 30]
 
 
-def test_tracker_tracked_zero_and_rng_untouched(make_pmnist):
+def test_tracker_tracked_zero_and_rng_untouched(make_pmnist, small_strategy):
     bm = make_pmnist()
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=40, tracked=[0])
-    with_tr, _ = _run(bm, tr)
+    with_tr, _ = _run(small_strategy, bm, tr)
     after_with = torch.rand(3)
-    without, _ = _run(bm, None)
+    without, _ = _run(small_strategy, bm, None)
     after_without = torch.rand(3)
     for a, b in zip(with_tr.model.parameters(), without.model.parameters()):
         assert torch.equal(a, b)
@@ -247,13 +231,13 @@ class _ZeroHeadAfterIteration:
         self.plugin = P()
 
 
-def test_tracker_sees_the_complete_iteration(make_pmnist):
+def test_tracker_sees_the_complete_iteration(make_pmnist, small_strategy):
     # a plugin after the tracker zeroes the head after every update: every point after an
     # update must see the zeroed head (chance-level, all-class-0 predictions)
     bm = make_pmnist(n_experiences=2)
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=60)
     zero = _ZeroHeadAfterIteration().plugin
-    _run(bm, tr, extra=(zero,))
+    _run(small_strategy, bm, tr, extra=(zero,))
     for k in range(2):
         sub = tr.evaluator.subsets[k]
         share0 = float((sub.y == 0).float().mean())

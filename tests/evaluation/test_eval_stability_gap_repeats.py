@@ -9,7 +9,6 @@ import pytest
 import torch
 from avalanche.training.plugins import EvaluationPlugin
 
-from avalanche_neumod import MLP, FastNaive
 from avalanche_neumod.benchmarks import recurring
 from avalanche_neumod.evaluation import (
     StabilityGapMetric,
@@ -98,22 +97,14 @@ def _acc(model, data):
         return float((model(data.x).argmax(1) == data.y).float().mean())
 
 
-def test_tracker_on_a_recurring_stream(make_pmnist):
+def test_tracker_on_a_recurring_stream(make_pmnist, small_strategy):
     # regression (issue 14): the tracker raised at the second training of R
     bm = _recurring(make_pmnist)
     assert bm.train_order == TASKS
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)
     metric = StabilityGapMetric(tr, windows=(2,))
     ev = EvaluationPlugin(metric, loggers=[])
-    torch.manual_seed(0)
-    model = MLP(784, (16,), 10)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        train_mb_size=16,
-        plugins=[tr],
-        evaluator=ev,
-    )
+    s = small_strategy(plugins=[tr], evaluator=ev)
     for k, exp in enumerate(bm.train_stream):
         s.train(exp)
         if k == 2:  # R trained twice, A2 not yet: A2's test set is not evaluated

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from avalanche.training.plugins import EvaluationPlugin
 
-from avalanche_neumod import MLP, FastNaive
 from avalanche_neumod.benchmarks import recurring
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
@@ -61,29 +59,22 @@ def test_formulas_with_a_repeated_task_by_hand():
     )
 
 
-def _run(bm, order, beta=3):
+def _run(make, bm, order, beta=3):
+    """FastNaive from ``make`` (the ``small_strategy`` fixture) trained on ``order``."""
     kt = KnowledgeTransferPlugin(bm.test_stream, beta=beta, eval_samples=50)
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)  # the same subsets (seed 0)
     ev = EvaluationPlugin(KnowledgeTransferMetric(kt), loggers=[])
-    torch.manual_seed(0)
-    model = MLP(784, (16,), 10)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
-        train_mb_size=16,
-        plugins=[kt, tr],
-        evaluator=ev,
-    )
+    s = make(plugins=[kt, tr], evaluator=ev)
     for k in order:
         s.train(bm.train_stream[k])
     return kt, tr, ev.get_all_metrics()
 
 
-def test_plugin_on_a_recurring_stream(make_pmnist):
+def test_plugin_on_a_recurring_stream(make_pmnist, small_strategy):
     # regression (issue 14): R's second training was scored on another task's test set,
     # and the plugin raised at the fourth training experience
     bm = recurring(make_pmnist(n_experiences=3, n_train=96, n_test=50))  # R A1 R A2, 6 updates
-    kt, tr, allm = _run(bm, range(4))
+    kt, tr, allm = _run(small_strategy, bm, range(4))
     assert kt.tasks == TASKS and len(kt.A_main) == 4 and len(kt.end_acc) == 4
     # A^{k-1}_{b,k} of every training experience is on its own task's test subset:
     # the tracker's curve of that task from the experience's start
@@ -111,10 +102,10 @@ def test_plugin_on_a_recurring_stream(make_pmnist):
     )
 
 
-def test_training_on_after_every_task_redoes_the_final_probes(make_pmnist):
+def test_training_on_after_every_task_redoes_the_final_probes(make_pmnist, small_strategy):
     # R, A1, A2, then R again: probes after A2 (every task trained), redone after R
     bm = recurring(make_pmnist(n_experiences=3, n_train=96, n_test=50))
-    kt, _tr, allm = _run(bm, [0, 1, 3, 2])
+    kt, _tr, allm = _run(small_strategy, bm, [0, 1, 3, 2])
     assert kt.tasks == [0, 1, 2, 0] and kt.rounds == 2
     # backward tasks now exclude R (the last experience's task); A_ref probed once
     assert kt.A_final[0] == [None] * 4 and kt.A_final[2][0] == A(kt.final_acc[2])

@@ -4,6 +4,7 @@ the toy stream module on the path (here and in subprocesses) and a tiny suite fi
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +49,14 @@ def tiny_suite(tmp_path) -> Path:
     p = tmp_path / "tiny.yaml"
     p.write_text(TINY)
     return p
+
+
+def run_args(suite: Path, out: Path, *extra: str) -> list[str]:
+    """``neumod run`` arguments: ``suite`` under preset ``two_seeds`` into ``out``, no progress."""
+    return ["run", str(suite), "--preset", "two_seeds", "--out", str(out), *extra, "--no-progress"]
+
+
+def spawn_run(suite: Path, out: Path) -> subprocess.Popen:
+    """A real ``neumod run`` (:func:`run_args`) in a child process; its stderr piped."""
+    cmd = [sys.executable, "-m", "avalanche_neumod.cli", *run_args(suite, out)]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from suite_fixtures import run_args, spawn_run
 
 from avalanche_neumod.experiment import launch
 from avalanche_neumod.experiment.launch import LaunchError, run_suite
@@ -17,8 +16,6 @@ from avalanche_neumod.experiment.results import load_manifest, load_results
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
 from avalanche_neumod.reporting.results_view import View
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _snapshot(run: Path) -> dict:
@@ -72,19 +69,7 @@ def test_resume_after_interrupt_redoes_nothing(tiny_suite, tmp_path, monkeypatch
 def test_resume_after_sigkill(tiny_suite, tmp_path):
     """A real ``neumod run`` killed mid-suite (SIGKILL), then ``--resume``."""
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "avalanche_neumod.cli",
-        "run",
-        str(tiny_suite),
-        "--preset",
-        "two_seeds",
-        "--out",
-        str(run),
-        "--no-progress",
-    ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = spawn_run(tiny_suite, run)
     cells = run / "cells"
     deadline = time.time() + 240
     try:
@@ -101,18 +86,7 @@ def test_resume_after_sigkill(tiny_suite, tmp_path):
 
     from avalanche_neumod.cli import main
 
-    rc = main(
-        [
-            "run",
-            str(tiny_suite),
-            "--preset",
-            "two_seeds",
-            "--out",
-            str(run),
-            "--resume",
-            "--no-progress",
-        ]
-    )
+    rc = main(run_args(tiny_suite, run, "--resume"))
     assert rc == 0
     after = _snapshot(run)
     assert len(after) == 12

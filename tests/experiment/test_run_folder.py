@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from suite_fixtures import run_args, spawn_run
 
 from avalanche_neumod.cli import main
 from avalanche_neumod.experiment.launch import CellJob, LaunchError, run_suite
@@ -26,7 +27,6 @@ from avalanche_neumod.experiment.results import (
 from avalanche_neumod.experiment.suite import load_suite
 from avalanche_neumod.reporting.report import build_report
 
-REPO = Path(__file__).resolve().parents[2]
 ONE = dict(methods=["FastNaive"], streams=["toy"], progress=False)
 
 
@@ -106,19 +106,7 @@ def test_two_concurrent_runs_on_one_folder(tiny_suite, tmp_path, capsys):
     """The issue's reproduction: two ``neumod run`` on one --out; the second is refused
     while the first runs, and the first ends with every cell its own."""
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "avalanche_neumod.cli",
-        "run",
-        str(tiny_suite),
-        "--preset",
-        "two_seeds",
-        "--out",
-        str(run),
-        "--no-progress",
-    ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = spawn_run(tiny_suite, run)
     try:
         deadline = time.time() + 120
         while not (run / "manifest.json").exists() and time.time() < deadline:
@@ -129,7 +117,7 @@ def test_two_concurrent_runs_on_one_folder(tiny_suite, tmp_path, capsys):
                 "args: {hidden_sizes: [16]}", "args: {hidden_sizes: [8]}"
             )
         )
-        rc = main(["run", str(other), "--preset", "two_seeds", "--out", str(run), "--no-progress"])
+        rc = main(run_args(other, run))
         err = capsys.readouterr().err
     finally:
         assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]

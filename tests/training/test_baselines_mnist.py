@@ -27,20 +27,11 @@ N_EXP, N_TRAIN, N_TEST = 3, 500, 200
 
 
 @pytest.fixture(scope="module")
-def permuted_mnist(data_root):
+def permuted_mnist(mnist_first):
     """3 experiences x 500 training (200 test) images of Permuted MNIST, built in the test."""
-    from torchvision.datasets import MNIST
-
-    train = MNIST(root=str(data_root), train=True, download=False)
-    test = MNIST(root=str(data_root), train=False, download=False)
-
-    def prep(ds, n):
-        x = (ds.data[:n].float() / 255 - 0.1307) / 0.3081
-        return x.view(n, 1, 28, 28), ds.targets[:n]
-
     g = torch.Generator().manual_seed(0)
-    xtr, ytr = prep(train, N_EXP * N_TRAIN)
-    xte, yte = prep(test, N_TEST)
+    xtr, ytr = mnist_first(True, N_EXP * N_TRAIN)
+    xte, yte = mnist_first(False, N_TEST)
     tr, te = [], []
     for k in range(N_EXP):
         perm = torch.randperm(784, generator=g)
@@ -53,6 +44,19 @@ def permuted_mnist(data_root):
 def _evaluator():
     return EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True), loss_metrics(epoch=True), loggers=[]
+    )
+
+
+def _strategy(cls, **kwargs):
+    """``cls`` on a fresh MLP 784-50-50-10 (seed 0), Adam (lr 1e-3), minibatches of 16."""
+    torch.manual_seed(0)
+    model = MLP(784, (50, 50), 10)
+    return cls(
+        model=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        train_mb_size=16,
+        evaluator=_evaluator(),
+        **kwargs,
     )
 
 
@@ -85,15 +89,7 @@ STRATEGIES = {
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_strategy_learns_permuted_mnist(name, permuted_mnist):
     cls, kwargs = STRATEGIES[name]
-    torch.manual_seed(0)
-    model = MLP(784, (50, 50), 10)
-    strategy = cls(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-        train_mb_size=16,
-        evaluator=_evaluator(),
-        **kwargs,
-    )
+    strategy = _strategy(cls, **kwargs)
     results = _run(strategy, permuted_mnist)
     assert _last_acc(results) > 0.5  # chance is 0.1
     assert _stream_acc(results) > 0.25
@@ -103,37 +99,33 @@ def test_strategy_learns_permuted_mnist(name, permuted_mnist):
         assert strategy.redo.last_scores  # ReDo looked at the units
 
 
-def test_plugins_inside_avalanche_strategies(permuted_mnist):
-    torch.manual_seed(0)
-    model = MLP(784, (50, 50), 10)
-    redo = ReDoPlugin(tau=0.1, F=10)
-    replay = Replay(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+@pytest.mark.parametrize(
+    "cls, make_plugin, kwargs, check",
+    [
+        (
+            Replay,
+            lambda: ReDoPlugin(tau=0.1, F=10),
+            {"mem_size": 100},
+            lambda redo: redo.last_scores and set(redo.recycled) == {"1", "3"},
+        ),
+        (
+            EWC,
+            lambda: CBPPlugin(rho=1e-2, m=20),
+            {"ewc_lambda": 10.0},
+            lambda cbp: sum(cbp.replaced.values()) > 0,
+        ),
+    ],
+    ids=["Replay+ReDo", "EWC+CBP"],
+)
+def test_plugin_inside_an_avalanche_strategy(cls, make_plugin, kwargs, check, permuted_mnist):
+    plugin = make_plugin()
+    strategy = _strategy(
+        cls,
         criterion=torch.nn.CrossEntropyLoss(),
-        mem_size=100,
-        train_mb_size=16,
         eval_mb_size=256,
-        plugins=[redo],
-        evaluator=_evaluator(),
+        plugins=[plugin],
+        **kwargs,
     )
-    results = _run(replay, permuted_mnist)
+    results = _run(strategy, permuted_mnist)
     assert _last_acc(results) > 0.5
-    assert redo.last_scores and set(redo.recycled) == {"1", "3"}
-
-    torch.manual_seed(0)
-    model = MLP(784, (50, 50), 10)
-    cbp = CBPPlugin(rho=1e-2, m=20)
-    ewc = EWC(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-        criterion=torch.nn.CrossEntropyLoss(),
-        ewc_lambda=10.0,
-        train_mb_size=16,
-        eval_mb_size=256,
-        plugins=[cbp],
-        evaluator=_evaluator(),
-    )
-    results = _run(ewc, permuted_mnist)
-    assert _last_acc(results) > 0.5
-    assert sum(cbp.replaced.values()) > 0
+    assert check(plugin)

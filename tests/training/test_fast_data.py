@@ -10,24 +10,12 @@ from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
 from torch import nn
+from toy_runs import toy_bench, toy_data, toy_strategy
 
-from avalanche_neumod.benchmarks import ExperienceTensors, experience_tensors, tensor_benchmark
+from avalanche_neumod.benchmarks import ExperienceTensors, experience_tensors
 from avalanche_neumod.benchmarks.tensor_data import tensor_dataset
 from avalanche_neumod.models import MLP
 from avalanche_neumod.training import FastDataPlugin, FastNaive, TensorBatchLoader
-
-
-def _data(n=50, d=6, classes=3, seed=0) -> ExperienceTensors:
-    g = torch.Generator().manual_seed(seed)
-    return ExperienceTensors(
-        torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g), 0
-    )
-
-
-def _bench(n_exp=2, n=50):
-    train = [_data(n, seed=i) for i in range(n_exp)]
-    test = [_data(20, seed=100 + i) for i in range(n_exp)]
-    return tensor_benchmark(train, test)
 
 
 def _quiet():
@@ -50,7 +38,7 @@ def test_loader_covers_every_sample_once_per_epoch():
 
 
 def test_loader_seeded_generator_and_transform():
-    d = _data(30)
+    d = toy_data(30)
     a = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(3))]
     b = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(3))]
     c = [b[1] for b in TensorBatchLoader(d, 7, True, generator=torch.Generator().manual_seed(4))]
@@ -63,14 +51,14 @@ def test_loader_seeded_generator_and_transform():
 
 
 def test_fast_naive_equals_a_hand_written_loop():
-    bm = _bench()
+    bm = toy_bench()
     torch.manual_seed(1)
     model = MLP(6, (8,), 3)
     hand = MLP(6, (8,), 3)
     hand.load_state_dict(model.state_dict())
-    strategy = FastNaive(
+    strategy = toy_strategy(
+        FastNaive,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         train_mb_size=8,
         train_epochs=2,
         evaluator=_quiet(),
@@ -94,19 +82,17 @@ def test_fast_naive_equals_a_hand_written_loop():
 
 
 def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
-    bm = _bench()
+    bm = toy_bench()
     results = []
     for cls, plugins in ((FastNaive, []), (Naive, [FastDataPlugin()]), (Naive, [])):
         torch.manual_seed(0)
-        model = MLP(6, (8,), 3)
         ev = EvaluationPlugin(
             accuracy_metrics(epoch=True, experience=True, stream=True),
             loss_metrics(epoch=True),
             loggers=[],
         )
-        s = cls(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        s = toy_strategy(
+            cls,
             train_mb_size=8,
             train_epochs=1,
             eval_mb_size=7,
@@ -116,7 +102,7 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
         torch.manual_seed(5)
         s.train(bm.train_stream[0], eval_streams=[])
         metrics = s.eval(bm.test_stream)
-        results.append((metrics, [p.detach().clone() for p in model.parameters()]))
+        results.append((metrics, [p.detach().clone() for p in s.model.parameters()]))
     (m_fast, p_fast), (m_plug, p_plug), (m_stock, _) = results
     assert all(torch.equal(a, b) for a, b in zip(p_fast, p_plug))
     assert m_fast == m_plug
@@ -125,15 +111,15 @@ def test_plugin_in_avalanche_naive_matches_fast_naive_and_stock_eval():
     model = MLP(6, (8,), 3)
     for p, q in zip(model.parameters(), p_fast):
         p.data.copy_(q)
-    stock = Naive(
+    stock = toy_strategy(
+        Naive,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         eval_mb_size=7,
         evaluator=_quiet(),
     )
-    fast = FastNaive(
+    fast = toy_strategy(
+        FastNaive,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         eval_mb_size=7,
         evaluator=_quiet(),
     )
@@ -147,14 +133,12 @@ def test_same_random_stream_as_avalanche_with_the_plugin_over_train_and_eval_cyc
     bitwise the same run with our template as with Avalanche's Naive + FastDataPlugin:
     both consume torch's global RNG alike (one draw per evaluated experience: the stock
     evaluation loader's, and ours in its place)."""
-    bm = _bench(n_exp=3, n=40)
+    bm = toy_bench(n_exp=3, n=40)
     params = []
     for cls in (Naive, FastNaive):
         torch.manual_seed(0)
-        model = MLP(6, (8,), 3)
-        s = cls(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        s = toy_strategy(
+            cls,
             train_mb_size=8,
             evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
             plugins=[FastDataPlugin()],
@@ -162,7 +146,7 @@ def test_same_random_stream_as_avalanche_with_the_plugin_over_train_and_eval_cyc
         for exp in bm.train_stream:
             s.train(exp, eval_streams=[])
             s.eval(bm.test_stream)
-        params.append([p.detach().clone() for p in model.parameters()])
+        params.append([p.detach().clone() for p in s.model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*params))
 
 
@@ -204,14 +188,12 @@ for _event in _COUNTED:
 
 
 def test_lean_dispatch_calls_every_acting_hook():
-    bm = _bench(n_exp=2, n=40)
+    bm = toy_bench(n_exp=2, n=40)
     counts = []
     for cls in (FastNaive, Naive):
         c = _Counter()
-        model = MLP(6, (8,), 3)
-        s = cls(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        s = toy_strategy(
+            cls,
             train_mb_size=8,
             eval_mb_size=10,
             evaluator=_quiet(),
@@ -240,14 +222,12 @@ def test_lean_dispatch_calls_every_acting_hook():
 def test_evaluation_plugin_own_hooks_still_run():
     """``EvaluationPlugin.before_eval`` runs its stream check even with no metric acting:
     the fast template fails exactly where Avalanche's does, and passes without the check."""
-    bm = _bench(n_exp=2, n=40)
+    bm = toy_bench(n_exp=2, n=40)
     failures = []
     for cls in (FastNaive, Naive):
         for strict in (True, False):
-            model = MLP(6, (8,), 3)
-            s = cls(
-                model=model,
-                optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            s = toy_strategy(
+                cls,
                 evaluator=EvaluationPlugin(loggers=[], strict_checks=strict),
             )
             try:
@@ -263,7 +243,7 @@ def test_evaluation_plugin_own_hooks_still_run():
 @pytest.mark.parametrize("fast_first", [True, False])
 def test_replay_keeps_its_own_loader(fast_first):
 
-    bm = _bench(n_exp=2, n=40)
+    bm = toy_bench(n_exp=2, n=40)
     model = MLP(6, (8,), 3)
     seen = []
 
@@ -272,9 +252,9 @@ def test_replay_keeps_its_own_loader(fast_first):
             seen.append(type(strategy.dataloader).__name__)
 
     plugins = [FastDataPlugin(), ReplayPlugin(mem_size=20)]
-    s = Naive(
+    s = toy_strategy(
+        Naive,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         train_mb_size=8,
         evaluator=_quiet(),
         plugins=(plugins if fast_first else plugins[::-1]) + [Spy()],
@@ -312,14 +292,9 @@ def test_optimizer_update_skipped_only_when_nothing_changed(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(bo, "update_optimizer", counting)
-    bm = _bench(n_exp=3, n=16)
-    model = MLP(6, (8,), 3)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        train_mb_size=8,
-        evaluator=_quiet(),
-    )
+    bm = toy_bench(n_exp=3, n=16)
+    s = toy_strategy(FastNaive, train_mb_size=8, evaluator=_quiet())
+    model = s.model
     s.train(bm.train_stream[0], eval_streams=[])
     first = len(calls)
     assert first >= 1  # the first experience reads every parameter in

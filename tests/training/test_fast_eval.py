@@ -17,25 +17,16 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from avalanche.training.templates.base_sgd import BaseSGDTemplate
+from toy_runs import toy_bench, toy_strategy
 
-from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
 from avalanche_neumod.benchmarks.tensor_data import _TensorSamples
 from avalanche_neumod.models import MLP
 from avalanche_neumod.training import FastDataPlugin, FastNaive, TensorBatchLoader
 from avalanche_neumod.training.template import _GENERIC_METRIC_ACTS, _metric_acts_on
 
 
-def _data(n, seed, d=6, classes=3) -> ExperienceTensors:
-    g = torch.Generator().manual_seed(seed)
-    return ExperienceTensors(
-        torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g), 0
-    )
-
-
 def _bench(n_exp=3, n=40, n_test=23):
-    return tensor_benchmark(
-        [_data(n, i) for i in range(n_exp)], [_data(n_test, 100 + i) for i in range(n_exp)]
-    )
+    return toy_bench(n_exp, n, n_test)
 
 
 class _Recorder(BaseLogger):
@@ -80,9 +71,9 @@ def _cycle(cls, plugins, tmp: Path):
         forgetting_metrics(experience=True, stream=True),
         loggers=[rec, CSVLogger(log_folder=str(tmp))],
     )
-    s = cls(
+    s = toy_strategy(
+        cls,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         train_mb_size=8,
         eval_mb_size=10,
         evaluator=ev,
@@ -152,10 +143,8 @@ def test_evaluation_slices_our_tensors(cls, monkeypatch):
         _TensorSamples, "__getitem__", lambda self, i: fetched.append(i) or original(self, i)
     )
     spy = _LoaderSpy()
-    model = MLP(6, (8,), 3)
-    s = cls(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    s = toy_strategy(
+        cls,
         train_mb_size=8,
         eval_mb_size=10,
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
@@ -175,10 +164,8 @@ def test_fast_template_builds_neither_stock_loader_nor_adapted_dataset(monkeypat
         monkeypatch.setattr(
             klass, "__init__", lambda self, *a, _i=init, **k: built.append(1) or _i(self, *a, **k)
         )
-    model = MLP(6, (8,), 3)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    s = toy_strategy(
+        FastNaive,
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
     )
     deferred = []
@@ -209,10 +196,8 @@ def test_adapted_dataset_is_avalanches_when_read_or_replaced():
         def after_eval_iteration(self, strategy, **kwargs):
             seen.append(len(strategy.mb_y))
 
-    model = MLP(6, (8,), 3)
-    s = FastNaive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    s = toy_strategy(
+        FastNaive,
         eval_mb_size=100,
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
         plugins=[Reader()],
@@ -227,10 +212,8 @@ def test_eval_draws_from_the_global_rng_as_the_stock_loader():
     bm = _bench()
     states = []
     for cls, plugins in ((Naive, []), (Naive, [FastDataPlugin()]), (FastNaive, [])):
-        model = MLP(6, (8,), 3)
-        s = cls(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        s = toy_strategy(
+            cls,
             eval_mb_size=7,
             evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
             plugins=plugins,
@@ -252,15 +235,14 @@ def test_stock_avalanche_without_the_plugin_is_untouched():
     assert SupervisedTemplate.make_eval_dataloader is BaseSGDTemplate.make_eval_dataloader
     assert "adapted_dataset" not in vars(SupervisedTemplate)
     spy = _LoaderSpy()
-    model = MLP(6, (8,), 3)
-    s = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    s = toy_strategy(
+        Naive,
         train_mb_size=8,
         eval_mb_size=10,
         evaluator=EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[]),
         plugins=[spy],
     )
+    model = s.model
     bm = _bench(n_exp=2)
     s.train(bm.train_stream[0], eval_streams=[])
     metrics = s.eval(bm.test_stream)
@@ -321,15 +303,13 @@ def test_periodic_evaluation_inside_training_matches_avalanche():
     runs = []
     for cls in (Naive, FastNaive):
         torch.manual_seed(0)
-        model = MLP(6, (8,), 3)
         ev = EvaluationPlugin(
             accuracy_metrics(epoch=True, experience=True, stream=True),
             loss_metrics(experience=True),
             loggers=[],
         )
-        s = cls(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        s = toy_strategy(
+            cls,
             train_mb_size=8,
             train_epochs=2,
             eval_mb_size=10,
@@ -340,7 +320,9 @@ def test_periodic_evaluation_inside_training_matches_avalanche():
         torch.manual_seed(1)
         for exp in bm.train_stream:
             s.train(exp, eval_streams=[bm.test_stream])
-        runs.append((dict(ev.get_all_metrics()), [p.detach().clone() for p in model.parameters()]))
+        runs.append(
+            (dict(ev.get_all_metrics()), [p.detach().clone() for p in s.model.parameters()])
+        )
     (m_stock, p_stock), (m_fast, p_fast) = runs
     assert any("eval_phase/test_stream" in k for k in m_stock)
     assert {k: (list(x), list(v)) for k, (x, v) in m_fast.items()} == {
@@ -355,9 +337,9 @@ def test_plugins_metrics_and_loggers_added_later_are_dispatched():
     bm = _bench(n_exp=2)
     model = MLP(6, (8,), 3)
     ev = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
-    s = FastNaive(
+    s = toy_strategy(
+        FastNaive,
         model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         eval_mb_size=10,
         evaluator=ev,
     )

@@ -38,12 +38,19 @@ def _step(plugin, strategy, logits):
     plugin.after_update(strategy)
 
 
+def _started(n_out: int, **kwargs):
+    """A float64 one-layer model (3 -> ``n_out``), a stand-in strategy holding it, and a
+    ``GainModulationPlugin(**kwargs)`` started on it."""
+    model = nn.Sequential(nn.Linear(3, n_out)).double()
+    strategy = SimpleNamespace(model=model, mb_output=None)
+    plugin = GainModulationPlugin(**kwargs)
+    plugin.before_training(strategy)
+    return model, strategy, plugin
+
+
 def test_recurrence_on_known_entropy_sequence():
     gamma, eta, g0 = 0.5, 0.2, 1.0
-    model = nn.Sequential(nn.Linear(3, 3)).double()
-    strategy = SimpleNamespace(model=model, mb_output=None)
-    plugin = GainModulationPlugin(eta=eta, gamma=gamma, g0=g0)
-    plugin.before_training(strategy)
+    model, strategy, plugin = _started(3, eta=eta, gamma=gamma, g0=g0)
     seq = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.25, 0.25], [1.0, 0.0, 0.0]]
     for p in seq:
         _step(plugin, strategy, _logits_with_probs(p))
@@ -62,10 +69,7 @@ def test_recurrence_on_known_entropy_sequence():
 
 def test_fixed_point():
     gamma, eta, g0 = 0.9, 0.4, 1.0
-    model = nn.Sequential(nn.Linear(3, 5)).double()
-    strategy = SimpleNamespace(model=model, mb_output=None)
-    plugin = GainModulationPlugin(eta=eta, gamma=gamma, g0=g0)
-    plugin.before_training(strategy)
+    model, strategy, plugin = _started(5, eta=eta, gamma=gamma, g0=g0)
     logits = _logits_with_probs([0.7, 0.1, 0.1, 0.05, 0.05])
     h = softmax_entropy(logits).item()
     for _ in range(300):

@@ -80,60 +80,66 @@ def test_default_update_equation_with_torch_draws():
     assert torch.allclose(model.bias, (1 - p) * b + fresh_b, atol=1e-7)
 
 
-def test_every_draw_follows_torch_manual_seed():
-    """Re-seeding torch reproduces the next draw (not only the first after attaching)."""
-    model = nn.Linear(10, 10)
-    plugin = ShrinkPerturbPlugin(p=0.0, sigma=1.0)
+def _weight_deltas(model: nn.Linear, sigma: float, steps: int, seed=None) -> list:
+    """The change of ``model.weight`` at each of ``steps`` perturbations (p = 0) by a
+    ``ShrinkPerturbPlugin`` attached to it; ``seed``: torch re-seeded before each step."""
+    plugin = ShrinkPerturbPlugin(p=0.0, sigma=sigma)
     plugin.attach(model)
     deltas = []
-    for _ in range(2):
+    for _ in range(steps):
         before = model.weight.detach().clone()
-        torch.manual_seed(11)
+        if seed is not None:
+            torch.manual_seed(seed)
         plugin.shrink_perturb()
         deltas.append(model.weight.detach() - before)
+    return deltas
+
+
+def test_every_draw_follows_torch_manual_seed():
+    """Re-seeding torch reproduces the next draw (not only the first after attaching)."""
+    deltas = _weight_deltas(nn.Linear(10, 10), sigma=1.0, steps=2, seed=11)
     assert torch.allclose(deltas[0], deltas[1], atol=1e-6)
 
 
-def test_training_runs_are_reproducible_with_the_seed():
-    g = torch.Generator().manual_seed(0)
-    data = ExperienceTensors(
-        torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0
-    )
-    exp = tensor_benchmark([data], [data]).train_stream[0]
-    runs = []
-    for _ in range(2):
-        torch.manual_seed(1)
-        model = MLP(4, (3,), 2)
-        s = ShrinkPerturb(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            sigma=0.1,
-            train_mb_size=10,
-            evaluator=None,
-        )
-        s.train(exp)
-        runs.append([q.detach().clone() for q in model.parameters()])
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
-
-
-def test_every_iteration_and_every_experience(monkeypatch):
+def _toy_bench(n_exp: int):
+    """``n_exp`` experiences of 20 random rows (4 features, 2 classes); test = train."""
     g = torch.Generator().manual_seed(0)
     data = [
         ExperienceTensors(
             torch.randn(20, 4, generator=g), torch.randint(0, 2, (20,), generator=g), 0
         )
-        for _ in range(3)
+        for _ in range(n_exp)
     ]
-    bm = tensor_benchmark(data, data)
+    return tensor_benchmark(data, data)
+
+
+def _strategy(**kwargs) -> ShrinkPerturb:
+    """ShrinkPerturb on a fresh MLP 4-3-2, SGD (lr 0.1), minibatches of 10, no evaluator."""
+    model = MLP(4, (3,), 2)
+    return ShrinkPerturb(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        train_mb_size=10,
+        evaluator=None,
+        **kwargs,
+    )
+
+
+def test_training_runs_are_reproducible_with_the_seed():
+    exp = _toy_bench(1).train_stream[0]
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        s = _strategy(sigma=0.1)
+        s.train(exp)
+        runs.append([q.detach().clone() for q in s.model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+def test_every_iteration_and_every_experience(monkeypatch):
+    bm = _toy_bench(3)
     for every, expected in (("iteration", 6), ("experience", 2)):
-        model = MLP(4, (3,), 2)
-        s = ShrinkPerturb(
-            model=model,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            every=every,
-            train_mb_size=10,
-            evaluator=None,
-        )
+        s = _strategy(every=every)
         calls = []
         orig = s.shrink_perturb.shrink_perturb
         monkeypatch.setattr(
@@ -153,14 +159,7 @@ def test_bad_hyperparameters_raise(kwargs):
 def test_each_step_draws_fresh_noise():
     """Every step adds a new draw (not a reused buffer), within U(-sigma b, sigma b)."""
     torch.manual_seed(0)
-    model = nn.Linear(50, 40)
-    plugin = ShrinkPerturbPlugin(p=0.0, sigma=0.5)
-    plugin.attach(model)
-    deltas = []
-    for _ in range(3):
-        before = model.weight.detach().clone()
-        plugin.shrink_perturb()
-        deltas.append(model.weight.detach() - before)
+    deltas = _weight_deltas(nn.Linear(50, 40), sigma=0.5, steps=3)
     bound = 0.5 / math.sqrt(50)
     for d in deltas:
         assert d.abs().max() <= bound * (1 + 1e-5)
