@@ -286,3 +286,24 @@ def test_stat_formatting():
     assert Stat([0.123], 1).fmt(1.0, 3, std=False) == "0.123"
     with pytest.raises(AssertionError):
         _cell_value("| a | b |", "c", 1)
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("transfer", lambda v: [tables.table1(v), tables.table2(v)]),
+        ("stability_gap_suite", lambda v: [tables.ngm_table(v, c) for c in ("ngm", "delange")]),
+    ],
+)
+def test_committed_run_folders_render_their_committed_tables(name, make):
+    """Committed run folders (of any schema this library reads: schema 1 is migrated) give
+    the score tables their committed report prints."""
+    from pathlib import Path
+
+    from avalanche_neumod.experiment.results import load_manifest
+
+    run = Path(__file__).resolve().parents[2] / "reports" / name / "run"
+    view = View(load_results(run), load_manifest(run))
+    md = (run.parent / "report.md").read_text()
+    for t in make(view):
+        assert t and t in md, t
