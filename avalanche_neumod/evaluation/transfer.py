@@ -247,7 +247,9 @@ def transfer_table(
     ``BKT_beta``, ``BKT_mean``, ``FKT_*``, ``LCA_*`` (and ``AvgFinalAcc`` given
     ``final_acc``), from :func:`transfer_summaries`."""
     s = transfer_summaries(A_main, A_final, A_ref, final_acc, None, tasks)
-    out = {f"{side}_{at}": s[side][at] for side in ("BKT", "FKT") for at in ("half", "beta", "mean")}
+    out = {
+        f"{side}_{at}": s[side][at] for side in ("BKT", "FKT") for at in ("half", "beta", "mean")
+    }
     out.update({k: s[k] for k in ("LCA_0", "LCA_0_F", "LCA_0_B", "LCA_F", "LCA_B")})
     if final_acc is not None:
         out["AvgFinalAcc"] = s["AvgFinalAcc"]

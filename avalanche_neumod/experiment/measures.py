@@ -106,7 +106,9 @@ class StabilityGap(Measure):
         first = rec.first_curve()
         if first is not None and result.status == "ok":
             for conv, curves in (("delange", rec.curves), ("ngm", dict([first]))):
-                s = score(curves, rec.boundaries, conv, self.windows, self.tolerance, tasks=rec.tasks)
+                s = score(
+                    curves, rec.boundaries, conv, self.windows, self.tolerance, tasks=rec.tasks
+                )
                 rec.scores[conv] = StabilityGapScores.from_dict(s)
             rec.scores["ngm"].experience = int(first[0])
         return rec

@@ -131,9 +131,7 @@ class View:
     """Results by stream and method, in the suite's order (saved dicts are read as
     :class:`~avalanche_neumod.results.CellResult` records)."""
 
-    def __init__(
-        self, results: Sequence[Union[dict, CellResult]], manifest: Optional[dict] = None
-    ):
+    def __init__(self, results: Sequence[Union[dict, CellResult]], manifest: Optional[dict] = None):
         recs = [r if isinstance(r, CellResult) else CellResult.from_dict(r) for r in results]
         # tuning cells (issue 12) are kept apart: they are not the reported seeds
         self.tuning = [r for r in recs if r.config.get("tuning")]

@@ -280,12 +280,8 @@ def timing_table(view: View) -> str:
                     m,
                     st.fmt(1000.0, 3, std=False),
                     (f"{ratio:.2f}x ({ref_g.method})" if math.isfinite(ratio) else "n/a"),
-                    g.stat(lambda c: sum(num(t) for t in c.timings["train_s"])).fmt(
-                        1.0, 1, False
-                    ),
-                    g.stat(lambda c: sum(num(t) for t in c.timings["eval_s"])).fmt(
-                        1.0, 1, False
-                    ),
+                    g.stat(lambda c: sum(num(t) for t in c.timings["train_s"])).fmt(1.0, 1, False),
+                    g.stat(lambda c: sum(num(t) for t in c.timings["eval_s"])).fmt(1.0, 1, False),
                 ]
             )
     return md_table(header, rows)
