@@ -199,6 +199,43 @@ def average_final_accuracy(final_acc: Sequence[float]) -> float:
     return float(a.mean())
 
 
+def transfer_summaries(
+    A_main,
+    A_final,
+    A_ref,
+    final_acc: Optional[Sequence[float]] = None,
+    end_acc: Optional[Sequence[float]] = None,
+    tasks: Optional[Sequence[int]] = None,
+) -> dict:
+    """Every transfer score of one run, the one place they are computed (fractions):
+    ``FKT`` and ``BKT`` = ``{b: [FKT_b for b = 0..beta], half: at b = beta // 2, beta: at
+    b = beta, mean: over b}``, ``LCA_0``, ``LCA_0_F``, ``LCA_0_B``, ``LCA_F``, ``LCA_B``
+    and, given the accuracies, ``AvgFinalAcc``/``AvgEndAcc`` (else None). ``tasks``: the
+    task of each training experience (row of ``A_main``) when tasks repeat."""
+    beta = _arr(A_main, "A_main").shape[1] - 1
+
+    def summary(values: list[float]) -> dict:
+        return {
+            "b": values,
+            "half": values[beta // 2],
+            "beta": values[beta],
+            "mean": float(np.mean(values)),
+        }
+
+    t = tasks
+    return {
+        "FKT": summary([fkt(A_main, A_ref, b, t) for b in range(beta + 1)]),
+        "BKT": summary([bkt(A_final, A_ref, b, t) for b in range(beta + 1)]),
+        "LCA_0": lca_zero(A_ref, "all", t),
+        "LCA_0_F": lca_zero(A_ref, "forward", t),
+        "LCA_0_B": lca_zero(A_ref, "backward", t),
+        "LCA_F": lca_forward(A_main),
+        "LCA_B": lca_backward(A_final, t),
+        "AvgFinalAcc": None if final_acc is None else average_final_accuracy(final_acc),
+        "AvgEndAcc": None if end_acc is None else average_final_accuracy(end_acc),
+    }
+
+
 def transfer_table(
     A_main,
     A_final,
@@ -206,26 +243,16 @@ def transfer_table(
     final_acc: Optional[Sequence[float]] = None,
     tasks: Optional[Sequence[int]] = None,
 ) -> dict:
-    """NeuMoSync Table 1's columns (fractions; x100 for percent). ``tasks``: the task of each
-    training experience (row of ``A_main``) when tasks repeat; default: no repeats."""
-    beta = _arr(A_main, "A_main").shape[1] - 1
-    half = beta // 2
-    t = tasks
+    """NeuMoSync Table 1's columns (fractions; x100 for percent), flat: ``BKT_half``,
+    ``BKT_beta``, ``BKT_mean``, ``FKT_*``, ``LCA_*`` (and ``AvgFinalAcc`` given
+    ``final_acc``), from :func:`transfer_summaries`."""
+    s = transfer_summaries(A_main, A_final, A_ref, final_acc, None, tasks)
     out = {
-        "BKT_half": bkt(A_final, A_ref, half, t),
-        "BKT_beta": bkt(A_final, A_ref, beta, t),
-        "BKT_mean": bkt_mean(A_final, A_ref, t),
-        "FKT_half": fkt(A_main, A_ref, half, t),
-        "FKT_beta": fkt(A_main, A_ref, beta, t),
-        "FKT_mean": fkt_mean(A_main, A_ref, t),
-        "LCA_0": lca_zero(A_ref, "all", t),
-        "LCA_0_F": lca_zero(A_ref, "forward", t),
-        "LCA_0_B": lca_zero(A_ref, "backward", t),
-        "LCA_F": lca_forward(A_main),
-        "LCA_B": lca_backward(A_final, t),
+        f"{side}_{at}": s[side][at] for side in ("BKT", "FKT") for at in ("half", "beta", "mean")
     }
+    out.update({k: s[k] for k in ("LCA_0", "LCA_0_F", "LCA_0_B", "LCA_F", "LCA_B")})
     if final_acc is not None:
-        out["AvgFinalAcc"] = average_final_accuracy(final_acc)
+        out["AvgFinalAcc"] = s["AvgFinalAcc"]
     return out
 
 

@@ -31,11 +31,12 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..results import CellResult
 from . import checkpoint as ckpt
 from . import measures, registry
 from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
-from .results import SCHEMA_VERSION, cell_path, write_json_atomic
+from .results import cell_path, write_json_atomic
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/[^/]+/Task\d+/Exp(\d+)$")
 _STREAM_KEY = re.compile(r"^Top1_Acc_Stream/eval_phase/[^/]+/Task\d+$")
@@ -203,7 +204,8 @@ def run_cell(
     threads: Optional[int] = None,
     checkpoint: Optional[str] = None,
 ) -> dict:
-    """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result.
+    """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result
+    (a :class:`~avalanche_neumod.results.CellResult`'s ``to_dict()``).
 
     ``checkpoint``: a file to save the cell's state to after each experience but the
     last, and to continue from when it exists (written for this cell and configuration).
@@ -213,30 +215,24 @@ def run_cell(
     if threads:
         torch.set_num_threads(int(threads))
     cfg_in = copy.deepcopy(cfg)
-    result: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": cfg["cell_id"],
-        "status": "running",
-        "error": None,
-        "config": copy.deepcopy(cfg),
-        "versions": versions(),
-        "host": {
+    result = CellResult(
+        cell_id=cfg["cell_id"],
+        status="running",
+        config=copy.deepcopy(cfg),
+        versions=versions(),
+        host={
             "hostname": socket.gethostname(),
             "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         },
-        "started": started,
-        "metrics": {},
-        "curves": {},
-        "measures": {},
-        "timings": {},
-    }
+        started=started,
+    )
     seed_everything(int(cfg["seed"]))
     activity = None
     pbar = None
-    timings = result["timings"]
-    metrics = result["metrics"]
+    timings = result.timings
+    metrics = result.metrics
     monitor: Optional[TrainMonitor] = None
     strategy = None
     active: list = []
@@ -249,7 +245,7 @@ def run_cell(
         bm = registry.build_stream(st["name"], st["args"], cfg["seed"], root, st.get("wrappers"))
         info = stream_info(bm)
         accuracy_kind(info)  # a bad declared kind fails the cell now, not after training
-        result["stream_info"] = info
+        result.stream_info = info
         if cfg["train"]["mb_size"] == "stream":  # the stream's own batch size (NGM streams)
             cfg = copy.deepcopy(cfg)
             cfg["train"]["mb_size"] = int(info.get("train_mb_size") or info["batch_size"])
@@ -269,7 +265,7 @@ def run_cell(
             timings["build_s"] = saved["build_s"]
             metrics.update(saved["metrics"])
             done = int(saved["done"])
-            result["resumed"] = {"from_experience": done, "checkpoint": str(checkpoint)}
+            result.resumed = {"from_experience": done, "checkpoint": str(checkpoint)}
         evaluator = strategy.evaluator
         # issue 12: mechanism activity (a plugin of the strategy, so checkpoints keep it)
         activity = next((p for p in strategy.plugins if isinstance(p, ActivityRecorder)), None)
@@ -311,24 +307,24 @@ def run_cell(
                 monitor.pbar = pbar
         # an NGM plugin whose gains saturated (issue 14): trained to the end, but collapsed
         gone = [p for p in strategy.plugins if getattr(p, "collapsed", False) is True]
-        result["status"] = "collapsed" if gone else "ok"
+        result.status = "collapsed" if gone else "ok"
         if gone:
-            result["collapsed"] = getattr(gone[0], "collapse_info", None)
-            result["error"] = f"NGM collapse: {(result['collapsed'] or {}).get('reason')}"
+            result.collapsed = getattr(gone[0], "collapse_info", None)
+            result.error = f"NGM collapse: {(result.collapsed or {}).get('reason')}"
     except Diverged as d:
-        result["status"] = "diverged"
-        result["diverged"] = {"experience": d.experience, "iteration": d.iteration, "loss": d.loss}
-        result["error"] = str(d)
+        result.status = "diverged"
+        result.diverged = {"experience": d.experience, "iteration": d.iteration, "loss": d.loss}
+        result.error = str(d)
     except Exception as e:  # noqa: BLE001 - recorded, the suite goes on
-        result["status"] = "failed"
-        result["error"] = f"{type(e).__name__}: {e}"
-        result["traceback"] = traceback.format_exc()
+        result.status = "failed"
+        result.error = f"{type(e).__name__}: {e}"
+        result.traceback = traceback.format_exc()
     finally:
         if pbar is not None:
             pbar.close()
-    if result["status"] != "failed":
+    if result.status != "failed":
         metrics.update(
-            summarise(matrix, stream_acc, info, prog["iters"], complete=result["status"] == "ok")
+            summarise(matrix, stream_acc, info, prog["iters"], complete=result.status == "ok")
         )
         rec = info.get("recurring_test_experiences")
         if rec and matrix:
@@ -338,27 +334,27 @@ def run_cell(
                 "test_experience": j,
                 "after_each": col,
                 "train_order": info.get("train_order"),
-                **({"final": col[-1]} if result["status"] == "ok" else {}),
+                **({"final": col[-1]} if result.status == "ok" else {}),
             }
         timings["train_s"] = prog["train_s"]
         timings["eval_s"] = prog["eval_s"]
-        result["curves"]["train"] = monitor.curves()
+        result.curves["train"] = monitor.curves()
         if activity is not None:
-            result["measures"]["activity"] = activity.to_dict()
+            result.measures.other["activity"] = activity.to_dict()
         hist = measures.histories(strategy)
         if hist:
-            result["measures"]["history"] = hist
+            result.measures.other["history"] = hist
         for a in active:
             try:
-                result["measures"][a.name] = a.collect(strategy, result)
+                measures.store(result.measures, a.name, a.collect(strategy, result))
             except Exception as e:  # noqa: BLE001
-                if result["status"] == "ok":
-                    result["status"] = "failed"
-                    result["error"] = f"collecting {a.name}: {type(e).__name__}: {e}"
-                    result["traceback"] = traceback.format_exc()
+                if result.status == "ok":
+                    result.status = "failed"
+                    result.error = f"collecting {a.name}: {type(e).__name__}: {e}"
+                    result.traceback = traceback.format_exc()
     timings["total_s"] = time.perf_counter() - t_start
-    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return result
+    result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return result.to_dict()
 
 
 def summarise(

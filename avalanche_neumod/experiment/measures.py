@@ -4,8 +4,8 @@ Accuracy is always recorded (``cell.py``). Each optional measure here builds the
 evaluation library's plugin(s) for a cell, and after training turns what they
 measured into JSON (curves, arrays and the scalars of docs/metrics.md):
 
-- ``stability_gap``: the stability-gap tracker;
-- ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT;
+- ``stability_gap``: the stability-gap tracker (a ``StabilityGapRecord``);
+- ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (a ``TransferRecord``);
 - ``plasticity``: plasticity diagnostics per experience;
 - ``neumosync_diagnostics``: spread, task change and input sensitivity of
   NeuMoSync's alphas per layer (docs/neumosync.md).
@@ -21,6 +21,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..results import (
+    CellResult,
+    Measures,
+    StabilityGapRecord,
+    StabilityGapScores,
+    TransferRecord,
+)
 from . import registry
 
 
@@ -55,22 +62,10 @@ class Measure:
     def attach(self, strategy) -> None:
         """Called once the strategy exists."""
 
-    def collect(self, strategy, result: dict) -> dict:
-        """The JSON-ready record of what was measured."""
+    def collect(self, strategy, result: CellResult) -> Any:
+        """The record of what was measured: a typed record of ``avalanche_neumod.results``
+        (``to_dict()`` gives its JSON) or a JSON-ready dict."""
         return {}
-
-
-def _lower_scores(scores: dict) -> dict:
-    """The evaluation library's score names -> this schema's (avg_ACC -> avg_acc, ...)."""
-    names = {
-        "avg_ACC": "avg_acc",
-        "avg_min_ACC": "avg_min_acc",
-        "WC_ACC": "wc_acc",
-        "avg_SG": "avg_sg",
-        "avg_SG_abs": "avg_sg_abs",
-        "avg_recovery": "avg_recovery",
-    }
-    return {names.get(k, k): v for k, v in scores.items()}
 
 
 class StabilityGap(Measure):
@@ -99,37 +94,24 @@ class StabilityGap(Measure):
         self.tracker = ev(self.bm.test_stream, tracked=tracked, **a)
         return [self.tracker]
 
-    def collect(self, strategy, result: dict) -> dict:
+    def collect(self, strategy, result: CellResult) -> StabilityGapRecord:
+        """The tracker's curves with both conventions' scores (a finished cell only)."""
         from ..evaluation.stability_gap import stability_gap_scores as score
 
         d = self.tracker.to_dict()
-        curves = {k: v for k, v in d["curves"].items() if v["x"]}
-        d["curves"] = curves
-        d["scores"] = {}
-        if curves and result["status"] == "ok":
-            first = min(curves, key=int)
-            d["scores"]["de_lange"] = _lower_scores(
-                score(
-                    curves,
-                    d["boundaries"],
-                    "delange",
-                    self.windows,
-                    self.tolerance,
-                    tasks=d.get("tasks"),
+        d["curves"] = {k: v for k, v in d["curves"].items() if v["x"]}
+        rec = StabilityGapRecord.from_dict(
+            {**d, "windows": list(self.windows), "tolerance": self.tolerance}
+        )
+        first = rec.first_curve()
+        if first is not None and result.status == "ok":
+            for conv, curves in (("delange", rec.curves), ("ngm", dict([first]))):
+                s = score(
+                    curves, rec.boundaries, conv, self.windows, self.tolerance, tasks=rec.tasks
                 )
-            )
-            d["scores"]["ngm"] = _lower_scores(
-                score(
-                    {first: curves[first]},
-                    d["boundaries"],
-                    "ngm",
-                    self.windows,
-                    self.tolerance,
-                    tasks=d.get("tasks"),
-                )
-            )
-            d["scores"]["ngm"]["experience"] = int(first)
-        return d
+                rec.scores[conv] = StabilityGapScores.from_dict(s)
+            rec.scores["ngm"].experience = int(first[0])
+        return rec
 
 
 class Transfer(Measure):
@@ -151,24 +133,10 @@ class Transfer(Measure):
         self.plugin = cls(self.bm.test_stream, **a)
         return [self.plugin]
 
-    def collect(self, strategy, result: dict) -> dict:
-        from ..evaluation import transfer as tr
-
+    def collect(self, strategy, result: CellResult) -> TransferRecord:
+        """The probes' arrays, scored (``transfer_summaries``) when the cell finished."""
         d = self.plugin.to_dict()
-        if result["status"] != "ok" or "scores" not in d:
-            return d
-        beta = int(d["beta"])
-        s = d["scores"]
-        d.update(
-            fkt=[tr.fkt(d["A_main"], d["A_ref"], b, d.get("tasks")) for b in range(beta + 1)],
-            bkt=[tr.bkt(d["A_final"], d["A_ref"], b, d.get("tasks")) for b in range(beta + 1)],
-            lca_0=s["LCA_0"],
-            lca_0_f=s["LCA_0_F"],
-            lca_0_b=s["LCA_0_B"],
-            lca_f=s["LCA_F"],
-            lca_b=s["LCA_B"],
-        )
-        return d
+        return TransferRecord.from_arrays(d, score=result.status == "ok" and "scores" in d)
 
 
 class Plasticity(Measure):
@@ -189,7 +157,7 @@ class Plasticity(Measure):
         a.setdefault("seed", int(self.cfg["seed"]))
         return [cls(**a)]
 
-    def collect(self, strategy, result: dict) -> dict:
+    def collect(self, strategy, result: CellResult) -> dict:
         out = {}
         for name, (xs, vs) in strategy.evaluator.get_all_metrics().items():
             if name.split("/")[0] in self.PREFIXES:
@@ -245,6 +213,15 @@ def histories(strategy) -> dict:
     if isinstance(alphas, dict) and (alphas.get("iterations") or alphas.get("experiences")):
         out["alphas"] = alphas
     return out
+
+
+def store(into: Measures, name: str, record: Any) -> None:
+    """Put a measure's record in its typed slot of ``into`` (``transfer``,
+    ``stability_gap``), any other in ``into.other``."""
+    if isinstance(record, (TransferRecord, StabilityGapRecord)):
+        setattr(into, name, record)
+    else:
+        into.other[name] = record
 
 
 def build(metrics_cfg: dict, bm, info: dict, cfg: dict) -> list[Measure]:

@@ -7,7 +7,8 @@ invocation of ``neumod run`` on the folder. A file damaged anyway (a disk filled
 partial copy) is never read as a bare ``JSONDecodeError``: :class:`DamagedFile` names it;
 :func:`scan_results` skips such cells (a report warns, ``--resume`` redoes them) and
 :func:`update_manifest` moves a damaged manifest aside. The schema is documented in
-``docs/suites.md``; :data:`SCHEMA_VERSION` changes when it does.
+``docs/suites.md`` and typed by :mod:`avalanche_neumod.results` (:data:`SCHEMA_VERSION`
+changes when it does; older files are read through its ``migrate``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
-SCHEMA_VERSION = 1
+from ..results import SCHEMA_VERSION  # noqa: F401 - the records' version, re-exported
+
 FINISHED = ("ok", "diverged", "collapsed")  # statuses that --resume does not redo
 CELLS_DIR = "cells"
 MANIFEST = "manifest.json"

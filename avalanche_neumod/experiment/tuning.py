@@ -177,7 +177,7 @@ def tuning_cells(
 
 def target_value(result: dict, metric: str) -> float:
     """The target read from a result: ``metrics.<metric>``, else a dotted path from the
-    result's root (e.g. ``measures.transfer.lca_f``); NaN when absent or not ok."""
+    result's root (e.g. ``measures.transfer.LCA_F``); NaN when absent or not ok."""
     if result is None or result.get("status") != "ok":
         return math.nan
     node: Any = result.get("metrics", {})

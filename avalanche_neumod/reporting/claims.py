@@ -4,8 +4,8 @@ Each paper claim that the runs can speak to becomes one line per stream: the pai
 difference over the seeds both methods ran (mean, 95% percentile-bootstrap interval,
 sign count) and the verdict it supports: "better" / "worse" only when the interval
 excludes 0, "no detectable difference" otherwise, "too few seeds" under 3 shared seeds
-(:mod:`.stats`). Nothing about results is written by hand: a claim with no data is left
-out.
+(:mod:`.stats`), over the scores stored in the cells' records. Nothing about results is
+written by hand: a claim with no data is left out.
 """
 
 from __future__ import annotations
@@ -93,15 +93,17 @@ def claims(view: View) -> str:
             )
             with_t = [m for m in baselines if any(has_transfer(c) for c in view.group(s, m).ok)]
             if any(has_transfer(c) for c in view.group(s, full).ok):
-                for key, label in (("lca_f", "LCA_F"), ("lca_b", "LCA_B")):
-                    t1_lines.append(_versus(view, s, full, with_t, _transfer(key), label))
-                for key, label in (("fkt", "FKT_mean"), ("bkt", "BKT_mean")):
-                    t1_lines.append(_versus(view, s, full, with_t, _transfer(key, "mean"), label))
+                for key in ("LCA_F", "LCA_B"):
+                    t1_lines.append(_versus(view, s, full, with_t, _transfer(key), key))
+                for key in ("FKT", "BKT"):
+                    t1_lines.append(
+                        _versus(view, s, full, with_t, _transfer(key, "mean"), f"{key}_mean")
+                    )
                 maml = _find(view, s, "MAML")
                 if maml:
                     t2_lines.append(
                         _versus(
-                            view, s, full, maml[:1], _transfer("lca_f"), "LCA_F", scale=1.0, unit=""
+                            view, s, full, maml[:1], _transfer("LCA_F"), "LCA_F", scale=1.0, unit=""
                         )
                     )
                     t2_lines.append(
@@ -116,7 +118,7 @@ def claims(view: View) -> str:
                         s,
                         full,
                         baselines,
-                        lambda c: c["metrics"]["recurring"]["final"],
+                        lambda c: c.metrics["recurring"]["final"],
                         "final accuracy on the recurring task",
                     )
                 )
@@ -130,14 +132,14 @@ def claims(view: View) -> str:
             others = [m for m in ms if m not in ngm and any(has_sg(c) for c in view.group(s, m).ok)]
             sg_lines.append(
                 _versus(
-                    view, s, ngm[0], others, _sg("avg_sg", "ngm"), "avg-SG", higher_better=False
+                    view, s, ngm[0], others, _sg("avg_SG", "ngm"), "avg-SG", higher_better=False
                 )
             )
             sg_lines.append(
-                _versus(view, s, ngm[0], others, _sg("avg_min_acc", "ngm"), "avg-min-ACC")
+                _versus(view, s, ngm[0], others, _sg("avg_min_ACC", "ngm"), "avg-min-ACC")
             )
-            sg_lines.append(_versus(view, s, ngm[0], others, _sg("wc_acc", "ngm"), "WC-ACC"))
-            sg_lines.append(_versus(view, s, ngm[0], others, _sg("avg_acc", "ngm"), "avg-ACC"))
+            sg_lines.append(_versus(view, s, ngm[0], others, _sg("WC_ACC", "ngm"), "WC-ACC"))
+            sg_lines.append(_versus(view, s, ngm[0], others, _sg("avg_ACC", "ngm"), "avg-ACC"))
     naive_lines = []
     for s in view.streams:
         nk = naive_key(view, s)

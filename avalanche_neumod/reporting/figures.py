@@ -170,7 +170,7 @@ def accuracy_per_step(view: View, out: Path) -> Optional[Path]:
     """Training (minibatch) accuracy at each step, averaged over ``log_every`` steps."""
 
     def get(c):
-        t = c.get("curves", {}).get("train")
+        t = c.curves.get("train")
         if not t or not t.get("iteration"):
             return None
         return t["iteration"], t["accuracy"], t.get("boundaries", [])
@@ -233,7 +233,7 @@ def accuracy_at_end(
     """Per method, accuracy on experience k after training on it, against k."""
 
     def get(c):
-        d = c.get("metrics", {}).get("accuracy_at_end")
+        d = c.metrics.get("accuracy_at_end")
         if not d or len(d) < 2:
             return None
         return list(range(len(d))), d, []
@@ -245,7 +245,7 @@ def recurring_accuracy(view: View, out: Path) -> Optional[Path]:
     """Accuracy on the recurring task R after each experience; R's turns shaded."""
 
     def get(c):
-        r = c.get("metrics", {}).get("recurring")
+        r = c.metrics.get("recurring")
         if not r or not r.get("after_each"):
             return None
         return list(range(len(r["after_each"]))), r["after_each"], []
@@ -266,12 +266,11 @@ def stability_gap_curves(view: View, out: Path) -> Optional[Path]:
     marked (De Lange's and NGM-SGD's stability-gap plots)."""
 
     def get(c):
-        sg = c.get("measures", {}).get("stability_gap")
-        curves = (sg or {}).get("curves")
-        if not curves:
+        sg = c.measures.stability_gap
+        first = sg.first_curve() if sg is not None else None
+        if first is None:
             return None
-        first = min(curves, key=int)
-        return curves[first]["x"], curves[first]["acc"], sg.get("boundaries", [])
+        return first[1]["x"], first[1]["acc"], sg.boundaries
 
     return _curve_figure(
         view,
@@ -289,7 +288,7 @@ def _history_panels(view: View, key: str):
     for s in view.streams:
         for m in view.methods_of(s):
             for c in view.group(s, m).ok:
-                h = c.get("measures", {}).get("history", {}).get(key)
+                h = c.measures.other.get("history", {}).get(key)
                 if h:
                     out.append((s, m, c, h))
                     break
@@ -307,7 +306,7 @@ def ngm_gains(view: View, out: Path) -> Optional[Path]:
         for i, (layer, ys) in enumerate(h["layers"].items()):  # dashes show coinciding layers
             ax.plot(x[: len(ys)], ys, lw=1.3, ls=LINESTYLES[i % 4], label=f"layer {layer}")
         _boundaries(ax, h.get("boundaries", []))
-        ax.set_title(f"{view.stream_label(s)}: {m} (seed {c['config']['seed']})")
+        ax.set_title(f"{view.stream_label(s)}: {m} (seed {c.seed})")
         ax.set_xlabel("training iterations")
         ax.set_ylabel("mean gain g")
         ax.grid(alpha=0.25)
@@ -347,7 +346,7 @@ def neumosync_alphas(view: View, out: Path) -> Optional[Path]:
     )
     for row, (s, m, c, h) in zip(axes, panels):
         x, series = _alpha_series(h)
-        bounds = c.get("curves", {}).get("train", {}).get("boundaries", [])
+        bounds = c.curves.get("train", {}).get("boundaries", [])
         layers = h.get("layers") or sorted({lay for _, lay in series})
         colors = _colors(len(layers))
         for ax, kind in zip(row, kinds):
@@ -380,7 +379,7 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
     from .tables import plasticity_streams
 
     def at_end(cell: dict) -> list[float]:
-        return [num(v) for v in cell["metrics"].get("accuracy_at_end") or []]
+        return [num(v) for v in cell.metrics.get("accuracy_at_end") or []]
 
     panels = _panels(view, plasticity_streams(view), at_end, lambda c: len(c) >= 2)
     if not panels:

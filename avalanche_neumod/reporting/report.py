@@ -36,18 +36,18 @@ def _runs_section(view: View) -> list[str]:
     invs = man.get("invocations") or []
     for inv in invs:
         lines.append(_invocation_line(inv, view))
-    cell_s = sum(num(r.get("timings", {}).get("total_s")) for r in view.results)
+    cell_s = sum(num(r.timings.get("total_s")) for r in view.results)
     vers = {}
     for r in view.results:
-        for k, v in (r.get("versions") or {}).items():
+        for k, v in r.versions.items():
             vers.setdefault(k, set()).add(str(v))
-    seeds = sorted({r["config"]["seed"] for r in view.results})
+    seeds = sorted({r.seed for r in view.results})
     if view.tuning:
         lines.append(
             f"- {len(view.tuning)} tuning cell(s) on seeds "
-            f"{sorted({r['config']['seed'] for r in view.tuning})} (disjoint from the "
+            f"{sorted({r.seed for r in view.tuning})} (disjoint from the "
             'reported seeds; see "Optimizers and tuning"), summed cell time '
-            f"{_fmt_s(sum(num(r.get('timings', {}).get('total_s')) for r in view.tuning))}."
+            f"{_fmt_s(sum(num(r.timings.get('total_s')) for r in view.tuning))}."
         )
     found = tables.commits(view)
     lines.append(
@@ -98,9 +98,9 @@ def _invocation_line(inv: dict, view: View) -> str:
     planned = inv.get("cells_planned") or []
     state = invocation_state(inv, view.lock)
     wall = _fmt_s(num(inv.get("wall_s")))
-    done = [r for r in view.results if r.get("cell_id") in set(planned)]
+    done = [r for r in view.results if r.cell_id in set(planned)]
     if state in ("running", "interrupted") or inv.get("status") == "running":
-        ends = [_iso(r.get("finished")) for r in done]
+        ends = [_iso(r.finished) for r in done]
         ends = [e for e in ends if e is not None]
         start = _iso(inv.get("started"))
         if wall == "?" and ends and start is not None:
@@ -250,7 +250,7 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             "",
             "De Lange et al.'s convention (min-ACC over earlier experiences):",
             "",
-            tables.ngm_table(view, "de_lange"),
+            tables.ngm_table(view, "delange"),
             "",
         ]
 

@@ -1,19 +1,21 @@
 """Saved cell results grouped by (stream, method), with seed statistics.
 
 Everything in ``reporting`` reads saved results only (the JSON files of
-``neumod run``): this module groups them, keeps the suite's stream and method
-order, and reduces a per-seed scalar to mean and std over the seeds whose cell
-finished ("ok"). Diverged and failed seeds are counted, never averaged.
+``neumod run``) as :class:`~avalanche_neumod.results.CellResult` records (an older
+schema migrated on reading): this module groups them, keeps the suite's stream and
+method order, and reduces a per-seed stored scalar to mean and std over the seeds whose
+cell finished ("ok"). Diverged and failed seeds are counted, never averaged.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from ..results import CellResult
 from . import stats
 
 
@@ -88,53 +90,52 @@ class Group:
 
     stream: str
     method: str
-    cells: list[dict] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
 
     @property
-    def ok(self) -> list[dict]:
-        return [c for c in self.cells if c.get("status") == "ok"]
+    def ok(self) -> list[CellResult]:
+        return [c for c in self.cells if c.ok]
 
     @property
     def method_name(self) -> str:
-        return self.cells[0]["config"]["method"]["name"]
+        return self.cells[0].config["method"]["name"]
 
     @property
     def method_args(self) -> dict:
-        return self.cells[0]["config"]["method"].get("args", {})
+        return self.cells[0].config["method"].get("args", {})
 
-    def by_seed(self, get: Callable[[dict], Any]) -> dict[int, float]:
+    def by_seed(self, get: Callable[[CellResult], Any]) -> dict[int, float]:
         """Seed -> value of the finished cells (NaN where ``get`` finds nothing)."""
-        out = {}
-        for c in self.ok:
-            try:
-                out[int(c["config"]["seed"])] = num(get(c))
-            except (KeyError, IndexError, TypeError):
-                out[int(c["config"]["seed"])] = math.nan
-        return out
+        return {c.seed: _read(get, c) for c in self.ok}
 
-    def stat(self, get: Callable[[dict], Any]) -> Stat:
-        vals = []
-        for c in self.ok:
-            try:
-                vals.append(num(get(c)))
-            except (KeyError, IndexError, TypeError):
-                vals.append(math.nan)
+    def stat(self, get: Callable[[CellResult], Any]) -> Stat:
+        st = [c.status for c in self.cells]
         return Stat(
-            vals,
+            [_read(get, c) for c in self.ok],
             n_seeds=len(self.cells),
-            n_diverged=sum(c.get("status") == "diverged" for c in self.cells),
-            n_failed=sum(c.get("status") == "failed" for c in self.cells),
-            n_collapsed=sum(c.get("status") == "collapsed" for c in self.cells),
+            n_diverged=st.count("diverged"),
+            n_failed=st.count("failed"),
+            n_collapsed=st.count("collapsed"),
         )
 
 
-class View:
-    """Results by stream and method, in the suite's order."""
+def _read(get: Callable[[CellResult], Any], c: CellResult) -> float:
+    """``get(c)`` as float; NaN where the cell has no such stored field."""
+    try:
+        return num(get(c))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return math.nan
 
-    def __init__(self, results: list[dict], manifest: Optional[dict] = None):
+
+class View:
+    """Results by stream and method, in the suite's order (saved dicts are read as
+    :class:`~avalanche_neumod.results.CellResult` records)."""
+
+    def __init__(self, results: Sequence[Union[dict, CellResult]], manifest: Optional[dict] = None):
+        recs = [r if isinstance(r, CellResult) else CellResult.from_dict(r) for r in results]
         # tuning cells (issue 12) are kept apart: they are not the reported seeds
-        self.tuning = [r for r in results if (r.get("config") or {}).get("tuning")]
-        results = [r for r in results if not (r.get("config") or {}).get("tuning")]
+        self.tuning = [r for r in recs if r.config.get("tuning")]
+        results = [r for r in recs if not r.config.get("tuning")]
         self.results = results
         self.manifest = manifest or {}
         self.lock: Optional[dict] = None  # the run folder's lock holder, when read
@@ -143,18 +144,17 @@ class View:
         m_order = list(suite.get("method_order") or suite.get("methods") or {})
         self.groups: dict[tuple[str, str], Group] = {}
         for r in results:
-            cfg = r["config"]
-            key = (cfg["stream_key"], cfg["method_key"])
+            key = (r.config["stream_key"], r.config["method_key"])
             self.groups.setdefault(key, Group(*key)).cells.append(r)
         for g in self.groups.values():
-            g.cells.sort(key=lambda c: c["config"]["seed"])
+            g.cells.sort(key=lambda c: c.seed)
         seen_s = {k[0] for k in self.groups}
         seen_m = {k[1] for k in self.groups}
         self.streams = [s for s in s_order if s in seen_s] + sorted(seen_s - set(s_order))
         self.methods = [m for m in m_order if m in seen_m] + sorted(seen_m - set(m_order))
         self.labels = {}
         for r in results:
-            self.labels.setdefault(r["config"]["stream_key"], r["config"].get("stream_label"))
+            self.labels.setdefault(r.config["stream_key"], r.config.get("stream_label"))
 
     def group(self, stream: str, method: str) -> Optional[Group]:
         return self.groups.get((stream, method))
@@ -168,9 +168,9 @@ class View:
     def info(self, stream: str) -> dict:
         for m in self.methods_of(stream):
             for c in self.groups[(stream, m)].cells:
-                if c.get("stream_info"):
-                    return c["stream_info"]
+                if c.stream_info:
+                    return c.stream_info
         return {}
 
-    def has(self, pred: Callable[[dict], bool]) -> bool:
-        return any(r.get("status") == "ok" and pred(r) for r in self.results)
+    def has(self, pred: Callable[[CellResult], bool]) -> bool:
+        return any(r.ok and pred(r) for r in self.results)

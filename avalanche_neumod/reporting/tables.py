@@ -11,7 +11,9 @@ Pure functions of a :class:`~avalanche_neumod.reporting.results_view.View`:
 - :func:`recurring_table`: final accuracy on the recurring task (Figure 4's numbers);
 - :func:`status_table`: cells that diverged or failed, and timings.
 
-A seed that diverged or failed is never averaged in: the cell says how many did.
+A seed that diverged or failed is never averaged in: the cell says how many did. Every
+number is a stored field of the cells' records (:mod:`avalanche_neumod.results`): the
+tables format and average over seeds, they never compute a score.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Sequence
 
+from ..results import CellResult
 from .results_view import Stat, View, num
 
 
@@ -28,18 +31,18 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
-def accuracy_of(cell: dict) -> float:
+def accuracy_of(cell: CellResult) -> float:
     """The cell's average accuracy as its stream defines it (``metrics.avg_accuracy``)."""
-    m = cell["metrics"]
+    m = cell.metrics
     return num(m.get("avg_accuracy", m.get("avg_final_accuracy")))
 
 
 def accuracy_kinds(view: View) -> dict[str, str]:
     kinds = {}
     for r in view.results:
-        k = r.get("metrics", {}).get("avg_accuracy_kind")
+        k = r.metrics.get("avg_accuracy_kind")
         if k:
-            kinds.setdefault(r["config"]["stream_key"], k)
+            kinds.setdefault(r.config["stream_key"], k)
     return kinds
 
 
@@ -66,40 +69,34 @@ def final_accuracy_table(view: View) -> str:
     )
 
 
-def _transfer(key: str, at: Optional[str] = None) -> Callable[[dict], float]:
-    """A Table 1 quantity from a cell's ``measures.transfer``."""
+def _transfer(key: str, at: Optional[str] = None) -> Callable[[CellResult], float]:
+    """A stored Table 1 score of a cell's transfer record: ``LCA_*`` (``at=None``), or
+    ``FKT``/``BKT``'s summary ``at`` "half", "beta" or "mean"."""
 
-    def get(c: dict) -> float:
-        t = c["measures"]["transfer"]
-        if at is None:
-            return num(t[key])
-        arr = [num(v) for v in t[key]]
-        beta = int(t["beta"])
-        if at == "half":
-            return arr[beta // 2]
-        if at == "beta":
-            return arr[beta]
-        return float(sum(arr) / len(arr))  # mean over b = 0..beta
+    def get(c: CellResult) -> Optional[float]:
+        t = c.measures.transfer
+        value = getattr(t, key)
+        return value if at is None else getattr(value, at)
 
     return get
 
 
 TABLE1_COLUMNS = [
-    ("BKT_{β/2}", _transfer("bkt", "half")),
-    ("BKT_β", _transfer("bkt", "beta")),
-    ("BKT_mean", _transfer("bkt", "mean")),
-    ("FKT_{β/2}", _transfer("fkt", "half")),
-    ("FKT_β", _transfer("fkt", "beta")),
-    ("FKT_mean", _transfer("fkt", "mean")),
-    ("LCA_0", _transfer("lca_0")),
-    ("LCA_F", _transfer("lca_f")),
-    ("LCA_B", _transfer("lca_b")),
+    ("BKT_{β/2}", _transfer("BKT", "half")),
+    ("BKT_β", _transfer("BKT", "beta")),
+    ("BKT_mean", _transfer("BKT", "mean")),
+    ("FKT_{β/2}", _transfer("FKT", "half")),
+    ("FKT_β", _transfer("FKT", "beta")),
+    ("FKT_mean", _transfer("FKT", "mean")),
+    ("LCA_0", _transfer("LCA_0")),
+    ("LCA_F", _transfer("LCA_F")),
+    ("LCA_B", _transfer("LCA_B")),
     ("Avg final acc", accuracy_of),
 ]
 
 
-def has_transfer(c: dict) -> bool:
-    return "transfer" in (c.get("measures") or {})
+def has_transfer(c: CellResult) -> bool:
+    return c.measures.transfer is not None
 
 
 def table1(view: View) -> str:
@@ -122,7 +119,7 @@ def _beta(view: View, stream: str) -> str:
     for m in view.methods_of(stream):
         for c in view.group(stream, m).ok:
             if has_transfer(c):
-                return str(c["measures"]["transfer"]["beta"])
+                return str(c.measures.transfer.beta)
     return "?"
 
 
@@ -146,28 +143,31 @@ def table2(view: View) -> str:
             if g is None:
                 row += ["", ""]
                 continue
-            row += [g.stat(_transfer("lca_f")).fmt(1.0), g.stat(accuracy_of).fmt(1.0)]
+            row += [g.stat(_transfer("LCA_F")).fmt(1.0), g.stat(accuracy_of).fmt(1.0)]
         rows.append(row)
     return md_table(header, rows)
 
 
-def _sg(key: str, convention: str) -> Callable[[dict], float]:
-    def get(c: dict) -> float:
-        return num(c["measures"]["stability_gap"]["scores"][convention][key])
+def _sg(key: str, convention: str) -> Callable[[CellResult], float]:
+    """A stored stability-gap score (the evaluation's name, e.g. ``avg_SG``) of one
+    convention (``delange``, ``ngm``)."""
+
+    def get(c: CellResult) -> float:
+        return c.measures.stability_gap.scores[convention].get(key)
 
     return get
 
 
 NGM_COLUMNS = [
-    ("avg-ACC", "avg_acc"),
-    ("avg-min-ACC", "avg_min_acc"),
-    ("WC-ACC", "wc_acc"),
-    ("avg-SG", "avg_sg"),
+    ("avg-ACC", "avg_ACC"),
+    ("avg-min-ACC", "avg_min_ACC"),
+    ("WC-ACC", "WC_ACC"),
+    ("avg-SG", "avg_SG"),
 ]
 
 
-def has_sg(c: dict) -> bool:
-    return "stability_gap" in (c.get("measures") or {})
+def has_sg(c: CellResult) -> bool:
+    return c.measures.stability_gap is not None
 
 
 def ngm_table(view: View, convention: str = "ngm") -> str:
@@ -185,8 +185,8 @@ def ngm_table(view: View, convention: str = "ngm") -> str:
     return md_table(header, rows) if rows else ""
 
 
-def has_recurring(c: dict) -> bool:
-    return "recurring" in (c.get("metrics") or {})
+def has_recurring(c: CellResult) -> bool:
+    return "recurring" in c.metrics
 
 
 def recurring_table(view: View) -> str:
@@ -204,7 +204,7 @@ def recurring_table(view: View) -> str:
         row = [m]
         for s in streams:
             g = view.group(s, m)
-            row.append(g.stat(lambda c: c["metrics"]["recurring"]["final"]).fmt() if g else "")
+            row.append(g.stat(lambda c: c.metrics["recurring"]["final"]).fmt() if g else "")
         rows.append(row)
     return md_table(header, rows)
 
@@ -218,9 +218,9 @@ def status_table(view: View) -> str:
     for s in view.streams:
         for m in view.methods_of(s):
             g = view.group(s, m)
-            st = [c.get("status") for c in g.cells]
-            t = Stat([num(c["timings"].get("total_s")) for c in g.cells], len(g.cells))
-            its = Stat([num(c["metrics"].get("n_iterations")) for c in g.ok], len(g.cells))
+            st = [c.status for c in g.cells]
+            t = Stat([num(c.timings.get("total_s")) for c in g.cells], len(g.cells))
+            its = Stat([num(c.metrics.get("n_iterations")) for c in g.ok], len(g.cells))
             rows.append(
                 [
                     view.stream_label(s),
@@ -236,9 +236,9 @@ def status_table(view: View) -> str:
     return md_table(header, rows)
 
 
-def _per_iteration(c: dict) -> float:
-    its = num(c["metrics"].get("n_iterations"))
-    train = sum(num(t) for t in c["timings"].get("train_s", []))
+def _per_iteration(c: CellResult) -> float:
+    its = num(c.metrics.get("n_iterations"))
+    train = sum(num(t) for t in c.timings.get("train_s", []))
     return train / its if its > 0 else math.nan
 
 
@@ -280,12 +280,8 @@ def timing_table(view: View) -> str:
                     m,
                     st.fmt(1000.0, 3, std=False),
                     (f"{ratio:.2f}x ({ref_g.method})" if math.isfinite(ratio) else "n/a"),
-                    g.stat(lambda c: sum(num(t) for t in c["timings"]["train_s"])).fmt(
-                        1.0, 1, False
-                    ),
-                    g.stat(lambda c: sum(num(t) for t in c["timings"]["eval_s"])).fmt(
-                        1.0, 1, False
-                    ),
+                    g.stat(lambda c: sum(num(t) for t in c.timings["train_s"])).fmt(1.0, 1, False),
+                    g.stat(lambda c: sum(num(t) for t in c.timings["eval_s"])).fmt(1.0, 1, False),
                 ]
             )
     return md_table(header, rows)
@@ -295,22 +291,22 @@ def problem_list(view: View) -> str:
     """One line per diverged, collapsed or failed cell, with where and why."""
     lines = []
     for r in view.results:
-        st = r.get("status")
+        st = r.status
         if st == "diverged":
-            d = r.get("diverged", {})
+            d = r.diverged or {}
             lines.append(
-                f"- `{r['cell_id']}`: **diverged** (loss {d.get('loss')}) at iteration "
+                f"- `{r.cell_id}`: **diverged** (loss {d.get('loss')}) at iteration "
                 f"{d.get('iteration')}, experience {d.get('experience')}"
             )
         elif st == "collapsed":
-            d = r.get("collapsed") or {}
+            d = r.collapsed or {}
             lines.append(
-                f"- `{r['cell_id']}`: **collapsed** ({d.get('reason')}) from iteration "
+                f"- `{r.cell_id}`: **collapsed** ({d.get('reason')}) from iteration "
                 f"{d.get('iteration')}"
             )
         elif st != "ok":
-            err = (r.get("error") or "").splitlines()
-            lines.append(f"- `{r['cell_id']}`: **{st}**: {err[0] if err else ''}")
+            err = (r.error or "").splitlines()
+            lines.append(f"- `{r.cell_id}`: **{st}**: {err[0] if err else ''}")
     return "\n".join(lines)
 
 
@@ -351,14 +347,15 @@ def tuning_table(view: View) -> str:
     suite = view.manifest.get("suite") or {}
     grids = tu.method_grids(suite.get("methods") or {})
     settings = tu.settings(suite.get("tune"))
-    choices = tu.select(suite.get("tune"), grids, view.tuning) if view.tuning and grids else {}
+    tuned = [r.to_dict() for r in view.tuning]
+    choices = tu.select(suite.get("tune"), grids, tuned) if tuned and grids else {}
     target = settings["target"]
     header = ["Stream", "Method", "optimizer (reported cells)", "grid", "choice", "score"]
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
             g = view.group(s, m)
-            opt = _opt(g.cells[0]["config"])
+            opt = _opt(g.cells[0].config)
             ch = tu.choice_for(choices, s, m)
             if ch is not None:
                 score = f"{ch.score * 100:.2f}" if math.isfinite(ch.score) else "n/a"
@@ -375,8 +372,8 @@ def tuning_table(view: View) -> str:
                         f"{score} (all points: {others})",
                     ]
                 )
-            elif g.cells[0]["config"].get("tuned"):  # no manifest: the cells say what ran
-                point = g.cells[0]["config"]["tuned"]["point"]
+            elif g.cells[0].config.get("tuned"):  # no manifest: the cells say what ran
+                point = g.cells[0].config["tuned"]["point"]
                 rows.append(
                     [
                         view.stream_label(s),
@@ -419,16 +416,21 @@ def tuning_table(view: View) -> str:
     return md_table(header, rows) + "\n\n" + note
 
 
-def _act_last(key: str) -> Callable[[dict], float]:
-    def get(c: dict) -> float:
-        return num(c["measures"]["activity"]["per_experience"][-1][key])
+def _activity(c: CellResult) -> list[dict]:
+    """The cell's mechanism-activity records, one per training experience."""
+    return (c.measures.other.get("activity") or {}).get("per_experience") or []
+
+
+def _act_last(key: str) -> Callable[[CellResult], float]:
+    def get(c: CellResult) -> float:
+        return num(_activity(c)[-1][key])
 
     return get
 
 
-def _act_at(key: str, k: int) -> Callable[[dict], float]:
-    def get(c: dict) -> float:
-        return num(c["measures"]["activity"]["per_experience"][k][key])
+def _act_at(key: str, k: int) -> Callable[[CellResult], float]:
+    def get(c: CellResult) -> float:
+        return num(_activity(c)[k][key])
 
     return get
 
@@ -438,23 +440,23 @@ def identical_to_naive(view: View, stream: str, method: str) -> tuple[int, int]:
     nk = naive_key(view, stream)
     if nk is None or nk == method:
         return 0, 0
-    naive = {c["config"]["seed"]: c for c in view.group(stream, nk).ok}
+    naive = {c.seed: c for c in view.group(stream, nk).ok}
     same = n = 0
     for c in view.group(stream, method).ok:
-        ref = naive.get(c["config"]["seed"])
+        ref = naive.get(c.seed)
         if ref is None:
             continue
         n += 1
-        same += ref["metrics"].get("accuracy_matrix") == c["metrics"].get("accuracy_matrix")
+        same += ref.metrics.get("accuracy_matrix") == c.metrics.get("accuracy_matrix")
     return same, n
 
 
-def has_activity(c: dict) -> bool:
-    return bool(((c.get("measures") or {}).get("activity") or {}).get("per_experience"))
+def has_activity(c: CellResult) -> bool:
+    return bool(_activity(c))
 
 
 def _act_col(g, ok: list, key: str, scale: float, digits: int) -> str:
-    if not any(key in c["measures"]["activity"]["per_experience"][-1] for c in ok):
+    if not any(key in _activity(c)[-1] for c in ok):
         return ""
     return g.stat(_act_last(key)).fmt(scale, digits)
 
@@ -491,7 +493,7 @@ def activity_table(view: View) -> str:
             if not ok:
                 rows.append([view.stream_label(s), m, "not recorded", "", "", "", "", "", flag])
                 continue
-            last = len(ok[0]["measures"]["activity"]["per_experience"]) - 1
+            last = len(_activity(ok[0])) - 1
             rows.append(
                 [
                     view.stream_label(s),
@@ -536,7 +538,7 @@ def plasticity_streams(view: View) -> list[str]:
         cells = [c for m in view.methods_of(s) for c in view.group(s, m).ok]
         if not cells:
             continue
-        st = cells[0]["config"].get("stream") or {}
+        st = cells[0].config.get("stream") or {}
         if st.get("wrappers"):
             continue
         name = str(st.get("name", s))
@@ -547,8 +549,8 @@ def plasticity_streams(view: View) -> list[str]:
     return out
 
 
-def _at_end(c: dict) -> list[float]:
-    return [num(v) for v in c["metrics"].get("accuracy_at_end") or []]
+def _at_end(c: CellResult) -> list[float]:
+    return [num(v) for v in c.metrics.get("accuracy_at_end") or []]
 
 
 def slope_table(view: View) -> str:
@@ -596,7 +598,7 @@ def commits(view: View) -> list[tuple[str, Optional[bool], int]]:
     """(commit, dirty flag or None, number of cells) for every commit found in the cells."""
     count: dict[tuple[str, Optional[bool]], int] = {}
     for r in view.results + view.tuning:
-        v = r.get("versions") or {}
+        v = r.versions
         key = (str(v.get("git_commit", "unknown")), v.get("git_dirty"))
         count[key] = count.get(key, 0) + 1
     return [(c, d, n) for (c, d), n in sorted(count.items(), key=lambda kv: -kv[1])]

@@ -13,6 +13,7 @@ from avalanche_neumod.experiment.results import load_results, write_json_atomic
 from avalanche_neumod.experiment.suite import load_suite
 from avalanche_neumod.reporting import View, tables, write_report
 from avalanche_neumod.reporting.claims import claims
+from avalanche_neumod.results import SCHEMA_VERSION
 
 
 def _row(md: str, row: str) -> list[str]:
@@ -80,7 +81,7 @@ def _cell(stream, method, seed, status="ok", name=None, acc=0.5, measures=None, 
     m = {"avg_accuracy": acc, "avg_final_accuracy": acc, "n_iterations": 10}
     m.update(metrics or {})
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "cell_id": f"{stream}__{method}__seed{seed}",
         "status": status,
         "config": {
@@ -96,15 +97,32 @@ def _cell(stream, method, seed, status="ok", name=None, acc=0.5, measures=None, 
     }
 
 
+def _summary(values):
+    beta = len(values) - 1
+    return {
+        "b": values,
+        "half": values[beta // 2],
+        "beta": values[beta],
+        "mean": sum(values) / len(values),
+    }
+
+
 def _transfer(fkt, bkt, lca_0, lca_f, lca_b):
+    """A stored transfer record (arrays left empty: tables read the stored scores only)."""
     return {
         "transfer": {
             "beta": len(fkt) - 1,
-            "fkt": fkt,
-            "bkt": bkt,
-            "lca_0": lca_0,
-            "lca_f": lca_f,
-            "lca_b": lca_b,
+            "tasks": [0, 1, 2],
+            **{k: [] for k in ("A_main", "A_final", "A_ref", "final_acc", "end_acc")},
+            "FKT": _summary(fkt),
+            "BKT": _summary(bkt),
+            "LCA_0": lca_0,
+            "LCA_0_F": lca_0,
+            "LCA_0_B": lca_0,
+            "LCA_F": lca_f,
+            "LCA_B": lca_b,
+            "AvgFinalAcc": None,
+            "AvgEndAcc": None,
         }
     }
 
@@ -168,15 +186,29 @@ def test_table1_and_table2_from_saved_results():
     assert "too few seeds" in text
 
 
+def test_table1_prints_the_stored_summaries_not_its_own():
+    """Reporting formats stored scores: a stored FKT/BKT summary or LCA that does not follow
+    from the stored per-b lists is printed as stored (nothing is recomputed)."""
+    m = _transfer([0.0] * 5, [0.0] * 5, 0.1, 0.2, 0.3)
+    m["transfer"]["FKT"].update(half=0.11, beta=0.12, mean=0.13)
+    m["transfer"]["BKT"].update(half=0.21, beta=0.22, mean=0.23)
+    view = View([_cell("pm", "X", 0, measures=m)])
+    row = _row(tables.table1(view), "X")
+    assert row[1:10] == [
+        f"{v:.2f} (n=1)" for v in (21.0, 22.0, 23.0, 11.0, 12.0, 13.0, 10.0, 20.0, 30.0)
+    ]
+
+
 def _sg(avg_acc, avg_min_acc, wc_acc, avg_sg):
-    sc = {"avg_acc": avg_acc, "avg_min_acc": avg_min_acc, "wc_acc": wc_acc, "avg_sg": avg_sg}
+    sc = {"avg_ACC": avg_acc, "avg_min_ACC": avg_min_acc, "WC_ACC": wc_acc, "avg_SG": avg_sg}
+    sc.update(avg_SG_abs=avg_sg, avg_recovery=1.0)
     curves = {
         "0": {"x": [0, 1, 2, 3, 4], "acc": [0.1, 0.8, 0.3, 0.6, 0.7]},
         "1": {"x": [2, 3, 4], "acc": [0.1, 0.5, 0.6]},
     }
     return {
         "stability_gap": {
-            "scores": {"ngm": sc, "de_lange": sc},
+            "scores": {"ngm": sc, "delange": sc},
             "curves": curves,
             "boundaries": [0, 2],
         }
@@ -254,3 +286,24 @@ def test_stat_formatting():
     assert Stat([0.123], 1).fmt(1.0, 3, std=False) == "0.123"
     with pytest.raises(AssertionError):
         _cell_value("| a | b |", "c", 1)
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("transfer", lambda v: [tables.table1(v), tables.table2(v)]),
+        ("stability_gap_suite", lambda v: [tables.ngm_table(v, c) for c in ("ngm", "delange")]),
+    ],
+)
+def test_committed_run_folders_render_their_committed_tables(name, make):
+    """Committed run folders (of any schema this library reads: schema 1 is migrated) give
+    the score tables their committed report prints."""
+    from pathlib import Path
+
+    from avalanche_neumod.experiment.results import load_manifest
+
+    run = Path(__file__).resolve().parents[2] / "reports" / name / "run"
+    view = View(load_results(run), load_manifest(run))
+    md = (run.parent / "report.md").read_text()
+    for t in make(view):
+        assert t and t in md, t
