@@ -7,7 +7,7 @@ skips cells whose file says "ok" or "diverged" whichever launcher wrote it.
 - ``local`` with ``jobs=1``: cells run one after the other in this process,
   with a progress bar over cells and one over the current cell's iterations.
 - ``local`` with ``jobs=N``: ``concurrent.futures.ProcessPoolExecutor`` with
-  ``spawn`` processes, each cell with ``cpu_count // N`` torch threads.
+  ``spawn`` processes, one fresh process per cell, each with ``cpu_count // N`` torch threads.
 - ``submitit``: ``submitit.AutoExecutor``: SLURM on a cluster (one array job,
   at most ``jobs`` cells running at once), else its local executor; ``cluster``
   picks one explicitly (``"slurm"``, ``"local"``, ``"debug"``: in-process).
@@ -429,9 +429,12 @@ def _threads(jobs: int) -> int:
 
 
 def _run_pool(job, todo, out, root, jobs, progress, summary, log, on_cell) -> None:
+    """Each cell in a fresh worker process (``max_tasks_per_child=1``): memory a cell's
+    libraries keep (allocator arenas, caches) cannot pile up over a long suite (a worker
+    reusing itself reached 9 GB after ~10 `lab` cells), and no cell sees another's state."""
     ctx = multiprocessing.get_context("spawn")
     with (
-        ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool,
+        ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool,
         _bar(len(todo), progress) as bar,
     ):
         futures = {

@@ -4,6 +4,7 @@ land the same results as the sequential run in the same run folder."""
 from __future__ import annotations
 
 import json
+import os
 
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.launch import run_suite
@@ -23,11 +24,18 @@ def _check(run, expected):
         assert r["metrics"] == json.loads(json.dumps(expected[k]["metrics"]))
 
 
-def test_jobs2_parallel_processes(tiny_suite, tmp_path):
+def test_jobs2_parallel_processes(tiny_suite, tmp_path, monkeypatch):
     suite = load_suite(tiny_suite)
-    sel = dict(methods=["FastNaive", "Boom"], streams=["toy"])
+    sel = dict(methods=["FastNaive", "Boom"], streams=["toy", "toy2"])
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("NEUMOD_TEST_PID_DIR", str(pids))
     s = run_suite(suite, str(tmp_path / "jobs2"), launcher="local", jobs=2, progress=False, **sel)
-    assert (s.count("ok"), s.count("diverged"), s.count("failed")) == (1, 1, 0), s.errors
+    assert (s.count("ok"), s.count("diverged"), s.count("failed")) == (2, 2, 0), s.errors
+    # every cell in a fresh worker: four builds, four processes, none of them this one
+    built = [p.name.split("-")[0] for p in pids.iterdir()]
+    assert len(built) == 4 and len(set(built)) == 4 and str(os.getpid()) not in built
+    monkeypatch.delenv("NEUMOD_TEST_PID_DIR")
     _check(tmp_path / "jobs2", _expected(suite, **sel))
 
 

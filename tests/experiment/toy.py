@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -11,7 +13,13 @@ from avalanche_neumod.training import FastNaive
 
 
 def toy_stream(n_experiences: int = 2, n: int = 64, dim: int = 8, classes: int = 4, seed: int = 0):
-    """Gaussian blobs, one random linear relabelling of the same inputs per experience."""
+    """Gaussian blobs, one random linear relabelling of the same inputs per experience.
+
+    With ``$NEUMOD_TEST_PID_DIR`` set, a file named after the building process's id is
+    added there (the launcher tests check which process built each cell)."""
+    pid_dir = os.environ.get("NEUMOD_TEST_PID_DIR")
+    if pid_dir:
+        Path(pid_dir, f"{os.getpid()}-{n_experiences}-{dim}").touch()
     g = torch.Generator().manual_seed(seed)
     centers = torch.randn(classes, dim, generator=g) * 3
     train, test = [], []
