@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
 from ..experiment.results import DamagedFile, load_manifest, scan_results
-from . import figures, tables
+from . import figures, neumosync_tables, tables
 from .claims import claims
 from .results_view import View, num
 
@@ -329,6 +329,9 @@ def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
     same = tables.naive_identical_list(view)
     if same:
         md += ["**Identical to Naive:**", "", same, ""]
+    t = neumosync_tables.alpha_diagnostics_table(view)
+    if t:
+        md += ["## NeuMoSync alpha diagnostics", "", neumosync_tables.INTRO, "", t, ""]
     t = tables.slope_table(view)
     if t:
         md += [
