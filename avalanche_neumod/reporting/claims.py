@@ -24,7 +24,6 @@ from .tables import (
     naive_key,
 )
 
-
 #: NeuMoSync's switches whose ``False`` removes a mechanism (Figure 5's ablations)
 ABLATION_SWITCHES = ("consolidation", "plasticity_modulation", "activity_modulation", "neurosync")
 
