@@ -5,9 +5,10 @@ the stream's ``neumod_info``), the optimizer and the strategy with an
 ``EvaluationPlugin`` holding Avalanche's accuracy metrics, an
 ``AccuracyMatrixMetric`` and the metric plugins the suite asks for; trains over the
 train stream, evaluating the whole test stream after each experience (the accuracy
-matrix: row k = after training experience k, read from the metric's typed row); stops at a non-finite loss (status "diverged"); and collects
-metrics, curves, timings and library versions. With a ``checkpoint`` path it saves
-its state after each experience and, when that file exists, continues from it
+matrix: row k = after training experience k, read from the metric's typed row);
+stops at a non-finite loss (status "diverged"); and collects metrics, curves, timings
+and library versions. With a ``checkpoint`` path it saves its state after each
+experience and, when that file exists, continues from it
 (``checkpoint.py``): a killed cell resumes where it stopped, with the same result.
 """
 
@@ -37,6 +38,7 @@ from . import measures, registry
 from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .results import cell_path, write_json_atomic
+
 
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and random (the cell's only sources of randomness on CPU)."""
