@@ -160,7 +160,7 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
         warnings.filterwarnings("ignore", message="No loggers specified")
         evaluator = EvaluationPlugin(
-            accuracy_metrics(experience=True, stream=True),  # for users' loggers
+            accuracy_metrics(experience=True, stream=True),  # Avalanche's names in eval()
             AccuracyMatrixMetric(),  # the cell's accuracy matrix
             *[m for a in active for m in a.metrics()],
             loggers=[],
