@@ -1,11 +1,12 @@
-"""Metrics: knowledge transfer (LCA/FKT/BKT), stability gap, plasticity diagnostics,
-NeuMoSync's alpha diagnostics.
+"""Metrics: the accuracy matrix's rows, knowledge transfer (LCA/FKT/BKT), stability gap,
+plasticity diagnostics, NeuMoSync's alpha diagnostics.
 
 Every scalar has a pure function over plain arrays and a ``PluginMetric`` for
 Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
 """
 
 from ..models.units import dormant_fraction, redo_scores
+from .accuracy_matrix import AccuracyMatrixMetric, AccuracyRow, accuracy_matrix_metric
 from .csv_logger import MetricsCSVLogger
 from .neumosync_diagnostics import (
     NeuMoSyncDiagnostics,
@@ -56,6 +57,8 @@ from .transfer import (
 )
 
 __all__ = [
+    "AccuracyMatrixMetric",
+    "AccuracyRow",
     "KnowledgeTransferMetric",
     "KnowledgeTransferPlugin",
     "NeuMoSyncDiagnostics",
@@ -67,6 +70,7 @@ __all__ = [
     "StabilityGapTracker",
     "SubsetEvaluator",
     "TaskIndex",
+    "accuracy_matrix_metric",
     "average_final_accuracy",
     "alpha_difference",
     "alpha_spread",

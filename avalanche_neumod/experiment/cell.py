@@ -2,12 +2,13 @@
 
 A cell seeds torch, numpy and random; builds the stream, the model (sized from
 the stream's ``neumod_info``), the optimizer and the strategy with an
-``EvaluationPlugin`` holding Avalanche's accuracy metrics plus the metric
-plugins the suite asks for; trains over the train stream, evaluating the whole
-test stream after each experience (the accuracy matrix: row k = after training
-experience k); stops at a non-finite loss (status "diverged"); and collects
-metrics, curves, timings and library versions. With a ``checkpoint`` path it saves
-its state after each experience and, when that file exists, continues from it
+``EvaluationPlugin`` holding Avalanche's accuracy metrics, an
+``AccuracyMatrixMetric`` and the metric plugins the suite asks for; trains over the
+train stream, evaluating the whole test stream after each experience (the accuracy
+matrix: row k = after training experience k, read from the metric's typed row);
+stops at a non-finite loss (status "diverged"); and collects metrics, curves, timings
+and library versions. With a ``checkpoint`` path it saves its state after each
+experience and, when that file exists, continues from it
 (``checkpoint.py``): a killed cell resumes where it stopped, with the same result.
 """
 
@@ -19,7 +20,6 @@ import math
 import os
 import platform
 import random
-import re
 import socket
 import time
 import traceback
@@ -31,15 +31,13 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..evaluation.accuracy_matrix import AccuracyMatrixMetric, accuracy_matrix_metric
 from ..results import CellResult
 from . import checkpoint as ckpt
 from . import measures, registry
 from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .results import cell_path, write_json_atomic
-
-_EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/[^/]+/Task\d+/Exp(\d+)$")
-_STREAM_KEY = re.compile(r"^Top1_Acc_Stream/eval_phase/[^/]+/Task\d+$")
 
 
 def seed_everything(seed: int) -> None:
@@ -141,19 +139,6 @@ def _strategy_kwargs(cls, cfg: dict, model, optimizer, evaluator, plugins: list)
     return kwargs
 
 
-def accuracy_row(metrics: dict, n_test: int) -> tuple[list[float], Optional[float]]:
-    """Per-test-experience accuracies and the stream accuracy from Avalanche's metric dict."""
-    row = [math.nan] * n_test
-    stream = None
-    for k, v in metrics.items():
-        m = _EXP_KEY.match(k)
-        if m and int(m.group(1)) < n_test:
-            row[int(m.group(1))] = float(v)
-        elif _STREAM_KEY.match(k):
-            stream = float(v)
-    return row, stream
-
-
 def _iterations(bm, cfg: dict) -> Optional[int]:
     try:
         bs, ep = int(cfg["train"]["mb_size"]), int(cfg["train"]["epochs"])
@@ -175,7 +160,8 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
         warnings.filterwarnings("ignore", message="No loggers specified")
         evaluator = EvaluationPlugin(
-            accuracy_metrics(experience=True, stream=True),
+            accuracy_metrics(experience=True, stream=True),  # Avalanche's names in eval()
+            AccuracyMatrixMetric(),  # the cell's accuracy matrix
             *[m for a in active for m in a.metrics()],
             loggers=[],
         )
@@ -267,6 +253,10 @@ def run_cell(
             done = int(saved["done"])
             result.resumed = {"from_experience": done, "checkpoint": str(checkpoint)}
         evaluator = strategy.evaluator
+        acc = accuracy_matrix_metric(evaluator)
+        if acc is None:  # a checkpoint written before the metric: it only reads evaluations
+            acc = AccuracyMatrixMetric()
+            evaluator.metrics.append(acc)
         # issue 12: mechanism activity (a plugin of the strategy, so checkpoints keep it)
         activity = next((p for p in strategy.plugins if isinstance(p, ActivityRecorder)), None)
 
@@ -286,11 +276,10 @@ def run_cell(
             prog["iters"].append(monitor.iteration - it0)
             if every or k == n_train - 1:
                 t0 = time.perf_counter()
-                res = strategy.eval(bm.test_stream)
+                strategy.eval(bm.test_stream)
                 prog["eval_s"].append(time.perf_counter() - t0)
-                row, s = accuracy_row(res or evaluator.get_last_metrics(), n_test)
-                matrix.append(row)
-                stream_acc.append(s)
+                matrix.append(acc.last.as_list(n_test))
+                stream_acc.append(acc.last.stream_accuracy)
             if checkpoint and k < n_train - 1:
                 monitor.pbar = None  # a progress bar is not state
                 state = {
