@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from neumosync_reference import CONFIGS, REFERENCE, run_reference
 
 

@@ -370,7 +370,9 @@ class NeuMoSyncNetwork(nn.Module):
         if shift is None:
             mixed = _channel_view(sm, out, conv) * out
         else:
-            mixed = torch.addcmul(_channel_view(shift, out, conv), _channel_view(sm, out, conv), out)
+            mixed = torch.addcmul(
+                _channel_view(shift, out, conv), _channel_view(sm, out, conv), out
+            )
         if self.consolidation:
             pw, pb = self.phi(layer.index)
             if conv:
