@@ -91,7 +91,7 @@ def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.
     qkv = torch.baddbmm(
         attn.in_proj_bias[:, None], attn.in_proj_weight.expand(b, -1, -1), x.transpose(1, 2)
     ).view(b, 3, h, dh, t)
-    qt, kt, vt = (qkv[:, i].reshape(b * h, dh, t) for i in range(3))
+    qt, kt, vt = (part.reshape(b * h, dh, t) for part in qkv.unbind(1))
     ot = _TransposedAttention.apply(qt, kt, vt, dh**-0.5)  # (B*heads, d_h, T)
     o = ot.view(b, d, t).transpose(1, 2)  # heads concatenated: (B, T, d)
     x = F.layer_norm(
