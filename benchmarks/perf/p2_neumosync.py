@@ -21,6 +21,8 @@ runs with its defaults (d_model 16, 2 layers, 4 heads, batch context), which
 include, every iteration, the neuron features, the NeuroSync Transformer over
 211 tokens, the InferenceNetwork, the EMA step and the statistics update.
 The data are random tensors: timing does not depend on pixel values.
+``--breakdown`` prints the cost of each component instead (each removed in turn,
+timed interleaved with the full iteration and Naive).
 
 The "floor" lines time NeuroSync's Transformer alone (forward and backward of the
 encoder over the 211 tokens at the default sizes, nothing else, as NeuroSync
@@ -176,7 +178,56 @@ def run(quick: bool = False) -> list[PerfResult]:
     return results
 
 
+def _skip(obj, name: str, value=None) -> None:
+    """Replace ``obj.name`` by a function that returns ``value`` (for the breakdown)."""
+    setattr(obj, name, lambda *args, **kwargs: value)
+
+
+#: component -> how to remove it from a (strategy, network) pair
+REMOVALS = {
+    "NeuroSync encoder": lambda s, n: setattr(n.neurosync, "encode", lambda seq: seq),
+    "all of NeuroSync (features, encoder, head)": lambda s, n: setattr(
+        n, "alphas", lambda x: n.alpha_offset
+    ),
+    "weight statistics": lambda s, n: _skip(n, "weight_statistics", torch.zeros(n.n_neurons, 3)),
+    "activity capture + statistics": lambda s, n: [
+        _skip(n, k) for k in ("_capture_in", "_capture_out", "update_statistics")
+    ],
+    "EMA of phi": lambda s, n: _skip(n, "consolidate"),
+    "alpha recording": lambda s, n: _skip(s, "_record_alphas"),
+    "optimizer step": lambda s, n: _skip(s.optimizer, "step"),
+}
+
+
+def breakdown(batch: int = BATCH, fused: bool = False, repeats: int = 5, n: int = 1600) -> None:
+    """Print the cost of each component of a NeuMoSync iteration: the full iteration
+    timed interleaved with Naive and with copies that each skip one component
+    (numbers, not a bar; the skipped runs compute something else)."""
+    g = torch.Generator().manual_seed(0)
+    data = ExperienceTensors(
+        torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g), 0
+    )
+    exp = tensor_benchmark([data], [data]).train_stream[0]
+    naive, full, _ = _strategies(batch, fused)
+    programs = {"Naive": lambda: naive.train(exp), "NeuMoSync": lambda: full.train(exp)}
+    for name, remove in REMOVALS.items():
+        _, s, net = _strategies(batch, fused)
+        remove(s, net)
+        programs[f"without {name}"] = lambda s=s: s.train(exp)
+    times = interleaved_times(programs, repeats=repeats)
+    iters = -(-n // batch)
+    t = {k: median(v) / iters for k, v in times.items()}
+    print(f"batch {batch}, {'fused' if fused else 'stock'} Adam; ms per iteration, x Naive")
+    for k, v in t.items():
+        cost = "" if k in ("Naive", "NeuMoSync") else f"  cost {(t['NeuMoSync'] - v) * 1e3:6.3f} ms"
+        print(f"{k:48s} {v * 1e3:7.3f} ms {v / t['Naive']:6.2f}x{cost}")
+
+
 if __name__ == "__main__":
+    if "--breakdown" in sys.argv:
+        for batch, fused in ((16, False), (16, True), (128, True)):
+            breakdown(batch, fused)
+        sys.exit()
     for r in run(quick="--quick" in sys.argv):
         print(
             f"{r.id}: {r.what}: ours {r.ours:.4g} {r.unit}, ref {r.reference:.4g} {r.unit}, "
