@@ -84,9 +84,10 @@ def _strategies(batch: int, fused: bool, objective: str = "joint"):
     return naive, ours, net
 
 
-def _floor(net: NeuMoSyncNetwork, batch: int, t_naive: float, repeats: int) -> PerfResult:
+def _floor(net: NeuMoSyncNetwork, naive, exp, iters: int, repeats: int) -> PerfResult:
     """NeuroSync's encoder alone, forward + backward, per iteration: as NeuroSync computes
-    it (``encode``) and, for the notes, stock ``nn.TransformerEncoder``."""
+    it (``encode``) and, for the notes, stock ``nn.TransformerEncoder``; timed interleaved
+    with Naive's epoch (``iters`` encoder steps against ``iters`` Naive iterations)."""
     ns = net.neurosync
     tokens = torch.randn(1, net.n_neurons + 1, ns.d_model, requires_grad=True)
 
@@ -96,13 +97,16 @@ def _floor(net: NeuMoSyncNetwork, batch: int, t_naive: float, repeats: int) -> P
     def stock():
         ns.encoder(tokens).sum().backward()
 
-    n = 200 if repeats > 3 else 50
     times = interleaved_times(
-        {"ours": lambda: [ours() for _ in range(n)], "stock": lambda: [stock() for _ in range(n)]},
+        {
+            "naive": lambda: naive.train(exp),
+            "ours": lambda: [ours() for _ in range(iters)],
+            "stock": lambda: [stock() for _ in range(iters)],
+        },
         repeats=repeats,
     )
-    t_enc = median(times["ours"]) / n
-    t_stock = median(times["stock"]) / n
+    t_naive, t_enc, t_stock = (median(times[k]) / iters for k in ("naive", "ours", "stock"))
+    batch = naive.train_mb_size
     return PerfResult(
         id=f"P2 NeuMoSync floor (batch {batch})",
         what=f"NeuroSync's encoder alone (fwd+bwd, {net.n_neurons + 1} tokens) vs a FastNaive "
@@ -160,7 +164,7 @@ def run(quick: bool = False) -> list[PerfResult]:
             )
         )
         if (batch, fused, objective) in FLOOR_CONFIGS:
-            results.append(_floor(net, batch, t_naive, repeats))
+            results.append(_floor(net, naive, exp, iters, repeats))
     overhead = net.parameter_overhead()
     main = sum(p.numel() for p in net.main.parameters())
     results.append(
