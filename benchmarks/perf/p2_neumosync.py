@@ -10,9 +10,11 @@ in-memory Permuted-MNIST-shaped experience (batch 16, as the Permuted MNIST
 suite), one experience per timed call, timed interleaved (Naive, NeuMoSync,
 ...); the ratio of the median times per iteration is reported. Both use Adam
 (lr 1e-3) built the same way: stock ``torch.optim.Adam`` in the first line,
-``fused=True`` on both sides in the others (NeuMoSync has 38 parameter tensors
-against Naive's 6, so the per-tensor optimizer loop weighs on it; the
-strategy's default optimizer is the fused one). The batch-128 line shows that
+``fused=True`` on both sides in the others. NeuMoSync has 38 parameter tensors
+against Naive's 6, so per-tensor optimizer work weighs on it: given a stock
+Adam (``foreach`` unset), the NeuMoSync strategy runs its ``foreach``
+implementation (the same update; Naive keeps the per-tensor loop), and the
+strategy's default optimizer is the fused one. The batch-128 line shows that
 NeuMoSync's extra work is per minibatch, not per sample. The lookahead line
 (``objective="lookahead"``, batch 16, fused Adam) is reported separately: it runs the
 MainNetwork twice per iteration (halves A and B) and takes a gradient inside the
@@ -22,7 +24,8 @@ include, every iteration, the neuron features, the NeuroSync Transformer over
 211 tokens, the InferenceNetwork, the EMA step and the statistics update.
 The data are random tensors: timing does not depend on pixel values.
 ``--breakdown`` prints the cost of each component instead (each removed in turn,
-timed interleaved with the full iteration and Naive).
+timed interleaved with the full iteration and Naive; the command for
+docs/neumosync.md's table).
 
 The "floor" lines time NeuroSync's Transformer alone (forward and backward of the
 encoder over the 211 tokens at the default sizes, nothing else, as NeuroSync
