@@ -9,14 +9,6 @@ import torch
 from neumosync_reference import CONFIGS, REFERENCE, run_reference
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def reference() -> dict:
     return torch.load(REFERENCE)
