@@ -262,6 +262,12 @@ class NeuMoSyncNetwork(nn.Module):
         self._sizes = [layer.n for layer in self.layers]
         self._all_layers = frozenset(layer.index for layer in self.layers)
         self._linear_layers = frozenset(layer.index for layer in self.layers if not layer.is_conv)
+        # layers whose activity modulation sits on the producer's own output
+        self._act_on_producer = frozenset(
+            layer.index
+            for layer in self.layers
+            if layer.modulated and pre_act[layer.name] is layer.module
+        )
         self._by_param = {
             f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
         }
@@ -320,31 +326,60 @@ class NeuMoSyncNetwork(nn.Module):
                 )
 
     def _modulate(self, todo: list, module: nn.Module, args: tuple, out: torch.Tensor):
-        """Forward hook: per-sample weight mixing and activity modulation."""
+        """Forward hook: weight mixing by outputs and activity modulation. When both act on
+        the same module's output (the producer is the pre-activation), one expression:
+        ``z' = (gain sm) (theta . h) + (gain wc) (phi . h) + shift``, which is
+        ``gain (sm (theta . h) + wc (phi . h)) + shift`` up to rounding."""
         st = self._state
         if st is None:
             return None
+        fused = -1
         for kind, layer in todo:
+            sm, wc, gain, shift = st["cols"][layer.index]
             if kind == "mix":
                 if layer.index in st["mix_out"]:
-                    out = self._mix_outputs(layer, args[0], out, st["split"][layer.index])
-            elif st["act"]:
-                a = st["split"][layer.index]
-                gain = _channel_view(a[..., 2], out, layer.is_conv)
-                shift = _channel_view(a[..., 3], out, layer.is_conv)
-                out = torch.addcmul(shift, gain, out)  # h = act(alpha_gain z + alpha_shift)
+                    if st["act"] and layer.index in self._act_on_producer:
+                        fused = layer.index
+                        out = self._mix_outputs(layer, args[0], out, sm, wc, gain, shift)
+                    else:
+                        out = self._mix_outputs(layer, args[0], out, sm, wc)
+            elif st["act"] and layer.index != fused:
+                # h = act(alpha_gain z + alpha_shift)
+                view = _channel_view
+                out = torch.addcmul(
+                    view(shift, out, layer.is_conv), view(gain, out, layer.is_conv), out
+                )
         return out
 
-    def _mix_outputs(self, layer: NeuronLayer, inp, out, a) -> torch.Tensor:
-        """Per-sample InferenceNetwork layer: alpha_SM (theta . h) + alpha_WC (phi . h)."""
-        mixed = _channel_view(a[..., 0], out, layer.is_conv) * out
+    def _mix_outputs(
+        self,
+        layer: NeuronLayer,
+        inp: torch.Tensor,
+        out: torch.Tensor,
+        sm: torch.Tensor,
+        wc: torch.Tensor,
+        gain: Optional[torch.Tensor] = None,
+        shift: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """InferenceNetwork layer by outputs: alpha_SM (theta . h) + alpha_WC (phi . h);
+        with ``gain``/``shift``, the activity modulation applied too (see :meth:`_modulate`)."""
+        conv = layer.is_conv
+        if gain is not None:
+            sm = gain * sm
+            wc = gain * wc
+        if shift is None:
+            mixed = _channel_view(sm, out, conv) * out
+        else:
+            mixed = torch.addcmul(
+                _channel_view(shift, out, conv), _channel_view(sm, out, conv), out
+            )
         if self.consolidation:
             pw, pb = self.phi(layer.index)
-            if layer.is_conv:
+            if conv:
                 out_phi = layer.module._conv_forward(inp, pw, pb)
             else:
                 out_phi = F.linear(inp, pw, pb)
-            mixed = mixed + _channel_view(a[..., 1], out, layer.is_conv) * out_phi
+            mixed = torch.addcmul(mixed, _channel_view(wc, out, conv), out_phi)
         return mixed
 
     def _capture_in(self, layer: NeuronLayer, unit, module: nn.Module, args: tuple) -> None:
@@ -418,6 +453,7 @@ class NeuMoSyncNetwork(nn.Module):
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
             if layer.index in skip:
                 continue
+            sm, wc = a.unbind(1)[:2]
             mod = layer.module
             pw, pb = self.phi(layer.index)
             for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
@@ -427,9 +463,9 @@ class NeuMoSyncNetwork(nn.Module):
                 if theta is not None:
                     theta_t = theta[key]
                 shape = (layer.n,) + (1,) * (theta_t.dim() - 1)
-                w = a[:, 0].reshape(shape) * theta_t
+                w = sm.reshape(shape) * theta_t
                 if self.consolidation:
-                    w = torch.addcmul(w, a[:, 1].reshape(shape), phi)
+                    w = torch.addcmul(w, wc.reshape(shape), phi)
                 params[key] = w
         return params
 
@@ -465,7 +501,8 @@ class NeuMoSyncNetwork(nn.Module):
             mix_out = self._all_layers if sample else frozenset()
         self._state = {
             "alphas": alphas,
-            "split": alphas.split(self._sizes, dim=-2),
+            # per layer: (sm, wc, gain, shift), each (n,) or (B, n)
+            "cols": [a.unbind(-1) for a in alphas.split(self._sizes, dim=-2)],
             "sample": sample,
             "mix_out": mix_out if mixing else frozenset(),
             "mix": self.plasticity_modulation or self.consolidation,

@@ -20,6 +20,17 @@ N + 1, the alphas were measured to change by about 1e-5 between batches of
 different tasks (docs/neumosync.md): each neuron token reaches the input only
 through one attention weight out of N + 1.
 
+The encoder is ``nn.TransformerEncoder`` (post-norm layers, ReLU, no dropout): its
+modules hold the parameters (and the state dict), but :meth:`NeuroSync.encode`
+computes the same function with fewer operations: the attention core
+``softmax(q k^T / sqrt(d_h)) v`` (Vaswani et al. 2017, eq. 1) runs in a
+transposed layout, ``o^T = v^T softmax(...)^T`` with explicit backward
+(:class:`_TransposedAttention`), in which every matrix product has the head size
+(4) as its *first* dimension; on the CPU these products are about 4x faster than
+the same products with 4 as the last dimension (what
+``F.scaled_dot_product_attention`` runs), and the attention is most of
+NeuroSync's cost (docs/neumosync.md, "Cost").
+
 With ``neurosync=False`` (ablation) :class:`LinearModulator` replaces it:
 ``r_i = W f_i + b`` (zero-initialised), with no attention and no input context.
 """
@@ -27,6 +38,7 @@ With ``neurosync=False`` (ablation) :class:`LinearModulator` replaces it:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 N_ALPHAS = 4  # SM, WC, gain, shift
@@ -39,6 +51,62 @@ def _zero_linear(n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
     if bias:
         nn.init.zeros_(lin.bias)
     return lin
+
+
+class _TransposedAttention(torch.autograd.Function):
+    """``o^T = v^T softmax(scale q k^T)^T`` for ``q^T, k^T, v^T`` given as ``(G, d_h, T)``
+    (G = batch x heads); returns ``o^T`` ``(G, d_h, T)``. The backward is written out
+    (``dS = softmax'(dP)``, ``dq^T = scale k^T dS^T``, ``dk^T = scale q^T dS``,
+    ``dv^T = do^T P``) so that every product keeps d_h first. Twice differentiable:
+    with ``create_graph`` the backward recomputes P inside the graph."""
+
+    @staticmethod
+    def forward(ctx, qt: torch.Tensor, kt: torch.Tensor, vt: torch.Tensor, scale: float):
+        p = torch.bmm(qt.transpose(1, 2) * scale, kt).softmax(-1)  # (G, T, T)
+        ctx.save_for_backward(qt, kt, vt, p)
+        ctx.scale = scale
+        return torch.bmm(vt, p.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, dot: torch.Tensor):
+        qt, kt, vt, p = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: P as a function of q and k
+            p = torch.bmm(qt.transpose(1, 2) * ctx.scale, kt).softmax(-1)
+        dvt = torch.bmm(dot, p)
+        dp = torch.bmm(dot.transpose(1, 2), vt)
+        ds = torch.ops.aten._softmax_backward_data(dp, p, -1, p.dtype)
+        dqt = torch.bmm(kt, ds.transpose(1, 2)) * ctx.scale
+        dkt = torch.bmm(qt, ds) * ctx.scale
+        return dqt, dkt, dvt, None
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
+    """One post-norm ``nn.TransformerEncoderLayer`` (ReLU, no dropout) on ``x`` ``(B, T, d)``:
+    ``x = LN1(x + MHA(x))``, ``x = LN2(x + W2 relu(W1 x))``, with its own parameters."""
+    attn = layer.self_attn
+    b, t, d = x.shape
+    h = attn.num_heads
+    dh = d // h
+    # (q; k; v)^T = W_in x^T + b_in: (B, 3d, T), split as (B, 3, heads, d_h, T)
+    qkv = torch.baddbmm(
+        attn.in_proj_bias[:, None], attn.in_proj_weight.expand(b, -1, -1), x.transpose(1, 2)
+    ).view(b, 3, h, dh, t)
+    qt, kt, vt = (part.reshape(b * h, dh, t) for part in qkv.unbind(1))
+    ot = _TransposedAttention.apply(qt, kt, vt, dh**-0.5)  # (B*heads, d_h, T)
+    o = ot.view(b, d, t).transpose(1, 2)  # heads concatenated: (B, T, d)
+    x = F.layer_norm(
+        x + F.linear(o, attn.out_proj.weight, attn.out_proj.bias),
+        (d,),
+        layer.norm1.weight,
+        layer.norm1.bias,
+        layer.norm1.eps,
+    )
+    ff = F.linear(
+        F.relu(F.linear(x, layer.linear1.weight, layer.linear1.bias)),
+        layer.linear2.weight,
+        layer.linear2.bias,
+    )
+    return F.layer_norm(x + ff, (d,), layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
 
 
 class NeuroSync(nn.Module):
@@ -101,6 +169,13 @@ class NeuroSync(nn.Module):
             self.input_projection = p.to(device=like.device)
         return self.input_projection.to(like.dtype)
 
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """``self.encoder(seq)`` for ``seq`` ``(B, T, d_model)``, computed layer by layer
+        by :func:`_encoder_layer` (the same function, fewer operations)."""
+        for layer in self.encoder.layers:
+            seq = _encoder_layer(layer, seq)
+        return seq
+
     def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """r for all neurons: ``(N, 4)`` with context "batch", ``(B, N, 4)`` with "sample"."""
         flat = x.flatten(1)
@@ -111,13 +186,13 @@ class NeuroSync(nn.Module):
             if self.context_to_neurons:
                 tokens = tokens + ctx
             seq = torch.cat((ctx[None], tokens))[None]  # (1, 1 + N, d)
-            return self.head(self.encoder(seq)[0, 1:])
+            return self.head(self.encode(seq)[0, 1:])
         ctx = self.context_proj(flat @ proj)  # (B, d)
         per_sample = tokens[None].expand(len(ctx), -1, -1)
         if self.context_to_neurons:
             per_sample = per_sample + ctx[:, None]
         seq = torch.cat((ctx[:, None], per_sample), dim=1)
-        return self.head(self.encoder(seq)[:, 1:])
+        return self.head(self.encode(seq)[:, 1:])
 
 
 class LinearModulator(nn.Module):

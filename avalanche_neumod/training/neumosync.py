@@ -58,6 +58,26 @@ def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
     return [{"params": main}, {"params": rest, "lr": float(neurosync_lr)}]
 
 
+def prefer_foreach(optimizer: torch.optim.Optimizer) -> None:
+    """Let a given optimizer that left ``foreach`` unset use its multi-tensor implementation.
+
+    ``foreach=None`` means, on the CPU, one Python loop over the parameter tensors with
+    about ten operations each; NeuMoSync has 38 tensors (6 for theta), and that loop was
+    measured as the largest single item of an iteration with stock Adam
+    (docs/neumosync.md, "Parameters and cost"). ``foreach=True`` is the same update
+    computed with one operation per step over all tensors. Optimizers without the option,
+    fused ones, ``differentiable`` ones and an explicit ``foreach`` are left alone.
+    """
+    defaults = optimizer.defaults
+    if "foreach" not in defaults or defaults.get("fused") or defaults.get("differentiable"):
+        return
+    if defaults["foreach"] is None:
+        defaults["foreach"] = True  # groups added later (Avalanche's make_optimizer)
+    for group in optimizer.param_groups:
+        if group.get("foreach") is None and not group.get("fused"):
+            group["foreach"] = True
+
+
 class NeuMoSync(FastTemplate):
     """NeuMoSync as an Avalanche ``SupervisedTemplate`` (on the fast path).
 
@@ -68,7 +88,9 @@ class NeuMoSync(FastTemplate):
         optimizer: an optimizer; ``None`` builds ``Adam(lr=lr, fused=True)`` over all of the
             network's trainable parameters (theta, e_i, NeuroSync). A given optimizer
             receives every trainable parameter of the network (Avalanche's
-            ``make_optimizer`` adds the missing ones at the first experience).
+            ``make_optimizer`` adds the missing ones at the first experience); if it has a
+            ``foreach`` option left at None, it is set to True (:func:`prefer_foreach`:
+            the same update, faster over many tensors).
         lr: learning rate of the default Adam [1e-3].
         ema_decay, consolidation, ..., context_to_neurons: every keyword-only argument
             of :class:`~avalanche_neumod.models.neumosync.NeuMoSyncNetwork` (their
@@ -126,8 +148,10 @@ class NeuMoSync(FastTemplate):
             raise ValueError("objective='lookahead' needs context='batch'")
         if optimizer is None:
             optimizer = torch.optim.Adam(_param_groups(net, neurosync_lr), lr=lr, fused=True)
-        elif neurosync_lr is not None:  # the given optimizer's kind and settings, two groups
-            optimizer = type(optimizer)(_param_groups(net, neurosync_lr), **optimizer.defaults)
+        else:
+            if neurosync_lr is not None:  # the given optimizer's kind and settings, two groups
+                optimizer = type(optimizer)(_param_groups(net, neurosync_lr), **optimizer.defaults)
+            prefer_foreach(optimizer)
         super().__init__(model=net, optimizer=optimizer, **base_kwargs)
         self.objective = objective
         self.lookahead_lr = float(lookahead_lr)
