@@ -22,7 +22,12 @@ SUITES = (
     "ablation",
     "stability_gap",
     "perf",
+    "neumosync_study",
 )
+
+
+def test_every_shipped_suite_is_tested():
+    assert set(SUITES) == set(available_suites())
 
 
 def test_presets_and_expansion(tiny_suite):
