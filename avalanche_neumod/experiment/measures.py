@@ -96,6 +96,7 @@ class StabilityGap(Measure):
         self.windows = tuple(a.pop("windows", (10, 100)))
         self.tolerance = float(a.pop("tolerance", 0.01))
         tracked = a.pop("tracked", "all")
+        a.setdefault("seed", int(self.cfg["seed"]))  # each seed its own test subsets
         self.tracker = ev(self.bm.test_stream, tracked=tracked, **a)
         return [self.tracker]
 
