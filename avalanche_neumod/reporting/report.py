@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
 from ..experiment.results import DamagedFile, load_manifest, scan_results
-from . import figures, tables
+from . import figures, ngm_study, tables
 from .claims import claims
 from .results_view import View, num
 
@@ -235,31 +235,13 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             tables.table2(view),
             "",
         ]
-    t = tables.ngm_table(view, "ngm")
-    if t:
-        md += [
-            "## Stability gap (NGM-SGD's Table 1 format, percent)",
-            "",
-            "Scored with NGM-SGD's own convention (block-wise on the tracked experience: avg-ACC,"
-            " avg-min-ACC over blocks 0..T-2, WC-ACC, avg-SG), per seed, then mean (std) over "
-            "seeds. avg-SG is the authors' formula: negative when the tracked accuracy never "
-            "falls below its value at a switch, undefined (NaN) when that value is 0; NaN "
-            "seeds are left out of the mean. De Lange's convention follows.",
-            "",
-            t,
-            "",
-            "De Lange et al.'s convention (min-ACC over earlier experiences):",
-            "",
-            tables.ngm_table(view, "de_lange"),
-            "",
-        ]
+    md += ngm_study.section(view, fig_dir, out)  # the stability gap (docs/ngm.md)
 
     fig_specs = [
         (figures.accuracy_per_step, "Accuracy at each training step (Figure 1 style)"),
         (figures.final_accuracy_bars, "Final accuracy per method and stream (Figure 3 style)"),
         (figures.recurring_accuracy, "Recurring-task accuracy (Figure 4 style)"),
         (figures.accuracy_at_end, _at_end_caption(view)),
-        (figures.stability_gap_curves, "Stability-gap curves"),
         (figures.ngm_gains, "NGM gains over time"),
         (figures.neumosync_alphas, "NeuMoSync alphas over time"),
     ]
