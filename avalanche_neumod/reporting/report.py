@@ -21,6 +21,8 @@ from . import figures, ngm_study, tables
 from .claims import claims
 from .results_view import View, num
 
+NOTES = "notes.md"  # hand-written notes beside a report, appended to it
+
 
 def _fmt_s(s: float) -> str:
     if not math.isfinite(s):
@@ -343,11 +345,15 @@ def _at_end_caption(view: View) -> str:
 
 def write_report(run_dir: Union[str, Path], out: Union[str, Path], with_notes: bool = False):
     """Write ``out/report.md`` (and its PNG figures) from the run folder ``run_dir``; its
-    path (and, ``with_notes``, the warnings the report starts with)."""
+    path (and, ``with_notes``, the warnings the report starts with). A hand-written
+    ``out/notes.md`` (e.g. a comparison with an earlier run) is appended, so it survives
+    regeneration."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     text = build_report(run_dir, out, notes)
+    if (out / NOTES).is_file():
+        text += f"\n## Notes (hand-written, `{NOTES}`)\n\n" + (out / NOTES).read_text()
     p = out / "report.md"
     p.write_text(text)
     return (p, notes) if with_notes else p

@@ -193,3 +193,36 @@ def test_differences_name_each_departure(change, expect):
     for c in view.results:
         c["measures"]["stability_gap"][change[0]] = change[1]
     assert any(expect in d for d in ngm_study.differences(view))
+
+
+def test_hand_written_notes_survive_regeneration(tmp_path):
+    from avalanche_neumod.experiment.results import write_json_atomic
+
+    run = tmp_path / "run"
+    for c in _view([0.1, 0.2], [0.2, 0.2], [0.2, 0.2]).results:
+        c["timings"] = {"total_s": 1.0}
+        write_json_atomic(run / "cells" / f"{c['cell_id']}.json", c)
+    out = tmp_path / "rep"
+    assert "## Notes" not in write_report(run, out).read_text()
+    (out / "notes.md").write_text("The earlier study gave 3.1.\n")
+    for _ in range(2):
+        md = write_report(run, out).read_text()
+        assert md.endswith("## Notes (hand-written, `notes.md`)\n\nThe earlier study gave 3.1.\n")
+
+
+def test_tracker_subsets_are_drawn_with_the_cells_seed():
+    import torch
+
+    from avalanche_neumod.benchmarks.tensor_data import tensor_benchmark
+    from avalanche_neumod.experiment.measures import StabilityGap
+    from avalanche_neumod.tensors import ExperienceTensors
+
+    sets = [ExperienceTensors(torch.arange(100.0)[:, None], torch.zeros(100), 0)] * 2
+    bm = tensor_benchmark(sets, sets)
+
+    def subset(args: dict, seed: int) -> list[float]:
+        (tracker,) = StabilityGap({"samples_per_exp": 10, **args}, bm, {}, {"seed": seed}).plugins()
+        return tracker.evaluator.subsets[0].x.flatten().tolist()
+
+    assert subset({}, 3) == subset({"seed": 3}, 0)  # default: the cell's seed
+    assert subset({}, 3) != subset({}, 4)
