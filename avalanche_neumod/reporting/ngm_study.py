@@ -391,14 +391,30 @@ def _panels(view: View) -> list[tuple[str, list[tuple[str, list[dict]]]]]:
     return out
 
 
-def task1_figure(view: View, out: Path, name: str = "task1_accuracy.png") -> Optional[Path]:
-    """Per stream, each method's tracked accuracy on the first experience: every seed thin,
-    the seed mean bold; task switches dotted."""
+def _start(view: View):
+    """(figure, axes, panels, method colours) with one panel per stream, or None."""
     panels = _panels(view)
     if not panels:
         return None
     fig, axes = _grid(len(panels), width=5.5, height=4.0)
-    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    return fig, axes, panels, dict(zip(view.methods, _colors(len(view.methods))))
+
+
+def _finish(fig, axes, title: str, out: Path, name: str) -> Path:
+    for ax in axes:
+        ax.set_ylabel("test accuracy on experience 1 (%)")
+        ax.grid(alpha=0.25)
+    _title(fig, title)
+    return _save(fig, out, name, bottom=_legend(fig, axes))
+
+
+def task1_figure(view: View, out: Path, name: str = "task1_accuracy.png") -> Optional[Path]:
+    """Per stream, each method's tracked accuracy on the first experience: every seed thin,
+    the seed mean bold; task switches dotted."""
+    start = _start(view)
+    if start is None:
+        return None
+    fig, axes, panels, colors = start
     for ax, (s, lines) in zip(axes, panels):
         bounds: list = []
         for m, cells in lines:
@@ -420,11 +436,9 @@ def task1_figure(view: View, out: Path, name: str = "task1_accuracy.png") -> Opt
         _boundaries(ax, bounds)
         ax.set_title(f"{view.stream_label(s)}: accuracy on experience 1")
         ax.set_xlabel("training updates")
-        ax.set_ylabel("test accuracy on experience 1 (%)")
         ax.set_ylim(-2, 102)
-        ax.grid(alpha=0.25)
-    _title(fig, "Tracked accuracy on the first experience (thin: seeds; bold: their mean)")
-    return _save(fig, out, name, bottom=_legend(fig, axes))
+    title = "Tracked accuracy on the first experience (thin: seeds; bold: their mean)"
+    return _finish(fig, axes, title, out, name)
 
 
 def after_switch_figure(
@@ -432,11 +446,10 @@ def after_switch_figure(
 ) -> Optional[Path]:
     """Per stream, each method's seed-mean tracked accuracy over the first ``span`` updates
     after each task switch (later switches darker): where the gap is."""
-    panels = _panels(view)
-    if not panels:
+    start = _start(view)
+    if start is None:
         return None
-    fig, axes = _grid(len(panels), width=5.5, height=4.0)
-    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    fig, axes, panels, colors = start
     for ax, (s, lines) in zip(axes, panels):
         for m, _cells in lines:
             g = view.group(s, m)
@@ -459,10 +472,8 @@ def after_switch_figure(
                 )
         ax.set_title(f"{view.stream_label(s)}: first {span} updates after each switch")
         ax.set_xlabel("updates since the task switch")
-        ax.set_ylabel("test accuracy on experience 1 (%)")
-        ax.grid(alpha=0.25)
-    _title(fig, "Seed-mean accuracy on the first experience after each switch (later: darker)")
-    return _save(fig, out, name, bottom=_legend(fig, axes))
+    title = "Seed-mean accuracy on the first experience after each switch (later: darker)"
+    return _finish(fig, axes, title, out, name)
 
 
 # --------------------------------------------------------------------------- markdown
