@@ -316,9 +316,9 @@ def differences(view: View) -> list[str]:
             )
         if _stream_name(view, s) == "rotated_mnist":
             out.append(
-                f"- {view.stream_label(s)}: 3 x 400 iterations at 0/80/160 degrees, the "
-                "stream's default; we did not have the authors' Rotated-MNIST script to check "
-                "its iteration count and angles against."
+                f"- {view.stream_label(s)}: we did not have the authors' Rotated-MNIST script "
+                f"to check its iteration count ({want[0]} x {want[1]} assumed, the stream's "
+                "default) and its angles (0/80/160 degrees) against."
             )
     out += _model_and_optimizer_differences(cells)
     out.append(
