@@ -72,19 +72,38 @@ PAPER_BASELINES = ("Adam", "momentum-SGD")  # the claim's baselines (NGM-SGD's T
 ZOOM = 50  # updates shown after each switch
 
 
+# A cell is read through these three accessors only (a saved cell's JSON mapping).
+
+
+def config(cell: dict) -> dict:
+    """The cell's stored configuration."""
+    return cell["config"]
+
+
+def sg_record(cell: dict) -> Optional[dict]:
+    """The cell's stored stability-gap record (curves, boundaries, tracker settings,
+    ``scores[convention][name]``), None without one."""
+    return (cell.get("measures") or {}).get("stability_gap")
+
+
+def metric(cell: dict, key: str) -> float:
+    """One of the cell's accuracy metrics (NaN when absent)."""
+    return num((cell.get("metrics") or {}).get(key))
+
+
 def has_sg(cell: dict) -> bool:
     """Whether the cell recorded a stability-gap measure."""
-    return "stability_gap" in (cell.get("measures") or {})
+    return sg_record(cell) is not None
 
 
 def score(key: str, where: str = "ngm") -> Callable[[dict], float]:
-    """A stored score of a cell: ``measures.stability_gap.scores[where][key]``, or the
-    cell's ``metrics[key]`` for ``where="final"``."""
+    """A stored score of a cell: ``scores[where][key]`` of its stability-gap record, or its
+    accuracy metric ``key`` for ``where="final"``."""
 
     def get(c: dict) -> float:
         if where == "final":
-            return num(c["metrics"][key])
-        return num(c["measures"]["stability_gap"]["scores"][where][key])
+            return metric(c, key)
+        return num(sg_record(c)["scores"][where][key])
 
     return get
 
@@ -104,7 +123,7 @@ def _methods(view: View, stream: str) -> list[str]:
 
 def label(g: Group) -> str:
     """The method's label in the suite (its key when none)."""
-    return str(g.cells[0]["config"].get("method_label") or g.method)
+    return str(config(g.cells[0]).get("method_label") or g.method)
 
 
 def optimizer_kind(g: Group) -> str:
@@ -112,7 +131,7 @@ def optimizer_kind(g: Group) -> str:
     optimizer's name (from the stored configuration, not the method's key)."""
     if g.method_name == "NGMSGD":
         return "NGM-SGD"
-    o = g.cells[0]["config"].get("optimizer") or {}
+    o = config(g.cells[0]).get("optimizer") or {}
     name = o.get("name", "sgd")
     if name == "sgd":
         return "momentum-SGD" if num(o.get("momentum", 0.0)) > 0 else "SGD"
@@ -139,7 +158,7 @@ def score_table(view: View, stream: str) -> str:
 
 def _tracked(cell: dict) -> tuple[str, dict, list]:
     """The first tracked experience's id, its curve and the boundaries."""
-    sg = cell["measures"]["stability_gap"]
+    sg = sg_record(cell)
     first = min(sg["curves"], key=int)
     return first, sg["curves"][first], sg.get("boundaries", [])
 
@@ -147,7 +166,7 @@ def _tracked(cell: dict) -> tuple[str, dict, list]:
 def mean_curve(g: Group) -> Optional[tuple[int, list, list, list]]:
     """(experience, x, seed-mean accuracy, boundaries) of the first tracked curve over the
     finished seeds; None when they do not share their points."""
-    cells = [c for c in g.ok if has_sg(c) and c["measures"]["stability_gap"].get("curves")]
+    cells = [c for c in g.ok if has_sg(c) and sg_record(c).get("curves")]
     if not cells:
         return None
     e, _, bounds = _tracked(cells[0])
@@ -232,13 +251,13 @@ def claim_lines(view: View, stream: str) -> list[str]:
 def _settings(view: View, stream: str) -> dict:
     """The stream's stored settings: experiences, iterations, batch, eta, tracker."""
     out: dict = {}
+    info = view.info(stream)
     for m in view.methods_of(stream):
         g = view.group(stream, m)
         for c in g.ok:
-            cfg = c["config"]
-            sg = (c.get("measures") or {}).get("stability_gap") or {}
+            cfg = config(c)
+            sg = sg_record(c) or {}
             args = (cfg.get("stream") or {}).get("args") or {}
-            info = c.get("stream_info") or {}
             out.setdefault("n_experiences", len(sg.get("boundaries") or []) or None)
             out.setdefault("iterations", args.get("iterations", info.get("iterations")))
             out.setdefault("batch_size", args.get("batch_size", info.get("batch_size")))
@@ -264,13 +283,13 @@ def differences(view: View) -> list[str]:
     cells = [c for s in sg_streams(view) for m in _methods(view, s) for c in view.group(s, m).ok]
     if not cells:
         return []
-    seeds = sorted({int(c["config"]["seed"]) for c in cells})
+    seeds = sorted({int(config(c)["seed"]) for c in cells})
     out = [
         f"- Seeds: {seeds}; the authors' scripts use {AUTHORS['seeds']}. Our streams draw "
         "their samples with their own seeded generators, so even equal seeds would not "
         "reproduce the authors' draws."
     ]
-    sgs = [c["measures"]["stability_gap"] for c in cells]
+    sgs = [sg_record(c) for c in cells]
     samples = sorted({str(sg.get("samples_per_exp")) for sg in sgs})
     if samples == ["None"]:
         out.append("- Tracked test set: the full first-experience test set, as the authors'.")
@@ -325,10 +344,11 @@ def differences(view: View) -> list[str]:
         "- Across seeds we give the mean and 95% t-interval of the per-seed scores; the "
         "authors' tables score the seed-mean curve (the second table per stream does the same)."
     )
-    bad = [c for c in view.results if has_sg(c) and c.get("status") != "ok"]
+    groups = [view.group(s, m) for s in sg_streams(view) for m in _methods(view, s)]
+    bad = sum(len(g.cells) - len(g.ok) for g in groups)
     if bad:
         out.append(
-            f"- {len(bad)} cell(s) diverged, collapsed (NGM gains saturated) or failed and are "
+            f"- {bad} cell(s) diverged, collapsed (NGM gains saturated) or failed and are "
             "left out of every mean (see Cells); the authors' tables have no such filter."
         )
     return out
@@ -336,7 +356,7 @@ def differences(view: View) -> list[str]:
 
 def _stream_name(view: View, stream: str) -> Optional[str]:
     for m in view.methods_of(stream):
-        return (view.group(stream, m).cells[0]["config"].get("stream") or {}).get("name", stream)
+        return (config(view.group(stream, m).cells[0]).get("stream") or {}).get("name", stream)
     return None
 
 
@@ -345,8 +365,8 @@ def _model_and_optimizer_differences(cells: list[dict]) -> list[str]:
     models = sorted(
         {
             (
-                (c["config"].get("model") or {}).get("name", "?"),
-                tuple((c["config"].get("model") or {}).get("args", {}).get("hidden_sizes", [])),
+                (config(c).get("model") or {}).get("name", "?"),
+                tuple((config(c).get("model") or {}).get("args", {}).get("hidden_sizes", [])),
             )
             for c in cells
         }
@@ -358,7 +378,7 @@ def _model_and_optimizer_differences(cells: list[dict]) -> list[str]:
             out.append(f"- Hidden sizes {list(hidden)}; the authors' {AUTHORS['hidden_sizes']}.")
     lrs = set()
     for c in cells:
-        cfg = c["config"]
+        cfg = config(c)
         opt = cfg.get("optimizer") or {}
         args = (cfg.get("method") or {}).get("args") or {}
         lrs.add(num(args.get("lr") if opt.get("name") == "own" else opt.get("lr")))
@@ -383,7 +403,7 @@ def _panels(view: View) -> list[tuple[str, list[tuple[str, list[dict]]]]]:
         lines = []
         for m in _methods(view, s):
             cells = [c for c in view.group(s, m).ok if has_sg(c)]
-            cells = [c for c in cells if c["measures"]["stability_gap"].get("curves")]
+            cells = [c for c in cells if sg_record(c).get("curves")]
             if cells:
                 lines.append((m, cells))
         if lines:
