@@ -67,7 +67,8 @@ def test_committed_report_reproduces(run: Path):
         pytest.skip(f"{run.parent.name}: the cheapest cell took {t:.1f} s > {MAX_CELL_S} s")
     if not os.environ.get("NEUMOD_DATA_ROOT") and "mnist" in json.dumps(stored["config"]):
         pytest.skip("NEUMOD_DATA_ROOT is not set: the stored cell needs the real datasets")
-    again = run_cell(stored["config"], root=os.environ.get("NEUMOD_DATA_ROOT"))
+    threads = (stored.get("host") or {}).get("torch_threads")  # float sums depend on it
+    again = run_cell(stored["config"], root=os.environ.get("NEUMOD_DATA_ROOT"), threads=threads)
     assert again["status"] == "ok", again.get("traceback")
     got = json.loads(json.dumps(_clean(again["metrics"])))
     commit = stored.get("versions", {}).get("git_commit", "?")
