@@ -21,7 +21,9 @@ from typing import Any, Optional
 
 SCHEMA_VERSION = 2  # 1: transfer/stability-gap scores lower-cased and copied (before issue 16)
 
-CONVENTIONS = ("delange", "ngm")  # the stability-gap conventions (evaluation.stability_gap)
+CONVENTIONS = ("delange", "ngm")
+SG_WINDOWS = (10, 100)  # the stability-gap measure's default scoring windows and tolerance
+SG_TOLERANCE = 0.01  # the stability-gap conventions (evaluation.stability_gap)
 SG_NAMES = ("avg_ACC", "avg_min_ACC", "WC_ACC", "avg_SG", "avg_SG_abs", "avg_recovery")
 LCA_NAMES = ("LCA_0", "LCA_0_F", "LCA_0_B", "LCA_F", "LCA_B")
 
@@ -395,6 +397,10 @@ def migrate(d: dict) -> dict:
                 raise ValueError(f"{d.get('cell_id')}: unknown stability-gap convention {conv!r}")
             scores[_V1_CONVENTIONS[conv]] = {_V1_SG.get(k, k): w for k, w in s.items()}
         sg["scores"] = scores
+        # schema 1 did not store the scoring settings: those the cell's measure had
+        args = ((d.get("config") or {}).get("metrics") or {}).get("stability_gap") or {}
+        sg.setdefault("windows", list(args.get("windows", SG_WINDOWS)))
+        sg.setdefault("tolerance", float(args.get("tolerance", SG_TOLERANCE)))
         meas["stability_gap"] = sg
     out["measures"] = meas
     out["schema_version"] = SCHEMA_VERSION

@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..results import (
+    SG_TOLERANCE,
+    SG_WINDOWS,
     CellResult,
     Measures,
     StabilityGapRecord,
@@ -88,9 +90,10 @@ class StabilityGap(Measure):
     def plugins(self) -> list:
         ev = self.receiver()
         a = dict(self.args)
-        self.windows = tuple(a.pop("windows", (10, 100)))
-        self.tolerance = float(a.pop("tolerance", 0.01))
+        self.windows = tuple(a.pop("windows", SG_WINDOWS))
+        self.tolerance = float(a.pop("tolerance", SG_TOLERANCE))
         tracked = a.pop("tracked", "all")
+        a.setdefault("seed", int(self.cfg["seed"]))  # each seed its own test subsets
         self.tracker = ev(self.bm.test_stream, tracked=tracked, **a)
         return [self.tracker]
 

@@ -6,9 +6,9 @@
 - :func:`accuracy_at_end`: accuracy on each experience right after training on it,
   per method (the plasticity curve; with ablation variants, Figure 5);
 - :func:`recurring_accuracy`: accuracy on the recurring task after each experience (Figure 4);
-- :func:`stability_gap_curves`: the tracked experiences' accuracy per iteration,
-  task boundaries marked (De Lange; NGM-SGD);
 - :func:`ngm_gains`: NGM gains over time; :func:`neumosync_alphas`: NeuMoSync alphas.
+
+The tracked stability-gap curves are drawn by :mod:`.ngm_study`.
 
 Curves are averaged over the seeds that finished, with a +-1 std band.
 """
@@ -258,28 +258,6 @@ def recurring_accuracy(view: View, out: Path) -> Optional[Path]:
         "accuracy on recurring task (%)",
         get,
         xlabel="experience",
-    )
-
-
-def stability_gap_curves(view: View, out: Path) -> Optional[Path]:
-    """The tracker's accuracy on experience 0 (the first tracked one) per update, boundaries
-    marked (De Lange's and NGM-SGD's stability-gap plots)."""
-
-    def get(c):
-        sg = c.measures.stability_gap
-        first = sg.first_curve() if sg is not None else None
-        if first is None:
-            return None
-        return first[1]["x"], first[1]["acc"], sg.boundaries
-
-    return _curve_figure(
-        view,
-        out,
-        "stability_gap.png",
-        "Accuracy on the first experience during training (dotted: task boundaries)",
-        "test accuracy on experience 0 (%)",
-        get,
-        xlabel="updates",
     )
 
 

@@ -17,9 +17,11 @@ from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
 from ..experiment.results import DamagedFile, load_manifest, scan_results
-from . import figures, neumosync_tables, tables
+from . import figures, neumosync_tables, ngm_study, tables
 from .claims import claims
 from .results_view import View, num
+
+NOTES = "notes.md"  # hand-written notes beside a report, appended to it
 
 
 def _fmt_s(s: float) -> str:
@@ -235,31 +237,13 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             tables.table2(view),
             "",
         ]
-    t = tables.ngm_table(view, "ngm")
-    if t:
-        md += [
-            "## Stability gap (NGM-SGD's Table 1 format, percent)",
-            "",
-            "Scored with NGM-SGD's own convention (block-wise on the tracked experience: avg-ACC,"
-            " avg-min-ACC over blocks 0..T-2, WC-ACC, avg-SG), per seed, then mean (std) over "
-            "seeds. avg-SG is the authors' formula: negative when the tracked accuracy never "
-            "falls below its value at a switch, undefined (NaN) when that value is 0; NaN "
-            "seeds are left out of the mean. De Lange's convention follows.",
-            "",
-            t,
-            "",
-            "De Lange et al.'s convention (min-ACC over earlier experiences):",
-            "",
-            tables.ngm_table(view, "delange"),
-            "",
-        ]
+    md += ngm_study.section(view, fig_dir, out)  # the stability gap (docs/ngm.md)
 
     fig_specs = [
         (figures.accuracy_per_step, "Accuracy at each training step (Figure 1 style)"),
         (figures.final_accuracy_bars, "Final accuracy per method and stream (Figure 3 style)"),
         (figures.recurring_accuracy, "Recurring-task accuracy (Figure 4 style)"),
         (figures.accuracy_at_end, _at_end_caption(view)),
-        (figures.stability_gap_curves, "Stability-gap curves"),
         (figures.ngm_gains, "NGM gains over time"),
         (figures.neumosync_alphas, "NeuMoSync alphas over time"),
     ]
@@ -364,11 +348,15 @@ def _at_end_caption(view: View) -> str:
 
 def write_report(run_dir: Union[str, Path], out: Union[str, Path], with_notes: bool = False):
     """Write ``out/report.md`` (and its PNG figures) from the run folder ``run_dir``; its
-    path (and, ``with_notes``, the warnings the report starts with)."""
+    path (and, ``with_notes``, the warnings the report starts with). A hand-written
+    ``out/notes.md`` (e.g. a comparison with an earlier run) is appended, so it survives
+    regeneration."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     text = build_report(run_dir, out, notes)
+    if (out / NOTES).is_file():
+        text += f"\n## Notes (hand-written, `{NOTES}`)\n\n" + (out / NOTES).read_text()
     p = out / "report.md"
     p.write_text(text)
     return (p, notes) if with_notes else p

@@ -1,4 +1,4 @@
-"""The NGM-SGD strategy and the study's baseline optimisers (docs/ngm.md).
+"""The NGM-SGD strategy and its paper's baseline optimisers (docs/ngm.md).
 
 :class:`NGMSGD` is the fast ``SupervisedTemplate`` + :class:`GainModulationPlugin`
 + the authors' optimiser: plain SGD on the gained layers' trainable parameters
@@ -24,8 +24,7 @@ from ..models.gain import GainInit, attach_gains, resolve_layers
 from .plugins.gain_modulation import GainModulationPlugin
 from .template import FastTemplate
 
-#: The study's optimisers: ``"ngm"`` is NGM-SGD, the others its baselines.
-NGM_METHODS = ("ngm", "sgd", "msgd", "adam")
+#: The baselines of NGM-SGD's study (its suite preset: ``stability_gap --preset ngm``).
 BASELINE_OPTIMIZERS = ("sgd", "msgd", "adam")
 
 
@@ -153,19 +152,3 @@ def ngm_baseline(
     return FastTemplate(
         model=model, optimizer=optimizer, train_mb_size=train_mb_size, **base_kwargs
     )
-
-
-def ngm_study_strategy(
-    method: str,
-    *,
-    model: nn.Module,
-    eta: float,
-    lr: float = 0.01,
-    **kwargs,
-) -> FastTemplate:
-    """``NGMSGD`` for ``method="ngm"``, else :func:`ngm_baseline` (``eta`` then unused)."""
-    if method == "ngm":
-        return NGMSGD(model=model, eta=eta, lr=lr, **kwargs)
-    if method in BASELINE_OPTIMIZERS:
-        return ngm_baseline(method, model=model, lr=lr, **kwargs)
-    raise ValueError(f"unknown method {method!r}; valid: {list(NGM_METHODS)}")

@@ -254,7 +254,6 @@ def test_ngm_table_claims_and_figures(tmp_path):
     assert "NGM-SGD's avg-SG vs SGD: -20.00 points, 0+/1- of 1 seeds → **too few seeds**" in text
     from avalanche_neumod.reporting import figures
 
-    assert figures.stability_gap_curves(view, tmp_path).stat().st_size > 5000
     assert figures.ngm_gains(view, tmp_path).stat().st_size > 5000
     assert figures.neumosync_alphas(view, tmp_path).stat().st_size > 5000
     assert figures.recurring_accuracy(view, tmp_path) is None  # no data, no figure

@@ -43,10 +43,7 @@ PARTIAL: dict[str, str] = {
 }
 
 # report folder -> why its stored metrics are known to differ at the current code
-RERUN_STALE: dict[str, str] = {
-    "stability_gap_suite": "issue 16: its cells are schema 1, whose stability-gap records do "
-    "not store the scoring windows and tolerance; regenerate the report",
-}
+RERUN_STALE: dict[str, str] = {}  # empty: every committed report is current
 
 
 def _report_runs() -> list[Path]:
@@ -94,7 +91,8 @@ def test_committed_report_reproduces(run: Path):
         pytest.skip(f"{run.parent.name}: the cheapest cell took {t:.1f} s > {MAX_CELL_S} s")
     if not os.environ.get("NEUMOD_DATA_ROOT") and "mnist" in json.dumps(stored["config"]):
         pytest.skip("NEUMOD_DATA_ROOT is not set: the stored cell needs the real datasets")
-    again = run_cell(stored["config"], root=os.environ.get("NEUMOD_DATA_ROOT"))
+    threads = (stored.get("host") or {}).get("torch_threads")  # float sums depend on it
+    again = run_cell(stored["config"], root=os.environ.get("NEUMOD_DATA_ROOT"), threads=threads)
     assert again["status"] == "ok", again.get("traceback")
     got = _printed(json.loads(json.dumps(_clean(again))))
     commit = stored.get("versions", {}).get("git_commit", "?")

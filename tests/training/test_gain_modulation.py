@@ -15,12 +15,7 @@ from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_be
 from avalanche_neumod.models import MLP, SlimResNet18
 from avalanche_neumod.models.gain import gain_layers
 from avalanche_neumod.models.ngm_mlp import ngm_mlp
-from avalanche_neumod.training.ngm import (
-    NGMSGD,
-    baseline_optimizer,
-    ngm_baseline,
-    ngm_study_strategy,
-)
+from avalanche_neumod.training.ngm import NGMSGD, baseline_optimizer, ngm_baseline
 from avalanche_neumod.training.plugins.gain_modulation import (
     GainModulationPlugin,
     softmax_entropy,
@@ -248,8 +243,6 @@ def test_baselines_same_network_gains_fixed():
     assert isinstance(baseline_optimizer(model, "adam"), torch.optim.Adam)
     with pytest.raises(ValueError, match="sgd.*msgd.*adam"):
         baseline_optimizer(model, "rmsprop")
-    with pytest.raises(ValueError, match="ngm"):
-        ngm_study_strategy("lbfgs", model=model, eta=0.4)
     bench = _stream()
     strategy = ngm_baseline("adam", model=model, train_mb_size=16, evaluator=None)
     strategy.train(bench.train_stream[0])
