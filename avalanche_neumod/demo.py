@@ -6,16 +6,35 @@ The same as::
     neumod report runs/smoke --out reports/smoke
 
 A second ``make demo`` finds every cell finished and only rewrites the report;
-delete ``runs/smoke`` to run it again from scratch.
+delete ``runs/smoke`` to run it again from scratch. When the ``smoke`` suite has changed
+since the folder was made (a newer version of the library), its cells would be refused as
+another configuration: the folder is moved aside to ``runs/smoke.before-<time>`` (nothing
+is deleted) and the demo starts afresh.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 from typing import Optional, Sequence
 
 from .cli import main as neumod
+
+
+def set_aside_if_stale(out: Path) -> Optional[Path]:
+    """Move ``out`` aside when it holds cells the current ``smoke`` suite would refuse;
+    return where it went (None when it is current or absent)."""
+    from .experiment.launch import foreign_cells
+    from .experiment.suite import load_suite
+
+    if not out.is_dir() or not foreign_cells(load_suite("smoke", "cpu"), out):
+        return None
+    dest = out.with_name(f"{out.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.rename(dest)
+    print(f"{out} was made by another version of the smoke suite: moved to {dest}", file=sys.stderr)
+    return dest
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -24,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--report", default="reports/smoke", help="report folder")
     ap.add_argument("--jobs", type=int, default=1, help="cells run at once")
     args = ap.parse_args(argv)
+    set_aside_if_stale(Path(args.out))
     rc = neumod(
         ["run", "smoke", "--preset", "cpu", "--out", args.out, "--resume", "--jobs", str(args.jobs)]
     )
