@@ -294,7 +294,17 @@ def test_stat_formatting():
     "name, make",
     [
         ("transfer", lambda v: [tables.table1(v), tables.table2(v)]),
-        ("stability_gap_suite", lambda v: [tables.ngm_table(v, c) for c in ("ngm", "delange")]),
+        (
+            "stability_gap_suite",
+            lambda v: (
+                [ngm_study.score_table(v, s) for s in ngm_study.sg_streams(v)]
+                + [tables.ngm_table(v, "delange")]
+            ),
+        ),
+        (
+            "stability_gap",
+            lambda v: [ngm_study.score_table(v, s) for s in ngm_study.sg_streams(v)],
+        ),
     ],
 )
 def test_committed_run_folders_render_their_committed_tables(name, make):
