@@ -32,7 +32,7 @@ from avalanche_neumod.experiment.results import _clean, load_results
 from avalanche_neumod.results import CellResult
 
 REPO = Path(__file__).resolve().parents[2]
-MAX_CELL_S = 20.0
+MAX_CELL_S = 30.0  # the lab report's cheapest cell (a Naive Permuted-MNIST one) fits
 # report folder -> why its cells are known not to match the current suite definition
 STALE: dict[str, str] = {}  # empty: every committed report is current
 
