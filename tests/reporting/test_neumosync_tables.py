@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from cell_dicts import cell_dict
 
 from avalanche_neumod.reporting import neumosync_tables as nt
 from avalanche_neumod.reporting.claims import claims, is_ablation
 from avalanche_neumod.reporting.results_view import View
-from avalanche_neumod.results import SCHEMA_VERSION
 
 
 def _diag(std: float, dev: float, within: float, between: float) -> dict:
@@ -35,21 +35,8 @@ def _diag(std: float, dev: float, within: float, between: float) -> dict:
 
 
 def _cell(method: str, seed: int, acc: float, args: dict, diag=None, name="NeuMoSync") -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": f"s__{method}__seed{seed}",
-        "status": "ok",
-        "config": {
-            "stream_key": "s",
-            "method_key": method,
-            "seed": seed,
-            "method": {"name": name, "args": args},
-        },
-        "metrics": {"avg_accuracy": acc, "avg_final_accuracy": acc, "n_iterations": 10},
-        "measures": {"neumosync_diagnostics": diag} if diag else {},
-        "timings": {"total_s": 1.0, "train_s": [0.5], "eval_s": [0.1]},
-        "curves": {},
-    }
+    measures = {"neumosync_diagnostics": diag} if diag else {}
+    return cell_dict("s", method, seed, name=name, args=args, acc=acc, measures=measures)
 
 
 def test_diagnostics_table_reads_the_last_value_of_hidden_layers():

@@ -7,6 +7,7 @@ import inspect
 import math
 
 import pytest
+from cell_dicts import cell_dict
 
 from avalanche_neumod.experiment.cell import run_cell_to_file
 from avalanche_neumod.experiment.suite import expand, load_suite
@@ -14,7 +15,6 @@ from avalanche_neumod.models.ngm_mlp import ngm_mlp
 from avalanche_neumod.reporting import ngm_study
 from avalanche_neumod.reporting.report import write_report
 from avalanche_neumod.reporting.results_view import View
-from avalanche_neumod.results import SCHEMA_VERSION
 
 AUTHORS = {  # stream -> (iterations per experience, NGM-SGD's eta)
     "split_mnist": (200, 0.4),
@@ -96,29 +96,23 @@ def test_tiny_run_of_the_preset_writes_the_study_sections(data_root, tmp_path):
 def _cell(method, seed, sg, acc=0.9, wc=0.8, name="FastNaive", opt=None):
     scores = {"avg_SG": sg, "avg_SG_abs": sg, "avg_ACC": acc, "WC_ACC": wc, "avg_min_ACC": wc}
     scores["avg_recovery"] = float("nan")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": f"s__{method}__seed{seed}",
-        "status": "ok",
-        "config": {
-            "stream_key": "s",
-            "method_key": method,
-            "seed": seed,
-            "method": {"name": name, "args": {}},
-            "optimizer": opt or {"name": "own"},
-        },
-        "metrics": {"avg_final_accuracy": acc},
-        "measures": {
-            "stability_gap": {
-                "scores": {"ngm": scores, "delange": scores},
-                "curves": {"0": {"x": [0, 1, 2, 3, 4], "acc": [0.1, 0.5, 0.9, 0.5, 0.8]}},
-                "boundaries": [0, 2],
-                "samples_per_exp": None,
-                "eval_every": 1,
-                "tracked": [0],
-            }
-        },
+    sg_record = {
+        "scores": {"ngm": scores, "delange": scores},
+        "curves": {"0": {"x": [0, 1, 2, 3, 4], "acc": [0.1, 0.5, 0.9, 0.5, 0.8]}},
+        "boundaries": [0, 2],
+        "samples_per_exp": None,
+        "eval_every": 1,
+        "tracked": [0],
     }
+    return cell_dict(
+        "s",
+        method,
+        seed,
+        name=name,
+        acc=acc,
+        measures={"stability_gap": sg_record},
+        optimizer=opt or {"name": "own"},
+    )
 
 
 ADAM = {"name": "adam", "lr": 0.01}

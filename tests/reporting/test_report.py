@@ -7,13 +7,13 @@ import re
 
 import numpy as np
 import pytest
+from cell_dicts import cell_dict
 
 from avalanche_neumod.experiment.launch import run_suite
 from avalanche_neumod.experiment.results import load_results, write_json_atomic
 from avalanche_neumod.experiment.suite import load_suite
 from avalanche_neumod.reporting import View, ngm_study, tables, write_report
 from avalanche_neumod.reporting.claims import claims
-from avalanche_neumod.results import SCHEMA_VERSION
 
 
 def _row(md: str, row: str) -> list[str]:
@@ -78,23 +78,9 @@ def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
 
 
 def _cell(stream, method, seed, status="ok", name=None, acc=0.5, measures=None, metrics=None):
-    m = {"avg_accuracy": acc, "avg_final_accuracy": acc, "n_iterations": 10}
-    m.update(metrics or {})
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cell_id": f"{stream}__{method}__seed{seed}",
-        "status": status,
-        "config": {
-            "stream_key": stream,
-            "method_key": method,
-            "seed": seed,
-            "method": {"name": name or method, "args": {}},
-        },
-        "metrics": m if status == "ok" else {},
-        "measures": measures or {},
-        "timings": {"total_s": 1.0, "train_s": [0.5], "eval_s": [0.1]},
-        "curves": {},
-    }
+    return cell_dict(
+        stream, method, seed, status=status, name=name, acc=acc, measures=measures, metrics=metrics
+    )
 
 
 def _summary(values):
