@@ -245,14 +245,21 @@ def _per_iteration(c: CellResult) -> float:
 REFERENCES = ("FastNaive", "Naive")
 
 
-def _reference(view: View, stream: str):
-    """The stream's fine-tuning reference: our ``FastNaive``, else Avalanche's ``Naive``."""
-    for name in REFERENCES:
+def plain_row(view: View, stream: str, names: Sequence[str]) -> Optional[str]:
+    """The first method key on ``stream`` that runs one of ``names`` (in that order of
+    preference) without arguments."""
+    for name in names:
         for m in view.methods_of(stream):
             g = view.group(stream, m)
             if g.method_name == name and not g.method_args:
-                return g
+                return m
     return None
+
+
+def _reference(view: View, stream: str):
+    """The stream's fine-tuning reference: our ``FastNaive``, else Avalanche's ``Naive``."""
+    m = plain_row(view, stream, REFERENCES)
+    return None if m is None else view.group(stream, m)
 
 
 def timing_table(view: View) -> str:
@@ -317,12 +324,7 @@ NAIVE_NAMES = ("Naive", "FastNaive")
 
 def naive_key(view: View, stream: str) -> Optional[str]:
     """The stream's Naive row: a ``Naive`` (else ``FastNaive``) method without arguments."""
-    for name in NAIVE_NAMES:
-        for m in view.methods_of(stream):
-            g = view.group(stream, m)
-            if g.method_name == name and not g.method_args:
-                return m
-    return None
+    return plain_row(view, stream, NAIVE_NAMES)
 
 
 def _opt(cfg: dict) -> str:
