@@ -420,6 +420,25 @@ def test_per_alpha_scales_bound_each_alpha():
     assert torch.equal(one.alphas(x), four.alphas(x))
 
 
+def test_default_alphas_are_bounded():
+    """The default (design study): alpha_SM and alpha_gain within [0.5, 1.5],
+    |alpha_WC| <= 0.5 and |alpha_shift| <= 0.1, reached when tanh saturates."""
+    net = NeuMoSyncNetwork(_small_mlp())
+    assert net.alpha_scales == (0.5, 0.5, 0.5, 0.1)
+    hidden = net.activity_mask
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            net.neurosync.head.weight.zero_()
+            net.neurosync.head.bias.fill_(50.0 * sign)
+        a = net.alphas(torch.randn(4, 12))
+        torch.testing.assert_close(a[:, 0], torch.full((net.n_neurons,), 1 + 0.5 * sign))
+        torch.testing.assert_close(a[:, 1], torch.full((net.n_neurons,), 0.5 * sign))
+        torch.testing.assert_close(a[hidden, 2], torch.full((int(hidden.sum()),), 1 + 0.5 * sign))
+        torch.testing.assert_close(a[hidden, 3], torch.full((int(hidden.sum()),), 0.1 * sign))
+    # DESIGN.md's unbounded map is alpha_scale=1.0
+    assert NeuMoSyncNetwork(_small_mlp(), alpha_scale=1.0).alpha_scales == (1.0,) * 4
+
+
 @pytest.mark.parametrize("scale", [(1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0), float("nan"), -1.0])
 def test_bad_alpha_scales_raise(scale):
     with pytest.raises(ValueError, match="alpha_scale"):
@@ -479,7 +498,8 @@ def test_head_bias_variants(neurosync):
         per_layer.layer_bias[1, 0] = 0.5
     a = per_layer.alphas(x)
     second = slice(per_layer.layers[1].offset, per_layer.layers[1].offset + per_layer.layers[1].n)
-    torch.testing.assert_close(a[second, 0], torch.full_like(a[second, 0], 1 + math.tanh(0.5)))
+    want = 1 + per_layer.alpha_scales[0] * math.tanh(0.5)
+    torch.testing.assert_close(a[second, 0], torch.full_like(a[second, 0], want))
     others = torch.ones(per_layer.n_neurons, dtype=torch.bool)
     others[second] = False
     assert torch.all(a[others, 0] == 1)

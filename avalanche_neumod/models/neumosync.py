@@ -52,6 +52,10 @@ from .units import read_units
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
 HEAD_BIASES = ("shared", "none", "layer")
+# a per alpha (SM, WC, gain, shift): SM and gain in [0.5, 1.5], |WC| <= 0.5, |shift| <= 0.1.
+# Chosen by the design study (docs/neumosync.md, "Design study"); DESIGN.md's a = 1 is
+# ``alpha_scale=1.0``.
+DEFAULT_ALPHA_SCALE = (0.5, 0.5, 0.5, 0.1)
 # Batch context: a Linear layer mixes outputs instead of weights up to this batch size
 OUTPUT_MIX_MAX_BATCH = 32
 
@@ -133,9 +137,11 @@ class NeuMoSyncNetwork(nn.Module):
         d_model, num_layers, num_heads, dim_feedforward: NeuroSync sizes [16, 2, 4, 32].
         embedding_size: size of the learnable e_i [8].
         position_size: size of the positional part of f_i [8].
-        alpha_scale: a in the alpha maps, > 0 [1.0]; or four values, one per alpha
-            (SM, WC, gain, shift), e.g. ``(1, 1, 1, 0.1)`` bounds ``|alpha_shift| <= 0.1``
-            so that the shift cannot silence a layer of ReLUs (issue 13).
+        alpha_scale: a in the alpha maps, > 0: one number, or four, one per alpha
+            (SM, WC, gain, shift) [``(0.5, 0.5, 0.5, 0.1)``: alpha_SM and alpha_gain in
+            [0.5, 1.5], ``|alpha_WC| <= 0.5``, ``|alpha_shift| <= 0.1``, so that the
+            modulation cannot silence a layer of ReLUs; chosen by the design study,
+            docs/neumosync.md]. ``1.0`` is the unbounded map of DESIGN.md (a = 1).
         stats_decay: running-mean rate of the activity statistics, in [0, 1) [0.99].
         projection_seed: seed of the fixed random input projection [0].
         feature_norm: ``"symlog"`` [default], ``"layer"`` (statistics standardised
@@ -165,7 +171,7 @@ class NeuMoSyncNetwork(nn.Module):
         dim_feedforward: int = 32,
         embedding_size: int = 8,
         position_size: int = 8,
-        alpha_scale: Union[float, Sequence[float]] = 1.0,
+        alpha_scale: Union[float, Sequence[float]] = DEFAULT_ALPHA_SCALE,
         stats_decay: float = 0.99,
         projection_seed: int = 0,
         feature_norm: str = "symlog",

@@ -107,7 +107,9 @@ def test_metric_on_a_network_with_known_constant_alphas():
     net.neurosync.head.requires_grad_(False)
     values, history = _run(net)
     assert len(history) == 2
-    t = torch.tanh(torch.tensor([0.5, -0.2, 0.3, -0.4])).abs().tolist()
+    # alpha = neutral + a tanh(r): the deviation is a |tanh(r)|, a per alpha kind
+    t = torch.tensor(net.alpha_scales) * torch.tanh(torch.tensor([0.5, -0.2, 0.3, -0.4]))
+    t = t.abs().tolist()
     for layer in net.layer_names:
         hidden = layer != net.layer_names[-1]
         for j, kind in enumerate(("sm", "wc", "gain", "shift")):
