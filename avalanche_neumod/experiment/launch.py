@@ -187,6 +187,7 @@ def plan(
     if cells is None:
         cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
     todo, skipped, existing = [], [], []
+    made_by: dict[str, int] = {}  # code of the skipped cells -> how many
     for cfg in cells:
         r = load_cell(out, cfg["cell_id"])
         if r is None:
@@ -205,6 +206,8 @@ def plan(
                     f"(differs in: {', '.join(diff)}); use another --out"
                 )
             skipped.append(cfg["cell_id"])
+            code = _code(r.get("versions") or {})
+            made_by[code] = made_by.get(code, 0) + 1
         else:
             todo.append(cfg)
     if existing and not resume:
@@ -223,7 +226,33 @@ def plan(
         )
     if foreign:
         log(f"--force-mixed: {out} keeps {len(foreign)} cell(s) of another suite/configuration")
+    _log_other_code(made_by, out, log)
     return todo, skipped
+
+
+def _code(versions: dict) -> str:
+    """Which code made a cell: its git commit when recorded, else the package version."""
+    commit = versions.get("git_commit")
+    if commit:
+        return f"commit {commit[:12]}"
+    return f"avalanche_neumod {versions.get('avalanche_neumod', '?')}"
+
+
+def _log_other_code(made_by: dict[str, int], out: Path, log: Callable[[str], None]) -> None:
+    """Say when finished cells that ``--resume`` keeps were made by other code than this
+    run's: a default changed since would make them compute something else (the report
+    names every commit; deleting a cell's file reruns it)."""
+    from .cell import versions
+
+    here = _code(versions())
+    other = {code: n for code, n in made_by.items() if code != here}
+    if other:
+        listed = ", ".join(f"{n} at {code}" for code, n in sorted(other.items()))
+        log(
+            f"resume: {sum(other.values())} kept cell(s) were made by other code than this "
+            f"run ({here}): {listed}. They are not rerun; delete their files from "
+            f"{out / 'cells'} to run them at this code"
+        )
 
 
 def _failed_result(cfg: dict, error: str) -> dict:

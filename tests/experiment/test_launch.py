@@ -66,6 +66,32 @@ def test_resume_after_interrupt_redoes_nothing(tiny_suite, tmp_path, monkeypatch
     assert _tables(run) == _tables(fresh)
 
 
+def test_resume_names_kept_cells_made_by_other_code(tiny_suite, tmp_path):
+    """--resume keeps finished cells; those made at another commit (or package version)
+    than this run are counted and named, so a changed default cannot hide in them."""
+    import json
+
+    suite = load_suite(tiny_suite)
+    run = tmp_path / "run"
+    run_suite(suite, str(run), progress=False)
+    files = sorted((run / "cells").glob("*.json"))
+    for f, commit in zip(files[:2], ("a" * 40, "b" * 40)):
+        d = json.loads(f.read_text())
+        d["versions"]["git_commit"] = commit
+        f.write_text(json.dumps(d))
+    messages: list[str] = []
+    run_suite(suite, str(run), progress=False, resume=True, log=messages.append)
+    other = [m for m in messages if "other code" in m]
+    assert len(other) == 1, messages
+    assert "2 kept cell(s)" in other[0] and "1 at commit aaaaaaaaaaaa" in other[0]
+    assert "1 at commit bbbbbbbbbbbb" in other[0] and str(run / "cells") in other[0]
+    messages.clear()  # cells of this run's own code: nothing said
+    for f in files[:2]:
+        f.unlink()
+    run_suite(suite, str(run), progress=False, resume=True, log=messages.append)
+    assert not [m for m in messages if "other code" in m], messages
+
+
 def test_resume_after_sigkill(tiny_suite, tmp_path):
     """A real ``neumod run`` killed mid-suite (SIGKILL), then ``--resume``."""
     run = tmp_path / "run"
