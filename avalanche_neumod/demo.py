@@ -8,8 +8,10 @@ The same as::
 A second ``make demo`` finds every cell finished and only rewrites the report;
 delete ``runs/smoke`` to run it again from scratch. When the ``smoke`` suite has changed
 since the folder was made (a newer version of the library), its cells would be refused as
-another configuration: the folder is moved aside to ``runs/smoke.before-<time>`` (nothing
-is deleted) and the demo starts afresh.
+another configuration; when its cells were made by other code (another git commit or
+package version: a changed default is not in the configuration), they would be kept and
+describe the old code. In both cases the folder is moved aside to
+``runs/smoke.before-<time>`` (nothing is deleted) and the demo starts afresh.
 """
 
 from __future__ import annotations
@@ -24,16 +26,23 @@ from .cli import main as neumod
 
 
 def set_aside_if_stale(out: Path) -> Optional[Path]:
-    """Move ``out`` aside when it holds cells the current ``smoke`` suite would refuse;
-    return where it went (None when it is current or absent)."""
-    from .experiment.launch import foreign_cells
+    """Move ``out`` aside when it holds cells the current ``smoke`` suite would refuse, or
+    cells made by other code; return where it went (None when it is current or absent)."""
+    from .experiment.launch import foreign_cells, other_code
     from .experiment.suite import load_suite
 
-    if not out.is_dir() or not foreign_cells(load_suite("smoke", "cpu"), out):
+    if not out.is_dir():
+        return None
+    other = other_code(out)
+    if foreign_cells(load_suite("smoke", "cpu"), out):
+        why = "another version of the smoke suite"
+    elif other:
+        why = "other code (" + ", ".join(sorted(other)) + ")"
+    else:
         return None
     dest = out.with_name(f"{out.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
     out.rename(dest)
-    print(f"{out} was made by another version of the smoke suite: moved to {dest}", file=sys.stderr)
+    print(f"{out} was made by {why}: moved to {dest}", file=sys.stderr)
     return dest
 
 

@@ -43,6 +43,7 @@ from .results import (
     damaged_cell,
     load_cell,
     load_manifest,
+    load_results,
     read_json,
     set_aside_damaged_manifest,
     update_manifest,
@@ -187,7 +188,7 @@ def plan(
     if cells is None:
         cells = expand(suite, seeds=seeds, methods=methods, streams=streams)
     todo, skipped, existing = [], [], []
-    made_by: dict[str, int] = {}  # code of the skipped cells -> how many
+    kept: list[dict] = []  # the finished cells' records
     for cfg in cells:
         r = load_cell(out, cfg["cell_id"])
         if r is None:
@@ -206,8 +207,7 @@ def plan(
                     f"(differs in: {', '.join(diff)}); use another --out"
                 )
             skipped.append(cfg["cell_id"])
-            code = _code(r.get("versions") or {})
-            made_by[code] = made_by.get(code, 0) + 1
+            kept.append(r)
         else:
             todo.append(cfg)
     if existing and not resume:
@@ -226,7 +226,7 @@ def plan(
         )
     if foreign:
         log(f"--force-mixed: {out} keeps {len(foreign)} cell(s) of another suite/configuration")
-    _log_other_code(made_by, out, log)
+    _log_other_code(kept, out, log)
     return todo, skipped
 
 
@@ -238,14 +238,30 @@ def _code(versions: dict) -> str:
     return f"avalanche_neumod {versions.get('avalanche_neumod', '?')}"
 
 
-def _log_other_code(made_by: dict[str, int], out: Path, log: Callable[[str], None]) -> None:
-    """Say when finished cells that ``--resume`` keeps were made by other code than this
-    run's: a default changed since would make them compute something else (the report
-    names every commit; deleting a cell's file reruns it)."""
+def _by_other_code(records: Iterable[dict]) -> tuple[str, dict[str, int]]:
+    """This process's code, and how many of ``records`` each other code made."""
     from .cell import versions
 
     here = _code(versions())
-    other = {code: n for code, n in made_by.items() if code != here}
+    other: dict[str, int] = {}
+    for r in records:
+        code = _code(r.get("versions") or {})
+        if code != here:
+            other[code] = other.get(code, 0) + 1
+    return here, other
+
+
+def other_code(out: Path) -> dict[str, int]:
+    """Finished cells of run folder ``out`` made by other code than this process's (another
+    git commit or package version): ``{code: count}``, empty when all are current."""
+    return _by_other_code(r for r in load_results(out) if r.get("status") in FINISHED)[1]
+
+
+def _log_other_code(kept: list[dict], out: Path, log: Callable[[str], None]) -> None:
+    """Say when finished cells that ``--resume`` keeps were made by other code than this
+    run's: a default changed since would make them compute something else (the report
+    names every commit; deleting a cell's file reruns it)."""
+    here, other = _by_other_code(kept)
     if other:
         listed = ", ".join(f"{n} at {code}" for code, n in sorted(other.items()))
         log(
