@@ -40,6 +40,8 @@ STALE: dict[str, str] = {}  # empty: every committed report is current
 # resumed across sessions); every stored cell must still match the suite
 PARTIAL: dict[str, str] = {
     "plasticity_lab": "the lab run continues with --resume; the report lists what finished",
+    "neumosync_study_lab": "the default's decision run (issue 13): Naive, NeuMoSync and "
+    "unbounded alphas only (--methods); the other variants were run at the cpu preset",
 }
 
 # report folder -> why its stored metrics are known to differ at the current code
