@@ -39,7 +39,8 @@ STALE: dict[str, str] = {}  # empty: every committed report is current
 # report folder -> why some cells of its suite are not in it yet (a long run in progress,
 # resumed across sessions); every stored cell must still match the suite
 PARTIAL: dict[str, str] = {
-    "plasticity_lab": "the lab run continues with --resume; the report lists what finished",
+    "plasticity_lab": "the MNIST streams only (--streams); the CIFAR-10 streams continue with "
+    "--resume",
     "neumosync_study_lab": "the default's decision run (issue 13): Naive, NeuMoSync and "
     "unbounded alphas only (--methods); the other variants were run at the cpu preset",
 }
