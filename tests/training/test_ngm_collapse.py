@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from avalanche_neumod.training.plugins.gain_modulation import GainModulationPlugin
+from avalanche_neumod.training.plugins.gain_modulation import GainModulationPlugin, _input_blind
 
 
 def _run(plugin, logits_fn, n):
@@ -68,6 +68,19 @@ def test_healthy_and_interrupted_runs_do_not_collapse():
         # a batch of one cannot tell whether logits depend on the input
         _run(plugin, lambda t: torch.tensor([[6.0, 0.0, 0.0, 0.0]]), 30)
     assert not plugin.collapsed and plugin.collapse_info is None
+
+
+def test_input_blind_means_every_example_has_the_same_logits():
+    row = torch.tensor([[6.0, 0.0, 0.0, 0.0]])
+    same = row.expand(8, 4).clone()
+    assert _input_blind(same) and _input_blind(same.view(2, 4, 4))
+    one_off = same.clone()
+    one_off[5, 2] = 1e-6  # one logit of one example differs
+    assert not _input_blind(one_off)
+    with_nan = same.clone()
+    with_nan[0, 0] = float("nan")  # NaN differs from everything: not "input-blind"
+    assert not _input_blind(with_nan)
+    assert not _input_blind(row)  # a batch of one: nothing to compare
 
 
 def test_patience_zero_disables():

@@ -52,14 +52,11 @@ def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _spread(logits: torch.Tensor) -> float:
-    """The largest (over classes) range across the batch of ``logits``: 0 iff every
-    example gets the same logits (inf for a batch of one: nothing to compare)."""
+def _input_blind(logits: torch.Tensor) -> bool:
+    """True iff every example of the batch gets the same logits (never for a batch of
+    one: nothing to compare; a NaN logit differs from everything, so never blind)."""
     flat = logits.reshape(-1, logits.shape[-1])
-    if flat.shape[0] < 2:
-        return math.inf
-    lo, hi = torch.aminmax(flat, dim=0)
-    return (hi - lo).max().item()
+    return flat.shape[0] > 1 and not bool((flat != flat[:1]).any())
 
 
 class GainModulationPlugin(SupervisedPlugin):
@@ -198,11 +195,9 @@ class GainModulationPlugin(SupervisedPlugin):
         # any evaluation another plugin may run in after_training_iteration).
         out = strategy.mb_output.detach()
         self.iterations += 1  # training iterations seen (1-based in collapse_info)
+        self.entropy = softmax_entropy(out).item()
         if self.collapse_patience:
-            self.entropy = softmax_entropy(out).item()
-            self._check_collapse(out.shape[-1], _spread(out))
-        else:
-            self.entropy = softmax_entropy(out).item()
+            self._check_collapse(out.shape[-1], _input_blind(out))
         if self.record:
             self.entropy_history.append(self.entropy)
 
@@ -210,10 +205,10 @@ class GainModulationPlugin(SupervisedPlugin):
         """The largest fixed point of the gains: ``g0 + eta ln C / (1 - gamma)``."""
         return self.g0 + self.eta * math.log(n_classes) / (1.0 - self.gamma)
 
-    def _check_collapse(self, n_classes: int, spread: float) -> None:
+    def _check_collapse(self, n_classes: int, blind: bool) -> None:
         saturated = n_classes > 1 and self.entropy >= (1 - self.collapse_tol) * math.log(n_classes)
         self._saturated = self._saturated + 1 if saturated else 0
-        self._blind = self._blind + 1 if spread == 0.0 else 0
+        self._blind = self._blind + 1 if blind else 0
         if self.collapsed or max(self._saturated, self._blind) < self.collapse_patience:
             return
         reason = (
