@@ -42,6 +42,7 @@ PARTIAL: dict[str, str] = {
     "plasticity_lab": "the MNIST streams only (--streams); the CIFAR-10 streams continue with "
     "--resume",
     "ablation_lab": "the MNIST streams only (--streams); Shuffle CIFAR-10 not run",
+    "transfer_lab": "the MNIST streams only (--streams); the CIFAR-10 streams not run",
     "neumosync_study_lab": "the default's decision run (issue 13): Naive, NeuMoSync and "
     "unbounded alphas only (--methods); the other variants were run at the cpu preset",
 }
