@@ -5,6 +5,7 @@
                      [--launcher local|submitit] [--jobs N]
     neumod report runs/NAME --out reports/NAME
     neumod list [suites|presets|streams|methods|models]
+    neumod compact runs/NAME      (plain cell files of an older folder -> compact ones)
 
 Each verb imports what it needs when it runs: ``neumod --help`` and ``neumod list
 suites|presets`` load neither torch nor Avalanche (``list methods|models|streams``
@@ -74,6 +75,14 @@ def cmd_report(args) -> int:
     for note in notes:
         print(f"neumod report: warning: {note}", file=sys.stderr)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_compact(args) -> int:
+    from .experiment.results import compact_run
+
+    done = compact_run(args.run)
+    print(f"{args.run}: {len(done)} cell file(s) rewritten compactly")
     return 0
 
 
@@ -157,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder (runs/NAME)")
     p.add_argument("--out", help="report folder (default: reports/<run name>)")
     p.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("compact", help="rewrite a run folder's plain cell files compactly")
+    c.add_argument("run", help="run folder (runs/NAME)")
+    c.set_defaults(func=cmd_compact)
 
     ls = sub.add_parser("list", help="list suites, presets, streams, methods or models")
     ls.add_argument(

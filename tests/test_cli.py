@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "experiment"))
 from suite_fixtures import TINY, toy_on_path  # noqa: E402, F401
 
 from avalanche_neumod.cli import main  # noqa: E402
+from avalanche_neumod.experiment.results import cell_files, cell_id_of  # noqa: E402
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_run_then_report(tiny, tmp_path, capsys):
     out = capsys.readouterr()
     assert "2 cell(s) run (1 ok, 1 diverged, 0 failed)" in out.out
     assert "[diverged] toy__Boom__seed3" in out.err
-    ids = sorted(p.stem for p in (run / "cells").glob("*.json"))
+    ids = [cell_id_of(p) for p in cell_files(run)]
     assert ids == ["toy__Boom__seed3", "toy__FastNaive__seed3"]
     man = json.loads((run / "manifest.json").read_text())
     assert man["invocations"][0]["command"].startswith("neumod run ")

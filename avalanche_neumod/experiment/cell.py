@@ -37,6 +37,7 @@ from . import checkpoint as ckpt
 from . import measures, registry
 from .activity import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
+from .reproduce import platform_fingerprint
 from .results import cell_path, write_json_atomic
 
 
@@ -211,6 +212,7 @@ def run_cell(
             "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "fingerprint": platform_fingerprint((cfg.get("train") or {}).get("device", "cpu")),
         },
         started=started,
     )

@@ -37,8 +37,9 @@ from . import tuning
 from .cell import run_cell_to_file
 from .lock import RunLock, RunLocked, holder_alive, read_lock
 from .results import (
-    CELLS_DIR,
     FINISHED,
+    cell_files,
+    cell_id_of,
     cell_path,
     damaged_cell,
     load_cell,
@@ -133,36 +134,36 @@ def foreign_cells(suite: Suite, out: Path, redo: Iterable[str] = ()) -> list[tup
     suite lacks, or a configuration that differs from what the suite gives that cell):
     ``(cell id, why)`` pairs. Damaged files are left out (they are redone or reported),
     and so are failed cells in ``redo`` (this run replaces them)."""
-    d = out / CELLS_DIR
     redo = set(redo)
     found = []
     tuning_ids = {c["cell_id"]: c for c in tuning.tuning_cells(suite)}
-    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+    for p in cell_files(out):
+        cid = cell_id_of(p)
         try:
             r = read_json(p)
             cfg = r["config"]
             sk, mk, _ = cfg["stream_key"], cfg["method_key"], int(cfg["seed"])
         except (ValueError, KeyError, TypeError):
             continue
-        if p.stem in redo and r.get("status") not in FINISHED:
+        if cid in redo and r.get("status") not in FINISHED:
             continue
         if (cfg.get("suite"), cfg.get("preset")) != (suite.name, suite.preset):
-            found.append((p.stem, f"suite {cfg.get('suite')!r} preset {cfg.get('preset')!r}"))
+            found.append((cid, f"suite {cfg.get('suite')!r} preset {cfg.get('preset')!r}"))
             continue
         if sk not in suite.streams or mk not in suite.methods:
-            found.append((p.stem, f"stream {sk!r} x method {mk!r} is not in this suite"))
+            found.append((cid, f"stream {sk!r} x method {mk!r} is not in this suite"))
             continue
         try:
             mine = _suite_cell(suite, cfg, tuning_ids)
         except SuiteError as e:
-            found.append((p.stem, str(e)))
+            found.append((cid, str(e)))
             continue
         if mine is None:
-            found.append((p.stem, "a tuning cell or grid point this suite does not declare"))
+            found.append((cid, "a tuning cell or grid point this suite does not declare"))
             continue
         diff = _diff(cfg, mine)
         if diff:
-            found.append((p.stem, f"a different configuration (differs in: {', '.join(diff)})"))
+            found.append((cid, f"a different configuration (differs in: {', '.join(diff)})"))
     return found
 
 

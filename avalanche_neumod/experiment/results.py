@@ -1,4 +1,9 @@
-"""Result files: one JSON per cell in ``<run>/cells/<cell_id>.json``, written atomically.
+"""Result files: one per cell in ``<run>/cells/<cell_id>.json.gz``, written atomically.
+
+Cells are stored compactly (:mod:`.compact`: gzip-compressed JSON with long curves as
+binary arrays, lossless); folders written before that hold ``<cell_id>.json`` (plain
+JSON) and still load, and rewriting a cell replaces its plain file. The manifest and
+``tuning.json`` stay plain JSON.
 
 A result is written to a temporary file in the same folder and moved into place
 with ``os.replace``, so a killed run leaves either the complete previous file or
@@ -19,14 +24,18 @@ import os
 import tempfile
 import time
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from ..results import SCHEMA_VERSION  # noqa: F401 - the records' version, re-exported
+from . import compact
 
 FINISHED = ("ok", "diverged", "collapsed")  # statuses that --resume does not redo
 CELLS_DIR = "cells"
 MANIFEST = "manifest.json"
+CELL_SUFFIX = ".json.gz"  # how cells are written
+PLAIN_SUFFIX = ".json"  # how cells were written before the compact format (still read)
 
 
 def _clean(obj: Any) -> Any:
@@ -47,17 +56,30 @@ def _clean(obj: Any) -> Any:
     return str(obj)
 
 
+def _is_compact(path: Path) -> bool:
+    return path.name.endswith(CELL_SUFFIX)
+
+
 def write_json_atomic(path: Union[str, Path], data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``): compact
+    (:mod:`.compact`) when the name ends in ``.json.gz``, else indented JSON. Writing a
+    compact cell removes the plain ``.json`` file of the same cell, if any."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(data), f, indent=1, sort_keys=True)
+        with os.fdopen(fd, "wb") as f:
+            if _is_compact(path):
+                f.write(compact.dumps(_clean(data)))
+            else:
+                f.write(json.dumps(_clean(data), indent=1, sort_keys=True).encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        if _is_compact(path):
+            plain = path.with_name(path.name[: -len(CELL_SUFFIX)] + PLAIN_SUFFIX)
+            if plain.exists():
+                plain.unlink()
     except BaseException:
         try:
             os.unlink(tmp)
@@ -68,7 +90,37 @@ def write_json_atomic(path: Union[str, Path], data: Any) -> Path:
 
 
 def cell_path(run_dir: Union[str, Path], cell_id: str) -> Path:
-    return Path(run_dir) / CELLS_DIR / f"{cell_id}.json"
+    """Where the cell's result is written (compact)."""
+    return Path(run_dir) / CELLS_DIR / f"{cell_id}{CELL_SUFFIX}"
+
+
+def stored_cell_path(run_dir: Union[str, Path], cell_id: str) -> Path:
+    """The cell's result file as stored: the compact one, else a plain ``.json`` of an older
+    folder, else (neither exists) the compact path."""
+    p = cell_path(run_dir, cell_id)
+    plain = Path(run_dir) / CELLS_DIR / f"{cell_id}{PLAIN_SUFFIX}"
+    return plain if not p.exists() and plain.exists() else p
+
+
+def cell_id_of(path: Union[str, Path]) -> str:
+    """The cell id of a result file name (either format)."""
+    name = Path(path).name
+    for suffix in (CELL_SUFFIX, PLAIN_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def cell_files(run_dir: Union[str, Path]) -> list[Path]:
+    """Every cell result file of a run folder, one per cell (compact preferred), by cell id."""
+    d = Path(run_dir) / CELLS_DIR
+    if not d.is_dir():
+        return []
+    found: dict[str, Path] = {}
+    for p in sorted(d.glob(f"*{PLAIN_SUFFIX}")) + sorted(d.glob(f"*{CELL_SUFFIX}")):
+        if not p.name.startswith("."):
+            found[cell_id_of(p)] = p  # the compact file, listed second, wins
+    return [found[k] for k in sorted(found)]
 
 
 class DamagedFile(ValueError):
@@ -87,9 +139,16 @@ class DamagedFileWarning(UserWarning):
 def read_json(path: Union[str, Path]) -> Any:
     """The JSON object in ``path``; :class:`DamagedFile` (naming it) when unreadable as one."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if _is_compact(Path(path)):
+            data = compact.loads(Path(path).read_bytes())
+        else:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise DamagedFile(path, f"{type(e).__name__}: {e}") from e
+    except (KeyError, ValueError, TypeError) as e:  # a compact file whose arrays do not decode
         raise DamagedFile(path, f"{type(e).__name__}: {e}") from e
     if not isinstance(data, dict):
         raise DamagedFile(path, f"a JSON object was expected, got {type(data).__name__}")
@@ -98,7 +157,7 @@ def read_json(path: Union[str, Path]) -> Any:
 
 def load_cell(run_dir: Union[str, Path], cell_id: str) -> Optional[dict]:
     """The cell's result, or None when absent or damaged (a damaged cell is redone)."""
-    p = cell_path(run_dir, cell_id)
+    p = stored_cell_path(run_dir, cell_id)
     try:
         return read_json(p)
     except (FileNotFoundError, DamagedFile):
@@ -108,7 +167,7 @@ def load_cell(run_dir: Union[str, Path], cell_id: str) -> Optional[dict]:
 def damaged_cell(run_dir: Union[str, Path], cell_id: str) -> Optional[DamagedFile]:
     """The error of the cell's result file when it exists but is damaged, else None."""
     try:
-        read_json(cell_path(run_dir, cell_id))
+        read_json(stored_cell_path(run_dir, cell_id))
     except DamagedFile as e:
         return e
     except FileNotFoundError:
@@ -126,9 +185,9 @@ def scan_results(run_dir: Union[str, Path]) -> tuple[list[dict], list[DamagedFil
     """All readable cell results of a run folder (sorted by cell id) and the damaged files."""
     d = Path(run_dir) / CELLS_DIR
     if not d.is_dir():
-        raise FileNotFoundError(f"no results in {run_dir}: expected {d}/<cell>.json")
+        raise FileNotFoundError(f"no results in {run_dir}: expected {d}/<cell>{CELL_SUFFIX}")
     out, damaged = [], []
-    for p in sorted(d.glob("*.json")):
+    for p in cell_files(run_dir):
         try:
             r = read_json(p)
             if not isinstance(r.get("config"), dict) or "status" not in r:
@@ -203,3 +262,36 @@ def update_manifest(run_dir: Union[str, Path], suite: dict, invocation: dict) ->
         invs.append(invocation)
     write_json_atomic(Path(run_dir) / MANIFEST, m)
     return m
+
+
+def compact_run(run_dir: Union[str, Path]) -> list[str]:
+    """Rewrite every plain ``<cell>.json`` of a run folder as ``<cell>.json.gz``; the ids
+    converted. Each compact file is read back and compared with the plain one before the
+    plain one is removed, so nothing is lost; a damaged plain file is left as it is."""
+    done = []
+    for p in cell_files(run_dir):
+        if _is_compact(p):
+            continue
+        try:
+            data = read_json(p)
+        except DamagedFile as e:
+            warnings.warn(f"left as it is: {e}", DamagedFileWarning, stacklevel=2)
+            continue
+        cid = cell_id_of(p)
+        target = cell_path(run_dir, cid)
+        tmp = target.with_name(f".{target.name}.check")
+        tmp.write_bytes(compact.dumps(_clean(data)))
+        same = json.dumps(read_json_compact(tmp), sort_keys=True) == json.dumps(
+            _clean(data), sort_keys=True
+        )
+        tmp.unlink()
+        if not same:  # cannot happen for JSON data; refuse rather than lose anything
+            raise ValueError(f"{p}: the compact copy does not read back equal; kept as it is")
+        write_json_atomic(target, data)  # removes the plain file once the compact one is in
+        done.append(cid)
+    return done
+
+
+def read_json_compact(path: Union[str, Path]) -> Any:
+    """The document in a compact file regardless of its name."""
+    return compact.loads(Path(path).read_bytes())

@@ -12,14 +12,21 @@ from suite_fixtures import run_args, spawn_run
 
 from avalanche_neumod.experiment import launch
 from avalanche_neumod.experiment.launch import LaunchError, run_suite
-from avalanche_neumod.experiment.results import load_manifest, load_results
+from avalanche_neumod.experiment.results import (
+    cell_files,
+    cell_id_of,
+    load_manifest,
+    load_results,
+    read_json,
+    write_json_atomic,
+)
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
 from avalanche_neumod.reporting.results_view import View
 
 
 def _snapshot(run: Path) -> dict:
-    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (run / "cells").glob("*.json")}
+    return {cell_id_of(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in cell_files(run)}
 
 
 def _tables(run: Path) -> str:
@@ -44,7 +51,7 @@ def test_resume_after_interrupt_redoes_nothing(tiny_suite, tmp_path, monkeypatch
         run_suite(suite, str(run), progress=False)
     first = list(calls)
     before = _snapshot(run)
-    assert sorted(before) == sorted(f"{c}.json" for c in first)
+    assert sorted(before) == sorted(first)
     assert load_manifest(run)["invocations"][-1]["status"] == "interrupted"
 
     calls.clear()
@@ -69,16 +76,15 @@ def test_resume_after_interrupt_redoes_nothing(tiny_suite, tmp_path, monkeypatch
 def test_resume_names_kept_cells_made_by_other_code(tiny_suite, tmp_path):
     """--resume keeps finished cells; those made at another commit (or package version)
     than this run are counted and named, so a changed default cannot hide in them."""
-    import json
 
     suite = load_suite(tiny_suite)
     run = tmp_path / "run"
     run_suite(suite, str(run), progress=False)
-    files = sorted((run / "cells").glob("*.json"))
+    files = cell_files(run)
     for f, commit in zip(files[:2], ("a" * 40, "b" * 40)):
-        d = json.loads(f.read_text())
+        d = read_json(f)
         d["versions"]["git_commit"] = commit
-        f.write_text(json.dumps(d))
+        write_json_atomic(f, d)
     messages: list[str] = []
     run_suite(suite, str(run), progress=False, resume=True, log=messages.append)
     other = [m for m in messages if "other code" in m]
@@ -100,7 +106,7 @@ def test_resume_after_sigkill(tiny_suite, tmp_path):
     deadline = time.time() + 240
     try:
         while time.time() < deadline and proc.poll() is None:
-            if cells.is_dir() and list(cells.glob("*.json")):
+            if cell_files(run):
                 break
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
