@@ -96,7 +96,7 @@ def find_suite(name_or_path: Union[str, Path]) -> Path:
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
             hint = ""
-            if p.stem in available_suites():  # e.g. benchmarks/smoke.yaml before it moved
+            if p.stem in available_suites():  # a missing path to a suite known by name
                 hint = f"; the suite {p.stem!r} is found by its name: use {p.stem!r}"
             raise SuiteError(f"suite file not found: {p}{hint}")
         return p
