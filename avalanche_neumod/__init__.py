@@ -8,14 +8,53 @@ reports), ``cli`` (``neumod``).
 The public names below are imported on first use (module ``__getattr__``,
 PEP 562): ``import avalanche_neumod`` loads neither torch nor Avalanche, and
 ``from avalanche_neumod import NeuMoSync`` imports what that name needs.
+
+Importing it checks, from the installed package metadata only, that avalanche-lib is in
+the tested range (:data:`AVALANCHE_REQUIREMENT`, also declared in ``pyproject.toml``):
+``FastTemplate`` relies on Avalanche internals that change between minor versions.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import re
+from typing import Any, Optional
 
 __version__ = "0.1.0"
+
+# the avalanche-lib versions tested: (major, minor) from AVALANCHE_MIN up to, not including,
+# AVALANCHE_BELOW
+AVALANCHE_MIN = (0, 6)
+AVALANCHE_BELOW = (0, 7)
+AVALANCHE_REQUIREMENT = (
+    f"avalanche-lib>={AVALANCHE_MIN[0]}.{AVALANCHE_MIN[1]},"
+    f"<{AVALANCHE_BELOW[0]}.{AVALANCHE_BELOW[1]}"
+)
+
+
+def check_avalanche(version: Optional[str]) -> None:
+    """Raise ImportError, naming the supported range, unless ``version`` (of avalanche-lib,
+    None when it is not installed) is in it."""
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    if found and AVALANCHE_MIN <= (int(found[1]), int(found[2])) < AVALANCHE_BELOW:
+        return
+    what = f"avalanche-lib {version} is installed" if version else "avalanche-lib is not installed"
+    raise ImportError(
+        f"avalanche-neumod {__version__} supports {AVALANCHE_REQUIREMENT} (FastTemplate relies "
+        f"on its internals), but {what}: pip install '{AVALANCHE_REQUIREMENT}'"
+    )
+
+
+def _installed_avalanche() -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version("avalanche-lib")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+check_avalanche(_installed_avalanche())
 
 # public name -> the subpackage that defines it
 _EXPORTS: dict[str, str] = {

@@ -1,10 +1,10 @@
 """Suites: YAML files of streams x methods x seeds x hyperparameters, with presets.
 
-A suite file (``benchmarks/<name>.yaml``, format in ``docs/suites.md``) has the
-top-level keys ``name``, ``description``, ``seeds``, ``defaults``, ``streams``,
-``methods``, ``report`` and ``presets``. A preset (``cpu``, ``paper``) is deep-merged
-over the top level (mappings merge, everything else replaces, ``null`` removes a
-key). :func:`expand` turns the result into one fully resolved configuration per
+A suite file (the shipped ones are ``avalanche_neumod/suites/<name>.yaml``, package data;
+format in ``docs/suites.md``) has the top-level keys ``name``, ``description``, ``seeds``,
+``defaults``, ``streams``, ``methods``, ``report`` and ``presets``. A preset (``cpu``,
+``paper``) is deep-merged over the top level (mappings merge, everything else replaces,
+``null`` removes a key). :func:`expand` turns the result into one fully resolved configuration per
 (stream, method, seed) cell: what a cell runs, and what its result file records.
 
 Loading refuses, with a message naming the place: seeds that are not a list of
@@ -18,6 +18,7 @@ import copy
 import os
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -47,19 +48,23 @@ MECHANISM_OPTIMIZER = {"NGMSGD"}
 NAIVE_NAMES = ("Naive", "FastNaive")
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
 METRIC_NAMES = tuple(measures.MEASURES)  # one source: the measures the runner can build
-REPO_SUITES = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 class SuiteError(ValueError):
     """A suite that cannot be loaded or expanded; the message says where and why."""
 
 
+def package_suites() -> Path:
+    """The folder of the suites shipped with the package (its ``suites`` data folder)."""
+    return Path(str(resources.files("avalanche_neumod") / "suites"))
+
+
 def suite_dirs() -> list[Path]:
-    """Where suites are looked up by name: ``$NEUMOD_SUITES``, ``./benchmarks``, the repo's."""
+    """Where suites are looked up by name: ``$NEUMOD_SUITES``, ``./benchmarks``, the package's."""
     dirs = []
     if os.environ.get("NEUMOD_SUITES"):
         dirs += [Path(p) for p in os.environ["NEUMOD_SUITES"].split(os.pathsep) if p]
-    dirs += [Path.cwd() / "benchmarks", REPO_SUITES]
+    dirs += [Path.cwd() / "benchmarks", package_suites()]
     out: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
@@ -67,12 +72,21 @@ def suite_dirs() -> list[Path]:
     return out
 
 
+def _suites_in(d: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(d.glob("*.yaml"))}
+
+
+def shipped_suites() -> dict[str, Path]:
+    """Suite name -> file, for the suites shipped with the package."""
+    return _suites_in(package_suites())
+
+
 def available_suites() -> dict[str, Path]:
     """Suite name -> file, the first found in :func:`suite_dirs` order."""
     found: dict[str, Path] = {}
     for d in suite_dirs():
-        for p in sorted(d.glob("*.yaml")):
-            found.setdefault(p.stem, p)
+        for name, p in _suites_in(d).items():
+            found.setdefault(name, p)
     return found
 
 
@@ -81,7 +95,10 @@ def find_suite(name_or_path: Union[str, Path]) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
-            raise SuiteError(f"suite file not found: {p}")
+            hint = ""
+            if p.stem in available_suites():  # a missing path to a suite known by name
+                hint = f"; the suite {p.stem!r} is found by its name: use {p.stem!r}"
+            raise SuiteError(f"suite file not found: {p}{hint}")
         return p
     suites = available_suites()
     if str(name_or_path) not in suites:

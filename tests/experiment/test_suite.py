@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from avalanche_neumod.experiment import registry
@@ -10,7 +12,11 @@ from avalanche_neumod.experiment.suite import (
     available_suites,
     deep_merge,
     expand,
+    find_suite,
     load_suite,
+    package_suites,
+    shipped_suites,
+    suite_dirs,
 )
 
 SUITES = (
@@ -27,7 +33,42 @@ SUITES = (
 
 
 def test_every_shipped_suite_is_tested():
-    assert set(SUITES) == set(available_suites())
+    assert set(SUITES) == set(shipped_suites())
+
+
+def test_suites_are_package_data_found_by_name(tmp_path, monkeypatch):
+    """Shipped suites live in the package, found from any folder; ``$NEUMOD_SUITES`` and
+    ``./benchmarks`` come first, and a suite of one's own is taken by path."""
+    import avalanche_neumod
+
+    pkg = package_suites()
+    assert pkg.parent == Path(avalanche_neumod.__file__).parent
+    monkeypatch.chdir(tmp_path)  # no ./benchmarks here
+    monkeypatch.delenv("NEUMOD_SUITES", raising=False)
+    assert suite_dirs() == [pkg]
+    assert available_suites() == shipped_suites()
+    assert find_suite("smoke") == pkg / "smoke.yaml"
+    mine, env = tmp_path / "benchmarks", tmp_path / "env"
+    mine.mkdir()
+    env.mkdir()
+    (mine / "smoke.yaml").write_text((pkg / "smoke.yaml").read_text())
+    assert find_suite("smoke") == mine / "smoke.yaml"  # the user's folder wins
+    (env / "smoke.yaml").write_text((pkg / "smoke.yaml").read_text())
+    monkeypatch.setenv("NEUMOD_SUITES", str(env))
+    assert suite_dirs()[:2] == [env, mine] and find_suite("smoke") == env / "smoke.yaml"
+    own = tmp_path / "elsewhere" / "my_suite.yaml"
+    own.parent.mkdir()
+    own.write_text((pkg / "smoke.yaml").read_text().replace("name: smoke", "name: my_suite"))
+    assert load_suite(own, "cpu").name == "my_suite"
+    assert "my_suite" not in available_suites()  # by path only
+
+
+def test_old_suite_path_says_to_use_the_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SuiteError, match=r"benchmarks/smoke\.yaml; the suite 'smoke' is found"):
+        find_suite("benchmarks/smoke.yaml")
+    with pytest.raises(SuiteError, match=r"suite file not found: nope\.yaml$"):
+        find_suite("nope.yaml")
 
 
 def test_presets_and_expansion(tiny_suite):
@@ -193,7 +234,7 @@ def test_user_strategy_by_import_path(tmp_path):
 @pytest.mark.parametrize("name", SUITES)
 def test_shipped_suites_parse(name):
     """Every shipped suite has both presets and expands with every name valid."""
-    path = available_suites()[name]
+    path = shipped_suites()[name]
     from avalanche_neumod.experiment.suite import read_yaml
 
     raw = read_yaml(path)

@@ -12,7 +12,7 @@ extrapolated to the preset's iterations and evaluations:
 difference with the same short cell without them, per experience). Cells of one
 (stream, method name, metrics) are timed once and shared between suites.
 
-    PYTHONPATH=. python benchmarks/estimate_cost.py plasticity transfer recurring \
+    PYTHONPATH=. python benchmarks/scripts/estimate_cost.py plasticity transfer recurring \
         ablation maml --preset lab --out /tmp/lab_cost.json
 """
 

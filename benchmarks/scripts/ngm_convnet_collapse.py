@@ -5,9 +5,9 @@ Prints, at iterations 1-12 and every 50: loss, batch entropy H, logit std over c
 each gained layer's mean gain, the fraction of positive outputs of each ReLU, the weight
 norms; then the final accuracy per test experience and the collapse flag. Usage::
 
-    python benchmarks/ngm_convnet_collapse.py --layers all --eta 0.4 --seed 0
-    python benchmarks/ngm_convnet_collapse.py --layers head --eta 0.4 --seed 0
-    python benchmarks/ngm_convnet_collapse.py --eta -1      # plain SGD, no gains
+    python benchmarks/scripts/ngm_convnet_collapse.py --layers all --eta 0.4 --seed 0
+    python benchmarks/scripts/ngm_convnet_collapse.py --layers head --eta 0.4 --seed 0
+    python benchmarks/scripts/ngm_convnet_collapse.py --eta -1      # plain SGD, no gains
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from avalanche.core import SupervisedPlugin
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from avalanche_neumod.benchmarks.streams import split_mnist  # noqa: E402
 from avalanche_neumod.models import ConvNet  # noqa: E402
