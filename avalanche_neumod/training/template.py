@@ -43,6 +43,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch.nn import CrossEntropyLoss
 
+from .._checks import check_device, checked, instance_of, integer
 from .fast_data import FastDataPlugin, TensorBatchLoader
 
 _ITERATION_EVENTS = (
@@ -293,9 +294,20 @@ class FastTemplate(SupervisedTemplate):
     """``SupervisedTemplate`` with the fast data path and lean per-iteration dispatch.
 
     Takes Avalanche's ``SupervisedTemplate`` arguments (keyword-only, extra ones
-    forwarded as ``**base_kwargs``) plus ``fast_data`` (default True).
+    forwarded as ``**base_kwargs``) plus ``fast_data`` (default True). The model must be
+    a ``torch.nn.Module``, the optimizer a ``torch.optim.Optimizer``, ``train_mb_size``,
+    ``train_epochs`` and ``eval_mb_size`` integers >= 1 and ``device`` one this machine
+    has (:func:`~avalanche_neumod._checks.check_device`).
     """
 
+    @checked(
+        model=instance_of(torch.nn.Module),
+        optimizer=instance_of(torch.optim.Optimizer),
+        train_mb_size=integer(1),
+        train_epochs=integer(1),
+        eval_mb_size=integer(1, none_ok=True),
+        device=lambda name, value: check_device(value, name) and value,
+    )
     def __init__(
         self,
         *,
