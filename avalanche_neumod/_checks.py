@@ -167,6 +167,13 @@ def instance_of(*types: type, none_ok: bool = False) -> Rule:
     return rule
 
 
+def callable_or_none(name: str, value: Any) -> Any:
+    """A rule: None or a callable (an initialiser)."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be None or a callable, got {value!r}")
+    return value
+
+
 def _type_name(t: type) -> str:
     mod = getattr(t, "__module__", "builtins")
     return t.__qualname__ if mod == "builtins" else f"{mod}.{t.__qualname__}"
@@ -277,6 +284,7 @@ def checked(**rules: Rule) -> Callable:
             return fn(*bound.args, **bound.kwargs)
 
         wrapper.__arg_rules__ = all_rules  # type: ignore[attr-defined]
+        wrapper.__declared_rules__ = dict(rules)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -295,25 +303,25 @@ def forwards_to(*targets: Any) -> Callable:
 
 def rules_of(target: Any) -> dict[str, Rule]:
     """Every rule that applies to ``target``'s keyword arguments: for a class, those of each
-    ``__init__`` along its MRO (the most derived first wins), and of what they forward to."""
-    out: dict[str, Rule] = {}
+    ``__init__`` along its MRO and of what they forward to (:func:`forwards_to`). Declared
+    rules come first (the most derived wins), then those the annotations imply."""
     fns = (
-        [
-            c.__dict__["__init__"]
-            for c in target.__mro__
-            if "__init__" in c.__dict__ and c is not object
-        ]
+        [c.__dict__["__init__"] for c in target.__mro__ if "__init__" in c.__dict__]
         if inspect.isclass(target)
         else [target]
     )
+    fns = [f for f in fns if f is not object.__init__]
+    declared: dict[str, Rule] = {}
+    implied: dict[str, Rule] = {}
     for fn in fns:
-        own = fn.__arg_rules__() if hasattr(fn, "__arg_rules__") else annotation_rules(fn)
-        for k, r in own.items():
-            out.setdefault(k, r)
+        for k, r in getattr(fn, "__declared_rules__", {}).items():
+            declared.setdefault(k, r)
         for t in getattr(fn, "__forwards_to__", ()):
             for k, r in rules_of(t).items():
-                out.setdefault(k, r)
-    return out
+                declared.setdefault(k, r)
+        for k, r in annotation_rules(fn).items():
+            implied.setdefault(k, r)
+    return {**implied, **declared}
 
 
 def check_arguments(target: Any, kwargs: dict, skip: Any = ()) -> None:

@@ -272,6 +272,22 @@ def with_fast_data(plugins: Optional[Sequence], fast_data: bool) -> list:
     return plugins
 
 
+def _device_rule(name: str, value):
+    check_device(value, name)
+    return value
+
+
+#: The rules of the template arguments every strategy of this library takes (``checked``).
+TEMPLATE_RULES = dict(
+    model=instance_of(torch.nn.Module),
+    optimizer=instance_of(torch.optim.Optimizer),
+    train_mb_size=integer(1),
+    train_epochs=integer(1),
+    eval_mb_size=integer(1, none_ok=True),
+    device=_device_rule,
+)
+
+
 def template_defaults(
     criterion,
     train_mb_size: int,
@@ -300,14 +316,7 @@ class FastTemplate(SupervisedTemplate):
     has (:func:`~avalanche_neumod._checks.check_device`).
     """
 
-    @checked(
-        model=instance_of(torch.nn.Module),
-        optimizer=instance_of(torch.optim.Optimizer),
-        train_mb_size=integer(1),
-        train_epochs=integer(1),
-        eval_mb_size=integer(1, none_ok=True),
-        device=lambda name, value: check_device(value, name) and value,
-    )
+    @checked(**TEMPLATE_RULES)
     def __init__(
         self,
         *,
