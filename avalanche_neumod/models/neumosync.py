@@ -100,8 +100,7 @@ def _alpha_scales(alpha_scale: Union[float, Sequence[float]]) -> tuple[float, ..
     )
     if not (one or reals):
         raise ValueError(
-            "alpha_scale must be one number > 0 or four (SM, WC, gain, shift), "
-            f"got {alpha_scale!r}"
+            f"alpha_scale must be one number > 0 or four (SM, WC, gain, shift), got {alpha_scale!r}"
         )
     values = (float(alpha_scale),) * 4 if one else tuple(float(a) for a in alpha_scale)
     if not all(math.isfinite(a) and a > 0 for a in values):

@@ -87,9 +87,7 @@ class NGMSGD(FastTemplate):
     Other arguments are Avalanche's ``SupervisedTemplate`` ones, keyword-only.
     """
 
-    @checked(
-        lr=real(0.0, low_open=True), backbone_momentum=real(0.0, 1.0, high_open=True)
-    )
+    @checked(lr=real(0.0, low_open=True), backbone_momentum=real(0.0, 1.0, high_open=True))
     @forwards_to(GainModulationPlugin)
     def __init__(
         self,

@@ -51,9 +51,7 @@ class ReDoPlugin(UnitActivityPlugin):
 
     unit_user = "ReDo"
 
-    @checked(
-        tau=real(0.0), F=integer(1), every=one_of(*EVERY), init=callable_or_none
-    )
+    @checked(tau=real(0.0), F=integer(1), every=one_of(*EVERY), init=callable_or_none)
     def __init__(
         self,
         tau: float = 0.1,
