@@ -41,4 +41,5 @@ a = run(Naive)
 for lam in (1.0, 1e6):
     b = run(SynapticIntelligence, si_lambda=lam)
     diff = (a - b).abs().max().item()
-    print(f"si_lambda={lam:g}: bit-identical to Naive: {torch.equal(a, b)}; max |diff| = {diff:.3g}")
+    same = torch.equal(a, b)
+    print(f"si_lambda={lam:g}: bit-identical to Naive: {same}; max |diff| = {diff:.3g}")
