@@ -33,7 +33,23 @@ def _parse_params(items: Optional[Sequence[str]]) -> dict:
     return out
 
 
+def cmd_check(args) -> int:
+    """Load the suite with its preset and check every value of every cell; run nothing."""
+    from .experiment.suite import expand, load_suite
+
+    suite = load_suite(args.suite, args.preset)
+    n = len(expand(suite))
+    print(
+        f"suite {suite.name!r} (preset {suite.preset!r}, {suite.path}): ok, {n} cell(s): "
+        f"{len(suite.streams)} stream(s) x {len(suite.methods)} method(s) x "
+        f"{len(suite.seeds)} seed(s)"
+    )
+    return 0
+
+
 def cmd_run(args) -> int:
+    if args.dry_run:
+        return cmd_check(args)
     from .experiment.launch import run_suite
     from .experiment.suite import load_suite
 
@@ -68,6 +84,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .experiment.results import CELLS_DIR  # light: refuse an empty folder before the rest
+
+    cells = os.path.join(args.run, CELLS_DIR)
+    if not os.path.isdir(cells) or not any(f.endswith(".json") for f in os.listdir(cells)):
+        raise FileNotFoundError(f"no results in {args.run}: expected {cells}/<cell>.json")
     from .reporting.report import write_report
 
     out = args.out or os.path.join("reports", os.path.basename(os.path.normpath(args.run)))
@@ -160,7 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--data-root", help="dataset root (default: $NEUMOD_DATA_ROOT)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only load and check the suite (as `neumod check`); run nothing",
+    )
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser(
+        "check", help="load a suite and check every value of every cell; run nothing"
+    )
+    c.add_argument("suite", help="suite name (see `neumod list suites`) or path to a YAML file")
+    c.add_argument("--preset", default="cpu", help="preset of the suite (default: cpu)")
+    c.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="write report.md with tables and figures from a run")
     p.add_argument("run", help="run folder (runs/NAME)")

@@ -6,6 +6,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
+from .._checks import checked, integer
 from ._common import (
     CIFAR100,
     SCENARIOS,
@@ -14,7 +15,6 @@ from ._common import (
     augmentation,
     build,
     check_choice,
-    check_int,
     class_group_experiences,
     rng,
     stream_info,
@@ -58,6 +58,7 @@ def resolve_class_order(
     return torch.tensor(ids, dtype=torch.long)
 
 
+@checked(n_experiences=integer(1))
 def _class_split(
     name: str,
     d: ImageSplits,
@@ -70,7 +71,6 @@ def _class_split(
     augment: bool,
 ):
     """The stream; ``relabel``: targets are class positions within their group."""
-    check_int("n_experiences", n_experiences)
     check_choice("scenario", scenario, SCENARIOS)
     n_classes = len(d.classes)
     if n_classes % n_experiences:

@@ -20,6 +20,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from .._checks import checked, integer
 from ._common import (
     CIFAR10,
     CIFAR100,
@@ -29,7 +30,6 @@ from ._common import (
     augmentation,
     build,
     check_choice,
-    check_int,
     class_group_experiences,
     distinct_permutations,
     label_scenario,
@@ -45,8 +45,11 @@ from .sampled import SampledTensors
 from .tensor_data import ExperienceTensors
 
 JOINT_NOTE = "; joint: experience k trains on the union of experiences 0..k"
+#: the schedule arguments of every NGM stream (applied by ``checked``)
+SCHEDULE = dict(iterations=integer(1), batch_size=integer(1))
 
 
+@checked(**SCHEDULE)
 def sample_experiences(
     pool: ExperienceTensors,
     offsets: Sequence[int],
@@ -57,7 +60,6 @@ def sample_experiences(
 ) -> list[SampledTensors]:
     """Experience k: ``iterations * batch_size`` rows drawn uniformly with replacement
     from pool rows ``offsets[k]:offsets[k+1]`` (joint: ``0:offsets[k+1]``)."""
-    _check_schedule(iterations, batch_size)
     n = iterations * batch_size
     out = []
     for k in range(len(offsets) - 1):
@@ -108,11 +110,6 @@ def _ngm_stream(
     return bm
 
 
-def _check_schedule(iterations: int, batch_size: int) -> None:
-    check_int("iterations", iterations)
-    check_int("batch_size", batch_size)
-
-
 def _mnist(root, download, train_size, test_size, seed):
     d = load_mnist(root, download=download)
     tr, te = train_test_subsets(d, train_size, test_size, seed)
@@ -136,6 +133,7 @@ def _pairs_split(
     return pools, tests, groups
 
 
+@checked(**SCHEDULE)
 def split_mnist(
     iterations: int = 200,
     batch_size: int = 128,
@@ -158,7 +156,6 @@ def split_mnist(
     Accuracy: test experience k holds the test images of pair k.
     Defaults: 200 iterations of batch 128 per experience, joint.
     """
-    _check_schedule(iterations, batch_size)
     x_tr, y_tr, x_te, y_te = _mnist(root, download, train_size, test_size, seed)
     pools, tests, groups = _pairs_split(x_tr, y_tr, x_te, y_te, MNIST, scenario)
     info = stream_info(
@@ -171,6 +168,7 @@ def split_mnist(
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info, class_groups=groups)
 
 
+@checked(**SCHEDULE)
 def rotated_mnist(
     angles: Sequence[float] = (0.0, 80.0, 160.0),
     iterations: int = 400,
@@ -194,7 +192,6 @@ def rotated_mnist(
     Accuracy: test experience k is the test set rotated by ``angles[k]``.
     Defaults: 400 iterations of batch 128 per experience, joint.
     """
-    _check_schedule(iterations, batch_size)
     from torchvision.transforms.functional import rotate
 
     if len(angles) < 1:
@@ -218,6 +215,7 @@ def rotated_mnist(
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info)
 
 
+@checked(**SCHEDULE, n_experiences=integer(1))
 def ngm_permuted_mnist(
     n_experiences: int = 3,
     iterations: int = 400,
@@ -240,8 +238,6 @@ def ngm_permuted_mnist(
     Accuracy: test experience k is the test set under permutation k.
     Defaults: 3 experiences, 400 iterations of batch 128, joint.
     """
-    _check_schedule(iterations, batch_size)
-    check_int("n_experiences", n_experiences)
     x_tr, y_tr, x_te, y_te = _mnist(root, download, train_size, test_size, seed)
     perms = distinct_permutations(n_experiences, 28 * 28, rng(seed, "permutations"))
     pools = permuted_pixels(normalise(x_tr, MNIST), y_tr, perms, task_labels)
@@ -256,6 +252,7 @@ def ngm_permuted_mnist(
     return _ngm_stream(pools, tests, iterations, batch_size, joint, seed, info, permutations=perms)
 
 
+@checked(**SCHEDULE)
 def split_cifar10(
     iterations: int = 400,
     batch_size: int = 256,
@@ -278,7 +275,6 @@ def split_cifar10(
     Accuracy: test experience k holds the test images of classes 2k and 2k+1.
     Defaults: 400 iterations of batch 256 per experience, joint.
     """
-    _check_schedule(iterations, batch_size)
     d = load_cifar10(
         root, download=download, train_per_class=train_per_class, test_per_class=test_per_class
     )
@@ -296,6 +292,7 @@ def split_cifar10(
     )
 
 
+@checked(**SCHEDULE, n_experiences=integer(1))
 def domain_cifar100(
     n_experiences: int = 3,
     iterations: int = 400,
@@ -323,8 +320,6 @@ def domain_cifar100(
     scored on their superclass.
     Defaults: 3 experiences, 400 iterations of batch 256, joint.
     """
-    _check_schedule(iterations, batch_size)
-    check_int("n_experiences", n_experiences)
     d = load_cifar100(
         root, download=download, train_per_class=train_per_class, test_per_class=test_per_class
     )

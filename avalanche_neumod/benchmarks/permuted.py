@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .._checks import checked, integer
 from ._common import (
     MNIST,
     build,
-    check_int,
     distinct_permutations,
     label_scenario,
     normalise,
@@ -19,6 +19,7 @@ from ._common import (
 from .datasets import PathLike, load_mnist
 
 
+@checked(n_experiences=integer(1))
 def permuted_mnist(
     n_experiences: int = 10,
     train_size: Optional[int] = 10000,
@@ -45,7 +46,6 @@ def permuted_mnist(
     Defaults (paper scale, Dohare et al. / Kumar et al.): 10 experiences, 10,000
     train and 1,000 test images; train 1 epoch per task at batch 16.
     """
-    check_int("n_experiences", n_experiences)
     d = load_mnist(root, download=download)
     tr, te = train_test_subsets(d, train_size, test_size, seed)
     y_tr, y_te = d.y_train[tr], d.y_test[te]

@@ -6,6 +6,7 @@ from typing import Optional
 
 import torch
 
+from .._checks import checked, integer
 from ._common import (
     CIFAR10,
     END_OF_TASK,
@@ -13,7 +14,6 @@ from ._common import (
     Stats,
     augmentation,
     build,
-    check_int,
     label_scenario,
     normalise,
     rng,
@@ -40,6 +40,7 @@ def label_permutations(n_tasks: int, n: int, gen: torch.Generator) -> torch.Tens
     return torch.stack(perms)
 
 
+@checked(n_experiences=integer(1))
 def _random_label(
     name: str,
     d: ImageSplits,
@@ -50,7 +51,6 @@ def _random_label(
     task_labels: bool,
     augment: bool,
 ):
-    check_int("n_experiences", n_experiences)
     idx = subset(len(d.y_train), n_samples, rng(seed, "train-subset"), "n_samples")
     x = normalise(d.x_train[idx], stats)
     y0 = d.y_train[idx]

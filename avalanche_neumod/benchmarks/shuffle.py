@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .._checks import checked, integer
 from ._common import (
     CIFAR10,
     augmentation,
     build,
-    check_int,
     distinct_permutations,
     label_scenario,
     normalise,
@@ -21,6 +21,7 @@ from .datasets import PathLike, load_cifar10
 from .tensor_data import ExperienceTensors
 
 
+@checked(n_experiences=integer(1))
 def shuffle_cifar10(
     n_experiences: int = 10,
     train_size: Optional[int] = 10000,
@@ -47,7 +48,6 @@ def shuffle_cifar10(
     on it is accuracy under task k's class mapping (concept drift, inputs fixed).
     Defaults: 10 experiences, 10,000 train, 2,000 test images.
     """
-    check_int("n_experiences", n_experiences)
     perms = distinct_permutations(n_experiences, 10, rng(seed, "class-permutations"))
     test_k = None if pool_per_class is None else min(pool_per_class, 1000)
     d = load_cifar10(root, download=download, train_per_class=pool_per_class, test_per_class=test_k)

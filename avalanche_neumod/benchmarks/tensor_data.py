@@ -71,6 +71,13 @@ def tensor_benchmark(
     """
     if len(train) < 1:
         raise ValueError("a benchmark needs at least one training experience")
+    for kind, stream in (("train", train), ("test", test)):
+        for i, d in enumerate(stream):
+            if len(d.y) == 0:
+                raise ValueError(
+                    f"{kind} experience {i} is empty (0 samples): every experience needs at "
+                    "least one sample"
+                )
     bm = benchmark_from_datasets(
         train=[tensor_dataset(d, train_transform, eval_transform).train() for d in train],
         test=[tensor_dataset(d, train_transform, eval_transform).eval() for d in test],

@@ -10,7 +10,8 @@ import copy
 
 import torch
 
-from ._common import build, check_int
+from .._checks import checked, integer
+from ._common import build
 from .ngm import sample_experiences
 from .sampled import SampledTensors
 from .tensor_data import ExperienceTensors, experience_tensors
@@ -52,6 +53,7 @@ _CARRIED = (
 )
 
 
+@checked(every=integer(2))
 def recurring(bm, every: int = 2):
     """A fixed task R recurs every ``every``-th experience: R, A1, R, A2, ... (every=2).
 
@@ -66,7 +68,6 @@ def recurring(bm, every: int = 2):
     accuracy on R" is the accuracy on test experience 0 after the last training
     experience. ``bm.train_order`` lists the base index of each train experience.
     """
-    check_int("every", every, 2)
     _check_nonempty(bm, "recurring")
     if getattr(bm, "neumod_info", {}).get("variant"):
         raise ValueError(f"cannot wrap a {bm.neumod_info['variant']} stream in recurring()")

@@ -57,7 +57,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from .._checks import check_integer, check_real
+from .._checks import check_integer, check_real, checked, integer
 from ..observer import Observer
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
@@ -536,6 +536,7 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
     ``StabilityGapMetric(tracker)`` and code that reads ``to_dict()`` without a metric.
     """
 
+    @checked(eval_every=integer(1), samples_per_exp=integer(1, none_ok=True))
     def __init__(
         self,
         test_stream: Optional[Sequence] = None,
@@ -554,8 +555,6 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         exps = list(test_stream if test_stream is not None else experiences)
         if not exps:
             raise ValueError("the tracker needs at least one evaluation experience")
-        check_integer("eval_every", eval_every, 1)
-        check_integer("samples_per_exp", samples_per_exp, 1, none_ok=True)
         T = len(exps)
         if isinstance(tracked, str):
             if tracked != "all":

@@ -48,7 +48,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from .._checks import check_integer
+from .._checks import checked, integer
 from ..observer import Observer
 from .probes import preserved_rng, run_probe, snapshot_strategy
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
@@ -286,6 +286,7 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
     serves ``KnowledgeTransferMetric(plugin)`` and code that reads ``to_dict()``.
     """
 
+    @checked(beta=integer(1), eval_samples=integer(1, none_ok=True))
     def __init__(
         self,
         test_stream: Optional[Sequence] = None,
@@ -304,12 +305,10 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
         if (test_stream is None) == (experiences is None):
             raise ValueError("give exactly one of test_stream or experiences=")
         exps = list(test_stream if test_stream is not None else experiences)
-        check_integer("beta", beta, 1)
         if reference not in REFERENCES:
             raise ValueError(f"unknown reference {reference!r}; valid: {', '.join(REFERENCES)}")
         if len(exps) < 2:
             raise ValueError(f"transfer metrics need T >= 2 experiences, got {len(exps)}")
-        check_integer("eval_samples", eval_samples, 1, none_ok=True)
         self.beta = int(beta)
         self.n_experiences = len(exps)
         self.task_index = TaskIndex(exps)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Iterable, Optional
 
+from .. import _checks
 from . import registry
 
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
@@ -95,24 +96,42 @@ def _resolved(get: Callable[[str], Any], name: str) -> Optional[Any]:
         return None
 
 
+def _values(target: Any, given: Any, what: str, skip: Iterable[str] = ()) -> None:
+    """The values in ``given`` against ``target``'s own rules (``_checks.rules_of``: what its
+    constructor applies when called), as an ``ArgumentError`` naming ``what``."""
+    if target is None or not isinstance(given, dict):
+        return
+    try:
+        _checks.check_arguments(target, given, skip=set(skip))
+    except ValueError as e:
+        raise ArgumentError(f"{what}: {e}") from None
+
+
+#: train settings -> the strategy template's arguments they become (the template's rules)
+TRAIN_ARGS = {
+    "mb_size": "train_mb_size",
+    "epochs": "train_epochs",
+    "eval_mb_size": "eval_mb_size",
+    "device": "device",
+}
+
+
 def check_train_eval(cfg: dict, where: str) -> None:
-    """``train`` and ``eval``: known keys, and values a cell can use."""
+    """``train`` and ``eval``: known keys, and values a cell can use (``train`` values by the
+    rules of the strategy template they are passed to, ``device`` by ``check_device``)."""
+    from ..training.template import FastTemplate
+
     t, e = cfg["train"], cfg["eval"]
     check_keys(t, TRAIN_KEYS, f"{where}: train")
     check_keys(e, EVAL_KEYS, f"{where}: eval")
-    mb_ok = t["mb_size"] == "stream" or _pos_int(t["mb_size"])
-    if not mb_ok or not _pos_int(t["epochs"]):
-        raise ArgumentError(
-            f"{where}: train.mb_size (an integer >= 1, or 'stream' for the "
-            f"stream's own batch size) and train.epochs (>= 1) are invalid: "
-            f"mb_size={t['mb_size']!r}, epochs={t['epochs']!r}"
-        )
-    if not _pos_int(t.get("eval_mb_size", 1)):
-        raise ArgumentError(
-            f"{where}: train.eval_mb_size must be an integer >= 1, got {t['eval_mb_size']!r}"
-        )
-    if not isinstance(t.get("device", "cpu"), str):
-        raise ArgumentError(f"{where}: train.device must be a string, got {t['device']!r}")
+    given = {TRAIN_ARGS[k]: v for k, v in t.items() if not (k == "mb_size" and v == "stream")}
+    try:
+        _checks.check_arguments(FastTemplate, given)
+    except ValueError as err:
+        key = next(k for k, a in TRAIN_ARGS.items() if str(err).startswith(a))
+        msg = str(err).split(" ", 1)[1]
+        extra = " (or 'stream' for the stream's own batch size)" if key == "mb_size" else ""
+        raise ArgumentError(f"{where}: train.{key} {msg}{extra}") from None
     if not _pos_int(e.get("log_every", 10)):
         raise ArgumentError(
             f"{where}: eval.log_every must be an integer >= 1, got {e['log_every']!r}"
@@ -135,27 +154,43 @@ def check_cell(cfg: dict, where: str) -> None:
     m = cfg["method"]
     cls = _resolved(lambda name: registry.method_spec(name).strategy_class(), m["name"])
     if cls is not None:
+        if not inspect.isclass(cls):
+            raise ArgumentError(
+                f"{where}: method {m['name']!r} names {type(cls).__name__} {cls!r}, not a "
+                "strategy class"
+            )
         check_keys(m["args"], accepted(cls), f"{where}: method {m['name']!r} args")
+        _values(cls, m["args"], f"{where}: method {m['name']!r} args")
     st = cfg["stream"]
     fn = _resolved(registry.stream_factory, st["name"])
     if fn is not None:
         check_keys(st["args"], accepted(fn), f"{where}: stream {st['name']!r} args")
+        _values(fn, st["args"], f"{where}: stream {st['name']!r} args")
     for w in st.get("wrappers") or []:
         name, args = (w, {}) if isinstance(w, str) else (w.get("name", ""), w.get("args") or {})
         wfn = _resolved(registry.wrapper_factory, name)
         if wfn is not None:
             params = list(inspect.signature(wfn).parameters)
             check_keys(args, accepted(wfn), f"{where}: wrapper {name!r} args", params[:1])
+            _values(wfn, args, f"{where}: wrapper {name!r} args", params[:1])
     mod = cfg["model"]
     receiver = _resolved(registry.model_receiver, mod["name"])
     if receiver is not None:
         mfn, supplied = receiver
         check_keys(mod["args"], accepted(mfn), f"{where}: model {mod['name']!r} args", supplied)
+        _values(mfn, mod["args"], f"{where}: model {mod['name']!r} args", supplied)
     opt = dict(cfg["optimizer"])
     name = opt.pop("name", "sgd")
     if name in registry.OPTIMIZERS:
         valid = accepted(registry.OPTIMIZERS[name])
         check_keys(opt, valid, f"{where}: optimizer {name!r}", ["params"])
+        _values(registry.OPTIMIZERS[name], opt, f"{where}: optimizer {name!r}", ["params"])
+        try:  # torch's own checks (ranges), on one throw-away parameter
+            import torch
+
+            registry.build_optimizer(cfg["optimizer"], [torch.zeros(1, requires_grad=True)])
+        except (ValueError, TypeError) as e:
+            raise ArgumentError(f"{where}: optimizer {name!r}: {e}") from None
     for mname, margs in (cfg.get("metrics") or {}).items():
         meas = measures.MEASURES.get(mname)
         if meas is None:
@@ -166,3 +201,4 @@ def check_cell(cfg: dict, where: str) -> None:
             if valid is not None:
                 valid = valid | set(meas.own_args)
             check_keys(margs or {}, valid, f"{where}: metric {mname!r}", meas.supplied_args)
+            _values(mt, margs or {}, f"{where}: metric {mname!r}", meas.supplied_args)

@@ -289,8 +289,10 @@ def build_optimizer(cfg: dict, params) -> Optional["torch.optim.Optimizer"]:
     optimizers = _tables()["OPTIMIZERS"]
     if name not in optimizers:
         raise unknown("optimizer", name, optimizers)
-    if "lr" in cfg and not cfg["lr"] > 0:
-        raise ValueError(f"optimizer lr must be > 0, got {cfg['lr']}")
+    if "lr" in cfg:
+        from .._checks import check_real
+
+        check_real("optimizer lr", cfg["lr"], 0.0, low_open=True)
     return optimizers[name]([p for p in params if p.requires_grad], **cfg)
 
 

@@ -336,9 +336,38 @@ def validate(suite: Suite) -> None:
         except argcheck.ArgumentError as e:
             raise SuiteError(str(e)) from e
     check_fair(suite)
+    warn_optimizer_rule(suite)
     from . import tuning  # noqa: PLC0415 - tuning imports this module
 
     tuning.validate(suite)
+
+
+class OptimizerRuleWarning(UserWarning):
+    """A method row whose key or label names an optimizer the row no longer trains with."""
+
+
+def warn_optimizer_rule(suite: Suite) -> None:
+    """Warn about a method row that relied on its method's own optimizer: its key or label
+    names an optimizer (``NeuMoSync-Adam: {name: NeuMoSync}``) but, by the fairness rule,
+    it trains with the suite's optimizer unless its own ``optimizer:`` names one."""
+    import warnings
+
+    where = f"suite {suite.name!r} (preset {suite.preset!r})"
+    names = sorted(registry.OPTIMIZERS)
+    for cfg in expand(suite, seeds=suite.seeds[:1]):
+        got = cfg["optimizer"].get("name", "sgd")
+        text = f"{cfg['method_key']} {cfg['method_label']}".lower()
+        said = [n for n in names if re.search(rf"(?<![a-z]){n}(?![a-z])", text)]
+        if said and got not in said and got != registry.OWN_OPTIMIZER:
+            warnings.warn(
+                f"{where}: method {cfg['method_key']!r} ({cfg['method']['name']}) names "
+                f"{said[0]!r} but trains with {got!r} on stream {cfg['stream_key']!r}: every "
+                "method except NGMSGD trains with the suite's optimizer (a method's own default "
+                "optimizer is for standalone use); add `optimizer: {name: "
+                f"{said[0]}}}` to the row to train it with {said[0]!r}",
+                OptimizerRuleWarning,
+                stacklevel=2,
+            )
 
 
 def check_fair(suite: Suite) -> None:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .units import read_units
+from .units import read_units, require_readable
 
 LayerSpec = Union[str, Sequence[str]]
 GainInit = Union[str, float]
@@ -93,10 +93,15 @@ def resolve_layers(model: nn.Module, layers: LayerSpec = "all") -> dict[str, nn.
     ones) and :class:`~avalanche_neumod.models.units.UnsupportedModelError` when
     the model cannot be read.
     """
+    if isinstance(layers, str) and layers == "all":
+        mu = require_readable(
+            model,
+            "gain modulation (layers='all')",
+            "name the layers to put gains on (layers='head' or a list of names) to accept that",
+        )
+        return dict(mu.layers)
     mu = read_units(model)
     if isinstance(layers, str):
-        if layers == "all":
-            return dict(mu.layers)
         if layers == "head":
             if mu.output_name is None:
                 raise ValueError(

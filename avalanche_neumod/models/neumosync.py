@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -45,10 +47,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import check_real
-from .neumosync_features import NeuronFeatures
-from .neurosync import LinearModulator, NeuroSync
-from .units import read_units
+from .._checks import checked, integer, one_of, real
+from .neumosync_features import FEATURE_NORMS, NeuronFeatures
+from .neurosync import CONTEXTS, LinearModulator, NeuroSync
+from .units import read_units, require_readable, unread_parameters
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
 HEAD_BIASES = ("shared", "none", "layer")
@@ -91,17 +93,24 @@ def _row_sq_norms(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
 
 def _alpha_scales(alpha_scale: Union[float, Sequence[float]]) -> tuple[float, ...]:
     """``alpha_scale`` as four positive finite scales (SM, WC, gain, shift)."""
-    if isinstance(alpha_scale, (int, float)):
-        values = (float(alpha_scale),) * 4
-    else:
-        values = tuple(float(a) for a in alpha_scale)
-        if len(values) != 4:
-            raise ValueError(
-                f"alpha_scale must be one number or four (SM, WC, gain, shift), got {alpha_scale}"
-            )
+    one = isinstance(alpha_scale, numbers.Real) and not isinstance(alpha_scale, bool)
+    many = isinstance(alpha_scale, (list, tuple)) and len(alpha_scale) == 4
+    reals = many and all(
+        isinstance(a, numbers.Real) and not isinstance(a, bool) for a in alpha_scale
+    )
+    if not (one or reals):
+        raise ValueError(
+            f"alpha_scale must be one number > 0 or four (SM, WC, gain, shift), got {alpha_scale!r}"
+        )
+    values = (float(alpha_scale),) * 4 if one else tuple(float(a) for a in alpha_scale)
     if not all(math.isfinite(a) and a > 0 for a in values):
-        raise ValueError(f"alpha_scale must be > 0 and finite, got {alpha_scale}")
+        raise ValueError(f"alpha_scale must be > 0 and finite, got {alpha_scale!r}")
     return values
+
+
+def _alpha_scale_rule(name: str, value):
+    _alpha_scales(value)
+    return value
 
 
 class _NetHook:
@@ -153,8 +162,28 @@ class NeuMoSyncNetwork(nn.Module):
             alphas (per-layer means equal within 0.01); see docs/neumosync.md.
         context_to_neurons: also add NeuroSync's context to every neuron token
             [False]; see :mod:`.neurosync` (needs ``neurosync=True``).
+        allow_unread: a model with trainable parameters outside the Linear/Conv2d layers
+            the unit reader sees (an LSTM, a ``Parameter`` used functionally) is refused
+            (:class:`~avalanche_neumod.models.units.UnsupportedModelError`) [False];
+            True: accepted, with a warning naming the layers NeuMoSync acts on and the
+            parameters it leaves unmodulated (they are still trained).
     """
 
+    @checked(
+        ema_decay=real(0.0, 1.0, high_open=True),
+        stats_decay=real(0.0, 1.0, high_open=True),
+        context=one_of(*CONTEXTS),
+        d_model=integer(1),
+        num_layers=integer(1),
+        num_heads=integer(1),
+        dim_feedforward=integer(1),
+        embedding_size=integer(1),
+        position_size=integer(1),
+        alpha_scale=_alpha_scale_rule,
+        projection_seed=integer(0),
+        feature_norm=one_of(*FEATURE_NORMS),
+        head_bias=one_of(*HEAD_BIASES),
+    )
     def __init__(
         self,
         model: nn.Module,
@@ -177,13 +206,10 @@ class NeuMoSyncNetwork(nn.Module):
         feature_norm: str = "symlog",
         head_bias: str = "shared",
         context_to_neurons: bool = False,
+        allow_unread: bool = False,
     ):
         super().__init__()
-        check_real("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
-        check_real("stats_decay", stats_decay, 0.0, 1.0, high_open=True)
         scales = _alpha_scales(alpha_scale)
-        if head_bias not in HEAD_BIASES:
-            raise ValueError(f"unknown head_bias {head_bias!r}; valid: {list(HEAD_BIASES)}")
         if not neurosync and context_to_neurons:
             raise ValueError(
                 "context_to_neurons needs neurosync=True (the ablation has no context)"
@@ -203,7 +229,22 @@ class NeuMoSyncNetwork(nn.Module):
         self.alpha_scale = alpha_scale
         self.head_bias = head_bias
 
-        units = read_units(model)
+        if allow_unread:
+            units = read_units(model)
+            unread = unread_parameters(model, units)
+            if unread:
+                warnings.warn(
+                    f"NeuMoSync acts on {', '.join(units.layers)} of {type(model).__name__} "
+                    f"only; {', '.join(unread)} are trained but not modulated (allow_unread=True)",
+                    stacklevel=2,
+                )
+        else:
+            units = require_readable(
+                model,
+                "NeuMoSync",
+                "pass allow_unread=True to accept that (the other parameters are trained "
+                "but not modulated)",
+            )
         pre_act = {u.name: u.pre_activation or u.producer for u in units.hidden}
         self.layers: list[NeuronLayer] = []
         offset = 0

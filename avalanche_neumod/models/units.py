@@ -496,6 +496,36 @@ def require_hidden_units(model: nn.Module, user: str) -> list[HiddenUnits]:
     return mu.hidden
 
 
+def unread_parameters(model: nn.Module, mu: ModelUnits | None = None) -> list[str]:
+    """The trainable parameters of ``model`` outside the weight layers the helper reads
+    (and their normalisation modules): an LSTM's weights, a ``Parameter`` used
+    functionally (``F.linear(h, self.w)``). A method acting on the read layers would
+    silently leave these out."""
+    mu = read_units(model) if mu is None else mu
+    read = {id(p) for m in mu.layers.values() for p in m.parameters()}
+    for m in model.modules():
+        if isinstance(m, _NORM_MODULES):
+            read |= {id(p) for p in m.parameters()}
+    return [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in read]
+
+
+def require_readable(model: nn.Module, user: str, opt_in: str) -> ModelUnits:
+    """:func:`read_units` for a method that acts on every weight layer (NeuMoSync, NGM-SGD's
+    ``layers="all"``): a model with trainable parameters the helper cannot read raises
+    :class:`UnsupportedModelError` naming them and what ``user`` would act on; ``opt_in``
+    says how to accept acting on the read layers only."""
+    mu = read_units(model)
+    unread = unread_parameters(model, mu)
+    if unread:
+        shown = ", ".join(unread[:6]) + (f" and {len(unread) - 6} more" if len(unread) > 6 else "")
+        raise UnsupportedModelError(
+            f"{user}: {type(model).__name__} has trainable parameters outside the "
+            f"nn.Linear/nn.Conv2d layers this library can read ({shown}), so {user} would "
+            f"act on {', '.join(mu.layers)} only; {opt_in}"
+        )
+    return mu
+
+
 def output_layer(model: nn.Module) -> tuple[str, nn.Module]:
     """Name and module of the layer whose output is the model's output."""
     mu = read_units(model)

@@ -37,8 +37,8 @@ from avalanche.training.templates import SupervisedMetaLearningTemplate
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import check_integer, check_real
-from .template import template_defaults
+from .._checks import checked, integer, one_of, real
+from .template import TEMPLATE_RULES, template_defaults
 
 BACKENDS = ("torch.func", "higher")
 
@@ -71,6 +71,13 @@ class MAML(SupervisedMetaLearningTemplate):
         fast_data: serve minibatches from in-memory tensors (``FastDataPlugin``).
     """
 
+    @checked(
+        **TEMPLATE_RULES,
+        inner_lr=real(0.0),
+        inner_steps=integer(1),
+        backend=one_of(*BACKENDS),
+        support_fraction=real(0.0, 1.0, low_open=True, high_open=True),
+    )
     def __init__(
         self,
         *,
@@ -90,13 +97,6 @@ class MAML(SupervisedMetaLearningTemplate):
         fast_data: bool = True,
         **base_kwargs,
     ):
-        inner_lr = check_real("inner_lr", inner_lr, 0.0)
-        inner_steps = check_integer("inner_steps", inner_steps, 1)
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; valid: {list(BACKENDS)}")
-        support_fraction = check_real(
-            "support_fraction", support_fraction, 0.0, 1.0, low_open=True, high_open=True
-        )
         if backend == "higher":
             _higher()
         self.inner_lr = float(inner_lr)

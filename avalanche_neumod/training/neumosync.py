@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._checks import check_integer, check_real
+from .._checks import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .template import FastTemplate
@@ -110,6 +110,14 @@ class NeuMoSync(FastTemplate):
             ``plugins``, ``evaluator``, ``eval_every``, ...).
     """
 
+    @checked(
+        lr=real(0.0, low_open=True),
+        neurosync_lr=real(0.0, low_open=True, none_ok=True),
+        objective=one_of(*OBJECTIVES),
+        lookahead_lr=real(0.0, low_open=True),
+        lookahead_order=one_of(1, 2),
+        alpha_record_every=integer(0),
+    )
     @takes_arguments_of(NeuMoSyncNetwork, exclude=["model"])
     def __init__(
         self,
@@ -125,15 +133,6 @@ class NeuMoSync(FastTemplate):
         **base_kwargs,
     ):
         net_kwargs = pop_arguments_of(NeuMoSyncNetwork, base_kwargs, exclude=["model"])
-        check_real("lr", lr, 0.0, low_open=True)
-        if neurosync_lr is not None:
-            check_real("neurosync_lr", neurosync_lr, 0.0, low_open=True)
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; valid: {list(OBJECTIVES)}")
-        check_real("lookahead_lr", lookahead_lr, 0.0, low_open=True)
-        if lookahead_order not in (1, 2):
-            raise ValueError(f"lookahead_order must be 1 or 2, got {lookahead_order}")
-        check_integer("alpha_record_every", alpha_record_every, 0)
         if isinstance(model, NeuMoSyncNetwork):
             changed = sorted(k for k, v in net_kwargs.items() if v != NETWORK_ARGUMENTS[k])
             if changed:

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .._checks import check_real
+from .._checks import check_real, checked, forwards_to, real
 from ..models.gain import GainInit, attach_gains, resolve_layers
 from .plugins.gain_modulation import GainModulationPlugin
 from .template import FastTemplate
@@ -87,6 +87,8 @@ class NGMSGD(FastTemplate):
     Other arguments are Avalanche's ``SupervisedTemplate`` ones, keyword-only.
     """
 
+    @checked(lr=real(0.0, low_open=True), backbone_momentum=real(0.0, 1.0, high_open=True))
+    @forwards_to(GainModulationPlugin)
     def __init__(
         self,
         *,

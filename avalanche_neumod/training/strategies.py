@@ -18,7 +18,7 @@ import torch
 from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
-from .._checks import check_real
+from .._checks import check_real, checked, forwards_to, one_of, real
 from ..models.crelu import match_params as _match_params
 from .forwarding import pop_arguments_of, takes_arguments_of
 from .plugins.cbp import CBPPlugin
@@ -77,6 +77,12 @@ class L2InitEWC(_PluginStrategy):
     (``"separate"``/``"online"``) and ``decay_factor`` are ``EWCPlugin``'s arguments.
     """
 
+    @checked(
+        ewc_lambda=real(0.0),
+        mode=one_of("separate", "online"),
+        decay_factor=real(0.0, 1.0, none_ok=True),
+    )
+    @forwards_to(L2InitPlugin)
     def __init__(
         self,
         *,
@@ -88,9 +94,6 @@ class L2InitEWC(_PluginStrategy):
         decay_factor: Optional[float] = None,
         **base_kwargs,
     ):
-        ewc_lambda = check_real("ewc_lambda", ewc_lambda, 0.0)
-        if mode not in ("separate", "online"):
-            raise ValueError(f"unknown EWC mode {mode!r}; valid: ['separate', 'online']")
         if mode == "online":
             decay_factor = check_real("decay_factor (online EWC)", decay_factor, 0.0, 1.0)
         self.l2init = L2InitPlugin(lam)
@@ -142,6 +145,7 @@ class CReLU(FastTemplate):
     Any other model raises ``ValueError``.
     """
 
+    @checked(tol=real(0.0, 1.0, low_open=True, high_open=True))
     def __init__(
         self,
         *,
@@ -151,7 +155,6 @@ class CReLU(FastTemplate):
         tol: float = 0.05,
         **base_kwargs,
     ):
-        tol = check_real("tol", tol, 0.0, 1.0, low_open=True, high_open=True)
         crelu_model = _match_params(model, tol=tol, match=match_params)
         if crelu_model is not model:
             optimizer = _rebuild_optimizer(optimizer, crelu_model)

@@ -43,6 +43,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch.nn import CrossEntropyLoss
 
+from .._checks import check_device, checked, instance_of, integer
 from .fast_data import FastDataPlugin, TensorBatchLoader
 
 _ITERATION_EVENTS = (
@@ -271,6 +272,22 @@ def with_fast_data(plugins: Optional[Sequence], fast_data: bool) -> list:
     return plugins
 
 
+def _device_rule(name: str, value):
+    check_device(value, name)
+    return value
+
+
+#: The rules of the template arguments every strategy of this library takes (``checked``).
+TEMPLATE_RULES = dict(
+    model=instance_of(torch.nn.Module),
+    optimizer=instance_of(torch.optim.Optimizer),
+    train_mb_size=integer(1),
+    train_epochs=integer(1),
+    eval_mb_size=integer(1, none_ok=True),
+    device=_device_rule,
+)
+
+
 def template_defaults(
     criterion,
     train_mb_size: int,
@@ -293,9 +310,13 @@ class FastTemplate(SupervisedTemplate):
     """``SupervisedTemplate`` with the fast data path and lean per-iteration dispatch.
 
     Takes Avalanche's ``SupervisedTemplate`` arguments (keyword-only, extra ones
-    forwarded as ``**base_kwargs``) plus ``fast_data`` (default True).
+    forwarded as ``**base_kwargs``) plus ``fast_data`` (default True). The model must be
+    a ``torch.nn.Module``, the optimizer a ``torch.optim.Optimizer``, ``train_mb_size``,
+    ``train_epochs`` and ``eval_mb_size`` integers >= 1 and ``device`` one this machine
+    has (:func:`~avalanche_neumod._checks.check_device`).
     """
 
+    @checked(**TEMPLATE_RULES)
     def __init__(
         self,
         *,

@@ -106,12 +106,12 @@ def test_non_finite_refused(case, value):
 
 def test_helpers():
     assert check_real("x", 2, 0.0) == 2.0 and isinstance(check_real("x", 2, 0.0), float)
-    assert check_integer("k", 3.0, 1) == 3 and check_integer("k", None, 1, none_ok=True) is None
+    assert check_integer("k", 3, 1) == 3 and check_integer("k", None, 1, none_ok=True) is None
     for bad in (NAN, INF, True, "1", None):
         with pytest.raises(ValueError, match="x must be a finite number >= 0, got"):
             check_real("x", bad, 0.0)
     with pytest.raises(ValueError, match=r"must be a finite number in \(0, 1\), got 1"):
         check_real("x", 1, 0, 1, low_open=True, high_open=True)
-    for bad in (1.5, NAN, INF, False, 0):
+    for bad in (1.5, 3.0, "3", NAN, INF, False, 0):  # an integral float is not an int
         with pytest.raises(ValueError, match="k must be an integer >= 1"):
             check_integer("k", bad, 1)

@@ -35,23 +35,13 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from ..._checks import callable_or_none, checked, integer, one_of, real
 from ...models.units import HiddenUnits, reinit_units
 from ..optim_state import reset_unit_optimizer_state
 from .unit_activity import UnitActivityPlugin
 
 UTILITIES = ("adaptable", "contribution")
 SAMPLINGS = ("gnt", "floor_bernoulli")
-
-
-def _finite(name: str, value: float) -> float:
-    """``value`` as a float; ValueError naming ``name`` if it is not a finite number."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return v
 
 
 class _LayerState:
@@ -117,6 +107,14 @@ class CBPPlugin(UnitActivityPlugin):
 
     unit_user = "CBP"
 
+    @checked(
+        rho=real(0.0, 1.0),
+        m=integer(0),
+        d=real(0.0, 1.0, high_open=True),
+        utility=one_of(*UTILITIES),
+        sampling=one_of(*SAMPLINGS),
+        init=callable_or_none,
+    )
     def __init__(
         self,
         rho: float = 1e-4,
@@ -131,22 +129,9 @@ class CBPPlugin(UnitActivityPlugin):
         reset_sgd_momentum: bool = False,
     ):
         super().__init__()
-        rho, m_f, d = _finite("rho", rho), _finite("m", m), _finite("d", d)
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"rho (replacement rate) must be in [0, 1], got {rho}")
-        if m_f < 0 or m_f != int(m_f):
-            raise ValueError(f"m (maturity threshold) must be an integer >= 0, got {m}")
-        if not 0.0 <= d < 1.0:
-            raise ValueError(f"d (decay rate) must be in [0, 1), got {d}")
-        if utility not in UTILITIES:
-            raise ValueError(f"unknown utility {utility!r}; valid: {list(UTILITIES)}")
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"unknown sampling {sampling!r}; valid: {list(SAMPLINGS)}")
-        if init is not None and not callable(init):
-            raise ValueError("init must be None or a callable filling a tensor in place")
-        self.rho = rho
-        self.m = int(m_f)
-        self.d = d
+        self.rho = float(rho)
+        self.m = int(m)
+        self.d = float(d)
         self.sampling = sampling
         self.reset_sgd_momentum = reset_sgd_momentum
         self.utility = utility

@@ -40,7 +40,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import check_real
+from ..._checks import checked, integer, real
 from ...models.gain import GainInit, attach_gains, resolve_g_init, resolve_layers
 
 
@@ -87,6 +87,13 @@ class GainModulationPlugin(SupervisedPlugin):
     each training experience began.
     """
 
+    @checked(
+        eta=real(0.0),
+        gamma=real(0.0, 1.0, high_open=True),
+        g0=real(0.0, low_open=True),
+        collapse_patience=integer(0),
+        collapse_tol=real(0.0, 1.0, low_open=True, high_open=True),
+    )
     def __init__(
         self,
         eta: float,
@@ -99,9 +106,6 @@ class GainModulationPlugin(SupervisedPlugin):
         collapse_tol: float = 0.02,
     ):
         super().__init__()
-        gamma = check_real("gamma", gamma, 0.0, 1.0, high_open=True)
-        eta = check_real("eta", eta, 0.0)
-        g0 = check_real("g0", g0, 0.0, low_open=True)
         if isinstance(layers, str):
             if layers not in ("all", "head"):
                 raise ValueError(f"layers must be 'all', 'head' or a list of names, got {layers!r}")
@@ -109,12 +113,6 @@ class GainModulationPlugin(SupervisedPlugin):
             layers = list(layers)
             if not layers or not all(isinstance(n, str) for n in layers):
                 raise ValueError(f"layers must be a non-empty list of layer names, got {layers}")
-        if isinstance(collapse_patience, bool) or int(collapse_patience) != collapse_patience:
-            raise ValueError(f"collapse_patience must be an integer >= 0, got {collapse_patience}")
-        if collapse_patience < 0:
-            raise ValueError(f"collapse_patience must be an integer >= 0, got {collapse_patience}")
-        if not (0.0 < collapse_tol < 1.0):
-            raise ValueError(f"collapse_tol must be in (0, 1), got {collapse_tol}")
         self.collapse_patience = int(collapse_patience)
         self.collapse_tol = float(collapse_tol)
         self.collapsed = False

@@ -17,7 +17,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import check_real
+from ..._checks import checked, real
 
 
 class L2InitPlugin(SupervisedPlugin):
@@ -31,9 +31,10 @@ class L2InitPlugin(SupervisedPlugin):
     parameters added to the model later are not regularised.
     """
 
+    @checked(lam=real(0.0))
     def __init__(self, lam: float = 1e-2):
         super().__init__()
-        self.lam = check_real("lam (L2Init strength)", lam, 0.0)
+        self.lam = lam
         self.names: list[str] = []
         self.theta0: list[torch.Tensor] = []
         self._model: Optional[nn.Module] = None

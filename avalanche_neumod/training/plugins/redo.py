@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..._checks import check_integer, check_real
+from ..._checks import callable_or_none, checked, integer, one_of, real
 from ...models.units import redo_scores, reinit_units
 from ..optim_state import reset_unit_optimizer_state
 from .unit_activity import UnitActivityPlugin
@@ -51,6 +51,7 @@ class ReDoPlugin(UnitActivityPlugin):
 
     unit_user = "ReDo"
 
+    @checked(tau=real(0.0), F=integer(1), every=one_of(*EVERY), init=callable_or_none)
     def __init__(
         self,
         tau: float = 0.1,
@@ -59,12 +60,6 @@ class ReDoPlugin(UnitActivityPlugin):
         init: Optional[Callable[[torch.Tensor], None]] = None,
     ):
         super().__init__()
-        tau = check_real("tau (dormancy threshold)", tau, 0.0)
-        F = check_integer("F (recycling period)", F, 1)
-        if every not in EVERY:
-            raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
-        if init is not None and not callable(init):
-            raise ValueError("init must be None or a callable filling a tensor in place")
         self.tau = tau
         self.F = F
         self.every = every

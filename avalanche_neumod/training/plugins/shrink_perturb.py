@@ -25,7 +25,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import check_real
+from ..._checks import callable_or_none, checked, one_of, real
 from ...models.units import default_init_bound
 
 _UNIFORM = (nn.Linear, nn.modules.conv._ConvNd)
@@ -46,6 +46,7 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
             in place (e.g. a custom initialisation scheme).
     """
 
+    @checked(p=real(0.0, 1.0), sigma=real(0.0), every=one_of(*EVERY), init=callable_or_none)
     def __init__(
         self,
         p: float = 1e-4,
@@ -54,12 +55,6 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         init: Optional[Callable[[nn.Module], None]] = None,
     ):
         super().__init__()
-        p = check_real("p (shrink factor)", p, 0.0, 1.0)
-        sigma = check_real("sigma (perturbation scale)", sigma, 0.0)
-        if every not in EVERY:
-            raise ValueError(f"unknown every={every!r}; valid: {list(EVERY)}")
-        if init is not None and not callable(init):
-            raise ValueError("init must be None or a callable re-initialising a model in place")
         self.p = float(p)
         self.sigma = float(sigma)
         self.every = every
