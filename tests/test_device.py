@@ -265,3 +265,23 @@ def test_truncated_suite_cell_on_device(device, tmp_path, built):
     }
     r = _run(short, built, device)
     assert len(r["metrics"]["accuracy_matrix"]) == 2
+
+
+def test_experience_tensors_move_once_per_device():
+    """An experience's tensors are copied to a device once and the copy reused (the
+    ``meta`` device stands for an accelerator here: no data, only the move); on their
+    own device they are not copied at all. A sampled experience moves its shared pool
+    once for all experiences that index it."""
+    from avalanche_neumod.benchmarks.sampled import SampledTensors
+    from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors
+
+    data = ExperienceTensors(torch.randn(6, 3), torch.arange(6) % 2, 0)
+    assert data.to("cpu") is data
+    moved = data.to("meta")
+    assert moved is data.to(torch.device("meta"))
+    assert {moved.x.device.type, moved.y.device.type, moved.t.device.type} == {"meta"}
+    a = SampledTensors(data, torch.tensor([0, 2, 4]))
+    b = SampledTensors(data, torch.tensor([1, 3]))
+    ma, mb = a.to("meta"), b.to("meta")
+    assert ma is a.to("meta") and ma.pool is mb.pool is moved
+    assert ma.index.device.type == "meta" and len(ma) == 3
