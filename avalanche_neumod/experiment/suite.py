@@ -483,7 +483,11 @@ def expand(
 
 
 def truncate_cell(
-    cfg: dict, experiences: int = 2, iterations: int = 20, test_size: int = 256
+    cfg: dict,
+    experiences: int = 2,
+    iterations: int = 20,
+    test_size: int = 256,
+    batch_size: Optional[int] = None,
 ) -> dict:
     """A short copy of the cell ``cfg`` (from :func:`expand`): the same stream, model,
     method, metrics and device, cut to at most ``experiences`` experiences of about
@@ -493,7 +497,9 @@ def truncate_cell(
     Cuts what the stream generator takes: ``n_experiences``, ``iterations`` (NGM
     streams), ``train_size``/``test_size`` and ``n_samples`` (samples), or
     ``train_per_class``/``test_per_class`` (class splits, sized for up to 100 classes);
-    ``train.epochs`` becomes 1.
+    ``train.epochs`` becomes 1, the transfer probes' ``beta`` at most 2 (it needs that many
+    minibatches per experience), and ``batch_size`` (when given) caps the minibatch size
+    (``train.mb_size``, or the stream's ``batch_size`` where the cell takes the stream's).
     """
     from .._checks import check_integer
 
@@ -508,6 +514,13 @@ def truncate_cell(
     except (TypeError, ValueError):  # pragma: no cover - a callable without a signature
         taken = {}
     taken.update(args)
+    if batch_size is not None:
+        batch_size = check_integer("batch_size", batch_size, 1)
+        if out["train"]["mb_size"] == "stream":
+            args["batch_size"] = min(int(taken.get("batch_size") or batch_size), batch_size)
+            taken["batch_size"] = args["batch_size"]
+        else:
+            out["train"]["mb_size"] = min(int(out["train"]["mb_size"]), batch_size)
     bs = out["train"]["mb_size"]
     bs = int(taken.get("batch_size") or 128) if bs == "stream" else int(bs)
     caps = {
@@ -525,4 +538,7 @@ def truncate_cell(
             ok = isinstance(cur, int) and not isinstance(cur, bool)
             args[key] = min(cur, cap) if ok else cap
     out["train"]["epochs"] = 1
+    transfer = out["metrics"].get("transfer")
+    if isinstance(transfer, dict):
+        transfer["beta"] = min(int(transfer.get("beta", 2)), 2)
     return out

@@ -35,6 +35,8 @@ def run(quick: bool = False, device="cpu", bm=None) -> list[PerfResult]:
     n_exp, size = sizes(quick)
     if bm is None:
         bm = permuted_mnist(n_experiences=n_exp, train_size=size, test_size=100, seed=0)
+    else:
+        n_exp, size = len(bm.train_stream), len(bm.train_stream[0].dataset)
     times = interleaved_times(
         {
             "hand": hand_run(bm, BATCH, device=device),

@@ -135,7 +135,10 @@ def device_rows(
             exp = random_experience(n, shape)
             naive, ours, _ = _strategies(batch, True, model=model, device=device)
             times = interleaved_times(
-                {"naive": lambda s=naive: s.train(exp), "ours": lambda s=ours: s.train(exp)},
+                {
+                    "naive": lambda s=naive, e=exp: s.train(e),
+                    "ours": lambda s=ours, e=exp: s.train(e),
+                },
                 repeats=repeats,
                 sync=device_sync(device),
             )
