@@ -3,7 +3,7 @@
 # on one device, written to reports/gpu.md (docs/suites.md#running-on-a-gpu).
 #
 #   bash benchmarks/gpu_check.sh [--device cuda|cpu] [--quick] [--out FILE] [--wheelhouse DIR]
-#                                [other options of benchmarks/gpu_check.py]
+#                                [--install-only] [other options of benchmarks/gpu_check.py]
 #
 # On a machine without a package registry, what Python lacks is installed from the wheels in
 # DIR (default: wheelhouse/ at the repository root, built by benchmarks/gpu_wheelhouse.sh),
@@ -17,9 +17,11 @@ PY="${PYTHON:-python3}"
 WHEELS="$REPO/wheelhouse"
 DEVICE="cuda"
 ARGS=()
+INSTALL_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --wheelhouse) WHEELS="$2"; shift 2 ;;
+    --install-only) INSTALL_ONLY=1; shift ;;
     --device) DEVICE="$2"; ARGS+=("--device" "$2"); shift 2 ;;
     -h|--help) sed -n 2,11p "$0"; exec "$PY" "$HERE/gpu_check.py" --help ;;
     *) ARGS+=("$1"); shift ;;
@@ -38,7 +40,7 @@ export MPLBACKEND=Agg
 missing() {
   "$PY" - "$1" <<'PYEOF'
 import importlib.metadata as md, pathlib, re, sys
-for w in sorted(pathlib.Path(sys.argv[1]).glob("*.whl")):
+for w in sorted(pathlib.Path(sys.argv[1]).rglob("*.whl")):
     name = re.sub(r"[-_.]+", "-", w.name.split("-")[0]).lower()
     try:
         md.distribution(name)
@@ -56,4 +58,5 @@ if [ -d "$WHEELS" ]; then
 fi
 "$PY" -c "import avalanche, yaml, pytest" 2>/dev/null \
   || echo "gpu_check.sh: avalanche-lib, pyyaml or pytest missing (no wheelhouse at $WHEELS?)" >&2
+[ "$INSTALL_ONLY" = 1 ] && { echo "gpu_check.sh: installed; $(ls "$SITE" 2>/dev/null | wc -l) entries in $SITE"; exit 0; }
 exec "$PY" "$HERE/gpu_check.py" "${ARGS[@]}"
