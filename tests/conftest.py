@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-data root and deterministic seeding."""
+"""Shared fixtures: the real-data root, the test device and deterministic seeding."""
 
 from __future__ import annotations
 
@@ -20,6 +20,33 @@ def find_data_root() -> Path | None:
         return Path(env)
     shared = REPO.parent / "shared" / "datasets"
     return shared if shared.is_dir() else None
+
+
+DEVICE_ENV = "NEUMOD_TEST_DEVICE"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"device: runs on the device named by ${DEVICE_ENV} (default cpu); "
+        "benchmarks/gpu_check.sh selects these with -m device",
+    )
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """The device the ``device``-marked tests run on: ``$NEUMOD_TEST_DEVICE``, default
+    ``cpu``. An unavailable device stops the session with one line (never a skip)."""
+    name = os.environ.get(DEVICE_ENV, "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} is not a torch device: {e}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} but CUDA is not available here")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} but MPS is not available here")
+    return dev
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,12 @@ class SampledTensors(ExperienceTensors):
         return self.pool.x.device
 
     def _moved_to(self, device: torch.device) -> ExperienceTensors:
-        return SampledTensors(self.pool.to(device), self.index.to(device))
+        # the index was checked when this experience was built: the copy is not checked
+        # again (that would read the index back from the device)
+        out = SampledTensors.__new__(SampledTensors)
+        out.pool, out.index = self.pool.to(device), self.index.to(device)
+        out._y, out._t, out._moved = self._y.to(device), self._t.to(device), {}
+        return out
 
     def samples(self) -> Dataset:
         return _TensorSamples(self.pool.x, self.y, rows=self.index)

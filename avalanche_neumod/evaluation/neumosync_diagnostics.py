@@ -78,8 +78,9 @@ def alpha_spread(alphas: torch.Tensor, slices: dict[str, slice]) -> dict[str, di
 def alpha_difference(
     a: torch.Tensor, b: torch.Tensor, slices: dict[str, slice]
 ) -> dict[str, dict[str, float]]:
-    """Per layer and kind: ``mean_i |a_i - b_i|`` over the layer's neurons."""
-    pa, pb = _per_neuron(a), _per_neuron(b)
+    """Per layer and kind: ``mean_i |a_i - b_i|`` over the layer's neurons (``b`` is read on
+    ``a``'s device: a stored CPU copy compares with alphas computed on the model's)."""
+    pa, pb = _per_neuron(a), _per_neuron(b).to(a.device)
     if pa.shape != pb.shape:
         raise ValueError(f"alphas differ in shape: {tuple(pa.shape)} and {tuple(pb.shape)}")
     out = {}

@@ -15,6 +15,7 @@ cell id, and any argument the code receiving it does not take (``argcheck``).
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import re
 from dataclasses import dataclass, field
@@ -525,3 +526,65 @@ def expand(
                     }
                 )
     return cells
+
+
+def truncate_cell(
+    cfg: dict,
+    experiences: int = 2,
+    iterations: int = 20,
+    test_size: int = 256,
+    batch_size: Optional[int] = None,
+) -> dict:
+    """A short copy of the cell ``cfg`` (from :func:`expand`): the same stream, model,
+    method, metrics and device, cut to at most ``experiences`` experiences of about
+    ``iterations`` minibatches (one epoch) and about ``test_size`` test samples each, for
+    checks that a cell runs (e.g. on a device), not for results.
+
+    Cuts what the stream generator takes: ``n_experiences``, ``iterations`` (NGM
+    streams), ``train_size``/``test_size`` and ``n_samples`` (samples), or
+    ``train_per_class``/``test_per_class`` (class splits, sized for up to 100 classes);
+    ``train.epochs`` becomes 1, the transfer probes' ``beta`` at most 2 (it needs that many
+    minibatches per experience), and ``batch_size`` (when given) caps the minibatch size
+    (``train.mb_size``, or the stream's ``batch_size`` where the cell takes the stream's).
+    """
+    from .._checks import check_integer
+
+    experiences = check_integer("experiences", experiences, 1)
+    iterations = check_integer("iterations", iterations, 1)
+    test_size = check_integer("test_size", test_size, 1)
+    out = copy.deepcopy(cfg)
+    args = out["stream"]["args"]
+    try:
+        params = inspect.signature(registry.stream_factory(out["stream"]["name"])).parameters
+        taken = {k: p.default for k, p in params.items()}
+    except (TypeError, ValueError):  # pragma: no cover - a callable without a signature
+        taken = {}
+    taken.update(args)
+    if batch_size is not None:
+        batch_size = check_integer("batch_size", batch_size, 1)
+        if out["train"]["mb_size"] == "stream":
+            args["batch_size"] = min(int(taken.get("batch_size") or batch_size), batch_size)
+            taken["batch_size"] = args["batch_size"]
+        else:
+            out["train"]["mb_size"] = min(int(out["train"]["mb_size"]), batch_size)
+    bs = out["train"]["mb_size"]
+    bs = int(taken.get("batch_size") or 128) if bs == "stream" else int(bs)
+    caps = {
+        "n_experiences": experiences,
+        "iterations": iterations,
+        "train_size": iterations * bs,
+        "test_size": test_size,
+        "n_samples": iterations * bs,
+        "train_per_class": max(1, -(-iterations * bs // 100)),
+        "test_per_class": max(1, test_size // 100),
+    }
+    for key, cap in caps.items():
+        if key in taken:
+            cur = taken[key]
+            ok = isinstance(cur, int) and not isinstance(cur, bool)
+            args[key] = min(cur, cap) if ok else cap
+    out["train"]["epochs"] = 1
+    transfer = out["metrics"].get("transfer")
+    if isinstance(transfer, dict):
+        transfer["beta"] = min(int(transfer.get("beta", 2)), 2)
+    return out

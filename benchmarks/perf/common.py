@@ -4,7 +4,9 @@ Every benchmark module in this folder exposes ``run(quick: bool) -> list[PerfRes
 ``run_all.py`` runs them in one process, one after the other, and writes
 ``reports/perf.md``. Ratios are taken within one run: the compared programs are
 timed interleaved (A, B, A, B, ...) and the ratio of medians is reported, so
-machine noise hits both sides alike.
+machine noise hits both sides alike. On an accelerator, every timed call ends with a
+synchronisation (:func:`device_sync`), so a time covers the work queued, not just its
+launch.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 
 @dataclass
@@ -44,18 +46,36 @@ class PerfResult:
         return cls(id, what, ours, reference, "s", ours / reference, bar, notes=notes)
 
 
+def device_sync(device="cpu") -> Optional[Callable[[], None]]:
+    """What waits for ``device``'s queued work (``torch.cuda.synchronize``), None on the CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return None
+
+
 def interleaved_times(
-    programs: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+    programs: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    warmup: int = 1,
+    sync: Optional[Callable[[], None]] = None,
 ) -> dict[str, list[float]]:
-    """Wall times of each program, run interleaved ``repeats`` times after ``warmup`` rounds."""
+    """Wall times of each program, run interleaved ``repeats`` times after ``warmup`` rounds;
+    ``sync`` (e.g. :func:`device_sync`) is called before each timing starts and ends."""
     for _ in range(warmup):
         for fn in programs.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in programs}
     for _ in range(repeats):
         for name, fn in programs.items():
+            if sync is not None:
+                sync()
             t0 = time.perf_counter()
             fn()
+            if sync is not None:
+                sync()
             times[name].append(time.perf_counter() - t0)
     return times
 
@@ -64,21 +84,25 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def seeded_mlp():
-    """The P1/P5/P4/D2 model: ``torch.manual_seed(0)``, then an MLP 784-100-100-10."""
+def seeded_mlp(device="cpu"):
+    """The P1/P5/P4/D2 model: ``torch.manual_seed(0)``, then an MLP 784-100-100-10 (on
+    ``device``)."""
     import torch
 
     from avalanche_neumod.models import MLP
 
     torch.manual_seed(0)
-    return MLP(784, (100, 100), 10)
+    model = MLP(784, (100, 100), 10)
+    return model if torch.device(device).type == "cpu" else model.to(device)
 
 
-def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024):
+def strategy_run(
+    cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024, device="cpu"
+):
     """A program training a fresh :func:`seeded_mlp` with ``cls`` (SGD, lr 0.01, one epoch of
     minibatch ``batch`` per experience, no loggers) on ``bm``'s train stream; ``evaluate``:
     with experience and stream accuracy, the whole test stream evaluated after each experience
-    in batches of ``eval_mb_size``."""
+    in batches of ``eval_mb_size``. The strategy runs on ``device``."""
     import warnings
 
     import torch
@@ -86,7 +110,7 @@ def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int 
     from avalanche.training.plugins import EvaluationPlugin
 
     def run():
-        model = seeded_mlp()
+        model = seeded_mlp(device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if evaluate:
@@ -100,6 +124,7 @@ def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int 
                 train_mb_size=batch,
                 train_epochs=1,
                 evaluator=EvaluationPlugin(*metrics, loggers=[]),
+                device=device,
                 **extra,
             )
         for exp in bm.train_stream:
@@ -110,18 +135,19 @@ def strategy_run(cls, bm, batch: int, evaluate: bool = False, eval_mb_size: int 
     return run
 
 
-def hand_run(bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024):
+def hand_run(bm, batch: int, evaluate: bool = False, eval_mb_size: int = 1024, device="cpu"):
     """The reference program of :func:`strategy_run`, written by hand over the same tensors:
     :func:`seeded_mlp`, SGD (lr 0.01), :func:`hand_train_epoch` per experience; ``evaluate``:
     then, in eval mode under ``torch.no_grad()``, batches of ``eval_mb_size`` of every test
-    experience, its accuracy and the stream's."""
+    experience, its accuracy and the stream's. On ``device``: the tensors are moved there
+    once, before timing (as our loader moves each experience once)."""
     import torch
 
-    train = [exp.tensors for exp in bm.train_stream]
-    test = [exp.tensors for exp in bm.test_stream]
+    train = [exp.tensors.to(device) for exp in bm.train_stream]
+    test = [exp.tensors.to(device) for exp in bm.test_stream]
 
     def run():
-        model = seeded_mlp()
+        model = seeded_mlp(device)
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         for d in train:
             hand_train_epoch(model, opt, d, batch)
@@ -173,7 +199,7 @@ def hand_train_epoch(model, opt, d, batch: int) -> None:
     (shuffled minibatches, cross-entropy, one optimizer step each)."""
     import torch
 
-    order = torch.randperm(len(d))
+    order = torch.randperm(len(d)).to(d.y.device)  # drawn on the CPU, as our loader does
     for i in range(0, len(d), batch):
         idx = order[i : i + batch]
         opt.zero_grad()

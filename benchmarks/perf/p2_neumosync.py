@@ -52,10 +52,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from common import PerfResult, interleaved_times, median  # noqa: E402
+from common import PerfResult, device_sync, interleaved_times, median  # noqa: E402
 
 from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_benchmark  # noqa: E402
-from avalanche_neumod.models import MLP  # noqa: E402
+from avalanche_neumod.models import MLP, SlimResNet18  # noqa: E402
 from avalanche_neumod.models.neumosync import NeuMoSyncNetwork  # noqa: E402
 from avalanche_neumod.training.neumosync import NeuMoSync  # noqa: E402
 from avalanche_neumod.training.template import FastNaive  # noqa: E402
@@ -67,18 +67,30 @@ BARS = {16: 4.0, 128: 2.5}  # issue 13 item 5: NeuMoSync <= 4x Naive at batch 16
 FLOOR_CONFIGS = {(16, False, "joint"), (128, True, "joint")}
 
 
-def _strategies(batch: int, fused: bool, objective: str = "joint"):
+MODELS = {"mlp": MLP, "slim_resnet18": lambda: SlimResNet18(num_classes=10)}
+INPUT_SHAPES = {"mlp": (1, 28, 28), "slim_resnet18": (3, 32, 32)}
+
+
+def _strategies(
+    batch: int, fused: bool, objective: str = "joint", model: str = "mlp", device="cpu"
+):
+    """FastNaive and NeuMoSync on ``model`` (the same initial weights) with Adam, on
+    ``device`` (the models are moved there before the optimizers are built)."""
     torch.manual_seed(0)
-    naive_model = MLP()
-    ours_model = MLP()
+    naive_model = MODELS[model]()
+    ours_model = MODELS[model]()
     ours_model.load_state_dict(naive_model.state_dict())
     net = NeuMoSyncNetwork(ours_model)
+    if torch.device(device).type != "cpu":
+        naive_model.to(device)
+        net.to(device)
     kw = {"fused": True} if fused else {}
     naive = FastNaive(
         model=naive_model,
         optimizer=torch.optim.Adam(naive_model.parameters(), lr=1e-3, **kw),
         train_mb_size=batch,
         evaluator=None,
+        device=device,
     )
     ours = NeuMoSync(
         model=net,
@@ -86,8 +98,66 @@ def _strategies(batch: int, fused: bool, objective: str = "joint"):
         train_mb_size=batch,
         evaluator=None,
         objective=objective,
+        device=device,
     )
     return naive, ours, net
+
+
+def random_experience(n: int, shape: tuple[int, ...] = (1, 28, 28), seed: int = 0):
+    """One training experience of ``n`` random inputs of ``shape`` and labels in 0..9."""
+    g = torch.Generator().manual_seed(seed)
+    data = ExperienceTensors(
+        torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g), 0
+    )
+    return tensor_benchmark([data], [data]).train_stream[0]
+
+
+def device_rows(
+    device="cpu",
+    quick: bool = False,
+    models: tuple[str, ...] = ("mlp", "slim_resnet18"),
+    batches: tuple[int, ...] = (16, 128),
+) -> list[PerfResult]:
+    """NeuMoSync against FastNaive per iteration on ``device`` (fused Adam, the default
+    objective), for each model and batch size, each ratio timed interleaved in one run (the
+    device synchronised around every timed call). The MLP lines carry P2's bars; the
+    SlimResNet18 lines have none (measured only). ``quick``: one iteration, one repeat and
+    SlimResNet18 on 8x8 inputs (a check that it runs, not a timing)."""
+    repeats = 1 if quick else 5
+    rows = []
+    for model in models:
+        shape = INPUT_SHAPES[model]
+        if quick and model == "slim_resnet18":
+            shape = (3, 8, 8)
+        for batch in batches:
+            iters = 1 if quick else (40 if model == "slim_resnet18" else 100)
+            n = batch * iters
+            exp = random_experience(n, shape)
+            naive, ours, _ = _strategies(batch, True, model=model, device=device)
+            times = interleaved_times(
+                {
+                    "naive": lambda s=naive, e=exp: s.train(e),
+                    "ours": lambda s=ours, e=exp: s.train(e),
+                },
+                repeats=repeats,
+                sync=device_sync(device),
+            )
+            t_naive = median(times["naive"]) / iters
+            t_ours = median(times["ours"]) / iters
+            bar = BARS.get(batch, float("inf")) if model == "mlp" else float("inf")
+            rows.append(
+                PerfResult(
+                    id=f"P2 NeuMoSync {model} (batch {batch}, {torch.device(device).type})",
+                    what=f"time per iteration, NeuMoSync vs FastNaive, {model}, fused Adam",
+                    ours=t_ours,
+                    reference=t_naive,
+                    unit="s",
+                    ratio=t_ours / t_naive,
+                    bar=bar,
+                    notes="" if bar != float("inf") else "no bar (measured only)",
+                )
+            )
+    return rows
 
 
 def _floor(net: NeuMoSyncNetwork, naive, exp, iters: int, repeats: int) -> PerfResult:
