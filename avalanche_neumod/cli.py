@@ -84,11 +84,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .experiment.results import CELLS_DIR  # light: refuse an empty folder before the rest
+    # light (no torch): refuse an empty folder before the rest
+    from .experiment.results import CELL_SUFFIX, CELLS_DIR, cell_files
 
-    cells = os.path.join(args.run, CELLS_DIR)
-    if not os.path.isdir(cells) or not any(f.endswith(".json") for f in os.listdir(cells)):
-        raise FileNotFoundError(f"no results in {args.run}: expected {cells}/<cell>.json")
+    if not cell_files(args.run):
+        cells = os.path.join(args.run, CELLS_DIR)
+        raise FileNotFoundError(f"no results in {args.run}: expected {cells}/<cell>{CELL_SUFFIX}")
     from .reporting.report import write_report
 
     out = args.out or os.path.join("reports", os.path.basename(os.path.normpath(args.run)))

@@ -36,10 +36,11 @@ from typing import Any, Iterator, Optional
 # The largest difference a rerun on another platform may show (fractions of 1: 0.01 is one
 # accuracy point). Through the first experience a rerun on other kernels stays close to the
 # stored trajectory (measured: at most 0.012 on any committed report's check cell, 7 of 600
-# images after 25 epochs of Random-Label MNIST at the default ISA level); later, training has amplified the last-bit differences into another trajectory, and only
-# a bound that a broken method would cross is left (measured spread up to 0.25 on one
-# Random-Label task, 0.08 on a stream summary). Measurements: docs/suites.md
-# ("Reproducing a report on another machine"), benchmarks/scripts/reproduction_spread.py.
+# images after 25 epochs of Random-Label MNIST at the default ISA level). Later, training
+# has amplified the last-bit differences into another trajectory, and only a bound that a
+# broken method would cross is left (measured spread up to 0.25 on one Random-Label task,
+# 0.08 on a stream summary). Measurements: docs/suites.md ("Reproducing a report on another
+# machine"), benchmarks/scripts/reproduction_spread.py.
 TOLERANCE = {
     "first": 0.025,  # a value that depends only on training the first experience
     "value": 0.35,  # any other single accuracy or score

@@ -1,6 +1,6 @@
 """``report.md`` from a run folder: tables, figures and the generated comparison section.
 
-Reads saved results only (``runs/NAME/cells/*.json`` and ``manifest.json``), so a
+Reads saved results only (``runs/NAME/cells/*.json.gz`` and ``manifest.json``), so a
 report can be regenerated from runs alone, anywhere. It never mixes suites
 silently: a folder holding cells of several suites (``neumod run --force-mixed``)
 gets one section per suite under a warning. Damaged files are skipped and named,
@@ -70,7 +70,7 @@ def _runs_section(view: View) -> list[str]:
         f"- {len(view.results)} cell(s): {len(view.streams)} stream(s) x "
         f"{len(view.methods)} method(s) x seeds {seeds}; summed cell time {_fmt_s(cell_s)}.",
         "- Versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(vers.items())),
-        "- Every cell's exact configuration is in its JSON file (`cells/<cell>.json`, key "
+        "- Every cell's exact configuration is in its JSON file (`cells/<cell>.json.gz`, key "
         "`config`); mean ± 95% t-interval half-width over seeds; seeds that diverged, "
         "collapsed (NGM gains saturated) or failed are not averaged and are flagged.",
         "",
