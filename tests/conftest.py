@@ -37,16 +37,12 @@ def pytest_configure(config) -> None:
 def device() -> torch.device:
     """The device the ``device``-marked tests run on: ``$NEUMOD_TEST_DEVICE``, default
     ``cpu``. An unavailable device stops the session with one line (never a skip)."""
-    name = os.environ.get(DEVICE_ENV, "cpu")
+    from avalanche_neumod._checks import check_device  # the library's one device check
+
     try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} is not a torch device: {e}") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} but CUDA is not available here")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise pytest.UsageError(f"${DEVICE_ENV}={name!r} but MPS is not available here")
-    return dev
+        return check_device(os.environ.get(DEVICE_ENV, "cpu"), f"${DEVICE_ENV}")
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from e
 
 
 @pytest.fixture(scope="session")
