@@ -385,3 +385,22 @@ def test_run_extends_and_resumes_with_the_later_rounds_cells(tmp_path):
     assert rep["config"]["tuned"]["point"] == choice["point"]
     summ = run_suite(s, str(out), progress=False, resume=True)
     assert summ.statuses == {}
+
+
+@pytest.mark.parametrize("name", ["plasticity", "transfer", "recurring", "ablation", "maml"])
+@pytest.mark.parametrize("preset", ["lab", "paper"])
+def test_lab_and_paper_presets_tune_as_a_reviewer_accepts(name, preset):
+    """One extendable lr grid of >= 5 log-spaced values for every method, >= 3 values on
+    every method-specific axis, >= 2 tuning seeds for the competing points, extension on."""
+    s = load_suite(name, preset)
+    st = tuning.settings(s.tune)
+    assert len(st["seeds"]) >= 2 and st["keep"] >= 2 and st["extend"] >= 1
+    grids = tuning.method_grids(s.methods, s.tune)
+    assert set(grids) == set(s.methods)
+    (lr,) = {tuple(g["lr"]) for g in grids.values()}
+    assert len(lr) >= 5 and tuning.extendable(list(lr))
+    for mk, g in grids.items():
+        assert all(len(v) >= 3 for k, v in g.items() if k != "lr"), (mk, g)
+    if preset == "lab":  # memorisation streams at the epochs where Naive fits task 1
+        rl = [x for k, x in s.streams.items() if "random_label" in k]
+        assert rl and all(x["train"]["epochs"] == 400 for x in rl)
