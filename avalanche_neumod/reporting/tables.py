@@ -340,19 +340,90 @@ def _grid_text(grid: dict) -> str:
     return "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in grid.items())
 
 
-def tuning_table(view: View) -> str:
-    """Per stream and method: the optimizer the reported cells used, the declared grid,
-    the picked point and its score (mean target over the tuning seeds); methods without a
-    grid are said to be untuned."""
+def _pct(v) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v * 100:.2f}"
+
+
+def _search_text(ch, extendable: Callable[[list], bool], budget: int) -> str:
+    """How the grid search ended: values added on edges, and an edge the pick still sits on."""
+    parts = [f"extended: {e['axis']} + {e['value']} (round {e['round']})" for e in ch.extensions]
+    for k in ch.edges:
+        if not extendable(ch.grid[k]):
+            why = "axis not log-spaced"
+        else:
+            why = f"extended {budget} times already" if budget else "the suite sets no extension"
+        parts.append(f"**on the {k} edge** ({why})")
+    return "; ".join(parts) or "interior, not extended"
+
+
+def _seed_text(ch) -> str:
+    if len(ch.seeds) < 2:
+        return ", ".join(map(str, ch.seeds))
+    n = len(ch.kept)
+    rest = ", ".join(map(str, ch.seeds[1:]))
+    top = "all points" if n == len(ch.scores) else f"top {n} of {len(ch.scores)}"
+    return f"{ch.seeds[0]} (all points); {rest} ({top})"
+
+
+def tuning_details(view: View) -> str:
+    """Every grid point's score on every tuning seed and its mean, per (stream, method)."""
     from ..experiment import tuning as tu
 
     suite = view.manifest.get("suite") or {}
-    grids = tu.method_grids(suite.get("methods") or {})
-    settings = tu.settings(suite.get("tune"))
+    grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
     tuned = [r.to_dict() for r in view.tuning]
-    choices = tu.select(suite.get("tune"), grids, tuned) if tuned and grids else {}
+    if not tuned:
+        return ""
+    choices = tu.select(suite.get("tune"), grids, tuned)
+    out = []
+    for ch in choices.values():
+        pts = tu.points(ch.grid)
+        header = ["point"] + [f"seed {sd}" for sd in ch.seeds] + ["mean", ""]
+        rows = [
+            [tu.point_label(p)]
+            + [
+                _pct(ch.per_seed[sd][i]) if ch.per_seed[sd][i] is not None else "—"
+                for sd in ch.seeds
+            ]
+            + [_pct(ch.scores[i]), "**chosen**" if p == ch.point else ""]
+            for i, p in enumerate(pts)
+        ]
+        stream = "all streams" if ch.stream == "*" else view.stream_label(ch.stream)
+        out.append(f"**{ch.method}** on {stream}:\n\n" + md_table(header, rows))
+    return (
+        "<details><summary>Every grid point's score per tuning seed (percent; — : not run "
+        "on that seed, eliminated by the first seed's ranking)</summary>\n\n"
+        + "\n\n".join(out)
+        + "\n\n</details>"
+    )
+
+
+def tuning_table(view: View) -> str:
+    """Per stream and method: the optimizer the reported cells used, the grid searched
+    (after any extension), the picked point and its score (mean target over the tuning
+    seeds), the seeds each point ran on, and how the search ended (extended, or left on an
+    edge); methods without a grid are said to be untuned. Every point's per-seed scores
+    follow in :func:`tuning_details`."""
+    from ..experiment import tuning as tu
+
+    suite = view.manifest.get("suite") or {}
+    tune = suite.get("tune")
+    grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
+    declared = tu.method_grids(suite.get("methods") or {}, tune)
+    settings = tu.settings(tune)
+    tuned = [r.to_dict() for r in view.tuning]
+    choices = tu.select(tune, grids, tuned) if tuned and declared else {}
     target = settings["target"]
-    header = ["Stream", "Method", "optimizer (reported cells)", "grid", "choice", "score"]
+    header = [
+        "Stream",
+        "Method",
+        "optimizer (reported cells)",
+        "grid",
+        "choice",
+        "score",
+        "tuning seeds",
+        "search",
+    ]
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
@@ -360,10 +431,7 @@ def tuning_table(view: View) -> str:
             opt = _opt(g.cells[0].config)
             ch = tu.choice_for(choices, s, m)
             if ch is not None:
-                score = f"{ch.score * 100:.2f}" if math.isfinite(ch.score) else "n/a"
-                others = ", ".join(
-                    "n/a" if not math.isfinite(v) else f"{v * 100:.2f}" for v in ch.scores
-                )
+                others = ", ".join(_pct(v) for v in ch.scores)
                 rows.append(
                     [
                         view.stream_label(s),
@@ -371,51 +439,43 @@ def tuning_table(view: View) -> str:
                         opt,
                         _grid_text(ch.grid),
                         tu.point_label(ch.point),
-                        f"{score} (all points: {others})",
+                        f"{_pct(ch.score)} (all points: {others})",
+                        _seed_text(ch),
+                        _search_text(ch, tu.extendable, int(settings["extend"] or 0)),
                     ]
                 )
-            elif g.cells[0].config.get("tuned"):  # no manifest: the cells say what ran
+                continue
+            if g.cells[0].config.get("tuned"):  # no manifest: the cells say what ran
                 point = g.cells[0].config["tuned"]["point"]
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        "(not in this run folder's manifest)",
-                        tu.point_label(point),
-                        "",
-                    ]
-                )
-            elif m in grids:
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        _grid_text(grids[m]),
-                        "no tuning cells in this run",
-                        "",
-                    ]
-                )
+                grid, choice = "(not in this run folder's manifest)", tu.point_label(point)
+            elif m in declared:
+                grid, choice = _grid_text(declared[m]), "no tuning cells in this run"
             else:
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        "none declared",
-                        "not tuned (the suite declares no grid for it)",
-                        "",
-                    ]
-                )
+                grid, choice = "none declared", "not tuned (the suite declares no grid for it)"
+            rows.append([view.stream_label(s), m, opt, grid, choice, "", "", ""])
     note = (
         f"Target: `{target['metric']}` ({target['mode']}imised), mean over the tuning seeds "
         f"{settings['seeds'] or '(none)'}"
         + (" and the streams" if settings["per"] == "suite" else "")
-        + "; scores in percent. Tuning seeds are disjoint from the reported seeds; a grid "
-        "point with a diverged or failed tuning cell scores n/a and is never picked."
+        + "; scores in percent. "
+        + (
+            f"Every point runs on the first tuning seed, the best {settings['keep']} also "
+            "on the others, and the choice is the best mean of those. "
+            if settings["keep"]
+            else ""
+        )
+        + (
+            f"A choice on the first or last value of a log-spaced axis adds the next value "
+            f"outward and the search runs again (at most {settings['extend']} times per "
+            "axis). "
+            if settings["extend"]
+            else ""
+        )
+        + "Tuning seeds are disjoint from the reported seeds; a grid point with a diverged "
+        "or failed tuning cell scores n/a and is never picked."
     )
-    return md_table(header, rows) + "\n\n" + note
+    details = tuning_details(view)
+    return md_table(header, rows) + "\n\n" + note + ("\n\n" + details if details else "")
 
 
 def _activity(c: CellResult) -> list[dict]:
