@@ -385,6 +385,20 @@ def test_run_extends_and_resumes_with_the_later_rounds_cells(tmp_path):
     assert rep["config"]["tuned"]["point"] == choice["point"]
     summ = run_suite(s, str(out), progress=False, resume=True)
     assert summ.statuses == {}
+    # the report's tuning table says how the search went, and every per-seed score
+    from avalanche_neumod.reporting import write_report
+
+    md = write_report(out, tmp_path / "rep").read_text()
+    sec = md.split("## Optimizers and tuning")[1].split("\n## ")[0]
+    (row,) = [r for r in sec.splitlines() if r.startswith("| toy | Naive |")]
+    ext = choice["extensions"][0]
+    assert f"extended: lr + {ext['value']} (round 1)" in row
+    assert "10 (all points); 11 (top 2 of 3)" in row
+    details = sec.split("<details>")[1]
+    assert "| point | seed 10 | seed 11 | mean |" in details
+    picked = [r for r in details.splitlines() if "**chosen**" in r]
+    assert len(picked) == 1 and f"lr={choice['point']['lr']} |" in picked[0]
+    assert f"{100 * choice['score']:.2f}" in picked[0]
 
 
 @pytest.mark.parametrize("name", ["plasticity", "transfer", "recurring", "ablation", "maml"])
