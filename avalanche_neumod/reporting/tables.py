@@ -52,17 +52,34 @@ ACCURACY_NOTE = {
 }
 
 
+ACCURACY_SHORT = {"final": "at the end of the stream", "end_of_task": "right after each task"}
+
+
+def final_accuracy(cell: CellResult) -> float:
+    """The mean over experiences of the accuracy at the end of the stream."""
+    return num(cell.metrics.get("avg_final_accuracy"))
+
+
 def final_accuracy_table(view: View) -> str:
-    """Rows: methods; columns: streams; average accuracy in percent, mean (std) over seeds."""
-    header = ["Method"] + [view.stream_label(s) for s in view.streams]
+    """Rows: methods; columns: streams, each labelled with its accuracy reading; a stream
+    read right after each task also gets its end-of-stream column. Percent, mean ± the
+    half-width of the 95% t-interval over seeds."""
+    kinds = accuracy_kinds(view)
+    cols: list[tuple[str, str, Callable[[CellResult], float]]] = []
+    for s in view.streams:
+        k = kinds.get(s)
+        label = view.stream_label(s)
+        cols.append((s, f"{label} ({ACCURACY_SHORT.get(k, k)})" if k else label, accuracy_of))
+        if k == "end_of_task":
+            cols.append((s, f"{label} ({ACCURACY_SHORT['final']})", final_accuracy))
+    header = ["Method"] + [h for _, h, _ in cols]
     rows = []
     for m in view.methods:
         row = [m]
-        for s in view.streams:
+        for s, _, get in cols:
             g = view.group(s, m)
-            row.append(g.stat(accuracy_of).fmt() if g else "")
+            row.append(g.stat(get).fmt() if g else "")
         rows.append(row)
-    kinds = accuracy_kinds(view)
     notes = [f"- {view.stream_label(s)}: {ACCURACY_NOTE.get(k, k)}" for s, k in kinds.items()]
     return md_table(header, rows) + (
         "\n\nAccuracy per stream:\n" + "\n".join(notes) if notes else ""
@@ -91,7 +108,7 @@ TABLE1_COLUMNS = [
     ("LCA_0", _transfer("LCA_0")),
     ("LCA_F", _transfer("LCA_F")),
     ("LCA_B", _transfer("LCA_B")),
-    ("Avg final acc", accuracy_of),
+    ("Avg final acc", accuracy_of),  # the stream's reading: the note under the table
 ]
 
 
@@ -124,7 +141,8 @@ def _beta(view: View, stream: str) -> str:
 
 
 def table2(view: View) -> str:
-    """NeuMoSync's Table 2: LCA_F and accuracy per stream, as fractions, mean (std)."""
+    """NeuMoSync's Table 2: LCA_F and accuracy per stream, as fractions, mean ± the 95%
+    t half-width."""
     streams = [
         s
         for s in view.streams
@@ -617,8 +635,10 @@ def _at_end(c: CellResult) -> list[float]:
 
 def slope_table(view: View) -> str:
     """Per plasticity stream and method: accuracy right after task 1 and after the last task,
-    and the least-squares slope of accuracy-after-each-task on the task index (points per
-    task), with its 95% t-interval over the per-seed slopes."""
+    the least-squares slope of accuracy-after-each-task on the task index (points per task)
+    over all tasks and from each seed's peak on, each with its 95% t-interval over the
+    per-seed slopes, and the slope's difference with the Naive row's, paired by seed (the
+    t-interval of the per-seed differences)."""
     from . import stats
 
     header = [
@@ -626,22 +646,46 @@ def slope_table(view: View) -> str:
         "Method",
         "after task 1",
         "after last task",
-        "slope (points/task) [95% CI]",
+        "slope, all tasks (points/task) [95% CI]",
+        "slope from the peak [95% CI]",
+        "slope − Naive's, paired by seed [95% CI]",
         "seeds",
         "trend",
     ]
     rows = []
     for s in plasticity_streams(view):
+        naive = naive_key(view, s)
+        ref = {}
+        if naive is not None:
+            ref = {
+                int(c.config["seed"]): stats.slope(range(len(_at_end(c))), _at_end(c))
+                for c in view.group(s, naive).ok
+                if len(_at_end(c)) >= 2
+            }
         for m in view.methods_of(s):
             g = view.group(s, m)
-            curves = [_at_end(c) for c in g.ok if len(_at_end(c)) >= 2]
+            ok = [c for c in g.ok if len(_at_end(c)) >= 2]
+            curves = [_at_end(c) for c in ok]
             if not curves:
                 continue
             iv = stats.slope_interval(curves)
+            peak = stats.t_interval([stats.peak_slope(c) for c in curves])
             if not iv.excludes_zero():
                 trend = "no detectable trend" if math.isfinite(iv.lo) else "n/a (one seed)"
             else:
                 trend = "**declines** (plasticity loss)" if iv.hi < 0 else "rises"
+            if m == naive:
+                vs = "(the reference)"
+            else:
+                diffs = [
+                    stats.slope(range(len(_at_end(c))), _at_end(c)) - ref[int(c.config["seed"])]
+                    for c in ok
+                    if int(c.config["seed"]) in ref
+                ]
+                d = stats.t_interval(diffs)
+                vs = stats.fmt_interval(d) if diffs else "no shared seeds"
+                if d.excludes_zero():
+                    vs += " (loses plasticity faster)" if d.hi < 0 else " (slower)"
             rows.append(
                 [
                     view.stream_label(s),
@@ -649,6 +693,8 @@ def slope_table(view: View) -> str:
                     g.stat(lambda c: _at_end(c)[0]).fmt(),
                     g.stat(lambda c: _at_end(c)[-1]).fmt(),
                     stats.fmt_interval(iv),
+                    stats.fmt_interval(peak),
+                    vs,
                     str(iv.n),
                     trend,
                 ]
