@@ -248,6 +248,8 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
         (figures.final_accuracy_bars, "Final accuracy per method and stream (Figure 3 style)"),
         (figures.recurring_accuracy, "Recurring-task accuracy (Figure 4 style)"),
         (figures.accuracy_at_end, _at_end_caption(view)),
+        (figures.accuracy_matrices, "Accuracy matrices (after training k, on test experience j)"),
+        (figures.lca_curves, "Learning curves behind Table 1's LCA columns"),
         (figures.ngm_gains, "NGM gains over time"),
         (figures.neumosync_alphas, "NeuMoSync alphas over time"),
     ]
