@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
 from ..experiment.results import DamagedFile, load_manifest, scan_results
-from . import figures, neumosync_tables, ngm_study, tables
+from . import figures, neumosync_tables, ngm_study, paper_values, tables
 from .claims import claims
 from .results_view import View, num
 
@@ -241,6 +241,7 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             tables.table2(view),
             "",
         ]
+    md += paper_values.sections(view)  # the paper's numbers beside ours
     md += ngm_study.section(view, fig_dir, out)  # the stability gap (docs/ngm.md)
 
     fig_specs = [
