@@ -279,7 +279,7 @@ def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
                     va="bottom",
                     fontsize=7,
                 )
-        ax.bar(xs, mu, width, yerr=sd, color=colors[m], label=m, capsize=2)
+        ax.bar(xs, mu, width, yerr=sd, color=colors[m], label=m, capsize=2, ecolor="0.5")
     ax.set_xticks(range(len(streams)))
     ax.set_xticklabels(
         [
