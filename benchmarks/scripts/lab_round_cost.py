@@ -24,7 +24,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# estimate_cost.py lives beside this script or one folder up (benchmarks/)
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from estimate_cost import tuning_cell_counts  # noqa: E402
 
 from avalanche_neumod.experiment import tuning  # noqa: E402
