@@ -113,16 +113,26 @@ def _diff(a: dict, b: dict) -> list[str]:
 
 
 def _suite_cell(suite: Suite, cfg: dict, tuning_ids: dict) -> Optional[dict]:
-    """What this suite gives the stored cell ``cfg``: its tuning cell (by id), or the
-    reported cell with the stored grid point applied (None: not one of the suite's)."""
-    if cfg.get("tuning") is not None:
-        return tuning_ids.get(cfg["cell_id"])
+    """What this suite gives the stored cell ``cfg``: its tuning cell (by id; a later
+    round's cell, a kept point on another seed or an extended grid's point, rebuilt from
+    its stored point), or the reported cell with the stored grid point applied (None: not
+    one of the suite's)."""
     seed, mk, sk = int(cfg["seed"]), cfg["method_key"], cfg["stream_key"]
+    t = cfg.get("tuning")
+    if t is not None:
+        if cfg["cell_id"] in tuning_ids:
+            return tuning_ids[cfg["cell_id"]]
+        point = t.get("point") or {}
+        if seed not in tuning.settings(suite.tune)["seeds"] or not tuning.admissible(
+            suite, mk, point
+        ):
+            return None
+        (base,) = expand(suite, seeds=[seed], methods=[mk], streams=[sk])
+        return tuning.make_cell(base, point, t.get("index"))
     (mine,) = expand(suite, seeds=[seed], methods=[mk], streams=[sk])
     point = (cfg.get("tuned") or {}).get("point")
     if point is not None:
-        grid = tuning.method_grids(suite.methods).get(mk) or {}
-        if point not in tuning.points(grid):
+        if not tuning.admissible(suite, mk, point):
             return None
         mine = tuning.apply(mine, point)
         mine["tuned"] = {"point": point}

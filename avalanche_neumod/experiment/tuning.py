@@ -1,4 +1,4 @@
-"""Per-method hyperparameter tuning on seeds disjoint from the reported ones (issue 12).
+"""Per-method hyperparameter tuning on seeds disjoint from the reported ones.
 
 A suite declares what to tune and how to choose::
 
@@ -6,21 +6,40 @@ A suite declares what to tune and how to choose::
       seeds: [100, 101]                    # tuning seeds: never among the reported `seeds`
       target: {metric: avg_accuracy, mode: max}
       per: stream                          # a choice per (stream, method); or `suite`
+      grid: {lr: [0.001, 0.003, 0.01, 0.03, 0.1]}   # axes shared by every method
+      keep: 3                              # successive halving: the top 3 points of the
+                                           # first seed also run on the other seeds
+      extend: 2                            # extensions per axis when a choice is on an edge
     methods:
-      CBP: {tune: {lr: [0.003, 0.01, 0.03], rho: [1.0e-5, 1.0e-4]}}
+      CBP: {tune: {rho: [1.0e-5, 1.0e-4, 1.0e-3]}}   # the method's own axes
 
 A grid key is ``lr`` (the optimizer's learning rate; for a method whose optimizer is
 its mechanism, NGM-SGD, its ``lr`` argument), ``optimizer.<name>`` (any optimizer
-setting) or one of the method's constructor arguments. The grid is the Cartesian
-product of the lists, in the declared order.
+setting) or one of the method's constructor arguments. A method's grid is the suite's
+shared axes (``tune.grid``, one grid for every method: it replaces a method's own axis of
+the same name, so a preset can impose it) followed by its own axes, and its points are
+their Cartesian product, in that order.
 
-``neumod run`` runs every grid point on every tuning seed first (cells
-``tune__<stream>__<method>__<point>__seed<s>``, through the same launcher and into
-the same run folder, so ``--resume`` skips the finished ones), scores each point by
-the mean of the target over its tuning seeds (and over the streams with
-``per: suite``; a point with a diverged or failed cell scores worst), picks the best
-(ties: the first in grid order), writes the choices to ``<run>/tuning.json`` and runs
-the reported seeds with the picked settings (their ``config.tuned`` records the point).
+The procedure, for every (stream, method) pair (``per: suite``: every method, a point
+scored by the mean over the streams):
+
+1. every point of the grid runs on the first tuning seed;
+2. the ``keep`` best of them (all points when ``keep`` is absent) run on the other tuning
+   seeds too; a kept point's score is the mean target over all tuning seeds, and the pick
+   is the best kept point (ties: the first in grid order). A point with a diverged or
+   failed cell scores NaN and is never picked;
+3. when the pick sits on the first or last value of an extendable axis (positive values,
+   increasing, each at least 1.5x the one before: a log-spaced axis), the axis gets the
+   next value outward (the log-step of its last two steps) and steps 1-3 run again on the
+   larger grid (finished cells are reused), at most ``extend`` times per axis. A pick left
+   on an edge (axis not extendable, extension budget spent) is recorded as such.
+
+Every decision reads the tuning seeds only. :func:`select` replays the procedure from the
+stored results (so ``--resume`` recomputes the same choice), :func:`next_cells` says which
+cells it still needs, and :func:`tune_then_expand` alternates the two through the launcher
+(cells ``tune__<stream>__<method>__<point>__seed<s>``, ``config.tuning = {point, index}``),
+writes the choices to ``<run>/tuning.json`` and runs the reported seeds with the picked
+settings (their ``config.tuned`` records the point).
 """
 
 from __future__ import annotations
@@ -37,11 +56,12 @@ from . import registry
 from .results import load_cell, write_json_atomic
 from .suite import Suite, SuiteError, cell_id, check_keys, expand
 
-TUNE_KEYS = {"seeds", "target", "per"}
+TUNE_KEYS = {"seeds", "target", "per", "grid", "keep", "extend"}
 TARGET_DEFAULT = {"metric": "avg_accuracy", "mode": "max"}
 MODES = ("max", "min")
 PER = ("stream", "suite")
 TUNING_FILE = "tuning.json"
+MIN_LOG_STEP = 1.5  # consecutive values at least this ratio apart: a log-spaced axis
 
 
 class TuningError(SuiteError):
@@ -52,16 +72,33 @@ def settings(tune: Optional[dict]) -> dict:
     """The top-level ``tune`` mapping with its defaults filled in."""
     tune = dict(tune or {})
     target = {**TARGET_DEFAULT, **(tune.get("target") or {})}
+    keep = tune.get("keep")
     return {
         "seeds": [int(s) for s in tune.get("seeds") or []],
         "target": target,
         "per": tune.get("per", "stream"),
+        "grid": dict(tune.get("grid") or {}),
+        "keep": None if keep is None else keep,
+        "extend": tune.get("extend", 0),
     }
 
 
-def method_grids(methods: dict) -> dict[str, dict[str, list]]:
-    """Method key -> its grid (axis name -> values), for the methods that declare one."""
-    return {k: dict((m or {})["tune"]) for k, m in methods.items() if (m or {}).get("tune")}
+def method_grids(methods: dict, tune: Optional[dict] = None) -> dict[str, dict[str, list]]:
+    """Method key -> its grid (axis name -> values): the suite's shared axes
+    (``tune.grid``) then the method's own, for every method that has any."""
+    shared = settings(tune)["grid"]
+    out = {}
+    for k, m in methods.items():
+        own = (m or {}).get("tune") or {}
+        if shared or own:
+            out[k] = {**shared, **{a: v for a, v in own.items() if a not in shared}}
+    return out
+
+
+def _grid_of(tune: Optional[dict], grids: dict, method: str) -> dict[str, list]:
+    """The full grid of ``method``: the shared axes first, then ``grids[method]``'s."""
+    shared = settings(tune)["grid"]
+    return {**shared, **{a: v for a, v in (grids.get(method) or {}).items() if a not in shared}}
 
 
 def points(grid: dict[str, list]) -> list[dict]:
@@ -78,6 +115,10 @@ def point_id(point: dict) -> str:
     return "_".join(f"{k}{v}" for k, v in point.items())
 
 
+def _key(point: dict) -> tuple:
+    return tuple(sorted(point.items()))
+
+
 def _arg_names(method_name: str) -> Optional[set[str]]:
     """The method's explicit constructor arguments, or None when they cannot be read."""
     try:
@@ -92,9 +133,44 @@ def _arg_names(method_name: str) -> Optional[set[str]]:
     }
 
 
+def extendable(values: list) -> bool:
+    """Whether an axis can grow outward: positive numbers, increasing, log-spaced."""
+    if len(values) < 2 or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) for v in values
+    ):
+        return False
+    return all(v > 0 for v in values) and all(
+        b >= MIN_LOG_STEP * a for a, b in zip(values, values[1:])
+    )
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def step_out(values: list, side: int) -> float:
+    """The next value beyond the top (``side`` +1) or bottom (-1) of a log-spaced axis:
+    the edge's neighbour times the ratio spanned by the last two steps (continues both a
+    geometric axis and a 1-3-10 one: after 0.01, 0.03, 0.1 comes 0.3, then 1)."""
+    v = list(values) if side > 0 else [1.0 / x for x in reversed(values)]
+    nxt = v[-2] * (v[-1] / v[-3]) if len(v) >= 3 else v[-1] * v[-1] / v[-2]
+    return _round(nxt if side > 0 else 1.0 / nxt)
+
+
+def reachable(values: list, extend: int) -> list:
+    """The axis's values after up to ``extend`` extensions on each side."""
+    vals = list(values)
+    if not extendable(vals):
+        return vals
+    for _ in range(int(extend)):
+        vals = [step_out(vals, -1)] + vals + [step_out(vals, +1)]
+    return vals
+
+
 def validate(suite: Suite) -> None:
     """Check the tuning settings and every grid: tuning seeds disjoint from the reported
-    seeds, a known target mode, non-empty value lists, known argument names."""
+    seeds, a known target mode, non-empty value lists without repeats, known argument
+    names, ``keep`` and ``extend`` counts."""
     where = f"suite {suite.name!r} (preset {suite.preset!r})"
     raw = suite.tune or {}
     check_keys(raw, TUNE_KEYS, f"{where}: tune", TuningError)
@@ -105,21 +181,29 @@ def validate(suite: Suite) -> None:
         raise TuningError(f"{where}: tune.target.metric must be a metric name")
     if s["per"] not in PER:
         raise TuningError(f"{where}: tune.per must be one of {PER}, got {s['per']!r}")
+    for k, lo in (("keep", 1), ("extend", 0)):
+        v = s[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+            raise TuningError(f"{where}: tune.{k} must be an integer >= {lo}, got {v!r}")
+    if not isinstance(raw.get("grid", {}) or {}, dict):
+        raise TuningError(f"{where}: tune.grid must be a mapping of lists")
     overlap = sorted(set(s["seeds"]) & set(suite.seeds))
     if overlap:
         raise TuningError(
             f"{where}: tuning seeds {overlap} are also reported seeds; tuning seeds must be "
             f"disjoint from the reported seeds {suite.seeds}"
         )
-    grids = method_grids(suite.methods)
+    for mk, m in suite.methods.items():
+        own = (m or {}).get("tune")
+        if own and not isinstance(own, dict):
+            raise TuningError(f"{where}: method {mk!r}: tune must be a mapping of lists")
+    grids = method_grids(suite.methods, raw)
     if grids and not s["seeds"]:
         raise TuningError(
             f"{where}: methods {', '.join(grids)} declare a tune grid but the suite has no "
             "`tune: {seeds: [...]}` (tuning seeds disjoint from the reported seeds)"
         )
     for mk, grid in grids.items():
-        if not isinstance(grid, dict):
-            raise TuningError(f"{where}: method {mk!r}: tune must be a mapping of lists")
         name = (suite.methods[mk] or {}).get("name", mk)
         names = _arg_names(name)
         for k, vals in grid.items():
@@ -127,6 +211,8 @@ def validate(suite: Suite) -> None:
                 raise TuningError(
                     f"{where}: method {mk!r}: tune.{k} must be a non-empty list, got {vals!r}"
                 )
+            if len({repr(v) for v in vals}) != len(vals):
+                raise TuningError(f"{where}: method {mk!r}: tune.{k} repeats a value: {vals}")
             if k == "lr" or k.startswith("optimizer."):
                 if k == "lr" and any(not (isinstance(v, (int, float)) and v > 0) for v in vals):
                     raise TuningError(f"{where}: method {mk!r}: tune.lr values must be > 0")
@@ -152,27 +238,47 @@ def apply(cfg: dict, point: dict) -> dict:
     return cfg
 
 
+def make_cell(base: dict, point: dict, index: int) -> dict:
+    """The tuning cell of ``point`` (its position ``index`` in the grid) from the expanded
+    cell ``base`` of its stream, method and tuning seed."""
+    c = apply(base, point)
+    c["cell_id"] = "tune__" + cell_id(
+        base["stream_key"], f"{base['method_key']}__{point_id(point)}", base["seed"]
+    )
+    c["tuning"] = {"point": point, "index": index}
+    return c
+
+
 def tuning_cells(
     suite: Suite,
     methods: Optional[Iterable[str]] = None,
     streams: Optional[Iterable[str]] = None,
 ) -> list[dict]:
-    """Every grid point of every tuned method on every tuning seed (and stream)."""
-    grids = method_grids(suite.methods)
+    """The first round's cells: every point of every tuned method's declared grid on the
+    first tuning seed (on every tuning seed when the suite sets no ``keep``), on every
+    stream. Later rounds (the kept points on the other seeds, extended grids) depend on
+    these results: :func:`next_cells`."""
+    grids = method_grids(suite.methods, suite.tune)
     keys = [m for m in (list(methods) if methods is not None else suite.methods) if m in grids]
     if not keys:
         return []
     s = settings(suite.tune)
+    seeds = s["seeds"] if s["keep"] is None else s["seeds"][:1]
     out = []
-    for cfg in expand(suite, seeds=s["seeds"], methods=keys, streams=streams):
+    for cfg in expand(suite, seeds=seeds, methods=keys, streams=streams):
         for i, pt in enumerate(points(grids[cfg["method_key"]])):
-            c = apply(cfg, pt)
-            c["cell_id"] = "tune__" + cell_id(
-                cfg["stream_key"], f"{cfg['method_key']}__{point_id(pt)}", cfg["seed"]
-            )
-            c["tuning"] = {"point": pt, "index": i}
-            out.append(c)
+            out.append(make_cell(cfg, pt, i))
     return out
+
+
+def admissible(suite: Suite, method: str, point: dict) -> bool:
+    """Whether ``point`` can be one of ``method``'s grid points under this suite's tuning
+    (its declared grid, extended at most ``extend`` times per axis)."""
+    grid = method_grids(suite.methods, suite.tune).get(method)
+    if not grid or set(point) != set(grid):
+        return False
+    ext = settings(suite.tune)["extend"] or 0
+    return all(point[k] in reachable(v, ext) for k, v in grid.items())
 
 
 def target_value(result: dict, metric: str) -> float:
@@ -194,7 +300,13 @@ def target_value(result: dict, metric: str) -> float:
 
 @dataclass
 class Choice:
-    """The picked grid point of one (stream, method) pair (stream ``"*"``: ``per: suite``)."""
+    """The picked grid point of one (stream, method) pair (stream ``"*"``: ``per: suite``).
+
+    ``grid`` is the final grid (after extensions), ``scores`` the mean over the tuning
+    seeds per point in its order (NaN: not kept, diverged or failed), ``per_seed`` each
+    tuning seed's score per point (None: not run on that seed), ``kept`` the indices that
+    ran on every seed, ``extensions`` the values added (``{axis, value, round}``) and
+    ``edges`` the axes on whose first or last value the pick still sits."""
 
     stream: str
     method: str
@@ -203,6 +315,16 @@ class Choice:
     score: float
     scores: list[float] = field(default_factory=list)  # per grid point, in grid order
     n_cells: list[int] = field(default_factory=list)  # finished cells per grid point
+    seeds: list[int] = field(default_factory=list)
+    per_seed: dict = field(default_factory=dict)  # seed -> [score or None per point]
+    kept: list[int] = field(default_factory=list)
+    base_grid: dict = field(default_factory=dict)
+    extensions: list[dict] = field(default_factory=list)
+    edges: list[str] = field(default_factory=list)
+
+    @property
+    def extended(self) -> bool:
+        return bool(self.extensions)
 
     def as_dict(self) -> dict:
         return {
@@ -213,54 +335,179 @@ class Choice:
             "score": self.score,
             "scores": self.scores,
             "n_cells": self.n_cells,
+            "seeds": self.seeds,
+            "per_seed": {str(k): v for k, v in self.per_seed.items()},
+            "kept": self.kept,
+            "base_grid": self.base_grid,
+            "extensions": self.extensions,
+            "edges": self.edges,
         }
 
 
-def select(tune: dict, grids: dict, results: list[dict]) -> dict[tuple[str, str], Choice]:
-    """Pick each pair's best grid point from its tuning results.
+Score = Callable[[dict, int], Optional[float]]  # (point, seed) -> value; None: not run
 
-    The score of a point is the mean of the target over its cells; a point any of whose
-    cells did not finish "ok" (or lacks the target) scores NaN and is never picked.
-    """
+
+def _replay(
+    s: dict, grid0: dict, score: Score, where: str
+) -> tuple[Optional[dict], list[tuple[dict, int, int]]]:
+    """The procedure of the module docstring on one pair: ``(record, [])`` once every cell
+    it needs has a score, else ``(None, [(point, index, seed), ...])`` still to run."""
+    seeds, keep, extend = s["seeds"], s["keep"], int(s["extend"] or 0)
+    sign = 1.0 if s["target"]["mode"] == "max" else -1.0
+    grid = {k: list(v) for k, v in grid0.items()}
+    used = {k: 0 for k in grid}
+    extensions: list[dict] = []
+    rnd = 0
+    while True:
+        pts = points(grid)
+        first = seeds[0]
+        need = [(p, i, first) for i, p in enumerate(pts) if score(p, first) is None]
+        if need:
+            return None, need
+        a = [score(p, first) for p in pts]
+        ranked = sorted(
+            (i for i, v in enumerate(a) if math.isfinite(v)), key=lambda i: (-sign * a[i], i)
+        )
+        kept = list(range(len(pts))) if keep is None else sorted(ranked[:keep])
+        need = [(pts[i], i, sd) for i in kept for sd in seeds[1:] if score(pts[i], sd) is None]
+        if need:
+            return None, need
+        per_seed = {
+            sd: [score(p, sd) if (sd == first or i in kept) else None for i, p in enumerate(pts)]
+            for sd in seeds
+        }
+        scores = []
+        for i in range(len(pts)):
+            vals = [per_seed[sd][i] for sd in seeds]
+            ok = i in kept and all(v is not None and math.isfinite(v) for v in vals)
+            scores.append(sum(vals) / len(vals) if ok else math.nan)
+        finite = [i for i, v in enumerate(scores) if math.isfinite(v)]
+        if not finite:
+            raise TuningError(
+                f"tuning {where}: no grid point has a finished score for "
+                f"{s['target']['metric']!r} (every point diverged, failed or lacks the metric)"
+            )
+        best = min(finite, key=lambda i: (-sign * scores[i], i))
+        pick = pts[best]
+        grown, edges = False, []
+        for k, vals in grid.items():
+            if len(vals) < 2 or pick[k] not in (vals[0], vals[-1]):
+                continue
+            side = 1 if pick[k] == vals[-1] else -1
+            if not extendable(vals) or used[k] >= extend:
+                edges.append(k)
+                continue
+            new = step_out(vals, side)
+            grid[k] = vals + [new] if side > 0 else [new] + vals
+            used[k] += 1
+            extensions.append({"axis": k, "value": new, "round": rnd + 1})
+            grown = True
+        if not grown:
+            return {
+                "grid": grid,
+                "point": pick,
+                "score": scores[best],
+                "scores": scores,
+                "n_cells": [
+                    sum(per_seed[sd][i] is not None for sd in seeds) for i in range(len(pts))
+                ],
+                "seeds": list(seeds),
+                "per_seed": per_seed,
+                "kept": kept,
+                "base_grid": {k: list(v) for k, v in grid0.items()},
+                "extensions": extensions,
+                "edges": edges,
+            }, []
+        rnd += 1
+
+
+def _scorers(tune: dict, results: list[dict]) -> dict[tuple[str, str], dict]:
+    """(stream or "*", method) -> {(point key, seed): [target per stream cell]}."""
     s = settings(tune)
-    metric, mode = s["target"]["metric"], s["target"]["mode"]
-    by_pair: dict[tuple[str, str], list[tuple[dict, float]]] = {}
+    metric = s["target"]["metric"]
+    found: dict[tuple[str, str], dict] = {}
     for r in results:
         cfg = r["config"]
         t = cfg.get("tuning")
         if not t:
             continue
         pair = (cfg["stream_key"] if s["per"] == "stream" else "*", cfg["method_key"])
-        by_pair.setdefault(pair, []).append((t["point"], target_value(r, metric)))
+        cell = found.setdefault(pair, {}).setdefault((_key(t["point"]), _seed(cfg)), {})
+        cell[cfg["stream_key"]] = target_value(r, metric)
+    return found
+
+
+def _seed(cfg: dict) -> Optional[int]:
+    return None if cfg.get("seed") is None else int(cfg["seed"])
+
+
+def _score_fn(cells: dict, streams: Optional[list[str]]) -> Score:
+    def score(point: dict, seed: int) -> Optional[float]:
+        by_stream = cells.get((_key(point), seed))
+        if not by_stream or (streams is not None and any(x not in by_stream for x in streams)):
+            return None
+        vals = [by_stream[x] for x in (streams or by_stream)]
+        return sum(vals) / len(vals) if all(math.isfinite(v) for v in vals) else math.nan
+
+    return score
+
+
+def select(
+    tune: dict, grids: dict, results: list[dict], streams: Optional[list[str]] = None
+) -> dict[tuple[str, str], Choice]:
+    """Each pair's pick, replayed from its tuning results (module docstring). ``grids``:
+    method -> its own axes (the shared ``tune.grid`` is added); ``streams``: the streams a
+    ``per: suite`` score averages (default: those found). A pair whose procedure still
+    needs cells is left out; :func:`next_cells` names them."""
+    s = settings(tune)
+    if not s["seeds"]:
+        found = {_seed(r["config"]) for r in results if r["config"].get("tuning")}
+        s["seeds"] = sorted(found, key=lambda x: (x is None, x or 0))
     out: dict[tuple[str, str], Choice] = {}
-    for (sk, mk), found in by_pair.items():
-        grid = grids[mk]
-        pts = points(grid)
-        # matched by the point itself (dict equality ignores key order), not by its index:
-        # a grid read back from JSON may list its axes in another order
-        per_point = {i: [v for p, v in found if p == pt] for i, pt in enumerate(pts)}
-        scores = []
-        for i in range(len(pts)):
-            vals = per_point.get(i, [])
-            ok = vals and all(math.isfinite(v) for v in vals)
-            scores.append(sum(vals) / len(vals) if ok else math.nan)
-        finite = [(i, v) for i, v in enumerate(scores) if math.isfinite(v)]
-        if not finite:
-            raise TuningError(
-                f"tuning {mk!r} on {sk!r}: no grid point has a finished score for "
-                f"{metric!r} (every point diverged, failed or lacks the metric)"
-            )
-        sign = 1.0 if mode == "max" else -1.0
-        best = max(finite, key=lambda iv: (sign * iv[1], -iv[0]))[0]
-        out[(sk, mk)] = Choice(
-            sk,
-            mk,
-            grid,
-            pts[best],
-            scores[best],
-            scores,
-            [len(per_point.get(i, [])) for i in range(len(pts))],
-        )
+    for (sk, mk), cells in _scorers(tune, results).items():
+        where = f"{mk!r} on {sk!r}"
+        on = streams if sk == "*" else None
+        rec, _ = _replay(s, _grid_of(tune, grids, mk), _score_fn(cells, on), where)
+        if rec is not None:
+            out[(sk, mk)] = Choice(sk, mk, **rec)
+    return out
+
+
+def next_cells(
+    suite: Suite,
+    results: list[dict],
+    methods: Optional[Iterable[str]] = None,
+    streams: Optional[Iterable[str]] = None,
+) -> list[dict]:
+    """The tuning cells the procedure needs next, given the finished ``results``."""
+    grids = method_grids(suite.methods, suite.tune)
+    keys = [m for m in (list(methods) if methods is not None else suite.methods) if m in grids]
+    if not keys:
+        return []
+    s = settings(suite.tune)
+    bases = {
+        (c["stream_key"], c["method_key"], int(c["seed"])): c
+        for c in expand(suite, seeds=s["seeds"], methods=keys, streams=streams)
+    }
+    skeys = sorted({k[0] for k in bases}, key=list(suite.streams).index)
+    found = _scorers(suite.tune, results)
+    pairs = (
+        [(x, m) for m in keys for x in skeys] if s["per"] == "stream" else [("*", m) for m in keys]
+    )
+    out, seen = [], set()
+    for sk, mk in pairs:
+        on = skeys if sk == "*" else [sk]
+        score = _score_fn(found.get((sk, mk), {}), on)
+        _, need = _replay(s, grids[mk], score, f"{mk!r} on {sk!r}")
+        for point, index, seed in need:
+            for x in on:
+                by_stream = found.get((sk, mk), {}).get((_key(point), seed), {})
+                if x in by_stream:
+                    continue
+                c = make_cell(bases[(x, mk, seed)], point, index)
+                if c["cell_id"] not in seen:
+                    seen.add(c["cell_id"])
+                    out.append(c)
     return out
 
 
@@ -286,6 +533,9 @@ def reported_cells(
     return out
 
 
+MAX_ROUNDS = 100  # a safety bound: each round adds cells, the procedure is finite
+
+
 def tune_then_expand(
     suite: Suite,
     out: str,
@@ -294,17 +544,34 @@ def tune_then_expand(
     methods: Optional[Iterable[str]] = None,
     streams: Optional[Iterable[str]] = None,
 ) -> Optional[list[dict]]:
-    """Run the tuning cells with ``run_cells`` (the launcher), pick, and return the
-    reported cells with the picks applied; None when the suite tunes nothing."""
+    """Run the tuning cells with ``run_cells`` (the launcher) round by round until every
+    pair has its pick, and return the reported cells with the picks applied; None when
+    the suite tunes nothing."""
     tcells = tuning_cells(suite, methods=methods, streams=streams)
     if not tcells:
         return None
-    run_cells(tcells)
-    results = [load_cell(out, c["cell_id"]) for c in tcells]
-    missing = [c["cell_id"] for c, r in zip(tcells, results) if r is None]
-    if missing:
-        raise TuningError(f"tuning cells without a result in {out}: {', '.join(missing[:5])}")
-    choices = select(suite.tune, method_grids(suite.methods), results)
+    results: dict[str, dict] = {}
+    for _ in range(MAX_ROUNDS):
+        if not tcells:
+            break
+        run_cells(tcells)
+        missing = []
+        for c in tcells:
+            r = load_cell(out, c["cell_id"])
+            if r is None:
+                missing.append(c["cell_id"])
+            else:
+                results[c["cell_id"]] = r
+        if missing:
+            raise TuningError(f"tuning cells without a result in {out}: {', '.join(missing[:5])}")
+        tcells = next_cells(suite, list(results.values()), methods=methods, streams=streams)
+    else:  # pragma: no cover - MAX_ROUNDS is far above any declared extension budget
+        raise TuningError(f"tuning did not settle in {MAX_ROUNDS} rounds")
+    grids = {k: (m or {}).get("tune") or {} for k, m in suite.methods.items()}
+    skeys = sorted(
+        {r["config"]["stream_key"] for r in results.values()}, key=list(suite.streams).index
+    )
+    choices = select(suite.tune, grids, list(results.values()), streams=skeys)
     write_json_atomic(
         Path(out) / TUNING_FILE,
         {"settings": settings(suite.tune), "choices": [c.as_dict() for c in choices.values()]},

@@ -10,7 +10,10 @@
 
 The tracked stability-gap curves are drawn by :mod:`.ngm_study`.
 
-Curves are averaged over the seeds that finished, with a +-1 std band.
+Curves are averaged over the seeds that finished, with a +-1 std band; error bars and
+the plasticity bands are 95% t-intervals. Every method has one colour in every report
+(:data:`METHOD_COLOURS`, :func:`method_colour`), and curve panels fit their y-range to
+the data.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -37,8 +41,63 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _colors(n: int):
+    """``n`` distinct colours (for what is not a method: layers, kinds)."""
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+# One colour per method in every report (a method's key, as the suites name it). The
+# reference rows are black/grey; NeuMoSync and its variants are reds and purples.
+METHOD_COLOURS = {
+    "Naive": "#000000",
+    "FastNaive": "#555555",
+    "SGD": "#000000",
+    "EWC": "#1f77b4",
+    "CBP": "#2ca02c",
+    "CReLU": "#ff7f0e",
+    "ReDo": "#17becf",
+    "L2Init": "#8c564b",
+    "L2InitEWC": "#8c564b",
+    "ShrinkPerturb": "#bcbd22",
+    "NeuMoSync": "#d62728",
+    "NGMSGD": "#9467bd",
+    "NGM-SGD": "#9467bd",
+    "momentum-SGD": "#7f7f7f",
+    "Adam": "#e377c2",
+    "MAML": "#1a55ff",
+    "SI": "#aec7e8",
+    "LwF": "#98df8a",
+    "Replay": "#ffbb78",
+    "GEM": "#c5b0d5",
+}
+# the other methods (ablation and study variants, users' methods): a fixed colour from
+# their name, so the same variant has the same colour in every report
+_OTHER = [plt.get_cmap("tab20b")(i) for i in range(20)]
+
+
+def method_colour(method: str):
+    """The method's colour, the same in every figure of every report."""
+    if method in METHOD_COLOURS:
+        return METHOD_COLOURS[method]
+    return _OTHER[zlib.crc32(method.encode()) % len(_OTHER)]
+
+
+def method_colours(methods) -> dict:
+    return {m: method_colour(m) for m in methods}
+
+
+def _auto_ylim(ax, lows, highs, pct: bool) -> None:
+    """A y-range fitted to the data (a flat line on a 0-100 axis shows nothing), padded,
+    within [0, 100] for percentages."""
+    lo = np.nanmin(lows) if len(lows) else np.nan
+    hi = np.nanmax(highs) if len(highs) else np.nan
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return
+    pad = max(1.0 if pct else 1e-3, 0.08 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
+    if pct:
+        lo, hi = max(-1.0, lo), min(101.0, hi)
+    ax.set_ylim(lo, hi)
 
 
 def _grid(n: int, width: float = 5.0, height: float = 3.6):
@@ -138,10 +197,11 @@ def _curve_figure(
     if not panels:
         return None
     fig, axes = _grid(len(panels))
-    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    colors = method_colours(view.methods)
     scale = 100.0 if pct else 1.0
     for ax, (s, lines) in zip(axes, panels):
         bounds = None
+        lows, highs = [], []
         for m, got in lines:
             x = np.asarray(got[0][0][: min(len(g[0]) for g in got)], dtype=float)
             mu, sd = _mean_curve([g[1] for g in got])
@@ -159,6 +219,8 @@ def _curve_figure(
                 ax.fill_between(
                     x, (mu - sd) * scale, (mu + sd) * scale, color=colors[m], alpha=0.15
                 )
+            lows.append(np.nanmin((mu - sd) * scale) if len(mu) else np.nan)
+            highs.append(np.nanmax((mu + sd) * scale) if len(mu) else np.nan)
             bounds = bounds or got[0][2]
         _boundaries(ax, bounds or [])
         ax.set_title(view.stream_label(s))
@@ -167,10 +229,9 @@ def _curve_figure(
         ax.set_xlim(left=0)
         if xlabel == "experience":
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if pct:
-            ax.set_ylim(-2, 102)
+        _auto_ylim(ax, lows, highs, pct)
         ax.grid(alpha=0.25)
-    _title(fig, title)
+    _title(fig, title + " (band: ±1 std over seeds; y-range fitted to the data)")
     return _save(fig, out, name, bottom=_legend(fig, axes))
 
 
@@ -194,13 +255,17 @@ def accuracy_per_step(view: View, out: Path) -> Optional[Path]:
 
 
 def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
-    """Grouped bars: streams on x, one bar per method, std over seeds as error bars."""
+    """Grouped bars: streams on x, one bar per method, the half-width of the 95%
+    t-interval over seeds as error bars; each stream's label says which accuracy."""
+    from .tables import ACCURACY_SHORT, accuracy_kinds
+
     if not view.results:
         return None
     streams, methods = view.streams, view.methods
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(streams) * len(methods) + 2.5), 4.2))
     width = 0.8 / max(1, len(methods))
-    colors = _colors(len(methods))
+    colors = method_colours(methods)
+    kinds = accuracy_kinds(view)
     for j, m in enumerate(methods):
         mu, sd, xs = [], [], []
         for i, s in enumerate(streams):
@@ -210,7 +275,8 @@ def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
             st = g.stat(accuracy_of)
             xs.append(i + (j - (len(methods) - 1) / 2) * width)
             mu.append(100 * st.mean if math.isfinite(st.mean) else 0.0)
-            sd.append(100 * st.std if math.isfinite(st.std) else 0.0)
+            half = st.ci.half
+            sd.append(100 * half if math.isfinite(half) else 0.0)
             if not math.isfinite(st.mean):
                 ax.text(
                     xs[-1],
@@ -221,12 +287,20 @@ def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
                     va="bottom",
                     fontsize=7,
                 )
-        ax.bar(xs, mu, width, yerr=sd, color=colors[j], label=m, capsize=2)
+        ax.bar(xs, mu, width, yerr=sd, color=colors[m], label=m, capsize=2, ecolor="0.5")
     ax.set_xticks(range(len(streams)))
-    ax.set_xticklabels([view.stream_label(s) for s in streams], rotation=15, ha="right")
+    ax.set_xticklabels(
+        [
+            view.stream_label(s)
+            + (f"\n({ACCURACY_SHORT.get(kinds[s], kinds[s])})" if s in kinds else "")
+            for s in streams
+        ],
+        rotation=15,
+        ha="right",
+    )
     ax.set_ylabel("average accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("Final accuracy (mean, std over seeds)")
+    ax.set_title("Average accuracy (mean ± half-width of the 95% t-interval over seeds)")
     ax.grid(axis="y", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return _save(fig, out, "final_accuracy.png")
@@ -371,7 +445,7 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
     if not panels:
         return None
     fig, axes = _grid(len(panels))
-    colors = dict(zip(view.methods, _colors(len(view.methods))))
+    colors = method_colours(view.methods)
     for ax, (s, lines) in zip(axes, panels):
         for m, curves in lines:
             n = min(len(c) for c in curves)
@@ -409,3 +483,117 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
         "(dotted: least-squares fit; band: 95% t-interval over seeds)",
     )
     return _save(fig, out, name)
+
+
+def accuracy_matrices(view: View, out: Path, name: str = "accuracy_matrices.png") -> Optional[Path]:
+    """Per stream (rows) and method (columns): the seed-mean accuracy matrix, row k =
+    after training experience k, column j = test experience j (percent)."""
+    cells = []
+    for s in view.streams:
+        row = []
+        for m in view.methods_of(s):
+            mats = [c.metrics.get("accuracy_matrix") for c in view.group(s, m).ok]
+            mats = [np.array([[num(v) for v in r] for r in a], float) for a in mats if a]
+            shapes = {a.shape for a in mats}
+            if mats and len(shapes) == 1 and min(mats[0].shape) >= 2:
+                row.append((m, 100 * np.nanmean(np.stack(mats), 0), len(mats)))
+        if row:
+            cells.append((s, row))
+    if not cells:
+        return None
+    ncol = max(len(r) for _, r in cells)
+    fig, axes = plt.subplots(
+        len(cells),
+        ncol,
+        figsize=(2.3 * ncol + 1.2, 2.6 * len(cells) + 0.8),
+        squeeze=False,
+        layout="constrained",
+    )
+    im = None
+    for i, (s, row) in enumerate(cells):
+        for j in range(ncol):
+            ax = axes[i][j]
+            if j >= len(row):
+                ax.set_visible(False)
+                continue
+            m, mat, n = row[j]
+            im = ax.imshow(mat, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+            ax.set_title(f"{view.stream_label(s)}\n{m} (n={n})", fontsize=7)
+            if i == len(cells) - 1 or j >= len(cells[i + 1][1]):
+                ax.set_xlabel("test experience", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("after training exp.", fontsize=7)
+            ax.tick_params(labelsize=6)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="accuracy (%)")
+    fig.suptitle("Accuracy matrices (mean over seeds): row k after training experience k")
+    out.mkdir(parents=True, exist_ok=True)
+    p = out / name
+    fig.savefig(p, dpi=DPI)
+    plt.close(fig)
+    return p
+
+
+def _lca_curve(rows, which: str, T: int) -> Optional[np.ndarray]:
+    a = np.array([[num(v) for v in r] for r in rows], float) if rows else None
+    if a is None or a.ndim != 2 or len(a) < 2:
+        return None
+    ks = {"forward": range(1, len(a)), "backward": range(0, len(a) - 1)}.get(which, range(len(a)))
+    return np.nanmean(a[list(ks)], 0)
+
+
+LCA_PANELS = (
+    ("A_main", "forward", "new task during its first β batches (LCA_F)"),
+    ("A_final", "backward", "old task, probe from the final state (LCA_B)"),
+    ("A_ref", "all", "reference probe from the initial state (LCA_0)"),
+)
+
+
+def lca_curves(view: View, out: Path, name: str = "lca_curves.png") -> Optional[Path]:
+    """The learning curves behind Table 1's LCA columns: accuracy against the batches b =
+    0..β trained on a task, averaged over the tasks each score averages and over seeds."""
+    from .tables import has_transfer
+
+    streams = [
+        s
+        for s in view.streams
+        if any(has_transfer(c) for m in view.methods_of(s) for c in view.group(s, m).ok)
+    ]
+    if not streams:
+        return None
+    colors = method_colours(view.methods)
+    fig, axes = plt.subplots(len(streams), 3, figsize=(13.0, 3.2 * len(streams)), squeeze=False)
+    for i, s in enumerate(streams):
+        for j, (key, which, what) in enumerate(LCA_PANELS):
+            ax = axes[i][j]
+            lows, highs = [], []
+            for m in view.methods_of(s):
+                curves = []
+                for c in view.group(s, m).ok:
+                    t = c.measures.transfer
+                    if t is not None:
+                        cur = _lca_curve(getattr(t, key), which, len(t.tasks or []))
+                        if cur is not None:
+                            curves.append(cur)
+                if not curves:
+                    continue
+                n = min(len(c) for c in curves)
+                mu = 100 * np.nanmean(np.stack([c[:n] for c in curves]), 0)
+                ax.plot(
+                    np.arange(n),
+                    mu,
+                    color=colors[m],
+                    ls=LINESTYLES[view.methods.index(m) % 4],
+                    lw=1.3,
+                    label=m,
+                )
+                lows.append(np.nanmin(mu))
+                highs.append(np.nanmax(mu))
+            _auto_ylim(ax, lows, highs, True)
+            ax.set_title(f"{view.stream_label(s)}: {what}", fontsize=8)
+            ax.set_xlabel("batches trained on the task (b)")
+            ax.set_ylabel("accuracy (%)")
+            ax.grid(alpha=0.25)
+    _title(fig, "Learning curves behind Table 1 (mean over tasks and seeds)")
+    return _save(fig, out, name, bottom=_legend(fig, axes.ravel().tolist()))

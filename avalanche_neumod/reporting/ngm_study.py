@@ -33,7 +33,7 @@ import numpy as np
 from ..evaluation.stability_gap import mean_curves, stability_gap_scores
 from ..results import CellResult
 from . import stats
-from .figures import LINESTYLES, _boundaries, _colors, _grid, _legend, _save, _title
+from .figures import LINESTYLES, _boundaries, _grid, _legend, _save, _title, method_colours
 from .results_view import Group, View, num
 from .tables import md_table, ngm_table
 
@@ -420,7 +420,7 @@ def _start(view: View):
     if not panels:
         return None
     fig, axes = _grid(len(panels), width=5.5, height=4.0)
-    return fig, axes, panels, dict(zip(view.methods, _colors(len(view.methods))))
+    return fig, axes, panels, method_colours(view.methods)
 
 
 def _finish(fig, axes, title: str, out: Path, name: str) -> Path:

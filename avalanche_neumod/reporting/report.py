@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
 from ..experiment.results import DamagedFile, load_manifest, scan_results
-from . import figures, neumosync_tables, ngm_study, tables
+from . import figures, neumosync_tables, ngm_study, paper_values, tables
 from .claims import claims
 from .results_view import View, num
 
@@ -209,9 +209,12 @@ def _warnings(notes: list[str]) -> list[str]:
 def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
     """Tables, figures, claims, cells and costs of one suite's cells."""
     md = [
-        "## Average final accuracy",
+        "## Average accuracy",
         "",
-        "Mean ± half-width of the 95% Student-t interval over the reported seeds "
+        "Each column says which accuracy: at the end of the stream (the final accuracy), or "
+        "right after each task (a memorisation stream's reading; its end-of-stream value "
+        "is shown beside it). Mean ± half-width of the 95% Student-t interval over the "
+        "reported seeds "
         "(`(n=1)`: one seed, no interval); std is kept in each cell's JSON and "
         "`Stat.std`.",
         "",
@@ -228,7 +231,8 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             "## Adaptation speed and knowledge transfer (Table 1 format, percent)",
             "",
             "BKT/FKT at b = β/2, b = β and their mean over b = 0..β; LCA_0, LCA_F, LCA_B; "
-            "average final accuracy. Mean (std) over seeds.",
+            "average accuracy (the stream's reading: see Average accuracy). Mean ± half-width "
+            "of the 95% Student-t interval over the reported seeds.",
             "",
             t,
             "",
@@ -237,6 +241,7 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
             tables.table2(view),
             "",
         ]
+    md += paper_values.sections(view)  # the paper's numbers beside ours
     md += ngm_study.section(view, fig_dir, out)  # the stability gap (docs/ngm.md)
 
     fig_specs = [
@@ -244,6 +249,8 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
         (figures.final_accuracy_bars, "Final accuracy per method and stream (Figure 3 style)"),
         (figures.recurring_accuracy, "Recurring-task accuracy (Figure 4 style)"),
         (figures.accuracy_at_end, _at_end_caption(view)),
+        (figures.accuracy_matrices, "Accuracy matrices (after training k, on test experience j)"),
+        (figures.lca_curves, "Learning curves behind Table 1's LCA columns"),
         (figures.ngm_gains, "NGM gains over time"),
         (figures.neumosync_alphas, "NeuMoSync alphas over time"),
     ]
@@ -325,7 +332,12 @@ def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
             "training on it, its least-squares slope against the task index (percentage "
             "points per task) fitted per seed, and the 95% t-interval over the seeds' slopes "
             "(the seeds are the independent replicates; a task's points within one seed are "
-            "not). A slope whose interval lies below 0 is plasticity loss.",
+            "not). A slope whose interval lies below 0 is plasticity loss. The slope from the "
+            "peak is fitted per seed from its best task to the last (an under-trained start "
+            "that rises before it falls does not dilute the decline); the comparison with "
+            "Naive is the per-seed difference of the all-task slopes over the seeds both "
+            "ran, with its 95% t-interval: above 0, the method loses plasticity more slowly "
+            "than Naive.",
             "",
             t,
             "",

@@ -140,6 +140,16 @@ def slope_interval(curves: Sequence[Sequence[float]], level: float = LEVEL) -> I
     return t_interval([slope(range(len(c)), c) for c in curves], level)
 
 
+def peak_slope(curve: Sequence[float]) -> float:
+    """Least-squares slope of ``curve`` from its maximum to its end (NaN when the maximum
+    is the last point): the decline after the peak, without the rise before it."""
+    c = [float(v) for v in curve]
+    if not c or not all(math.isfinite(v) for v in c):
+        return math.nan
+    k = int(np.argmax(c))
+    return slope(range(len(c) - k), c[k:]) if len(c) - k >= 2 else math.nan
+
+
 def fmt_interval(iv: Interval, scale: float = 100.0, digits: int = 2) -> str:
     """``mean [lo, hi]`` scaled; ``mean (n=1)`` without an interval."""
     if not math.isfinite(iv.mean):

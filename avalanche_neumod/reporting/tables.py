@@ -52,17 +52,34 @@ ACCURACY_NOTE = {
 }
 
 
+ACCURACY_SHORT = {"final": "at the end of the stream", "end_of_task": "right after each task"}
+
+
+def final_accuracy(cell: CellResult) -> float:
+    """The mean over experiences of the accuracy at the end of the stream."""
+    return num(cell.metrics.get("avg_final_accuracy"))
+
+
 def final_accuracy_table(view: View) -> str:
-    """Rows: methods; columns: streams; average accuracy in percent, mean (std) over seeds."""
-    header = ["Method"] + [view.stream_label(s) for s in view.streams]
+    """Rows: methods; columns: streams, each labelled with its accuracy reading; a stream
+    read right after each task also gets its end-of-stream column. Percent, mean ± the
+    half-width of the 95% t-interval over seeds."""
+    kinds = accuracy_kinds(view)
+    cols: list[tuple[str, str, Callable[[CellResult], float]]] = []
+    for s in view.streams:
+        k = kinds.get(s)
+        label = view.stream_label(s)
+        cols.append((s, f"{label} ({ACCURACY_SHORT.get(k, k)})" if k else label, accuracy_of))
+        if k == "end_of_task":
+            cols.append((s, f"{label} ({ACCURACY_SHORT['final']})", final_accuracy))
+    header = ["Method"] + [h for _, h, _ in cols]
     rows = []
     for m in view.methods:
         row = [m]
-        for s in view.streams:
+        for s, _, get in cols:
             g = view.group(s, m)
-            row.append(g.stat(accuracy_of).fmt() if g else "")
+            row.append(g.stat(get).fmt() if g else "")
         rows.append(row)
-    kinds = accuracy_kinds(view)
     notes = [f"- {view.stream_label(s)}: {ACCURACY_NOTE.get(k, k)}" for s, k in kinds.items()]
     return md_table(header, rows) + (
         "\n\nAccuracy per stream:\n" + "\n".join(notes) if notes else ""
@@ -91,7 +108,7 @@ TABLE1_COLUMNS = [
     ("LCA_0", _transfer("LCA_0")),
     ("LCA_F", _transfer("LCA_F")),
     ("LCA_B", _transfer("LCA_B")),
-    ("Avg final acc", accuracy_of),
+    ("Avg final acc", accuracy_of),  # the stream's reading: the note under the table
 ]
 
 
@@ -124,7 +141,8 @@ def _beta(view: View, stream: str) -> str:
 
 
 def table2(view: View) -> str:
-    """NeuMoSync's Table 2: LCA_F and accuracy per stream, as fractions, mean (std)."""
+    """NeuMoSync's Table 2: LCA_F and accuracy per stream, as fractions, mean ± the 95%
+    t half-width."""
     streams = [
         s
         for s in view.streams
@@ -340,19 +358,90 @@ def _grid_text(grid: dict) -> str:
     return "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in grid.items())
 
 
-def tuning_table(view: View) -> str:
-    """Per stream and method: the optimizer the reported cells used, the declared grid,
-    the picked point and its score (mean target over the tuning seeds); methods without a
-    grid are said to be untuned."""
+def _pct(v) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v * 100:.2f}"
+
+
+def _search_text(ch, extendable: Callable[[list], bool], budget: int) -> str:
+    """How the grid search ended: values added on edges, and an edge the pick still sits on."""
+    parts = [f"extended: {e['axis']} + {e['value']} (round {e['round']})" for e in ch.extensions]
+    for k in ch.edges:
+        if not extendable(ch.grid[k]):
+            why = "axis not log-spaced"
+        else:
+            why = f"extended {budget} times already" if budget else "the suite sets no extension"
+        parts.append(f"**on the {k} edge** ({why})")
+    return "; ".join(parts) or "interior, not extended"
+
+
+def _seed_text(ch) -> str:
+    if len(ch.seeds) < 2:
+        return ", ".join(map(str, ch.seeds))
+    n = len(ch.kept)
+    rest = ", ".join(map(str, ch.seeds[1:]))
+    top = "all points" if n == len(ch.scores) else f"top {n} of {len(ch.scores)}"
+    return f"{ch.seeds[0]} (all points); {rest} ({top})"
+
+
+def tuning_details(view: View) -> str:
+    """Every grid point's score on every tuning seed and its mean, per (stream, method)."""
     from ..experiment import tuning as tu
 
     suite = view.manifest.get("suite") or {}
-    grids = tu.method_grids(suite.get("methods") or {})
-    settings = tu.settings(suite.get("tune"))
+    grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
     tuned = [r.to_dict() for r in view.tuning]
-    choices = tu.select(suite.get("tune"), grids, tuned) if tuned and grids else {}
+    if not tuned:
+        return ""
+    choices = tu.select(suite.get("tune"), grids, tuned)
+    out = []
+    for ch in choices.values():
+        pts = tu.points(ch.grid)
+        header = ["point"] + [f"seed {sd}" for sd in ch.seeds] + ["mean", ""]
+        rows = [
+            [tu.point_label(p)]
+            + [
+                _pct(ch.per_seed[sd][i]) if ch.per_seed[sd][i] is not None else "—"
+                for sd in ch.seeds
+            ]
+            + [_pct(ch.scores[i]), "**chosen**" if p == ch.point else ""]
+            for i, p in enumerate(pts)
+        ]
+        stream = "all streams" if ch.stream == "*" else view.stream_label(ch.stream)
+        out.append(f"**{ch.method}** on {stream}:\n\n" + md_table(header, rows))
+    return (
+        "<details><summary>Every grid point's score per tuning seed (percent; — : not run "
+        "on that seed, eliminated by the first seed's ranking)</summary>\n\n"
+        + "\n\n".join(out)
+        + "\n\n</details>"
+    )
+
+
+def tuning_table(view: View) -> str:
+    """Per stream and method: the optimizer the reported cells used, the grid searched
+    (after any extension), the picked point and its score (mean target over the tuning
+    seeds), the seeds each point ran on, and how the search ended (extended, or left on an
+    edge); methods without a grid are said to be untuned. Every point's per-seed scores
+    follow in :func:`tuning_details`."""
+    from ..experiment import tuning as tu
+
+    suite = view.manifest.get("suite") or {}
+    tune = suite.get("tune")
+    grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
+    declared = tu.method_grids(suite.get("methods") or {}, tune)
+    settings = tu.settings(tune)
+    tuned = [r.to_dict() for r in view.tuning]
+    choices = tu.select(tune, grids, tuned) if tuned and declared else {}
     target = settings["target"]
-    header = ["Stream", "Method", "optimizer (reported cells)", "grid", "choice", "score"]
+    header = [
+        "Stream",
+        "Method",
+        "optimizer (reported cells)",
+        "grid",
+        "choice",
+        "score",
+        "tuning seeds",
+        "search",
+    ]
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
@@ -360,10 +449,7 @@ def tuning_table(view: View) -> str:
             opt = _opt(g.cells[0].config)
             ch = tu.choice_for(choices, s, m)
             if ch is not None:
-                score = f"{ch.score * 100:.2f}" if math.isfinite(ch.score) else "n/a"
-                others = ", ".join(
-                    "n/a" if not math.isfinite(v) else f"{v * 100:.2f}" for v in ch.scores
-                )
+                others = ", ".join(_pct(v) for v in ch.scores)
                 rows.append(
                     [
                         view.stream_label(s),
@@ -371,51 +457,43 @@ def tuning_table(view: View) -> str:
                         opt,
                         _grid_text(ch.grid),
                         tu.point_label(ch.point),
-                        f"{score} (all points: {others})",
+                        f"{_pct(ch.score)} (all points: {others})",
+                        _seed_text(ch),
+                        _search_text(ch, tu.extendable, int(settings["extend"] or 0)),
                     ]
                 )
-            elif g.cells[0].config.get("tuned"):  # no manifest: the cells say what ran
+                continue
+            if g.cells[0].config.get("tuned"):  # no manifest: the cells say what ran
                 point = g.cells[0].config["tuned"]["point"]
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        "(not in this run folder's manifest)",
-                        tu.point_label(point),
-                        "",
-                    ]
-                )
-            elif m in grids:
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        _grid_text(grids[m]),
-                        "no tuning cells in this run",
-                        "",
-                    ]
-                )
+                grid, choice = "(not in this run folder's manifest)", tu.point_label(point)
+            elif m in declared:
+                grid, choice = _grid_text(declared[m]), "no tuning cells in this run"
             else:
-                rows.append(
-                    [
-                        view.stream_label(s),
-                        m,
-                        opt,
-                        "none declared",
-                        "not tuned (the suite declares no grid for it)",
-                        "",
-                    ]
-                )
+                grid, choice = "none declared", "not tuned (the suite declares no grid for it)"
+            rows.append([view.stream_label(s), m, opt, grid, choice, "", "", ""])
     note = (
         f"Target: `{target['metric']}` ({target['mode']}imised), mean over the tuning seeds "
         f"{settings['seeds'] or '(none)'}"
         + (" and the streams" if settings["per"] == "suite" else "")
-        + "; scores in percent. Tuning seeds are disjoint from the reported seeds; a grid "
-        "point with a diverged or failed tuning cell scores n/a and is never picked."
+        + "; scores in percent. "
+        + (
+            f"Every point runs on the first tuning seed, the best {settings['keep']} also "
+            "on the others, and the choice is the best mean of those. "
+            if settings["keep"]
+            else ""
+        )
+        + (
+            f"A choice on the first or last value of a log-spaced axis adds the next value "
+            f"outward and the search runs again (at most {settings['extend']} times per "
+            "axis). "
+            if settings["extend"]
+            else ""
+        )
+        + "Tuning seeds are disjoint from the reported seeds; a grid point with a diverged "
+        "or failed tuning cell scores n/a and is never picked."
     )
-    return md_table(header, rows) + "\n\n" + note
+    details = tuning_details(view)
+    return md_table(header, rows) + "\n\n" + note + ("\n\n" + details if details else "")
 
 
 def _activity(c: CellResult) -> list[dict]:
@@ -557,8 +635,10 @@ def _at_end(c: CellResult) -> list[float]:
 
 def slope_table(view: View) -> str:
     """Per plasticity stream and method: accuracy right after task 1 and after the last task,
-    and the least-squares slope of accuracy-after-each-task on the task index (points per
-    task), with its 95% t-interval over the per-seed slopes."""
+    the least-squares slope of accuracy-after-each-task on the task index (points per task)
+    over all tasks and from each seed's peak on, each with its 95% t-interval over the
+    per-seed slopes, and the slope's difference with the Naive row's, paired by seed (the
+    t-interval of the per-seed differences)."""
     from . import stats
 
     header = [
@@ -566,22 +646,46 @@ def slope_table(view: View) -> str:
         "Method",
         "after task 1",
         "after last task",
-        "slope (points/task) [95% CI]",
+        "slope, all tasks (points/task) [95% CI]",
+        "slope from the peak [95% CI]",
+        "slope − Naive's, paired by seed [95% CI]",
         "seeds",
         "trend",
     ]
     rows = []
     for s in plasticity_streams(view):
+        naive = naive_key(view, s)
+        ref = {}
+        if naive is not None:
+            ref = {
+                int(c.config["seed"]): stats.slope(range(len(_at_end(c))), _at_end(c))
+                for c in view.group(s, naive).ok
+                if len(_at_end(c)) >= 2
+            }
         for m in view.methods_of(s):
             g = view.group(s, m)
-            curves = [_at_end(c) for c in g.ok if len(_at_end(c)) >= 2]
+            ok = [c for c in g.ok if len(_at_end(c)) >= 2]
+            curves = [_at_end(c) for c in ok]
             if not curves:
                 continue
             iv = stats.slope_interval(curves)
+            peak = stats.t_interval([stats.peak_slope(c) for c in curves])
             if not iv.excludes_zero():
                 trend = "no detectable trend" if math.isfinite(iv.lo) else "n/a (one seed)"
             else:
                 trend = "**declines** (plasticity loss)" if iv.hi < 0 else "rises"
+            if m == naive:
+                vs = "(the reference)"
+            else:
+                diffs = [
+                    stats.slope(range(len(_at_end(c))), _at_end(c)) - ref[int(c.config["seed"])]
+                    for c in ok
+                    if int(c.config["seed"]) in ref
+                ]
+                d = stats.t_interval(diffs)
+                vs = stats.fmt_interval(d) if diffs else "no shared seeds"
+                if d.excludes_zero():
+                    vs += " (loses plasticity faster)" if d.hi < 0 else " (slower)"
             rows.append(
                 [
                     view.stream_label(s),
@@ -589,6 +693,8 @@ def slope_table(view: View) -> str:
                     g.stat(lambda c: _at_end(c)[0]).fmt(),
                     g.stat(lambda c: _at_end(c)[-1]).fmt(),
                     stats.fmt_interval(iv),
+                    stats.fmt_interval(peak),
+                    vs,
                     str(iv.n),
                     trend,
                 ]

@@ -3,7 +3,8 @@
 For every (stream, method) of the suite's preset, one short cell is run with the same
 model, batch size, test set and metrics but 2 experiences of about 150 iterations each;
 its training time per iteration and evaluation time per test experience are
-extrapolated to the preset's iterations and evaluations:
+extrapolated to the preset's iterations and evaluations (tuning cells: the procedure of
+``experiment/tuning.py``, without extensions and with every extension taken):
 
     est = train_s/iteration * iterations + eval_s/(test experience evaluated) * n_exp^2
           + probe_s/experience * n_exp
@@ -65,6 +66,27 @@ def _time(cfg: dict, root) -> dict:
     }
 
 
+def tuning_cell_counts(grid: dict | None, tset: dict) -> tuple[int, int]:
+    """Tuning cells of one (stream, method) pair: without any grid extension, and with
+    every extendable axis extended the allowed number of times (an upper bound): every
+    point on the first tuning seed, the kept ones on the others, in each round."""
+    if not grid:
+        return 0, 0
+    n_seeds, keep, ext = len(tset["seeds"]), tset["keep"], int(tset["extend"] or 0)
+
+    def count(sizes: list[int], rounds: int) -> int:
+        n = 1
+        for k in sizes:
+            n *= k
+        kept = n if keep is None else min(keep, n) * rounds
+        return n + min(n, kept) * (n_seeds - 1)
+
+    sizes = [len(v) for v in grid.values()]
+    grown = [len(v) + ext if tuning.extendable(list(v)) else len(v) for v in grid.values()]
+    n_ext = sum(ext for v in grid.values() if tuning.extendable(list(v)))
+    return count(sizes, 1), count(grown, 1 + n_ext)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("suites", nargs="+")
@@ -82,8 +104,8 @@ def main(argv=None) -> int:
         suite = load_suite(name, args.preset)
         cells = expand(suite, seeds=suite.seeds[:1])
         n_seeds = len(suite.seeds)
-        grids = tuning.method_grids(suite.methods)
-        n_tune = len(tuning.settings(suite.tune)["seeds"])
+        grids = tuning.method_grids(suite.methods, suite.tune)
+        tset = tuning.settings(suite.tune)
         for cfg in cells:
             short, iters, n_exp = _short(cfg)
             key = json.dumps(
@@ -120,9 +142,7 @@ def main(argv=None) -> int:
                 + t["eval_per_test_exp"] * n_exp * n_exp
                 + t["probe_per_exp"] * n_exp
             )
-            n_points = (
-                len(tuning.points(grids[cfg["method_key"]])) if cfg["method_key"] in grids else 0
-            )
+            n_min, n_max = tuning_cell_counts(grids.get(cfg["method_key"]), tset)
             rows.append(
                 {
                     "suite": name,
@@ -131,7 +151,8 @@ def main(argv=None) -> int:
                     "iterations": iters,
                     "est_cell_s": est,
                     "reported_cells": n_seeds,
-                    "tuning_cells": n_points * n_tune,
+                    "tuning_cells": n_min,
+                    "tuning_cells_max": n_max,
                     "ms_per_iteration": 1000 * t["train_per_it"],
                 }
             )
@@ -142,10 +163,12 @@ def main(argv=None) -> int:
         rs = [r for r in rows if r["suite"] == name]
         cells = sum(r["reported_cells"] + r["tuning_cells"] for r in rs)
         total = sum(r["est_cell_s"] * (r["reported_cells"] + r["tuning_cells"]) for r in rs)
+        worst = sum(r["est_cell_s"] * (r["reported_cells"] + r["tuning_cells_max"]) for r in rs)
         print(
             f"{name} ({args.preset}): {sum(r['reported_cells'] for r in rs)} reported + "
             f"{sum(r['tuning_cells'] for r in rs)} tuning cells = {cells}; "
-            f"total {total / 3600:.1f} core-h, {total / 2 / 3600:.1f} h with --jobs 2"
+            f"total {total / 3600:.1f} core-h, {total / 2 / 3600:.1f} h with --jobs 2 "
+            f"(every extension taken: {worst / 3600:.1f} core-h)"
         )
         for r in rs:
             print(

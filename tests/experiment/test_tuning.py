@@ -262,3 +262,159 @@ def test_select_matches_points_not_indices_when_the_grid_axes_are_reordered():
     b = select(tune, {"M": {"lr": [0.01, 0.03], "ema_decay": [0.99, 0.999]}}, results)[("s", "M")]
     assert a.point == b.point == {"ema_decay": 0.999, "lr": 0.01}
     assert a.score == b.score == 0.9
+
+
+# ---- the reviewer's protocol: one shared grid, successive halving, extension on edges ----
+
+PROTOCOL = """
+tune:
+  seeds: [10, 11]
+  target: {metric: avg_final_accuracy, mode: max}
+  grid: {lr: [0.001, 0.003, 0.01]}
+  keep: 2
+  extend: 2
+methods:
+  Naive: {}
+  CBP: {tune: {lr: [0.5], rho: [0.0, 0.1]}}
+"""
+
+
+def _drive(suite, value):
+    """Run the procedure on fake results ``value(method, point, seed)`` until it settles;
+    returns (choices, every tuning cell config that was asked for)."""
+    asked, results = [], []
+    cells = tuning.tuning_cells(suite)
+    while cells:
+        asked += cells
+        results += [
+            _fake(c, value(c["method_key"], c["tuning"]["point"], c["seed"])) for c in cells
+        ]
+        cells = tuning.next_cells(suite, results)
+    grids = {k: (m or {}).get("tune") or {} for k, m in suite.methods.items()}
+    return tuning.select(suite.tune, grids, results), asked
+
+
+def _peak(at: float):
+    """A score peaking at lr = ``at`` (log-distance), the same on every seed."""
+    return lambda m, p, s: 1.0 - abs(math.log10(p["lr"]) - math.log10(at)) / 10
+
+
+def test_step_out_continues_the_log_spacing():
+    assert tuning.step_out([0.001, 0.003, 0.01, 0.03, 0.1], +1) == 0.3
+    assert tuning.step_out([0.001, 0.003, 0.01, 0.03, 0.1], -1) == 0.0003
+    assert tuning.step_out([0.003, 0.01, 0.03], +1) == 0.1
+    assert tuning.step_out([1.0, 2.0, 4.0], +1) == 8.0 and tuning.step_out([1, 2, 4], -1) == 0.5
+    assert tuning.step_out([0.01, 0.1], +1) == 1.0
+    assert tuning.extendable([0.025, 0.05, 0.1]) and not tuning.extendable([0.9, 0.99, 0.999])
+    assert not tuning.extendable([0.1, 0.01]) and not tuning.extendable([0.0, 0.1])
+
+
+def test_shared_grid_replaces_a_methods_own_axis_and_comes_first(tmp_path):
+    s = _suite(tmp_path, PROTOCOL)
+    grids = tuning.method_grids(s.methods, s.tune)
+    assert grids["Naive"] == {"lr": [0.001, 0.003, 0.01]}
+    assert list(grids["CBP"]) == ["lr", "rho"] and grids["CBP"]["lr"] == [0.001, 0.003, 0.01]
+    cells = tuning.tuning_cells(s)
+    # with `keep`, the first round is every point on the first tuning seed only
+    assert {c["seed"] for c in cells} == {10} and len(cells) == 3 + 6
+
+
+def test_edge_choice_extends_the_grid_until_interior(tmp_path):
+    s = _suite(tmp_path, PROTOCOL.replace("  CBP: {tune: {lr: [0.5], rho: [0.0, 0.1]}}\n", ""))
+    ch, asked = _drive(s, _peak(0.03))
+    c = ch[("toy", "Naive")]
+    # 0.01 (top edge) -> 0.03 added -> still the edge -> 0.1 added -> 0.03 is interior
+    assert c.grid == {"lr": [0.001, 0.003, 0.01, 0.03, 0.1]}
+    assert c.point == {"lr": 0.03} and c.edges == [] and c.extended
+    assert [(e["axis"], e["value"], e["round"]) for e in c.extensions] == [
+        ("lr", 0.03, 1),
+        ("lr", 0.1, 2),
+    ]
+    assert c.base_grid == {"lr": [0.001, 0.003, 0.01]}
+    # successive halving: every point on seed 10, only the top 2 of the final grid on 11
+    on_11 = sorted(p["tuning"]["point"]["lr"] for p in asked if p["seed"] == 11)
+    assert {p["tuning"]["point"]["lr"] for p in asked if p["seed"] == 10} == set(c.grid["lr"])
+    assert set(on_11) == {0.003, 0.01, 0.03}  # the top 2 of each round
+    assert [c.grid["lr"][i] for i in c.kept] == [0.01, 0.03]
+    assert c.per_seed[11][0] is None and c.per_seed[10][0] is not None
+    assert math.isnan(c.scores[0]) and c.n_cells[c.kept[0]] == 2
+    # every asked-for cell is one the suite can recognise (a later --resume keeps it)
+    assert all(tuning.admissible(s, "Naive", p["tuning"]["point"]) for p in asked)
+    assert not tuning.admissible(s, "Naive", {"lr": 3.0})
+
+
+def test_extension_budget_and_unextendable_axes_leave_the_edge_recorded(tmp_path):
+    s = _suite(tmp_path, PROTOCOL.replace("extend: 2", "extend: 1"))
+    ch, _ = _drive(s, _peak(10.0))
+    c = ch[("toy", "Naive")]
+    assert c.grid["lr"][-1] == 0.03 and c.point == {"lr": 0.03} and c.edges == ["lr"]
+    # an axis that is not log-spaced is never extended; the pick is flagged on its edge
+    s = _suite(tmp_path, PROTOCOL.replace("rho: [0.0, 0.1]", "rho: [0.0, 0.1, 0.2]"))
+    ch, _ = _drive(s, lambda m, p, sd: p.get("rho", 0) - abs(math.log10(p["lr"]) + 2.5) / 10)
+    c = ch[("toy", "CBP")]
+    assert c.grid["rho"] == [0.0, 0.1, 0.2] and c.point["rho"] == 0.2 and "rho" in c.edges
+    assert c.point["lr"] == 0.003 and "lr" not in c.edges
+
+
+def test_choice_is_the_best_mean_over_both_seeds_not_the_first_seeds_best(tmp_path):
+    s = _suite(tmp_path, PROTOCOL.replace("extend: 2", "extend: 0"))
+    table = {(0.001, 10): 0.1, (0.003, 10): 0.9, (0.01, 10): 0.8, (0.003, 11): 0.1, (0.01, 11): 0.7}
+    ch, asked = _drive(s, lambda m, p, sd: table.get((p["lr"], sd), 0.0))
+    c = ch[("toy", "Naive")]
+    assert c.point == {"lr": 0.01} and c.score == pytest.approx(0.75)
+    assert not any(p["seed"] == 11 and p["tuning"]["point"]["lr"] == 0.001 for p in asked)
+
+
+def test_run_extends_and_resumes_with_the_later_rounds_cells(tmp_path):
+    body = (
+        PROTOCOL.replace("[0.001, 0.003, 0.01]", "[1.0e-7, 1.0e-6]")
+        .replace("extend: 2", "extend: 1")
+        .replace("  CBP: {tune: {lr: [0.5], rho: [0.0, 0.1]}}\n", "")
+    )
+    s = _suite(tmp_path, body)
+    out = tmp_path / "run"
+    run_suite(s, str(out), progress=False)
+    (choice,) = json.loads((out / "tuning.json").read_text())["choices"]
+    # at such small rates the pick is on an edge: the grid grew by one value
+    assert len(choice["extensions"]) == 1 and len(choice["grid"]["lr"]) == 3
+    res = load_results(out)
+    tuned = [r["config"] for r in res if r["config"].get("tuning")]
+    assert len([c for c in tuned if c["seed"] == 10]) == 3  # every point of the final grid
+    assert 2 <= len([c for c in tuned if c["seed"] == 11]) <= 3  # the top 2 of each round
+    (rep,) = [r for r in res if not r["config"].get("tuning")]
+    assert rep["config"]["tuned"]["point"] == choice["point"]
+    summ = run_suite(s, str(out), progress=False, resume=True)
+    assert summ.statuses == {}
+    # the report's tuning table says how the search went, and every per-seed score
+    from avalanche_neumod.reporting import write_report
+
+    md = write_report(out, tmp_path / "rep").read_text()
+    sec = md.split("## Optimizers and tuning")[1].split("\n## ")[0]
+    (row,) = [r for r in sec.splitlines() if r.startswith("| toy | Naive |")]
+    ext = choice["extensions"][0]
+    assert f"extended: lr + {ext['value']} (round 1)" in row
+    assert "10 (all points); 11 (top 2 of 3)" in row
+    details = sec.split("<details>")[1]
+    assert "| point | seed 10 | seed 11 | mean |" in details
+    picked = [r for r in details.splitlines() if "**chosen**" in r]
+    assert len(picked) == 1 and f"lr={choice['point']['lr']} |" in picked[0]
+    assert f"{100 * choice['score']:.2f}" in picked[0]
+
+
+@pytest.mark.parametrize("name", ["plasticity", "transfer", "recurring", "ablation", "maml"])
+@pytest.mark.parametrize("preset", ["lab", "paper"])
+def test_lab_and_paper_presets_tune_as_a_reviewer_accepts(name, preset):
+    """One extendable lr grid of >= 5 log-spaced values for every method, >= 3 values on
+    every method-specific axis, >= 2 tuning seeds for the competing points, extension on."""
+    s = load_suite(name, preset)
+    st = tuning.settings(s.tune)
+    assert len(st["seeds"]) >= 2 and st["keep"] >= 2 and st["extend"] >= 1
+    grids = tuning.method_grids(s.methods, s.tune)
+    assert set(grids) == set(s.methods)
+    (lr,) = {tuple(g["lr"]) for g in grids.values()}
+    assert len(lr) >= 5 and tuning.extendable(list(lr))
+    for mk, g in grids.items():
+        assert all(len(v) >= 3 for k, v in g.items() if k != "lr"), (mk, g)
+    if preset == "lab":  # memorisation streams at the epochs where Naive fits task 1
+        rl = [x for k, x in s.streams.items() if "random_label" in k]
+        assert rl and all(x["train"]["epochs"] == 400 for x in rl)

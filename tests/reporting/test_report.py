@@ -48,7 +48,7 @@ def test_tiny_suite_end_to_end(tiny_suite, tmp_path):
     assert len(results) == 12
 
     # the final-accuracy table's numbers are the JSON results' mean (std) over seeds
-    section = md.split("## Average final accuracy")[1].split("##")[0]
+    section = md.split("## Average accuracy")[1].split("##")[0]
     for col, stream in ((1, "toy"), (2, "toy2")):
         for method in ("FastNaive", "Naive"):
             accs = [
@@ -258,8 +258,8 @@ def test_report_from_saved_json_only(tmp_path):
         r["error"] = "ValueError: boom" if r["status"] == "failed" else None
         write_json_atomic(tmp_path / "run" / "cells" / f"{r['cell_id']}.json", r)
     md = write_report(tmp_path / "run", tmp_path / "rep").read_text()
-    assert _cell_value(md.split("## Average final accuracy")[1], "X", 1) == _pm([0.25, 0.75])
-    assert _cell_value(md.split("## Average final accuracy")[1], "Y", 1) == "failed (1/1)"
+    assert _cell_value(md.split("## Average accuracy")[1], "X", 1) == _pm([0.25, 0.75])
+    assert _cell_value(md.split("## Average accuracy")[1], "Y", 1) == "failed (1/1)"
     assert "`a__Y__seed0`: **failed**: ValueError: boom" in md
 
 

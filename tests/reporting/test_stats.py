@@ -55,6 +55,10 @@ def test_slope_interval_known_answer():
     flat = [list(0.5 + 0.05 * rng.standard_normal(10)) for _ in range(5)]
     assert not st.slope_interval(flat).excludes_zero()
     assert st.slope([0, 1, 2], [1.0, 3.0, 5.0]) == pytest.approx(2.0)
+    # from the peak on: an under-trained rise before the decline is left out
+    assert st.peak_slope([0.2, 0.5, 0.8, 0.6, 0.4]) == pytest.approx(-0.2)
+    assert st.slope(range(5), [0.2, 0.5, 0.8, 0.6, 0.4]) == pytest.approx(0.05)
+    assert math.isnan(st.peak_slope([0.1, 0.2, 0.3]))  # the peak is the last task
 
 
 def _cell(stream, method, seed, acc, at_end=None, name=None, activity=None, matrix=None):
@@ -138,6 +142,15 @@ def test_claims_against_naive_and_slopes():
     assert "-5.00 [" in naive and "declines" in naive  # 5 points per task
     good = [r for r in t.splitlines() if "| Good |" in r][0]
     assert "no detectable trend" in good
+    # the slope from the peak (Naive's peak is its first task: the same -5) and the slope
+    # difference with Naive's, paired by seed
+    cells = {h.strip(): i for i, h in enumerate(t.splitlines()[0].split("|"))}
+    col = cells["slope − Naive's, paired by seed [95% CI]"]
+    assert naive.split("|")[cells["slope from the peak [95% CI]"]].strip().startswith("-5.00 [")
+    assert naive.split("|")[col].strip() == "(the reference)"
+    assert good.split("|")[col].strip().startswith("5.") and "(slower)" in good
+    cbp = [r for r in t.splitlines() if "| CBP |" in r][0]
+    assert cbp.split("|")[col].strip() == "0.00 [0.00, 0.00]"  # Naive's own curves
 
 
 def test_activity_table_and_naive_flag():
