@@ -83,7 +83,7 @@ def test_installed_wheel_is_the_package_imported(installed, tmp_path):
     )
     out = _user(installed, tmp_path, sys.executable, "-c", code).splitlines()
     assert Path(out[0]).resolve() == (installed / "avalanche_neumod" / "__init__.py").resolve()
-    on_path = [Path(p).resolve() for p in out[1:]]
+    on_path = [Path(p).resolve() for p in out[1:] if Path(p).exists()]  # not path hooks
     venv = Path(sys.prefix).resolve()  # the interpreter's own site-packages may sit in the clone
     inside = [
         p for p in on_path if (p == REPO or REPO in p.parents) and venv not in (p, *p.parents)
