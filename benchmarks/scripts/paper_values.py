@@ -11,6 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from avalanche_neumod.reporting.paper_values import TABLE1_KEYS
+
 STREAMS = {
     "Random Label CIFAR-10": "random_label_cifar10",
     "Random Label MNIST": "random_label_mnist",
@@ -27,18 +29,7 @@ METHODS = {
     "NeuMoSync": "NeuMoSync",
     "MAML": "MAML",
 }
-COLUMNS = [
-    "BKT_half",
-    "BKT_beta",
-    "BKT_mean",
-    "FKT_half",
-    "FKT_beta",
-    "FKT_mean",
-    "LCA_0",
-    "LCA_F",
-    "LCA_B",
-    "avg_final_accuracy",
-]
+COLUMNS = list(TABLE1_KEYS.values())  # the paper's Table 1 columns, in its order
 OUT = Path(__file__).resolve().parents[2] / "avalanche_neumod" / "reporting" / "paper_values.yaml"
 
 
