@@ -108,7 +108,7 @@ TABLE1_COLUMNS = [
     ("LCA_0", _transfer("LCA_0")),
     ("LCA_F", _transfer("LCA_F")),
     ("LCA_B", _transfer("LCA_B")),
-    ("Avg final acc", accuracy_of),  # the stream's reading: the note under the table
+    ("Avg acc", accuracy_of),  # the stream's own reading, named in its block's heading row
 ]
 
 
@@ -120,12 +120,16 @@ def table1(view: View) -> str:
     """NeuMoSync's Table 1, one block of rows per stream, in percent."""
     header = ["Method"] + [name for name, _ in TABLE1_COLUMNS]
     rows = []
+    kinds = accuracy_kinds(view)
     for s in view.streams:
         ms = [m for m in view.methods_of(s) if any(has_transfer(c) for c in view.group(s, m).cells)]
         if not ms:
             continue
         beta = _beta(view, s)
-        rows.append([f"**{view.stream_label(s)}** (β = {beta})"] + [""] * len(TABLE1_COLUMNS))
+        reading = ACCURACY_SHORT.get(kinds.get(s, ""), "")
+        note = f"; Avg acc {reading}" if reading else ""
+        label = f"**{view.stream_label(s)}** (β = {beta}{note})"
+        rows.append([label] + [""] * len(TABLE1_COLUMNS))
         for m in ms:
             g = view.group(s, m)
             rows.append([m] + [g.stat(get).fmt() for _, get in TABLE1_COLUMNS])
