@@ -266,32 +266,22 @@ def update_manifest(run_dir: Union[str, Path], suite: dict, invocation: dict) ->
 
 def compact_run(run_dir: Union[str, Path]) -> list[str]:
     """Rewrite every plain ``<cell>.json`` of a run folder as ``<cell>.json.gz``; the ids
-    converted. Each compact file is read back and compared with the plain one before the
-    plain one is removed, so nothing is lost; a damaged plain file is left as it is."""
+    converted. Each cell's compact form is decoded and compared with the plain document
+    before it is written (and the plain file removed), so nothing is lost; a damaged plain
+    file is left as it is."""
     done = []
     for p in cell_files(run_dir):
         if _is_compact(p):
             continue
         try:
-            data = read_json(p)
+            data = _clean(read_json(p))
         except DamagedFile as e:
             warnings.warn(f"left as it is: {e}", DamagedFileWarning, stacklevel=2)
             continue
-        cid = cell_id_of(p)
-        target = cell_path(run_dir, cid)
-        tmp = target.with_name(f".{target.name}.check")
-        tmp.write_bytes(compact.dumps(_clean(data)))
-        same = json.dumps(read_json_compact(tmp), sort_keys=True) == json.dumps(
-            _clean(data), sort_keys=True
-        )
-        tmp.unlink()
-        if not same:  # cannot happen for JSON data; refuse rather than lose anything
+        back = compact.loads(compact.dumps(data))
+        if json.dumps(back, sort_keys=True) != json.dumps(data, sort_keys=True):
             raise ValueError(f"{p}: the compact copy does not read back equal; kept as it is")
-        write_json_atomic(target, data)  # removes the plain file once the compact one is in
+        cid = cell_id_of(p)
+        write_json_atomic(cell_path(run_dir, cid), data)  # removes the plain file once written
         done.append(cid)
     return done
-
-
-def read_json_compact(path: Union[str, Path]) -> Any:
-    """The document in a compact file regardless of its name."""
-    return compact.loads(Path(path).read_bytes())

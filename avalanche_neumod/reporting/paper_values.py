@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterator
 
 import yaml
 
@@ -46,25 +47,30 @@ def _stream_name(view: View, stream: str) -> str:
     return stream
 
 
+def _with_paper_row(view: View, data: dict) -> Iterator[tuple[str, str, Any, dict]]:
+    """(stream, method, its cell group, the paper's values) for every method of every stream
+    that the paper's table has and that has transfer measures here."""
+    for s in view.streams:
+        paper = data["streams"].get(_stream_name(view, s)) or {}
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            if m in paper and any(has_transfer(c) for c in g.cells):
+                yield s, m, g, paper[m]
+
+
 def table1_beside_paper(view: View) -> str:
     """Per stream and method with the paper's Table 1 row: ours (mean ± 95% t half-width,
     percent) over the paper's value (its parenthesised spread), column by column."""
     data = load()["neumosync_table1"]
     header = ["Stream", "Method", ""] + [name for name, _ in TABLE1_COLUMNS]
     rows = []
-    for s in view.streams:
-        paper = data["streams"].get(_stream_name(view, s)) or {}
-        for m in view.methods_of(s):
-            g = view.group(s, m)
-            if m not in paper or not any(has_transfer(c) for c in g.cells):
-                continue
-            p = paper[m]
-            rows.append(
-                [view.stream_label(s), m, "ours"] + [g.stat(get).fmt() for _, get in TABLE1_COLUMNS]
-            )
-            rows.append(
-                ["", "", "paper"] + [f"{p[k][0]:.2f} ({p[k][1]:.2f})" for k in TABLE1_KEYS.values()]
-            )
+    for s, m, g, p in _with_paper_row(view, data):
+        rows.append(
+            [view.stream_label(s), m, "ours"] + [g.stat(get).fmt() for _, get in TABLE1_COLUMNS]
+        )
+        rows.append(
+            ["", "", "paper"] + [f"{p[k][0]:.2f} ({p[k][1]:.2f})" for k in TABLE1_KEYS.values()]
+        )
     if not rows:
         return ""
     return (
@@ -80,23 +86,17 @@ def table2_beside_paper(view: View) -> str:
     data = load()["neumosync_table2"]
     header = ["Stream", "Method", "LCA_F (ours)", "LCA_F (paper)", "Acc (ours)", "Acc (paper)"]
     rows = []
-    for s in view.streams:
-        paper = data["streams"].get(_stream_name(view, s)) or {}
-        for m in view.methods_of(s):
-            g = view.group(s, m)
-            if m not in paper or not any(has_transfer(c) for c in g.cells):
-                continue
-            p = paper[m]
-            rows.append(
-                [
-                    view.stream_label(s),
-                    m,
-                    g.stat(_transfer("LCA_F")).fmt(1.0),
-                    f"{p['LCA_F']:.2f}",
-                    g.stat(accuracy_of).fmt(1.0),
-                    f"{p['accuracy']:.2f}",
-                ]
-            )
+    for s, m, g, p in _with_paper_row(view, data):
+        rows.append(
+            [
+                view.stream_label(s),
+                m,
+                g.stat(_transfer("LCA_F")).fmt(1.0),
+                f"{p['LCA_F']:.2f}",
+                g.stat(accuracy_of).fmt(1.0),
+                f"{p['accuracy']:.2f}",
+            ]
+        )
     if not rows:
         return ""
     return md_table(header, rows) + f"\n\nPaper: {data['source']}, at the paper's scale."
