@@ -28,11 +28,13 @@ _LAST: dict[str, Any] = {}
 class SampledTensors(ExperienceTensors):
     """Rows ``index`` of ``pool``: ``y`` and ``t`` stored, ``x`` gathered on each read."""
 
-    def __init__(self, pool: ExperienceTensors, index: torch.Tensor):  # noqa: D107
+    def __init__(self, pool: ExperienceTensors, index: torch.Tensor, *, check: bool = True):
+        """``check=False``: ``index`` is already known to fit ``pool`` (a moved copy; the
+        check would read the index back from the device)."""
         index = torch.as_tensor(index, dtype=torch.long)
         if index.dim() != 1:
             raise ValueError("index must be one-dimensional")
-        if len(index) and (int(index.min()) < 0 or int(index.max()) >= len(pool)):
+        if check and len(index) and (int(index.min()) < 0 or int(index.max()) >= len(pool)):
             raise ValueError(f"index out of range for a pool of {len(pool)} items")
         self.pool = pool
         self.index = index
@@ -81,12 +83,7 @@ class SampledTensors(ExperienceTensors):
         return self.pool.x.device
 
     def _moved_to(self, device: torch.device) -> ExperienceTensors:
-        # the index was checked when this experience was built: the copy is not checked
-        # again (that would read the index back from the device)
-        out = SampledTensors.__new__(SampledTensors)
-        out.pool, out.index = self.pool.to(device), self.index.to(device)
-        out._y, out._t, out._moved = self._y.to(device), self._t.to(device), {}
-        return out
+        return SampledTensors(self.pool.to(device), self.index.to(device), check=False)
 
     def samples(self) -> Dataset:
         return _TensorSamples(self.pool.x, self.y, rows=self.index)
