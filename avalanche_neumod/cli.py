@@ -133,7 +133,8 @@ def cmd_list(args) -> int:
     if what in ("methods", "all"):
         print("methods:")
         for name, spec in registry.METHODS.items():
-            print(f"  {name:14s} {spec.kind:9s} {spec.target:52s} {spec.doc}")
+            target = registry.target(spec)
+            print(f"  {name:14s} {spec.kind:9s} {target:52s} {spec.doc}")
     if what in ("models", "all"):
         print("models:")
         for name, model in registry.MODELS.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Sequence
 
+from ..experiment import registry
 from ..results import CellResult
 from .results_view import Stat, View, num
 
@@ -352,7 +353,7 @@ def naive_key(view: View, stream: str) -> Optional[str]:
 def _opt(cfg: dict) -> str:
     o = dict(cfg.get("optimizer") or {})
     name = o.pop("name", "sgd")
-    if name == "own":
+    if registry.builds_own_optimizer(cfg):  # its declaration: the optimizer is the mechanism
         lr = cfg.get("method", {}).get("args", {}).get("lr")
         return "its own" + (f" (lr={lr})" if lr is not None else "")
     return name + (" " + ", ".join(f"{k}={v}" for k, v in o.items()) if o else "")
