@@ -134,7 +134,10 @@ def cmd_list(args) -> int:
         print("methods:")
         for name, spec in registry.METHODS.items():
             target = registry.target(spec)
-            print(f"  {name:14s} {spec.kind:9s} {target:52s} {spec.doc}")
+            extra = ["own optimizer"] if spec.owns_optimizer else []
+            extra += [f"tunable: {', '.join(spec.tunable)}"] if spec.tunable else []
+            more = f" ({'; '.join(extra)})" if extra else ""
+            print(f"  {name:14s} {spec.kind:9s} {target:52s} {spec.doc}{more}")
     if what in ("models", "all"):
         print("models:")
         for name, model in registry.MODELS.items():
