@@ -13,11 +13,14 @@ from avalanche_neumod.experiment.results import (
     cell_path,
     load_cell,
     load_manifest,
+    load_results,
     read_json,
     write_json_atomic,
 )
 from avalanche_neumod.experiment.sharing import NAMING_KEYS, training_key
 from avalanche_neumod.experiment.suite import expand, load_suite
+from avalanche_neumod.reporting import tables
+from avalanche_neumod.reporting.results_view import View
 
 # Another suite with one row that trains what tiny's FastNaive trains (other key, other
 # label) and one that does not (another learning rate).
@@ -104,3 +107,17 @@ def test_cells_of_other_code_are_not_adopted(tmp_path, monkeypatch):
     assert sorted(calls) == ["same_toy__Faster__seed0", "same_toy__Plain__seed0"]
     assert summary.shared == {}
     assert any("other code" in m and "not adopted" in m for m in logs)
+
+
+def test_report_counts_adopted_cells(tmp_path):
+    tiny, other = _suites(tmp_path)
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    run_suite(tiny, str(run_a), progress=False, streams=["toy"])
+    run_suite(other, str(run_b), progress=False, share=[str(run_a)])
+    table = tables.status_table(View(load_results(run_b), load_manifest(run_b)))
+    assert "adopted (trained in another run)" in table
+    rows = {line.split("|")[2].strip(): line.split("|")[-2].strip() for line in
+            table.splitlines()[2:]}  # fmt: skip
+    assert rows == {"Plain": "1", "Faster": "0"}
+    plain = tables.status_table(View(load_results(run_a), load_manifest(run_a)))
+    assert "adopted" not in plain  # reports without shared cells are unchanged
