@@ -1,10 +1,11 @@
 """The NeuMoSync strategy (reconstructed, every decision ours: docs/neumosync.md).
 
-One training iteration: the loss is the criterion (cross-entropy) of the
-InferenceNetwork's output (alphas from the minibatch); one optimizer updates
-theta, the learnable neuron features and NeuroSync together (plain backprop,
-no meta-learning loop); then the ConsolidatedNetwork takes its EMA step and the
-activity statistics absorb the batch's activity. Evaluation runs the
+The equations are in :mod:`avalanche_neumod.models.neumosync.mechanism`; this module
+trains them. One training iteration is eq. (8), the joint objective: the loss is the
+criterion (cross-entropy) of the InferenceNetwork's output (alphas from the minibatch);
+one optimizer updates theta, the learnable neuron features and NeuroSync together (plain
+backprop, no meta-learning loop); then the ConsolidatedNetwork takes its EMA step (2)
+and the activity statistics absorb the batch's activity (1). Evaluation runs the
 InferenceNetwork with alphas from the evaluation batch and updates nothing.
 
 Variants (ours, issue 13; docs/neumosync.md):
@@ -38,6 +39,7 @@ from torch import nn
 
 from .._checks import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
+from ..models.neumosync.fast import prefer_foreach
 from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .template import FastTemplate
 
@@ -56,26 +58,6 @@ def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
     main = [p for p in net.parameters() if id(p) in theta]
     rest = [p for p in net.parameters() if id(p) not in theta]
     return [{"params": main}, {"params": rest, "lr": float(neurosync_lr)}]
-
-
-def prefer_foreach(optimizer: torch.optim.Optimizer) -> None:
-    """Let a given optimizer that left ``foreach`` unset use its multi-tensor implementation.
-
-    ``foreach=None`` means, on the CPU, one Python loop over the parameter tensors with
-    about ten operations each; NeuMoSync has 38 tensors (6 for theta), and that loop was
-    measured as the largest single item of an iteration with stock Adam
-    (docs/neumosync.md, "Parameters and cost"). ``foreach=True`` is the same update
-    computed with one operation per step over all tensors. Optimizers without the option,
-    fused ones, ``differentiable`` ones and an explicit ``foreach`` are left alone.
-    """
-    defaults = optimizer.defaults
-    if "foreach" not in defaults or defaults.get("fused") or defaults.get("differentiable"):
-        return
-    if defaults["foreach"] is None:
-        defaults["foreach"] = True  # groups added later (Avalanche's make_optimizer)
-    for group in optimizer.param_groups:
-        if group.get("foreach") is None and not group.get("fused"):
-            group["foreach"] = True
 
 
 class NeuMoSync(FastTemplate):
@@ -162,11 +144,28 @@ class NeuMoSync(FastTemplate):
             "experiences": [],
         }
         self._train_iterations = 0
-        self._exp_sums: Optional[torch.Tensor] = None
+        self._exp_sums: Optional[list] = None
+        # per alpha kind: samples within 1% of a bound, and samples that can reach one
+        self._saturated = torch.zeros(4, dtype=torch.float64)
+        self._bounded = torch.zeros(4, dtype=torch.float64)
 
     @property
     def network(self) -> NeuMoSyncNetwork:
         return self.model
+
+    # ------------------------------------------------------------------ reporting hooks
+    def mechanism_history(self) -> dict[str, dict]:
+        """``{"alphas": alpha_history}`` once an alpha was recorded (the runner's histories)."""
+        h = self.alpha_history
+        return {"alphas": h} if (h["iterations"] or h["experiences"]) else {}
+
+    def mechanism_activity(self, strategy=None) -> dict[str, float]:
+        """Per alpha kind, the fraction of the current experience's alphas (neurons x
+        iterations, x samples with ``context="sample"``) within 1% of their bound, i.e.
+        ``|alpha - neutral| >= 0.99 a`` (issue 25's saturation), over the neurons whose alpha
+        is not fixed by an ablation: ``alpha_saturation_<kind>``; NaN where none can move."""
+        frac = (self._saturated / self._bounded).tolist()
+        return {f"alpha_saturation_{k}": float(v) for k, v in zip(ALPHA_KINDS, frac)}
 
     def forward(self):
         if self.objective == "lookahead" and self.is_training and len(self.mb_x) > 1:
@@ -208,8 +207,8 @@ class NeuMoSync(FastTemplate):
         return torch.cat((out_a, out_b))
 
     def optimizer_step(self):
-        """Optimizer step on theta, e_i and NeuroSync; then the EMA step and the
-        statistics update (docs/neumosync.md, "training")."""
+        """(8) Optimizer step on theta, e_i and NeuroSync; then (2) the EMA step and (1)
+        the statistics update."""
         super().optimizer_step()
         net = self.model
         net.consolidate()
@@ -226,6 +225,12 @@ class NeuMoSync(FastTemplate):
         if self._exp_sums is None:
             zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
             self._exp_sums = [0, zeros, zeros.clone()]
+        # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha can move
+        gate = net.alpha_gate
+        dev = (a - net.alpha_offset).abs_()
+        near = (dev >= 0.99 * gate) & (gate > 0)
+        self._saturated += near.sum((0, 1)).double()
+        self._bounded += (gate > 0).sum(0).double() * a.shape[0]
         a64 = a.double()
         if a.shape[0] == 1:  # context "batch": one set of alphas
             a64 = a64[0]
@@ -251,6 +256,8 @@ class NeuMoSync(FastTemplate):
 
     def _before_training_exp(self, **kwargs):
         self._exp_sums = None
+        self._saturated.zero_()
+        self._bounded.zero_()
         super()._before_training_exp(**kwargs)
 
     def _after_training_exp(self, **kwargs):

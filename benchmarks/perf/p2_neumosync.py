@@ -29,7 +29,7 @@ docs/neumosync.md's table).
 
 The "floor" lines time NeuroSync's Transformer alone (forward and backward of the
 encoder over the 211 tokens at the default sizes, nothing else, as NeuroSync
-computes it: :meth:`~avalanche_neumod.models.neurosync.NeuroSync.encode`) against
+computes it: :meth:`~avalanche_neumod.models.neumosync.NeuroSync.encode`) against
 the Naive iteration of the same batch size: the part of every NeuMoSync iteration
 that no implementation of NeuMoSync (docs/neumosync.md) can skip. Every NeuMoSync
 iteration also runs theta's forward, backward and optimizer step (the InferenceNetwork

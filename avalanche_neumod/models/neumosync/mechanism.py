@@ -1,36 +1,75 @@
-"""The NeuMoSync network (reconstructed from the paper's description; docs/neumosync.md).
+"""NeuMoSync, the mechanism: every equation of the paper, as reconstructed here.
 
-:class:`NeuMoSyncNetwork` wraps a plain network, the *MainNetwork* theta, and adds
+The paper (papers/neumosync_excerpt.txt, "Method"; its Figure 2 A-D) describes NeuMoSync
+in one paragraph; the authors' code is not public, so everything below beyond that
+paragraph is our reconstruction (each decision a constructor argument, docs/neumosync.md).
+Numbers ``(k)`` are cited in the code where each equation is implemented; the faster
+forms of some of them are in :mod:`.fast` (same values, tested).
 
-- the *ConsolidatedNetwork* phi: buffers, ``phi <- lambda * phi + (1 - lambda) * theta``
-  after every optimizer step (:meth:`NeuMoSyncNetwork.consolidate`);
-- neuron features f_i (:mod:`.neumosync_features`) and *NeuroSync*
-  (:mod:`.neurosync`), which output four numbers r_i per neuron, turned into
+Neurons: every output feature of a ``Linear`` and every output channel of a ``Conv2d`` of
+the MainNetwork theta (:func:`..units.read_units`), hidden and output layers alike. For
+neuron i of layer l(i), with n_l neurons in its layer:
 
-      alpha_SM = 1 + a tanh(r1),  alpha_WC = a tanh(r2),
-      alpha_gain = 1 + a tanh(r3), alpha_shift = a tanh(r4);
+(1) **Feature vector** (Fig. 2 A; :class:`NeuronFeatures`)::
 
-- the *InferenceNetwork*, which is what :meth:`forward` computes: per neuron i
-  (a Linear output feature or a Conv2d output channel; weights and bias)
-  ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i``, and for hidden units
-  ``h_i = act(alpha_gain,i z_i + alpha_shift,i)``. Output neurons (and, in a
-  ResNet, the residual-stream convs, which have no activation of their own) get
-  the weight mixing only. Since ``dL/dtheta_i = alpha_SM,i dL/dw_inf,i``, alpha_SM
-  is also the neuron's plasticity modulation.
+        f_i = [ pos_i ; symlog(s_i) ; log1p(w_i) ; e_i ]
+        pos_i = E[l(i)] + sin/cos(pi 2^k r_i),  r_i = index_i / (n_l - 1)
+        s_i <- d s_i + (1 - d) s_i(batch)      (the first batch initialises)
+        w_i = (||theta_i||, ||phi_i||, ||theta_i - phi_i||)
 
-The model is walked only through :func:`.units.read_units`. Where the
-modulation goes: on the output of the unit's *pre-activation* module
-(``HiddenUnits.pre_activation``): the producer itself, or the normalisation
-layer between producer and activation (conv -> BN -> ReLU: after BN, since BN
-in training mode would cancel a per-channel affine map applied before it).
+    ``s_i``: running means (no gradient) of the neuron's mean activation, mean
+    |activation|, std, fraction active (> 0) and ReDo score ``mean|h_i| / mean_j
+    mean|h_j|`` (j over its layer; Sokar et al. 2023, eq. 1), from training batches;
+    ``symlog(x) = sign(x) log(1 + |x|)``; ``e_i`` a learned embedding; ``E`` a learned layer
+    embedding; norms over the neuron's weights and bias, detached.
 
-With ``context="batch"`` the alphas are per minibatch and the InferenceNetwork
-runs as one ``torch.func.functional_call`` with the mixed weights. With
-``context="sample"`` every sample has its own alphas, hence its own weights;
-this is computed exactly, without materialising per-sample weights, from
-linearity in the weights: ``w_inf,i . h = alpha_SM,i (theta_i . h) +
-alpha_WC,i (phi_i . h)`` (bias alike), i.e. each layer also runs with phi and
-the two outputs are mixed per sample.
+(2) **ConsolidatedNetwork** (Fig. 2 A; :meth:`NeuMoSyncNetwork.consolidate`), after every
+    optimizer step::
+
+        phi <- lambda phi + (1 - lambda) theta
+
+(3) **NeuroSync** (Fig. 2 B; :class:`NeuroSync`), a Transformer over one context token and
+    one token per neuron, four outputs per neuron::
+
+        c   = W_c (P^T mean_b x_b) + b_c        (context "batch"; "sample": one c_b per x_b)
+        t_i = W_f f_i + b_f
+        (o_c, o_1, ..., o_N) = Encoder(c, t_1, ..., t_N)
+        r_i = W_h o_i + b_h  in R^4             (W_h, b_h zero-initialised)
+
+    ``P`` a fixed random ``(D, d_model)`` projection with N(0, 1/D) entries; ``Encoder`` a
+    post-norm ``nn.TransformerEncoder`` (ReLU, no dropout).
+
+(4) **The four alphas** (:meth:`NeuMoSyncNetwork.alphas`)::
+
+        alpha_SM = 1 + a_SM tanh(r_1),     alpha_WC    = a_WC tanh(r_2),
+        alpha_gain = 1 + a_gain tanh(r_3), alpha_shift = a_shift tanh(r_4)
+
+    so that at initialisation (r = 0) the InferenceNetwork is the MainNetwork.
+
+(5) **InferenceNetwork** (Fig. 2 C; :meth:`NeuMoSyncNetwork.inference_weights`), per neuron,
+    weights and bias::
+
+        w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i
+
+(6) **Activity modulation** (Fig. 2 D; :meth:`NeuMoSyncNetwork._modulate`), hidden units::
+
+        h_i = act(alpha_gain,i z_i + alpha_shift,i)
+
+    on the output of the unit's pre-activation module (the producer, or the normalisation
+    between producer and activation). Output neurons, and in a ResNet the residual-stream
+    convs, get (5) only.
+
+(7) **Plasticity modulation**, a consequence of (5)::
+
+        dL/dtheta_i = alpha_SM,i dL/dw_inf,i
+
+(8) **Joint objective** (training/neumosync.py, :class:`NeuMoSync`): one optimizer over
+    theta, the e_i, E and NeuroSync on::
+
+        L = CE( InferenceNetwork(x; theta, phi, alpha(x)), y )
+
+    then (2) and the statistics update of (1). Evaluation runs the InferenceNetwork with
+    alphas from the evaluation batch and updates nothing.
 """
 
 from __future__ import annotations
@@ -47,19 +86,341 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import checked, integer, one_of, real
-from .neumosync_features import FEATURE_NORMS, NeuronFeatures
-from .neurosync import CONTEXTS, LinearModulator, NeuroSync
-from .units import read_units, require_readable, unread_parameters
+from ..._checks import checked, integer, one_of, real
+from ..units import read_units, redo_scores_of_means, require_readable, unread_parameters
+from .fast import (
+    OUTPUT_MIX_MAX_BATCH,
+    channel_view,
+    ema_,
+    encoder_layer,
+    mean_std,
+    mix_outputs,
+)
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
+N_ALPHAS = 4  # SM, WC, gain, shift
+CONTEXTS = ("batch", "sample")
 HEAD_BIASES = ("shared", "none", "layer")
+FEATURE_NORMS = ("symlog", "layer", "both")
+N_ACTIVITY = 5  # mean, mean |.|, std, fraction active, ReDo score
+N_WEIGHT = 3  # ||theta||, ||phi||, ||theta - phi||
+ACTIVITY_NAMES = ("mean", "mean_abs", "std", "frac_active", "redo_score")
+WEIGHT_NAMES = ("theta_norm", "phi_norm", "theta_phi_dist")
 # a per alpha (SM, WC, gain, shift): SM and gain in [0.5, 1.5], |WC| <= 0.5, |shift| <= 0.1.
 # Chosen by the design study (docs/neumosync.md, "Design study"); DESIGN.md's a = 1 is
 # ``alpha_scale=1.0``.
 DEFAULT_ALPHA_SCALE = (0.5, 0.5, 0.5, 0.1)
-# Batch context: a Linear layer mixes outputs instead of weights up to this batch size
-OUTPUT_MIX_MAX_BATCH = 32
+
+__all__ = [
+    "ALPHA_KINDS",
+    "CONTEXTS",
+    "DEFAULT_ALPHA_SCALE",
+    "FEATURE_NORMS",
+    "HEAD_BIASES",
+    "OUTPUT_MIX_MAX_BATCH",
+    "LinearModulator",
+    "NeuMoSyncNetwork",
+    "NeuronFeatures",
+    "NeuronLayer",
+    "NeuroSync",
+    "activity_statistics",
+    "sinusoidal_code",
+    "symlog",
+]
+
+
+# ---------------------------------------------------------------- (1) neuron features
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log(1 + |x|)``."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def sinusoidal_code(n: int, size: int) -> torch.Tensor:
+    """``(n, size)`` code of relative positions ``r = i / (n - 1)``: sin/cos at ``pi * 2^k``."""
+    r = torch.arange(n, dtype=torch.float32) / max(n - 1, 1)
+    freqs = math.pi * 2.0 ** torch.arange((size + 1) // 2, dtype=torch.float32)
+    ang = r[:, None] * freqs[None, :]
+    code = torch.stack((ang.sin(), ang.cos()), dim=-1).flatten(1)
+    return code[:, :size]
+
+
+def activity_statistics(rows: torch.Tensor) -> torch.Tensor:
+    """Per-neuron statistics of one layer's activity ``(samples, n)`` -> ``(n, 5)``."""
+    mean, std = mean_std(rows)
+    mean_abs = rows.abs().mean(0)
+    frac = (rows > 0).float().mean(0)
+    redo = redo_scores_of_means(mean_abs)  # ReDo score (Sokar et al. 2023, eq. 1)
+    return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
+
+
+class NeuronFeatures(nn.Module):
+    """Eq. (1): the feature vectors f_i of all neurons of a network, layer after layer.
+
+    Normalisation (ours): the statistics enter through ``symlog`` (``log1p`` for the
+    non-negative norms), which keeps their sign and order, compresses large norms and
+    activations and keeps magnitudes comparable across layers and over time; a per-batch
+    z-score would hide a global drift of the network, which is what NeuroSync should see.
+    The learned projection to d_model is NeuroSync's ``W_f`` (eq. 3).
+
+    Variant ``feature_norm`` (ours): measured on trained networks, the neurons of one layer
+    differ far less in these features than the layers differ, and the alphas came out
+    nearly uniform within a layer; ``"layer"`` standardises each of the 8 statistics within
+    its layer after symlog, ``z = (x - mean_layer) / (std_layer + 1e-5)``, so that what
+    distinguishes a neuron is on the unit scale (the global drift is then invisible);
+    ``"both"`` feeds both (8 more features).
+
+    Args:
+        layer_sizes: neurons per layer, in forward order.
+        position_size: size of the positional part (layer embedding + sinusoidal code).
+        embedding_size: size of the learnable per-neuron embedding e_i.
+        stats_decay: running-mean rate of the activity statistics, in [0, 1)
+            (``s <- d * s + (1 - d) * batch``; the first batch initialises them).
+        feature_norm: ``"symlog"`` [default], ``"layer"`` or ``"both"`` (above).
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        position_size: int = 8,
+        embedding_size: int = 8,
+        stats_decay: float = 0.99,
+        feature_norm: str = "symlog",
+    ):
+        super().__init__()
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"unknown feature_norm {feature_norm!r}; valid: {list(FEATURE_NORMS)}")
+        self.feature_norm = feature_norm
+        if len(layer_sizes) < 1 or any(n < 1 for n in layer_sizes):
+            raise ValueError(f"layer sizes must be positive, got {list(layer_sizes)}")
+        if position_size < 1 or embedding_size < 1:
+            raise ValueError(
+                f"position_size and embedding_size must be positive, got {position_size}, "
+                f"{embedding_size}"
+            )
+        if not 0.0 <= stats_decay < 1.0:
+            raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay}")
+        self.layer_sizes = tuple(int(n) for n in layer_sizes)
+        self.n_neurons = sum(self.layer_sizes)
+        self.stats_decay = float(stats_decay)
+        self.position_size = position_size
+        self.embedding_size = embedding_size
+        layer_index = torch.cat(
+            [torch.full((n,), k, dtype=torch.long) for k, n in enumerate(self.layer_sizes)]
+        )
+        self.register_buffer("layer_index", layer_index)
+        self.register_buffer(
+            "layer_onehot",
+            nn.functional.one_hot(layer_index, len(self.layer_sizes)).float(),
+            persistent=False,
+        )
+        self.register_buffer(
+            "position_code", torch.cat([sinusoidal_code(n, position_size) for n in layer_sizes])
+        )
+        # (N, L): column k averages over layer k's neurons
+        self.register_buffer(
+            "layer_average", self.layer_onehot / self.layer_onehot.sum(0), persistent=False
+        )
+        self.register_buffer("activity", torch.zeros(self.n_neurons, N_ACTIVITY))
+        self.register_buffer("activity_ready", torch.zeros((), dtype=torch.bool))
+        # symlog(activity), refreshed with the statistics (computed once, not per forward)
+        self.register_buffer(
+            "activity_features", torch.zeros(self.n_neurons, N_ACTIVITY), persistent=False
+        )
+        self._register_load_state_dict_pre_hook(self._drop_cache)
+        self.layer_embedding = nn.Embedding(len(self.layer_sizes), position_size)
+        nn.init.normal_(self.layer_embedding.weight, std=0.1)
+        self.embedding = nn.Parameter(0.1 * torch.randn(self.n_neurons, embedding_size))
+
+    @property
+    def size(self) -> int:
+        """Length of f_i."""
+        n_stats = (N_ACTIVITY + N_WEIGHT) * (2 if self.feature_norm == "both" else 1)
+        return self.position_size + n_stats + self.embedding_size
+
+    def layer_standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Each column of ``x`` ``(N, k)`` standardised within each layer:
+        ``(x - mean_layer) / (std_layer + 1e-5)`` (population std)."""
+        mean = self.layer_onehot @ (self.layer_average.T @ x)
+        centred = x - mean
+        var = self.layer_onehot @ (self.layer_average.T @ (centred * centred))
+        return centred / (var.sqrt() + 1e-5)
+
+    def _drop_cache(self, *args, **kwargs) -> None:
+        self._cache_valid = False
+
+    @torch.no_grad()
+    def update_activity(self, layer_rows: Sequence[torch.Tensor]) -> None:
+        """Fold one training batch into the running statistics.
+
+        ``layer_rows[k]`` is layer k's activity as ``(samples, n_k)``. Layers with
+        the same number of rows are processed together (one set of ops).
+        """
+        batch = self.batch_statistics(layer_rows)
+        if not bool(self.activity_ready):
+            self.activity.copy_(batch)
+            self.activity_ready.fill_(True)
+        else:  # (1) s <- d s + (1 - d) batch
+            self.activity.lerp_(batch, 1.0 - self.stats_decay)
+        self.activity_features.copy_(symlog(self.activity))
+        self._cache_valid = True
+
+    def batch_statistics(self, layer_rows: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``(n_neurons, 5)`` statistics of one batch (1), vectorised over neurons: the layers
+        with as many rows as each other in one set of operations (equal to
+        :func:`activity_statistics` per layer, tested)."""
+        if all(r.shape[0] == layer_rows[0].shape[0] for r in layer_rows):
+            rows = torch.cat(list(layer_rows), dim=1).float()  # (samples, N)
+            mean, std = mean_std(rows)
+            mean_abs = rows.abs().mean(0)
+            frac = (rows > 0).sum(0) / rows.shape[0]
+            # ReDo score s_i = mean|h_i| / (mean over i's layer of mean|h_j|)
+            redo = redo_scores_of_means(mean_abs, self.layer_onehot)
+            return torch.stack((mean, mean_abs, std, frac, redo), dim=1)
+        return torch.cat([activity_statistics(r.float()) for r in layer_rows])
+
+    def forward(self, weight_stats: torch.Tensor) -> torch.Tensor:
+        """All f_i as ``(n_neurons, size)``, given ``weight_stats`` ``(n_neurons, 3)``
+        (non-negative norms: ``symlog`` is ``log1p`` there)."""
+        if not getattr(self, "_cache_valid", False):
+            with torch.no_grad():
+                self.activity_features.copy_(symlog(self.activity))
+            self._cache_valid = True
+        pos = torch.addmm(self.position_code, self.layer_onehot, self.layer_embedding.weight)
+        stats = torch.cat((self.activity_features, torch.log1p(weight_stats.detach())), dim=1)
+        if self.feature_norm == "layer":
+            stats = self.layer_standardise(stats)
+        elif self.feature_norm == "both":
+            stats = torch.cat((stats, self.layer_standardise(stats)), dim=1)
+        return torch.cat((pos, stats, self.embedding), dim=1)  # (1) f_i
+
+
+# ---------------------------------------------------------------- (3) NeuroSync
+
+
+def _zero_linear(n_in: int, n_out: int, bias: bool = True) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out, bias=bias)
+    nn.init.zeros_(lin.weight)
+    if bias:
+        nn.init.zeros_(lin.bias)
+    return lin
+
+
+class NeuroSync(nn.Module):
+    """Eq. (3): Transformer over [context token, neuron tokens] -> r ``(N, 4)`` or
+    ``(B, N, 4)``.
+
+    ``P`` is regenerated from ``projection_seed`` for the input's flattened size D (not
+    trained, not saved). The encoder's modules are ``nn.TransformerEncoder``'s (parameters,
+    state dict), run by :meth:`encode` through :func:`.fast.encoder_layer` (the same
+    function with the attention in a transposed layout, tested against the module).
+
+    Variant ``context_to_neurons`` (ours): the context is also added to every neuron token,
+    ``t_i = W_f f_i + b_f + c``. With the context as one token among N + 1, the alphas were
+    measured to change by about 1e-5 between batches of different tasks (docs/neumosync.md):
+    each neuron token reaches the input only through one attention weight out of N + 1.
+
+    Args:
+        feature_size: length of f_i.
+        d_model, num_layers, num_heads, dim_feedforward: the encoder's sizes
+            (defaults 16, 2, 4, 32 keep the extra parameters on MLP 784-100-100-10
+            near 7.7%).
+        context: ``"batch"`` (one context token per minibatch, alphas shared by
+            the batch) or ``"sample"`` (one per sample: alphas per sample).
+        projection_seed: seed of the fixed random input projection P.
+        head_bias: give the head its own bias [True]; False: ``r_i = W o_i`` (the
+            network may then add a per-layer bias, ``head_bias="layer"``).
+        context_to_neurons: also add the context to every neuron token [False].
+    """
+
+    def __init__(
+        self,
+        feature_size: int,
+        d_model: int = 16,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        dim_feedforward: int = 32,
+        context: str = "batch",
+        projection_seed: int = 0,
+        head_bias: bool = True,
+        context_to_neurons: bool = False,
+    ):
+        super().__init__()
+        if min(feature_size, d_model, num_layers, num_heads, dim_feedforward) < 1:
+            raise ValueError(
+                "NeuroSync sizes must be positive: "
+                f"feature_size={feature_size}, d_model={d_model}, num_layers={num_layers}, "
+                f"num_heads={num_heads}, dim_feedforward={dim_feedforward}"
+            )
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        if context not in CONTEXTS:
+            raise ValueError(f"unknown context {context!r}; valid: {list(CONTEXTS)}")
+        self.context = context
+        self.context_to_neurons = bool(context_to_neurons)
+        self.d_model = d_model
+        self.projection_seed = int(projection_seed)
+        self.feature_proj = nn.Linear(feature_size, d_model)
+        self.context_proj = nn.Linear(d_model, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, num_heads, dim_feedforward, dropout=0.0, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.head = _zero_linear(d_model, N_ALPHAS, bias=head_bias)
+        self.register_buffer("input_projection", torch.empty(0), persistent=False)
+
+    def _projection(self, dim: int, like: torch.Tensor) -> torch.Tensor:
+        p = self.input_projection
+        if p.shape != (dim, self.d_model) or p.device != like.device:
+            gen = torch.Generator().manual_seed(self.projection_seed)
+            p = torch.randn(dim, self.d_model, generator=gen) / dim**0.5
+            self.input_projection = p.to(device=like.device)
+        return self.input_projection.to(like.dtype)
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        """``self.encoder(seq)`` for ``seq`` ``(B, T, d_model)``, computed layer by layer
+        by :func:`.fast.encoder_layer` (the same function, fewer operations)."""
+        for layer in self.encoder.layers:
+            seq = encoder_layer(layer, seq)
+        return seq
+
+    def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """r for all neurons: ``(N, 4)`` with context "batch", ``(B, N, 4)`` with "sample"."""
+        flat = x.flatten(1)
+        proj = self._projection(flat.shape[1], flat)
+        tokens = self.feature_proj(features)  # (N, d)
+        if self.context == "batch":
+            ctx = self.context_proj(flat.mean(0) @ proj)  # (d,)
+            if self.context_to_neurons:
+                tokens = tokens + ctx
+            seq = torch.cat((ctx[None], tokens))[None]  # (1, 1 + N, d)
+            return self.head(self.encode(seq)[0, 1:])
+        ctx = self.context_proj(flat @ proj)  # (B, d)
+        per_sample = tokens[None].expand(len(ctx), -1, -1)
+        if self.context_to_neurons:
+            per_sample = per_sample + ctx[:, None]
+        seq = torch.cat((ctx[:, None], per_sample), dim=1)
+        return self.head(self.encode(seq)[:, 1:])
+
+
+class LinearModulator(nn.Module):
+    """Ablation ``neurosync=False``: ``r_i = W f_i + b`` (zero-initialised), no attention,
+    no input context."""
+
+    context = "batch"
+
+    def __init__(self, feature_size: int, head_bias: bool = True):
+        super().__init__()
+        if feature_size < 1:
+            raise ValueError(f"feature_size must be positive, got {feature_size}")
+        self.head = _zero_linear(feature_size, N_ALPHAS, bias=head_bias)
+
+    def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+
+# ---------------------------------------------------------------- (2), (4)-(7) the network
 
 
 @dataclass(frozen=True)
@@ -73,16 +434,6 @@ class NeuronLayer:
     offset: int  # first neuron's index in the network-wide order
     is_conv: bool
     modulated: bool  # activity modulation applies (a hidden unit with a pre-activation)
-
-
-def _channel_view(alpha: torch.Tensor, out: torch.Tensor, is_conv: bool) -> torch.Tensor:
-    """Broadcast ``alpha`` ``(n,)`` or ``(B, n)`` over a layer output (channels dim 1 for
-    convs, last dim for linears)."""
-    if is_conv:
-        return alpha.reshape(*alpha.shape, *([1] * (out.dim() - 2)))
-    if alpha.dim() == 1:
-        return alpha
-    return alpha.reshape(alpha.shape[0], *([1] * (out.dim() - 2)), alpha.shape[1])
 
 
 def _row_sq_norms(w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
@@ -125,7 +476,8 @@ class _NetHook:
 
 
 class NeuMoSyncNetwork(nn.Module):
-    """MainNetwork theta + ConsolidatedNetwork phi + neuron features + NeuroSync.
+    """MainNetwork theta + ConsolidatedNetwork phi + neuron features + NeuroSync: eqs.
+    (1)-(7) of the module docstring.
 
     ``forward(x)`` returns the InferenceNetwork's output with alphas computed from
     ``x``. In training mode it also keeps the batch's activity (detached) for
@@ -154,14 +506,14 @@ class NeuMoSyncNetwork(nn.Module):
         stats_decay: running-mean rate of the activity statistics, in [0, 1) [0.99].
         projection_seed: seed of the fixed random input projection [0].
         feature_norm: ``"symlog"`` [default], ``"layer"`` (statistics standardised
-            within each layer) or ``"both"``; see :mod:`.neumosync_features`.
+            within each layer) or ``"both"``; see :class:`NeuronFeatures`.
         head_bias: the bias of NeuroSync's head: ``"shared"`` [default, one bias for
             all neurons], ``"none"``, or ``"layer"`` (a zero-initialised bias per
             layer and alpha, ``r_i = W o_i + b_layer(i)``). The shared bias receives
             the gradient summed over all neurons and was measured to dominate the
             alphas (per-layer means equal within 0.01); see docs/neumosync.md.
         context_to_neurons: also add NeuroSync's context to every neuron token
-            [False]; see :mod:`.neurosync` (needs ``neurosync=True``).
+            [False]; see :class:`NeuroSync` (needs ``neurosync=True``).
         allow_unread: a model with trainable parameters outside the Linear/Conv2d layers
             the unit reader sees (an LSTM, a ``Parameter`` used functionally) is refused
             (:class:`~avalanche_neumod.models.units.UnsupportedModelError`) [False];
@@ -226,7 +578,6 @@ class NeuMoSyncNetwork(nn.Module):
         self.activity_modulation = bool(activity_modulation)
         self.use_neurosync = bool(neurosync)
         self.alpha_scales = scales
-        self.alpha_scale = alpha_scale
         self.head_bias = head_bias
 
         if allow_unread:
@@ -285,7 +636,7 @@ class NeuMoSyncNetwork(nn.Module):
             nn.Parameter(torch.zeros(len(self.layers), 4)) if head_bias == "layer" else None
         )
 
-        # ConsolidatedNetwork phi: buffers (never trained), initialised to theta.
+        # (2) ConsolidatedNetwork phi: buffers (never trained), initialised to theta.
         self._phi_names: list[tuple[Optional[str], Optional[str]]] = []
         for layer in self.layers:
             if not self.consolidation:  # ablation: no phi at all
@@ -373,10 +724,9 @@ class NeuMoSyncNetwork(nn.Module):
                 )
 
     def _modulate(self, todo: list, module: nn.Module, args: tuple, out: torch.Tensor):
-        """Forward hook: weight mixing by outputs and activity modulation. When both act on
-        the same module's output (the producer is the pre-activation), one expression:
-        ``z' = (gain sm) (theta . h) + (gain wc) (phi . h) + shift``, which is
-        ``gain (sm (theta . h) + wc (phi . h)) + shift`` up to rounding."""
+        """Forward hook: (6) the activity modulation, and (5) by outputs for the layers in
+        ``mix_out`` (:func:`.fast.mix_outputs`, fused with (6) where both act on the same
+        module's output, i.e. the producer is the pre-activation)."""
         st = self._state
         if st is None:
             return None
@@ -385,49 +735,28 @@ class NeuMoSyncNetwork(nn.Module):
             sm, wc, gain, shift = st["cols"][layer.index]
             if kind == "mix":
                 if layer.index in st["mix_out"]:
+                    out_phi = self._phi_output(layer, args[0])
                     if st["act"] and layer.index in self._act_on_producer:
                         fused = layer.index
-                        out = self._mix_outputs(layer, args[0], out, sm, wc, gain, shift)
+                        out = mix_outputs(out, out_phi, sm, wc, layer.is_conv, gain, shift)
                     else:
-                        out = self._mix_outputs(layer, args[0], out, sm, wc)
+                        out = mix_outputs(out, out_phi, sm, wc, layer.is_conv)
             elif st["act"] and layer.index != fused:
-                # h = act(alpha_gain z + alpha_shift)
-                view = _channel_view
+                # (6) h = act(alpha_gain z + alpha_shift)
+                view = channel_view
                 out = torch.addcmul(
                     view(shift, out, layer.is_conv), view(gain, out, layer.is_conv), out
                 )
         return out
 
-    def _mix_outputs(
-        self,
-        layer: NeuronLayer,
-        inp: torch.Tensor,
-        out: torch.Tensor,
-        sm: torch.Tensor,
-        wc: torch.Tensor,
-        gain: Optional[torch.Tensor] = None,
-        shift: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
-        """InferenceNetwork layer by outputs: alpha_SM (theta . h) + alpha_WC (phi . h);
-        with ``gain``/``shift``, the activity modulation applied too (see :meth:`_modulate`)."""
-        conv = layer.is_conv
-        if gain is not None:
-            sm = gain * sm
-            wc = gain * wc
-        if shift is None:
-            mixed = _channel_view(sm, out, conv) * out
-        else:
-            mixed = torch.addcmul(
-                _channel_view(shift, out, conv), _channel_view(sm, out, conv), out
-            )
-        if self.consolidation:
-            pw, pb = self.phi(layer.index)
-            if conv:
-                out_phi = layer.module._conv_forward(inp, pw, pb)
-            else:
-                out_phi = F.linear(inp, pw, pb)
-            mixed = torch.addcmul(mixed, _channel_view(wc, out, conv), out_phi)
-        return mixed
+    def _phi_output(self, layer: NeuronLayer, inp: torch.Tensor) -> Optional[torch.Tensor]:
+        """``phi . h``: the layer's output at phi's weights (None without consolidation)."""
+        if not self.consolidation:
+            return None
+        pw, pb = self.phi(layer.index)
+        if layer.is_conv:
+            return layer.module._conv_forward(inp, pw, pb)
+        return F.linear(inp, pw, pb)
 
     def _capture_in(self, layer: NeuronLayer, unit, module: nn.Module, args: tuple) -> None:
         """Forward pre-hook on a consumer: the hidden units' activity in training."""
@@ -445,8 +774,8 @@ class NeuMoSyncNetwork(nn.Module):
     # ------------------------------------------------------------------ alphas
     @torch.no_grad()
     def weight_statistics(self) -> torch.Tensor:
-        """``(N, 3)``: ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's weights
-        and bias (zeros for phi without consolidation)."""
+        """``(N, 3)``: (1)'s w_i = ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's
+        weights and bias (zeros for phi without consolidation)."""
         cols = []
         for layer in self.layers:
             theta = (layer.module.weight, layer.module.bias)
@@ -479,10 +808,10 @@ class NeuMoSyncNetwork(nn.Module):
         or ``(B, N, 4)`` ("sample"), columns (SM, WC, gain, shift), ablations applied:
         alpha_SM = 1 + a tanh(r1), alpha_WC = a tanh(r2), alpha_gain = 1 + a tanh(r3),
         alpha_shift = a tanh(r4); ``a`` per alpha kind (``alpha_scale``)."""
-        r = self.neurosync(self.features(self.weight_statistics()), x)
+        r = self.neurosync(self.features(self.weight_statistics()), x)  # (1), (3)
         if self.layer_bias is not None:
             r = r + self.layer_bias[self.features.layer_index]
-        return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))
+        return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))  # (4)
 
     # ------------------------------------------------------------------ forward
     def inference_weights(
@@ -510,6 +839,7 @@ class NeuMoSyncNetwork(nn.Module):
                 if theta is not None:
                     theta_t = theta[key]
                 shape = (layer.n,) + (1,) * (theta_t.dim() - 1)
+                # (5) w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i
                 w = sm.reshape(shape) * theta_t
                 if self.consolidation:
                     w = torch.addcmul(w, wc.reshape(shape), phi)
@@ -547,12 +877,9 @@ class NeuMoSyncNetwork(nn.Module):
         if mix_out is None:
             mix_out = self._all_layers if sample else frozenset()
         self._state = {
-            "alphas": alphas,
             # per layer: (sm, wc, gain, shift), each (n,) or (B, n)
             "cols": [a.unbind(-1) for a in alphas.split(self._sizes, dim=-2)],
-            "sample": sample,
             "mix_out": mix_out if mixing else frozenset(),
-            "mix": self.plasticity_modulation or self.consolidation,
             "act": self.activity_modulation,
             "capture": self.training if capture is None else capture,
         }
@@ -590,9 +917,9 @@ class NeuMoSyncNetwork(nn.Module):
                 if weights is None:
                     return self.main(x)
                 return functional_call(self.main, weights, (x,))
-        # Batch alphas: a Linear layer of a small batch mixes its outputs,
-        # alpha_SM (theta . h) + alpha_WC (phi . h) (cheaper than materialising w_inf:
-        # the same values up to rounding); the other layers get w_inf materialised.
+        # Batch alphas: a Linear layer of a small batch mixes its outputs (fast.mix_outputs,
+        # cheaper than materialising w_inf: the same values up to rounding); the other
+        # layers get w_inf materialised.
         mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
         with self._modulating(alphas, sample, capture, mix_out):
             mixing = self.plasticity_modulation or self.consolidation
@@ -603,9 +930,8 @@ class NeuMoSyncNetwork(nn.Module):
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
     def consolidate(self) -> None:
-        """The ConsolidatedNetwork's EMA step ``phi <- lambda * phi + (1 - lambda) * theta``,
-        as one ``torch._foreach_lerp_`` over all tensors (``phi + (1 - lambda) (theta - phi)``,
-        equal up to rounding)."""
+        """(2) The ConsolidatedNetwork's EMA step ``phi <- lambda phi + (1 - lambda) theta``
+        over all tensors at once (:func:`.fast.ema_`)."""
         if not self.consolidation:
             return
         phis, thetas = [], []
@@ -616,11 +942,11 @@ class NeuMoSyncNetwork(nn.Module):
             if pb is not None:
                 phis.append(pb)
                 thetas.append(layer.module.bias.detach())
-        torch._foreach_lerp_(phis, thetas, 1.0 - self.ema_decay)
+        ema_(phis, thetas, self.ema_decay)
 
     @torch.no_grad()
     def update_statistics(self) -> bool:
-        """Fold the last training forward's activity into the running statistics.
+        """(1) Fold the last training forward's activity into the running statistics.
 
         Returns False (and changes nothing) when no training batch was captured
         since the last call (e.g. only evaluation forwards ran).
