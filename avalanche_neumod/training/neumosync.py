@@ -127,6 +127,11 @@ class NeuMoSync(FastTemplate):
             net = NeuMoSyncNetwork(model, **net_kwargs)
         if objective == "lookahead" and net.context != "batch":
             raise ValueError("objective='lookahead' needs context='batch'")
+        if net.gradient_plasticity and objective != "lookahead":
+            raise ValueError(
+                "gradient_plasticity needs objective='lookahead': alpha_SM is then absent "
+                "from the forward pass, so the joint loss gives it no gradient"
+            )
         if optimizer is None:
             optimizer = torch.optim.Adam(_param_groups(net, neurosync_lr), lr=lr, fused=True)
         else:
@@ -205,6 +210,14 @@ class NeuMoSync(FastTemplate):
         loss_b = self._criterion(out_b, y[half:])
         self._lookahead_loss = (half * loss_a + (len(x) - half) * loss_b) / len(x)
         return torch.cat((out_a, out_b))
+
+    def backward(self):
+        """The backward pass; with ``gradient_plasticity``, then (7c) theta's gradient times
+        alpha_SM per neuron."""
+        super().backward()
+        net = self.model
+        if net.gradient_plasticity:
+            net.modulate_gradients(net.last_alphas)
 
     def optimizer_step(self):
         """(8) Optimizer step on theta, e_i and NeuroSync; then (2) the EMA step and (1)

@@ -70,6 +70,44 @@ neuron i of layer l(i), with n_l neurons in its layer:
 
     then (2) and the statistics update of (1). Evaluation runs the InferenceNetwork with
     alphas from the evaluation batch and updates nothing.
+
+**Scale-free reconstructions** (ours, options of :class:`NeuMoSyncNetwork`, off by default).
+Issue 25 found the default's alphas at their bounds within a few hundred iterations
+(alpha_SM = alpha_gain = 1.5, alpha_WC = 0.5 in every layer): with phi close to theta the
+InferenceNetwork is then ``~2 theta`` per layer with gains of 1.5, and since a ReLU is
+positively homogeneous (``relu(g z) = g relu(z)`` for ``g > 0``) a per-layer scale passes
+straight to the logits; the cheapest way for NeuroSync to lower the cross-entropy is that
+global rescaling (a learned temperature and step-size multiplier), not per-neuron
+modulation. Each option removes one such global scale:
+
+(5a) ``affine_mixing``: ``alpha_SM,i + alpha_WC,i = 1`` per neuron, i.e.::
+
+        w_inf,i = theta_i + beta_i (theta_i - phi_i),   beta_i = -alpha_WC,i = -a_WC tanh(r_2)
+
+    ``beta > 0`` extrapolates away from phi, ``beta < 0`` interpolates towards it; the
+    paper's plots show alpha_SM and alpha_WC with opposite signs, which this map allows
+    and the default's fits never showed. With phi = theta, w_inf = theta: no rescaling.
+
+(6b) ``normalised_gains``: per layer, mean log-gain 0 and mean shift 0::
+
+        alpha_gain,i = exp(u_i - mean_layer u),  u_i = a_gain tanh(r_3)
+        alpha_shift,i = v_i - mean_layer v,      v_i = a_shift tanh(r_4)
+
+    so a layer's gains cannot all rise together (no temperature through (6)) and its
+    shifts cannot all fall together (a uniform negative shift silenced ConvNet layers,
+    docs/neumosync.md); only the modulation of a neuron relative to its layer remains.
+
+(7c) ``gradient_plasticity``: plasticity modulation as a per-neuron factor on theta's
+    gradient only, not in the forward pass::
+
+        w_inf,i = c_i theta_i + alpha_WC,i phi_i,   c_i = 1 (or 1 + beta_i with (5a))
+        theta_i's gradient:  p_i dL/dtheta_i,       p_i = alpha_SM,i = 1 + a_SM tanh(r_1)
+
+    A factor that is absent from the forward pass receives no gradient from the loss of
+    the same minibatch, so p is trained through the lookahead objective only (the
+    strategy refuses the joint one), where the inner step ``theta' = theta - eta p c g``
+    makes the loss on the second half depend on p: a plasticity trained for its effect on
+    learning, as the paper's comparison with MAML (its Table 2) suggests.
 """
 
 from __future__ import annotations
@@ -514,6 +552,13 @@ class NeuMoSyncNetwork(nn.Module):
             alphas (per-layer means equal within 0.01); see docs/neumosync.md.
         context_to_neurons: also add NeuroSync's context to every neuron token
             [False]; see :class:`NeuroSync` (needs ``neurosync=True``).
+        affine_mixing: (5a) of the module docstring, ``alpha_SM = 1 - alpha_WC`` per neuron
+            [False] (needs consolidation and plasticity modulation).
+        normalised_gains: (6b), gains with mean log-gain 0 and shifts with mean 0 within
+            each layer [False] (needs activity modulation).
+        gradient_plasticity: (7c), alpha_SM as a factor on theta's gradient only, not in
+            the forward pass [False] (needs plasticity modulation and context "batch";
+            the strategy needs the lookahead objective to train it).
         allow_unread: a model with trainable parameters outside the Linear/Conv2d layers
             the unit reader sees (an LSTM, a ``Parameter`` used functionally) is refused
             (:class:`~avalanche_neumod.models.units.UnsupportedModelError`) [False];
@@ -558,10 +603,27 @@ class NeuMoSyncNetwork(nn.Module):
         feature_norm: str = "symlog",
         head_bias: str = "shared",
         context_to_neurons: bool = False,
+        affine_mixing: bool = False,
+        normalised_gains: bool = False,
+        gradient_plasticity: bool = False,
         allow_unread: bool = False,
     ):
         super().__init__()
         scales = _alpha_scales(alpha_scale)
+        if affine_mixing and not (consolidation and plasticity_modulation):
+            raise ValueError(
+                "affine_mixing needs consolidation=True and plasticity_modulation=True "
+                "(w_inf = theta + beta (theta - phi) mixes theta and phi)"
+            )
+        if normalised_gains and not activity_modulation:
+            raise ValueError("normalised_gains needs activity_modulation=True")
+        if gradient_plasticity and not plasticity_modulation:
+            raise ValueError("gradient_plasticity needs plasticity_modulation=True")
+        if gradient_plasticity and context != "batch":
+            raise ValueError(
+                "gradient_plasticity needs context='batch' (one factor per neuron on "
+                "theta's gradient, not one per sample)"
+            )
         if not neurosync and context_to_neurons:
             raise ValueError(
                 "context_to_neurons needs neurosync=True (the ablation has no context)"
@@ -578,6 +640,12 @@ class NeuMoSyncNetwork(nn.Module):
         self.activity_modulation = bool(activity_modulation)
         self.use_neurosync = bool(neurosync)
         self.alpha_scales = scales
+        self.affine_mixing = bool(affine_mixing)
+        self.normalised_gains = bool(normalised_gains)
+        self.gradient_plasticity = bool(gradient_plasticity)
+        # whether the InferenceNetwork's weights differ from theta's: (5) mixes phi in, or
+        # alpha_SM scales theta in the forward pass
+        self._mixes = self.consolidation or (plasticity_modulation and not gradient_plasticity)
         self.head_bias = head_bias
 
         if allow_unread:
@@ -657,6 +725,13 @@ class NeuMoSyncNetwork(nn.Module):
         offset, gate = self._alpha_maps()
         self.register_buffer("alpha_offset", offset, persistent=False)
         self.register_buffer("alpha_gate", gate, persistent=False)
+        # the largest |alpha - neutral| each alpha can reach (0: fixed, or no fixed bound)
+        bound = gate.clone()
+        if self.affine_mixing and not self.gradient_plasticity:
+            bound[:, 0] = gate[:, 1]  # alpha_SM = 1 - alpha_WC
+        if self.normalised_gains:
+            bound[:, 2:] = 0.0  # centred within the layer: no fixed bound
+        self.register_buffer("alpha_bound", bound, persistent=False)
         self._sizes = [layer.n for layer in self.layers]
         self._all_layers = frozenset(layer.index for layer in self.layers)
         self._linear_layers = frozenset(layer.index for layer in self.layers if not layer.is_conv)
@@ -811,7 +886,43 @@ class NeuMoSyncNetwork(nn.Module):
         r = self.neurosync(self.features(self.weight_statistics()), x)  # (1), (3)
         if self.layer_bias is not None:
             r = r + self.layer_bias[self.features.layer_index]
-        return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))  # (4)
+        if not (self.affine_mixing or self.normalised_gains):
+            return torch.addcmul(self.alpha_offset, self.alpha_gate, torch.tanh(r))  # (4)
+        sm, wc, gain, shift = (self.alpha_gate * torch.tanh(r)).unbind(-1)  # deviations
+        sm = 1.0 + sm
+        if self.affine_mixing and not self.gradient_plasticity:
+            sm = 1.0 - wc  # (5a) alpha_SM + alpha_WC = 1
+        if self.normalised_gains:  # (6b) mean log-gain 0, mean shift 0 per layer
+            gain = torch.exp(self._layer_centred(gain))
+            shift = self._layer_centred(shift)
+        else:
+            gain = 1.0 + gain
+        return torch.stack((sm, wc, gain, shift), dim=-1)
+
+    def _layer_centred(self, u: torch.Tensor) -> torch.Tensor:
+        """``u_i - mean_{j in layer(i)} u_j`` for ``u`` ``(..., N)``."""
+        means = u @ self.features.layer_average  # (..., L)
+        return u - means @ self.features.layer_onehot.T
+
+    def mixing_alphas(self, alphas: torch.Tensor) -> torch.Tensor:
+        """The coefficients (c_theta, c_phi, gain, shift) the forward pass uses: the alphas
+        themselves, except with ``gradient_plasticity`` (7c), where alpha_SM stays out of the
+        forward pass: ``c_theta = 1`` (``1 - alpha_WC`` with ``affine_mixing``)."""
+        if not self.gradient_plasticity:
+            return alphas
+        wc = alphas[..., 1]
+        c_theta = 1.0 - wc if self.affine_mixing else torch.ones_like(wc)
+        return torch.cat((c_theta[..., None], alphas[..., 1:]), dim=-1)
+
+    @torch.no_grad()
+    def modulate_gradients(self, alphas: torch.Tensor) -> None:
+        """(7c) ``theta_i.grad <- alpha_SM,i theta_i.grad`` with ``gradient_plasticity`` (after
+        the backward pass, before the optimizer step); nothing otherwise."""
+        if not self.gradient_plasticity:
+            return
+        for name, t in self.neuron_parameters().items():
+            if t.grad is not None:
+                t.grad.mul_(self.sm_view(alphas.detach(), name, t, factor=False))
 
     # ------------------------------------------------------------------ forward
     def inference_weights(
@@ -826,6 +937,7 @@ class NeuMoSyncNetwork(nn.Module):
         (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
         index is in ``skip`` are left out."""
         params: dict[str, torch.Tensor] = {}
+        alphas = self.mixing_alphas(alphas)
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
             if layer.index in skip:
                 continue
@@ -856,10 +968,17 @@ class NeuMoSyncNetwork(nn.Module):
                     out[f"{layer.name}.{pname}"] = t
         return out
 
-    def sm_view(self, alphas: torch.Tensor, name: str, like: torch.Tensor) -> torch.Tensor:
-        """alpha_SM of the neurons owning parameter ``name``, shaped to broadcast over ``like``."""
+    def sm_view(
+        self, alphas: torch.Tensor, name: str, like: torch.Tensor, factor: bool = True
+    ) -> torch.Tensor:
+        """alpha_SM of the neurons owning parameter ``name``, shaped to broadcast over
+        ``like``. ``factor``: instead, the whole factor of (7), ``dL/dtheta_i = factor_i
+        dL/dw_inf,i`` of a plasticity-modulated step: alpha_SM, or ``p_i c_i`` with
+        ``gradient_plasticity`` (7c)."""
         layer = self._by_param[name]
         sm = alphas[layer.offset : layer.offset + layer.n, 0]
+        if factor and self.gradient_plasticity:
+            sm = sm * self.mixing_alphas(alphas)[layer.offset : layer.offset + layer.n, 0]
         return sm.reshape((layer.n,) + (1,) * (like.dim() - 1))
 
     @contextlib.contextmanager
@@ -873,13 +992,13 @@ class NeuMoSyncNetwork(nn.Module):
         """Hooks active inside: activity modulation, activity capture, and the weight
         mixing by outputs for the layers in ``mix_out`` (default: all with per-sample
         alphas, none otherwise)."""
-        mixing = self.plasticity_modulation or self.consolidation
         if mix_out is None:
             mix_out = self._all_layers if sample else frozenset()
+        alphas = self.mixing_alphas(alphas)
         self._state = {
-            # per layer: (sm, wc, gain, shift), each (n,) or (B, n)
+            # per layer: (c_theta, c_phi, gain, shift), each (n,) or (B, n)
             "cols": [a.unbind(-1) for a in alphas.split(self._sizes, dim=-2)],
-            "mix_out": mix_out if mixing else frozenset(),
+            "mix_out": mix_out if self._mixes else frozenset(),
             "act": self.activity_modulation,
             "capture": self.training if capture is None else capture,
         }
@@ -922,8 +1041,7 @@ class NeuMoSyncNetwork(nn.Module):
         # layers get w_inf materialised.
         mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
         with self._modulating(alphas, sample, capture, mix_out):
-            mixing = self.plasticity_modulation or self.consolidation
-            if not mixing or mix_out == self._all_layers:
+            if not self._mixes or mix_out == self._all_layers:
                 return self.main(x)
             return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
 
