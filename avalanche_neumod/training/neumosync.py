@@ -168,7 +168,8 @@ class NeuMoSync(FastTemplate):
         """Per alpha kind, the fraction of the current experience's alphas (neurons x
         iterations, x samples with ``context="sample"``) within 1% of their bound, i.e.
         ``|alpha - neutral| >= 0.99 a`` (issue 25's saturation), over the neurons whose alpha
-        is not fixed by an ablation: ``alpha_saturation_<kind>``; NaN where none can move."""
+        has a fixed bound (not fixed by an ablation, not centred by ``normalised_gains``):
+        ``alpha_saturation_<kind>``; NaN where none has."""
         frac = (self._saturated / self._bounded).tolist()
         return {f"alpha_saturation_{k}": float(v) for k, v in zip(ALPHA_KINDS, frac)}
 
@@ -239,11 +240,11 @@ class NeuMoSync(FastTemplate):
             zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
             self._exp_sums = [0, zeros, zeros.clone()]
         # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha can move
-        gate = net.alpha_gate
+        bound = net.alpha_bound
         dev = (a - net.alpha_offset).abs_()
-        near = (dev >= 0.99 * gate) & (gate > 0)
+        near = (dev >= 0.99 * bound) & (bound > 0)
         self._saturated += near.sum((0, 1)).double()
-        self._bounded += (gate > 0).sum(0).double() * a.shape[0]
+        self._bounded += (bound > 0).sum(0).double() * a.shape[0]
         a64 = a.double()
         if a.shape[0] == 1:  # context "batch": one set of alphas
             a64 = a64[0]
