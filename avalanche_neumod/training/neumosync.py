@@ -23,6 +23,18 @@ Variants (ours, issue 13; docs/neumosync.md):
   i.e. it is trained for its effect on learning (first order, ``g`` detached, as
   first-order MAML; ``lookahead_order=2`` keeps ``g``'s graph, second order).
   Batch context only; a minibatch of one sample falls back to the joint loss.
+- ``neurosync_every=k`` (issue 25): the alphas are computed once every k training
+  iterations, from the window's first minibatch, and held fixed over the window; each
+  iteration trains theta as usual (eq. 8 at the held alphas), and NeuroSync (with the
+  e_i and E) takes one step at the window's end on the accumulated alpha-gradient::
+
+      grad_psi = ( sum_{j in window} dL_j / d alpha ) . d alpha / d psi
+
+  exactly the gradient of the window's summed loss with the alphas held fixed (each
+  L_j at its own theta_j). A window cut short by the end of the training experience is
+  closed there by one optimizer step on NeuroSync alone. k = 1 is the joint objective.
+  NeuroSync's cost (the encoder's forward and backward) is then paid once per k
+  iterations. Joint objective and batch context only.
 
 The alphas are recorded for the report in :attr:`NeuMoSync.alpha_history`
 (JSON-serialisable): every ``alpha_record_every`` iterations, per layer and
@@ -87,6 +99,9 @@ class NeuMoSync(FastTemplate):
         lookahead_order: 1 [default, first order] or 2 (through ``g``).
         alpha_record_every: record the alpha summary every this many training
             iterations (0: only per experience) [50].
+        neurosync_every: compute the alphas once every this many training iterations and
+            train NeuroSync on the window's accumulated alpha-gradients (module
+            docstring) [1: every iteration].
         **base_kwargs: the other keywords: ``FastTemplate``/``SupervisedTemplate`` arguments
             (``train_mb_size``, ``train_epochs``, ``eval_mb_size``, ``device``,
             ``plugins``, ``evaluator``, ``eval_every``, ...).
@@ -99,6 +114,7 @@ class NeuMoSync(FastTemplate):
         lookahead_lr=real(0.0, low_open=True),
         lookahead_order=one_of(1, 2),
         alpha_record_every=integer(0),
+        neurosync_every=integer(1),
     )
     @takes_arguments_of(NeuMoSyncNetwork, exclude=["model"])
     def __init__(
@@ -112,6 +128,7 @@ class NeuMoSync(FastTemplate):
         lookahead_lr: float = 0.1,
         lookahead_order: int = 1,
         alpha_record_every: int = 50,
+        neurosync_every: int = 1,
         **base_kwargs,
     ):
         net_kwargs = pop_arguments_of(NeuMoSyncNetwork, base_kwargs, exclude=["model"])
@@ -127,6 +144,11 @@ class NeuMoSync(FastTemplate):
             net = NeuMoSyncNetwork(model, **net_kwargs)
         if objective == "lookahead" and net.context != "batch":
             raise ValueError("objective='lookahead' needs context='batch'")
+        if neurosync_every > 1 and (objective != "joint" or net.context != "batch"):
+            raise ValueError(
+                "neurosync_every > 1 needs objective='joint' and context='batch' (one set "
+                "of alphas held over the window)"
+            )
         if net.gradient_plasticity and objective != "lookahead":
             raise ValueError(
                 "gradient_plasticity needs objective='lookahead': alpha_SM is then absent "
@@ -143,6 +165,9 @@ class NeuMoSync(FastTemplate):
         self.lookahead_lr = float(lookahead_lr)
         self.lookahead_order = int(lookahead_order)
         self.alpha_record_every = int(alpha_record_every)
+        self.neurosync_every = int(neurosync_every)
+        # the open window: (alphas with NeuroSync's graph, the held leaf, iterations so far)
+        self._window: Optional[list] = None
         self.alpha_history: dict = {
             "layers": list(net.layer_names),
             "iterations": [],
@@ -177,7 +202,28 @@ class NeuMoSync(FastTemplate):
         if self.objective == "lookahead" and self.is_training and len(self.mb_x) > 1:
             return self._lookahead_forward()
         self._lookahead_loss = None
+        if self.neurosync_every > 1 and self.is_training:
+            return self._windowed_forward()
         return super().forward()
+
+    def _windowed_forward(self) -> torch.Tensor:
+        """``neurosync_every > 1``: the InferenceNetwork at the window's held alphas (a leaf,
+        whose ``grad`` accumulates ``sum_j dL_j/d alpha`` over the window)."""
+        net: NeuMoSyncNetwork = self.model
+        if self._window is None:  # the window opens: alphas from this minibatch
+            alphas = net.alphas(self.mb_x)
+            self._window = [alphas, alphas.detach().requires_grad_(), 0]
+        held = self._window[1]
+        net.last_alphas = held.detach()
+        return net.inference_forward(self.mb_x, held)
+
+    def _close_window(self) -> None:
+        """NeuroSync's gradient of the window: the accumulated alpha-gradient chain-ruled
+        through the alphas' graph once."""
+        alphas, held, _ = self._window
+        self._window = None
+        if held.grad is not None:
+            alphas.backward(held.grad)
 
     def criterion(self):
         if self.is_training and getattr(self, "_lookahead_loss", None) is not None:
@@ -219,6 +265,10 @@ class NeuMoSync(FastTemplate):
         net = self.model
         if net.gradient_plasticity:
             net.modulate_gradients(net.last_alphas)
+        if self._window is not None:
+            self._window[2] += 1
+            if self._window[2] == self.neurosync_every:
+                self._close_window()  # NeuroSync's gradient joins this iteration's step
 
     def optimizer_step(self):
         """(8) Optimizer step on theta, e_i and NeuroSync; then (2) the EMA step and (1)
@@ -270,11 +320,16 @@ class NeuMoSync(FastTemplate):
 
     def _before_training_exp(self, **kwargs):
         self._exp_sums = None
+        self._window = None
         self._saturated.zero_()
         self._bounded.zero_()
         super()._before_training_exp(**kwargs)
 
     def _after_training_exp(self, **kwargs):
+        if self._window is not None:  # a window cut short: NeuroSync's step alone
+            self.optimizer.zero_grad(set_to_none=True)
+            self._close_window()
+            self.optimizer.step()
         if self._exp_sums is not None:
             net = self.model
             samples, s1, s2 = self._exp_sums
