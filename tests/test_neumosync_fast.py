@@ -101,3 +101,34 @@ def test_prefer_foreach_sets_only_an_unset_option():
     assert not fused.param_groups[0].get("foreach")
     assert sgd.param_groups[0]["foreach"] is True  # SGD has the option, left unset
     # the update is the loop's: tests/test_neumosync_equivalence.py trains with both
+
+
+@pytest.mark.parametrize("consolidation", [False, True])
+def test_fold_modulation_is_the_modulated_layer(consolidation):
+    """(5) and (6) folded into a conv's weights: the conv at the folded (w, b) equals
+    ``gain (conv at w_inf) + shift``, values and gradients."""
+    g = torch.Generator().manual_seed(3)
+    n = 4
+    h = torch.randn(2, 3, 6, 6, generator=g, dtype=torch.double)
+    theta, phi = (torch.randn(n, 3, 3, 3, generator=g, dtype=torch.double) for _ in range(2))
+    tb, pb = (torch.randn(n, generator=g, dtype=torch.double) for _ in range(2))
+    coef = [torch.randn(n, generator=g, dtype=torch.double) for _ in range(4)]
+    leaves = [t.requires_grad_() for t in (h, theta, tb, *coef)]
+    pw, pbb = (phi, pb) if consolidation else (None, None)
+
+    def plain(h, theta, tb, c_theta, c_phi, gain, shift):
+        w, b = c_theta.view(-1, 1, 1, 1) * theta, c_theta * tb
+        if consolidation:
+            w, b = w + c_phi.view(-1, 1, 1, 1) * phi, b + c_phi * pb
+        return gain.view(1, -1, 1, 1) * F.conv2d(h, w, b) + shift.view(1, -1, 1, 1)
+
+    def folded(h, theta, tb, c_theta, c_phi, gain, shift):
+        w, b = fast.fold_modulation(theta, tb, pw, pbb, c_theta, c_phi, gain, shift)
+        return F.conv2d(h, w, b)
+
+    weights = torch.randn(2, n, 4, 4, generator=g, dtype=torch.double)
+    ref, ref_g = _grads(plain, leaves, weights)
+    got, got_g = _grads(folded, leaves, weights)
+    torch.testing.assert_close(got, ref)
+    for a, b in zip(got_g, ref_g):
+        torch.testing.assert_close(a, b)

@@ -9,6 +9,10 @@ docs/neumosync.md ("Parameters and cost").
   c_phi,i (phi_i . h)``, fused with eq. (6) where the modulation sits on the same output;
   cheaper than materialising w_inf for Linear layers of small batches
   (:data:`OUTPUT_MIX_MAX_BATCH`).
+- :func:`fold_modulation`: eq. (6) folded into the materialised weights of (5) where the
+  modulation sits on the layer's own output: ``gain (w . h + b) + shift = (gain w) . h +
+  (gain b + shift)``, so the work is per parameter, not per activation (a conv layer's
+  output at batch 128 is 128 x C x H x W values, its weights C x C' x 3 x 3).
 - :class:`TransposedAttention` and :func:`encoder_layer`: NeuroSync's encoder, eq. (3),
   with the attention core in a transposed layout and a hand-written backward.
 - :func:`ema_`: eq. (2) as one ``torch._foreach_lerp_``.
@@ -65,6 +69,31 @@ def mix_outputs(
     if out_phi is not None:
         mixed = torch.addcmul(mixed, channel_view(c_phi, out, is_conv), out_phi)
     return mixed
+
+
+def fold_modulation(
+    theta_w: torch.Tensor,
+    theta_b: torch.Tensor,
+    phi_w: Optional[torch.Tensor],
+    phi_b: Optional[torch.Tensor],
+    c_theta: torch.Tensor,
+    c_phi: torch.Tensor,
+    gain: torch.Tensor,
+    shift: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. (5) and (6) as one layer's weights and bias, per neuron i: ``w = (gain c_theta)_i
+    theta_i + (gain c_phi)_i phi_i`` and ``b = (gain c_theta)_i theta_b,i + (gain c_phi)_i
+    phi_b,i + shift_i`` (``phi`` None: without consolidation). The layer at (w, b) is
+    ``gain (w_inf . h + b_inf) + shift`` by linearity, equal up to rounding."""
+    a = gain * c_theta
+    shape = (-1,) + (1,) * (theta_w.dim() - 1)
+    w = a.reshape(shape) * theta_w
+    b = torch.addcmul(shift, a, theta_b)
+    if phi_w is not None:
+        g = gain * c_phi
+        w = torch.addcmul(w, g.reshape(shape), phi_w)
+        b = torch.addcmul(b, g, phi_b)
+    return w, b
 
 
 class TransposedAttention(torch.autograd.Function):

@@ -131,6 +131,7 @@ from .fast import (
     channel_view,
     ema_,
     encoder_layer,
+    fold_modulation,
     mean_std,
     mix_outputs,
 )
@@ -741,6 +742,15 @@ class NeuMoSyncNetwork(nn.Module):
             for layer in self.layers
             if layer.modulated and pre_act[layer.name] is layer.module
         )
+        # conv layers whose (6) can be folded into their materialised weights: on the
+        # producer's own output, with a bias to carry the shift, and mixed weights to fold
+        # into. (Linear layers keep the hook: the committed cells' evaluation batches run
+        # them materialised, and their numbers stay bit for bit.)
+        self._foldable = frozenset(
+            i
+            for i in self._act_on_producer
+            if self.layers[i].is_conv and self.layers[i].module.bias is not None and self._mixes
+        )
         self._by_param = {
             f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
         }
@@ -816,7 +826,7 @@ class NeuMoSyncNetwork(nn.Module):
                         out = mix_outputs(out, out_phi, sm, wc, layer.is_conv, gain, shift)
                     else:
                         out = mix_outputs(out, out_phi, sm, wc, layer.is_conv)
-            elif st["act"] and layer.index != fused:
+            elif st["act"] and layer.index != fused and layer.index not in st["folded"]:
                 # (6) h = act(alpha_gain z + alpha_shift)
                 view = channel_view
                 out = torch.addcmul(
@@ -930,16 +940,21 @@ class NeuMoSyncNetwork(nn.Module):
         alphas: torch.Tensor,
         theta: Optional[dict[str, torch.Tensor]] = None,
         skip: frozenset = frozenset(),
+        fold: frozenset = frozenset(),
     ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
         ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
         ``theta`` (optional) replaces the MainNetwork's weights, by the same names
         (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
-        index is in ``skip`` are left out."""
+        index is in ``skip`` are left out; those in ``fold`` get (6) folded in
+        (:func:`.fast.fold_modulation`)."""
         params: dict[str, torch.Tensor] = {}
         alphas = self.mixing_alphas(alphas)
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
             if layer.index in skip:
+                continue
+            if layer.index in fold:
+                params.update(self._folded_weights(layer, a))
                 continue
             sm, wc = a.unbind(1)[:2]
             mod = layer.module
@@ -957,6 +972,13 @@ class NeuMoSyncNetwork(nn.Module):
                     w = torch.addcmul(w, wc.reshape(shape), phi)
                 params[key] = w
         return params
+
+    def _folded_weights(self, layer: NeuronLayer, a: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Layer ``layer``'s weights with (5) and (6) in them (:func:`.fast.fold_modulation`)."""
+        mod = layer.module
+        pw, pb = self.phi(layer.index)
+        w, b = fold_modulation(mod.weight, mod.bias, pw, pb, *a.unbind(1))
+        return {f"{layer.name}.weight": w, f"{layer.name}.bias": b}
 
     def neuron_parameters(self) -> dict[str, torch.Tensor]:
         """theta's neuron weights and biases by name (``"<layer>.weight"``, ...)."""
@@ -988,6 +1010,7 @@ class NeuMoSyncNetwork(nn.Module):
         sample: bool,
         capture: Optional[bool] = None,
         mix_out: Optional[frozenset] = None,
+        folded: frozenset = frozenset(),
     ):
         """Hooks active inside: activity modulation, activity capture, and the weight
         mixing by outputs for the layers in ``mix_out`` (default: all with per-sample
@@ -1000,6 +1023,7 @@ class NeuMoSyncNetwork(nn.Module):
             "cols": [a.unbind(-1) for a in alphas.split(self._sizes, dim=-2)],
             "mix_out": mix_out if self._mixes else frozenset(),
             "act": self.activity_modulation,
+            "folded": folded,  # layers whose (6) is in their weights
             "capture": self.training if capture is None else capture,
         }
         try:
@@ -1039,11 +1063,15 @@ class NeuMoSyncNetwork(nn.Module):
         # Batch alphas: a Linear layer of a small batch mixes its outputs (fast.mix_outputs,
         # cheaper than materialising w_inf: the same values up to rounding); the other
         # layers get w_inf materialised.
+        # Where (6) sits on a materialised conv's own output, it is folded into the conv's
+        # weights (fast.fold_modulation: O(parameters), not O(activations)).
         mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
-        with self._modulating(alphas, sample, capture, mix_out):
+        fold = self._foldable - mix_out if self.activity_modulation else frozenset()
+        with self._modulating(alphas, sample, capture, mix_out, fold):
             if not self._mixes or mix_out == self._all_layers:
                 return self.main(x)
-            return functional_call(self.main, self.inference_weights(alphas, skip=mix_out), (x,))
+            weights = self.inference_weights(alphas, skip=mix_out, fold=fold)
+            return functional_call(self.main, weights, (x,))
 
     # ------------------------------------------------------------------ after each step
     @torch.no_grad()
