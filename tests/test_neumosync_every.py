@@ -129,3 +129,30 @@ def test_every_one_is_the_default_bit_for_bit():
 def test_bad_neurosync_every_raises(kwargs):
     with pytest.raises(ValueError):
         NeuMoSync(model=MLP(input_size=12, hidden_sizes=(7, 5), num_classes=3), **kwargs)
+
+
+def test_history_over_windows_counts_every_iteration():
+    """The per-experience alpha summary and saturation count each iteration of a window
+    (its alphas recorded once, weighted by the window's length)."""
+    strategy = _strategy(4)
+    seen = []
+    record = strategy._record_alphas
+
+    def spy(net):
+        seen.append(net.last_alphas.double().clone())
+        record(net)
+
+    strategy._record_alphas = spy
+    strategy.alpha_record_every = 1
+    strategy.train(_stream(6).train_stream[0])
+    a = torch.stack(seen)  # (6, N, 4): windows of 4 and 2
+    net = strategy.model
+    summary = strategy.alpha_history["experiences"][0]["layers"]
+    for layer in net.layers:
+        part = a[:, layer.offset : layer.offset + layer.n].reshape(-1, 4)
+        for j, kind in enumerate(("sm", "wc", "gain", "shift")):
+            mean, std = summary[layer.name][kind]
+            assert mean == pytest.approx(part[:, j].mean().item(), abs=1e-9)
+            assert std == pytest.approx(part[:, j].std(unbiased=False).item(), abs=1e-6)
+    assert strategy.alpha_history["experiences"][0]["iterations"] == 6
+    assert len(strategy.alpha_history["iterations"]) == 6

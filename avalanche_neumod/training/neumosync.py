@@ -168,6 +168,8 @@ class NeuMoSync(FastTemplate):
         self.neurosync_every = int(neurosync_every)
         # the open window: (alphas with NeuroSync's graph, the held leaf, iterations so far)
         self._window: Optional[list] = None
+        self._recorded: Optional[torch.Tensor] = None  # the alphas last added to the sums
+        self._repeats = 0  # iterations at those alphas not added yet
         self.alpha_history: dict = {
             "layers": list(net.layer_names),
             "iterations": [],
@@ -195,6 +197,8 @@ class NeuMoSync(FastTemplate):
         ``|alpha - neutral| >= 0.99 a`` (issue 25's saturation), over the neurons whose alpha
         has a fixed bound (not fixed by an ablation, not centred by ``normalised_gains``):
         ``alpha_saturation_<kind>``; NaN where none has."""
+        if self._recorded is not None:
+            self._flush_repeats(self.model)
         frac = (self._saturated / self._bounded).tolist()
         return {f"alpha_saturation_{k}": float(v) for k, v in zip(ALPHA_KINDS, frac)}
 
@@ -212,15 +216,15 @@ class NeuMoSync(FastTemplate):
         net: NeuMoSyncNetwork = self.model
         if self._window is None:  # the window opens: alphas from this minibatch
             alphas = net.alphas(self.mb_x)
-            self._window = [alphas, alphas.detach().requires_grad_(), 0]
-        held = self._window[1]
-        net.last_alphas = held.detach()
-        return net.inference_forward(self.mb_x, held)
+            held = alphas.detach().requires_grad_()
+            self._window = [alphas, held, 0, held.detach()]
+        net.last_alphas = self._window[3]  # one tensor per window (recorded once)
+        return net.inference_forward(self.mb_x, self._window[1])
 
     def _close_window(self) -> None:
         """NeuroSync's gradient of the window: the accumulated alpha-gradient chain-ruled
         through the alphas' graph once."""
-        alphas, held, _ = self._window
+        alphas, held = self._window[:2]
         self._window = None
         if held.grad is not None:
             alphas.backward(held.grad)
@@ -283,27 +287,12 @@ class NeuMoSync(FastTemplate):
         a = net.last_alphas
         if a is None:
             return
-        a = a.reshape(-1, net.n_neurons, 4)
-        # per neuron and alpha kind: count, sum and sum of squares over the experience's
-        # iterations (and samples); reduced per layer at the end of the experience
-        if self._exp_sums is None:
-            zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
-            self._exp_sums = [0, zeros, zeros.clone()]
-        # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha can move
-        bound = net.alpha_bound
-        dev = (a - net.alpha_offset).abs_()
-        near = (dev >= 0.99 * bound) & (bound > 0)
-        self._saturated += near.sum((0, 1)).double()
-        self._bounded += (bound > 0).sum(0).double() * a.shape[0]
-        a64 = a.double()
-        if a.shape[0] == 1:  # context "batch": one set of alphas
-            a64 = a64[0]
-            self._exp_sums[1].add_(a64)
-            self._exp_sums[2].addcmul_(a64, a64)
+        if a is self._recorded:  # the same held alphas (neurosync_every > 1): counted once
+            self._repeats += 1
         else:
-            self._exp_sums[1].add_(a64.sum(0))
-            self._exp_sums[2].add_((a64 * a64).sum(0))
-        self._exp_sums[0] += a.shape[0]
+            self._flush_repeats(net)
+            self._accumulate(net, a.reshape(-1, net.n_neurons, 4))
+            self._recorded = a
         self._train_iterations += 1
         if self.alpha_record_every and (self._train_iterations - 1) % self.alpha_record_every == 0:
             self.alpha_history["iterations"].append(
@@ -314,6 +303,34 @@ class NeuMoSync(FastTemplate):
                 }
             )
 
+    def _accumulate(self, net: NeuMoSyncNetwork, a: torch.Tensor, times: int = 1) -> None:
+        """Add ``times`` iterations at alphas ``a`` ``(S, N, 4)`` to the experience's sums:
+        per neuron and alpha kind, count, sum and sum of squares over iterations (and
+        samples), reduced per layer at the end of the experience; and the saturation."""
+        if self._exp_sums is None:
+            zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
+            self._exp_sums = [0, zeros, zeros.clone()]
+        # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha has a bound
+        bound = net.alpha_bound
+        dev = (a - net.alpha_offset).abs_()
+        near = (dev >= 0.99 * bound) & (bound > 0)
+        self._saturated += near.sum((0, 1)).double() * times
+        self._bounded += (bound > 0).sum(0).double() * (a.shape[0] * times)
+        a64 = a.double()
+        if times == 1 and a.shape[0] == 1:  # context "batch": one set of alphas
+            a64 = a64[0]
+            self._exp_sums[1].add_(a64)
+            self._exp_sums[2].addcmul_(a64, a64)
+        else:
+            self._exp_sums[1].add_(a64.sum(0), alpha=times)
+            self._exp_sums[2].add_((a64 * a64).sum(0), alpha=times)
+        self._exp_sums[0] += a.shape[0] * times
+
+    def _flush_repeats(self, net: NeuMoSyncNetwork) -> None:
+        if self._repeats:
+            self._accumulate(net, self._recorded.reshape(-1, net.n_neurons, 4), self._repeats)
+        self._repeats = 0
+
     def _experience_id(self) -> Optional[int]:
         exp = getattr(self, "experience", None)
         return None if exp is None else int(getattr(exp, "current_experience", -1))
@@ -321,6 +338,7 @@ class NeuMoSync(FastTemplate):
     def _before_training_exp(self, **kwargs):
         self._exp_sums = None
         self._window = None
+        self._recorded, self._repeats = None, 0
         self._saturated.zero_()
         self._bounded.zero_()
         super()._before_training_exp(**kwargs)
@@ -330,6 +348,8 @@ class NeuMoSync(FastTemplate):
             self.optimizer.zero_grad(set_to_none=True)
             self._close_window()
             self.optimizer.step()
+        self._flush_repeats(self.model)
+        self._recorded = None
         if self._exp_sums is not None:
             net = self.model
             samples, s1, s2 = self._exp_sums
