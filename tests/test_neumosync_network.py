@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avalanche_neumod.models import MLP, ConvNet, SlimResNet18
-from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
-from avalanche_neumod.models.neurosync import LinearModulator, NeuroSync
+from avalanche_neumod.models.neumosync import LinearModulator, NeuMoSyncNetwork, NeuroSync
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one intra-op thread
 
@@ -360,7 +359,7 @@ def test_a_deep_copy_captures_into_itself_not_the_original():
 def test_vectorised_batch_statistics_match_per_layer_statistics():
     """The one-pass statistics over all layers equal the per-layer definition
     (mean, mean |h|, std, fraction active, ReDo score within the layer)."""
-    from avalanche_neumod.models.neumosync_features import NeuronFeatures, activity_statistics
+    from avalanche_neumod.models.neumosync import NeuronFeatures, activity_statistics
 
     torch.manual_seed(0)
     feats = NeuronFeatures([5, 3, 2])
@@ -378,7 +377,7 @@ def test_feature_redo_scores_are_models_units_redo_scores():
     """The features' ReDo column is :func:`models.units.redo_scores` of each layer (one
     implementation), on both the vectorised and the per-layer path; it is invariant to
     the activity's scale, so tiny activities score like large ones."""
-    from avalanche_neumod.models.neumosync_features import NeuronFeatures, activity_statistics
+    from avalanche_neumod.models.neumosync import NeuronFeatures, activity_statistics
     from avalanche_neumod.models.units import redo_scores
 
     torch.manual_seed(0)

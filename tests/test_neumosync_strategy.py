@@ -440,3 +440,33 @@ def test_convnet_learns_every_random_label_task(mnist, seed):
         k = exp.current_experience
         accs.append(_acc(strategy.eval([bm.test_stream[k]]), k))
     assert min(accs) > 0.25, accs
+
+
+# ---------------------------------------------------------------- reporting hooks
+def _tiny_experience(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 20, generator=g), torch.randint(0, 3, (n,), generator=g)
+    return tensor_benchmark([ExperienceTensors(x, y, 0)], [ExperienceTensors(x, y, 0)])
+
+
+def test_mechanism_hooks_report_the_alphas_and_their_saturation():
+    """``mechanism_history`` is the alpha history; ``mechanism_activity`` the fraction of
+    alphas within 1% of their bound, per kind, over the kinds that can move."""
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(MLP(20, (9, 7), 3), activity_modulation=False)
+    with torch.no_grad():  # r = (+big, 0, 0, 0): SM at its upper bound, WC neutral
+        net.neurosync.head.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+    net.neurosync.head.requires_grad_(False)
+    strategy = NeuMoSync(model=net, train_mb_size=16, evaluator=None, alpha_record_every=1)
+    assert strategy.mechanism_history() == {}
+    strategy.train(_tiny_experience().train_stream[0])
+    history = strategy.mechanism_history()
+    assert history == {"alphas": strategy.alpha_history}
+    assert len(history["alphas"]["iterations"]) == 3
+    act = strategy.mechanism_activity(strategy)
+    assert act["alpha_saturation_sm"] == 1.0
+    assert act["alpha_saturation_wc"] == 0.0
+    assert all(
+        act[f"alpha_saturation_{k}"] != act[f"alpha_saturation_{k}"] for k in ("gain", "shift")
+    )
+    json.dumps(history)

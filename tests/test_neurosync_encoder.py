@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avalanche_neumod.models.neurosync import NeuroSync, _TransposedAttention
+from avalanche_neumod.models.neumosync import NeuroSync
+from avalanche_neumod.models.neumosync.fast import TransposedAttention
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -31,13 +32,13 @@ def test_transposed_attention_is_softmax_attention_twice_differentiable():
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, 7, dtype=torch.double, requires_grad=True) for _ in range(3))
     scale = 0.7
-    got = _TransposedAttention.apply(q, k, v, scale)
+    got = TransposedAttention.apply(q, k, v, scale)
     # o = softmax(scale q k^T) v with q, k, v as (G, T, d_h): the transposes of the inputs
     p = torch.softmax(scale * q.transpose(1, 2) @ k, dim=-1)
     torch.testing.assert_close(got, (p @ v.transpose(1, 2)).transpose(1, 2))
 
     def fn(q, k, v):
-        return _TransposedAttention.apply(q, k, v, scale)
+        return TransposedAttention.apply(q, k, v, scale)
 
     assert torch.autograd.gradcheck(fn, (q, k, v))
     assert torch.autograd.gradgradcheck(fn, (q, k, v))

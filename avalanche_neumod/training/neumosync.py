@@ -1,10 +1,11 @@
 """The NeuMoSync strategy (reconstructed, every decision ours: docs/neumosync.md).
 
-One training iteration: the loss is the criterion (cross-entropy) of the
-InferenceNetwork's output (alphas from the minibatch); one optimizer updates
-theta, the learnable neuron features and NeuroSync together (plain backprop,
-no meta-learning loop); then the ConsolidatedNetwork takes its EMA step and the
-activity statistics absorb the batch's activity. Evaluation runs the
+The equations are in :mod:`avalanche_neumod.models.neumosync.mechanism`; this module
+trains them. One training iteration is eq. (8), the joint objective: the loss is the
+criterion (cross-entropy) of the InferenceNetwork's output (alphas from the minibatch);
+one optimizer updates theta, the learnable neuron features and NeuroSync together (plain
+backprop, no meta-learning loop); then the ConsolidatedNetwork takes its EMA step (2)
+and the activity statistics absorb the batch's activity (1). Evaluation runs the
 InferenceNetwork with alphas from the evaluation batch and updates nothing.
 
 Variants (ours, issue 13; docs/neumosync.md):
@@ -22,6 +23,18 @@ Variants (ours, issue 13; docs/neumosync.md):
   i.e. it is trained for its effect on learning (first order, ``g`` detached, as
   first-order MAML; ``lookahead_order=2`` keeps ``g``'s graph, second order).
   Batch context only; a minibatch of one sample falls back to the joint loss.
+- ``neurosync_every=k``: the alphas are computed once every k training
+  iterations, from the window's first minibatch, and held fixed over the window; each
+  iteration trains theta as usual (eq. 8 at the held alphas), and NeuroSync (with the
+  e_i and E) takes one step at the window's end on the accumulated alpha-gradient::
+
+      grad_psi = ( sum_{j in window} dL_j / d alpha ) . d alpha / d psi
+
+  exactly the gradient of the window's summed loss with the alphas held fixed (each
+  L_j at its own theta_j). A window cut short by the end of the training experience is
+  closed there by one optimizer step on NeuroSync alone. k = 1 is the joint objective.
+  NeuroSync's cost (the encoder's forward and backward) is then paid once per k
+  iterations. Joint objective and batch context only.
 
 The alphas are recorded for the report in :attr:`NeuMoSync.alpha_history`
 (JSON-serialisable): every ``alpha_record_every`` iterations, per layer and
@@ -38,6 +51,7 @@ from torch import nn
 
 from .._checks import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
+from ..models.neumosync.fast import prefer_foreach
 from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .method import DEFAULT_OPTIMIZER, Method
 from .template import FastTemplate
@@ -57,26 +71,6 @@ def _param_groups(net: NeuMoSyncNetwork, neurosync_lr: Optional[float]) -> list:
     main = [p for p in net.parameters() if id(p) in theta]
     rest = [p for p in net.parameters() if id(p) not in theta]
     return [{"params": main}, {"params": rest, "lr": float(neurosync_lr)}]
-
-
-def prefer_foreach(optimizer: torch.optim.Optimizer) -> None:
-    """Let a given optimizer that left ``foreach`` unset use its multi-tensor implementation.
-
-    ``foreach=None`` means, on the CPU, one Python loop over the parameter tensors with
-    about ten operations each; NeuMoSync has 38 tensors (6 for theta), and that loop was
-    measured as the largest single item of an iteration with stock Adam
-    (docs/neumosync.md, "Parameters and cost"). ``foreach=True`` is the same update
-    computed with one operation per step over all tensors. Optimizers without the option,
-    fused ones, ``differentiable`` ones and an explicit ``foreach`` are left alone.
-    """
-    defaults = optimizer.defaults
-    if "foreach" not in defaults or defaults.get("fused") or defaults.get("differentiable"):
-        return
-    if defaults["foreach"] is None:
-        defaults["foreach"] = True  # groups added later (Avalanche's make_optimizer)
-    for group in optimizer.param_groups:
-        if group.get("foreach") is None and not group.get("fused"):
-            group["foreach"] = True
 
 
 class NeuMoSync(FastTemplate):
@@ -106,6 +100,9 @@ class NeuMoSync(FastTemplate):
         lookahead_order: 1 [default, first order] or 2 (through ``g``).
         alpha_record_every: record the alpha summary every this many training
             iterations (0: only per experience) [50].
+        neurosync_every: compute the alphas once every this many training iterations and
+            train NeuroSync on the window's accumulated alpha-gradients (module
+            docstring) [1: every iteration].
         **base_kwargs: the other keywords: ``FastTemplate``/``SupervisedTemplate`` arguments
             (``train_mb_size``, ``train_epochs``, ``eval_mb_size``, ``device``,
             ``plugins``, ``evaluator``, ``eval_every``, ...).
@@ -118,6 +115,7 @@ class NeuMoSync(FastTemplate):
         lookahead_lr=real(0.0, low_open=True),
         lookahead_order=one_of(1, 2),
         alpha_record_every=integer(0),
+        neurosync_every=integer(1),
     )
     @takes_arguments_of(NeuMoSyncNetwork, exclude=["model"])
     def __init__(
@@ -131,6 +129,7 @@ class NeuMoSync(FastTemplate):
         lookahead_lr: float = 0.1,
         lookahead_order: int = 1,
         alpha_record_every: int = 50,
+        neurosync_every: int = 1,
         **base_kwargs,
     ):
         net_kwargs = pop_arguments_of(NeuMoSyncNetwork, base_kwargs, exclude=["model"])
@@ -146,6 +145,16 @@ class NeuMoSync(FastTemplate):
             net = NeuMoSyncNetwork(model, **net_kwargs)
         if objective == "lookahead" and net.context != "batch":
             raise ValueError("objective='lookahead' needs context='batch'")
+        if neurosync_every > 1 and (objective != "joint" or net.context != "batch"):
+            raise ValueError(
+                "neurosync_every > 1 needs objective='joint' and context='batch' (one set "
+                "of alphas held over the window)"
+            )
+        if net.gradient_plasticity and objective != "lookahead":
+            raise ValueError(
+                "gradient_plasticity needs objective='lookahead': alpha_SM is then absent "
+                "from the forward pass, so the joint loss gives it no gradient"
+            )
         if optimizer is None:
             optimizer = torch.optim.Adam(_param_groups(net, neurosync_lr), lr=lr, fused=True)
         else:
@@ -157,28 +166,69 @@ class NeuMoSync(FastTemplate):
         self.lookahead_lr = float(lookahead_lr)
         self.lookahead_order = int(lookahead_order)
         self.alpha_record_every = int(alpha_record_every)
+        self.neurosync_every = int(neurosync_every)
+        # the open window: (alphas with NeuroSync's graph, the held leaf, iterations so far)
+        self._window: Optional[list] = None
+        self._recorded: Optional[torch.Tensor] = None  # the alphas last added to the sums
+        self._repeats = 0  # iterations at those alphas not added yet
         self.alpha_history: dict = {
             "layers": list(net.layer_names),
             "iterations": [],
             "experiences": [],
         }
         self._train_iterations = 0
-        self._exp_sums: Optional[torch.Tensor] = None
+        self._exp_sums: Optional[list] = None
+        # per alpha kind: samples within 1% of a bound, and samples that can reach one
+        self._saturated = torch.zeros(4, dtype=torch.float64)
+        self._bounded = torch.zeros(4, dtype=torch.float64)
 
     @property
     def network(self) -> NeuMoSyncNetwork:
         return self.model
 
+    # ------------------------------------------------------------------ reporting hooks
     def mechanism_history(self) -> dict[str, dict]:
-        """``{"alphas": alpha_history}`` once alphas were recorded (``ReportsMechanism``)."""
+        """``{"alphas": alpha_history}`` once an alpha was recorded (the runner's histories)."""
         h = self.alpha_history
-        return {"alphas": h} if h.get("iterations") or h.get("experiences") else {}
+        return {"alphas": h} if (h["iterations"] or h["experiences"]) else {}
+
+    def mechanism_activity(self, strategy=None) -> dict[str, float]:
+        """Per alpha kind, the fraction of the current experience's alphas (neurons x
+        iterations, x samples with ``context="sample"``) within 1% of their bound, i.e.
+        ``|alpha - neutral| >= 0.99 a``, over the neurons whose alpha
+        has a fixed bound (not fixed by an ablation, not centred by ``normalised_gains``):
+        ``alpha_saturation_<kind>``; NaN where none has."""
+        if self._recorded is not None:
+            self._flush_repeats(self.model)
+        frac = (self._saturated / self._bounded).tolist()
+        return {f"alpha_saturation_{k}": float(v) for k, v in zip(ALPHA_KINDS, frac)}
 
     def forward(self):
         if self.objective == "lookahead" and self.is_training and len(self.mb_x) > 1:
             return self._lookahead_forward()
         self._lookahead_loss = None
+        if self.neurosync_every > 1 and self.is_training:
+            return self._windowed_forward()
         return super().forward()
+
+    def _windowed_forward(self) -> torch.Tensor:
+        """``neurosync_every > 1``: the InferenceNetwork at the window's held alphas (a leaf,
+        whose ``grad`` accumulates ``sum_j dL_j/d alpha`` over the window)."""
+        net: NeuMoSyncNetwork = self.model
+        if self._window is None:  # the window opens: alphas from this minibatch
+            alphas = net.alphas(self.mb_x)
+            held = alphas.detach().requires_grad_()
+            self._window = [alphas, held, 0, held.detach()]
+        net.last_alphas = self._window[3]  # one tensor per window (recorded once)
+        return net.inference_forward(self.mb_x, self._window[1])
+
+    def _close_window(self) -> None:
+        """NeuroSync's gradient of the window: the accumulated alpha-gradient chain-ruled
+        through the alphas' graph once."""
+        alphas, held = self._window[:2]
+        self._window = None
+        if held.grad is not None:
+            alphas.backward(held.grad)
 
     def criterion(self):
         if self.is_training and getattr(self, "_lookahead_loss", None) is not None:
@@ -213,9 +263,21 @@ class NeuMoSync(FastTemplate):
         self._lookahead_loss = (half * loss_a + (len(x) - half) * loss_b) / len(x)
         return torch.cat((out_a, out_b))
 
+    def backward(self):
+        """The backward pass; with ``gradient_plasticity``, then (7c) theta's gradient times
+        alpha_SM per neuron."""
+        super().backward()
+        net = self.model
+        if net.gradient_plasticity:
+            net.modulate_gradients(net.last_alphas)
+        if self._window is not None:
+            self._window[2] += 1
+            if self._window[2] == self.neurosync_every:
+                self._close_window()  # NeuroSync's gradient joins this iteration's step
+
     def optimizer_step(self):
-        """Optimizer step on theta, e_i and NeuroSync; then the EMA step and the
-        statistics update (docs/neumosync.md, "training")."""
+        """(8) Optimizer step on theta, e_i and NeuroSync; then (2) the EMA step and (1)
+        the statistics update."""
         super().optimizer_step()
         net = self.model
         net.consolidate()
@@ -226,21 +288,12 @@ class NeuMoSync(FastTemplate):
         a = net.last_alphas
         if a is None:
             return
-        a = a.reshape(-1, net.n_neurons, 4)
-        # per neuron and alpha kind: count, sum and sum of squares over the experience's
-        # iterations (and samples); reduced per layer at the end of the experience
-        if self._exp_sums is None:
-            zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
-            self._exp_sums = [0, zeros, zeros.clone()]
-        a64 = a.double()
-        if a.shape[0] == 1:  # context "batch": one set of alphas
-            a64 = a64[0]
-            self._exp_sums[1].add_(a64)
-            self._exp_sums[2].addcmul_(a64, a64)
+        if a is self._recorded:  # the same held alphas (neurosync_every > 1): counted once
+            self._repeats += 1
         else:
-            self._exp_sums[1].add_(a64.sum(0))
-            self._exp_sums[2].add_((a64 * a64).sum(0))
-        self._exp_sums[0] += a.shape[0]
+            self._flush_repeats(net)
+            self._accumulate(net, a.reshape(-1, net.n_neurons, 4))
+            self._recorded = a
         self._train_iterations += 1
         if self.alpha_record_every and (self._train_iterations - 1) % self.alpha_record_every == 0:
             self.alpha_history["iterations"].append(
@@ -251,15 +304,53 @@ class NeuMoSync(FastTemplate):
                 }
             )
 
+    def _accumulate(self, net: NeuMoSyncNetwork, a: torch.Tensor, times: int = 1) -> None:
+        """Add ``times`` iterations at alphas ``a`` ``(S, N, 4)`` to the experience's sums:
+        per neuron and alpha kind, count, sum and sum of squares over iterations (and
+        samples), reduced per layer at the end of the experience; and the saturation."""
+        if self._exp_sums is None:
+            zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
+            self._exp_sums = [0, zeros, zeros.clone()]
+        # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha has a bound
+        bound = net.alpha_bound
+        dev = (a - net.alpha_offset).abs_()
+        near = (dev >= 0.99 * bound) & (bound > 0)
+        self._saturated += near.sum((0, 1)).double() * times
+        self._bounded += (bound > 0).sum(0).double() * (a.shape[0] * times)
+        a64 = a.double()
+        if times == 1 and a.shape[0] == 1:  # context "batch": one set of alphas
+            a64 = a64[0]
+            self._exp_sums[1].add_(a64)
+            self._exp_sums[2].addcmul_(a64, a64)
+        else:
+            self._exp_sums[1].add_(a64.sum(0), alpha=times)
+            self._exp_sums[2].add_((a64 * a64).sum(0), alpha=times)
+        self._exp_sums[0] += a.shape[0] * times
+
+    def _flush_repeats(self, net: NeuMoSyncNetwork) -> None:
+        if self._repeats:
+            self._accumulate(net, self._recorded.reshape(-1, net.n_neurons, 4), self._repeats)
+        self._repeats = 0
+
     def _experience_id(self) -> Optional[int]:
         exp = getattr(self, "experience", None)
         return None if exp is None else int(getattr(exp, "current_experience", -1))
 
     def _before_training_exp(self, **kwargs):
         self._exp_sums = None
+        self._window = None
+        self._recorded, self._repeats = None, 0
+        self._saturated.zero_()
+        self._bounded.zero_()
         super()._before_training_exp(**kwargs)
 
     def _after_training_exp(self, **kwargs):
+        if self._window is not None:  # a window cut short: NeuroSync's step alone
+            self.optimizer.zero_grad(set_to_none=True)
+            self._close_window()
+            self.optimizer.step()
+        self._flush_repeats(self.model)
+        self._recorded = None
         if self._exp_sums is not None:
             net = self.model
             samples, s1, s2 = self._exp_sums

@@ -1,48 +1,30 @@
-"""P2 NeuMoSync: cost per training iteration against our Naive, and the parameter overhead.
+"""P2 NeuMoSync: cost per training iteration against its floor and our Naive; parameters.
 
-Bars (issue 13, item 5), on MLP 784-100-100-10 with NeuMoSync's defaults: at most
-**4x** Naive per iteration at batch 16 and at most **2.5x** at batch 128; extra
-trainable parameters at most 10% of the MainNetwork's. The lookahead objective is
-reported on its own line, without a bar.
+Bars (issue 25, item 4), one thread, NeuMoSync's defaults and its default optimizer
+(fused Adam, lr 1e-3; Naive with the same fused Adam), timed interleaved in one run (each
+program trains one experience per timed call; the ratio of median times per iteration):
 
-Both sides train the same MLP 784-100-100-10 (same initial weights) on the same
-in-memory Permuted-MNIST-shaped experience (batch 16, as the Permuted MNIST
-suite), one experience per timed call, timed interleaved (Naive, NeuMoSync,
-...); the ratio of the median times per iteration is reported. Both use Adam
-(lr 1e-3) built the same way: stock ``torch.optim.Adam`` in the first line,
-``fused=True`` on both sides in the others. NeuMoSync has 38 parameter tensors
-against Naive's 6, so per-tensor optimizer work weighs on it: given a stock
-Adam (``foreach`` unset), the NeuMoSync strategy runs its ``foreach``
-implementation (the same update; Naive keeps the per-tensor loop), and the
-strategy's default optimizer is the fused one. The batch-128 line shows that
-NeuMoSync's extra work is per minibatch, not per sample. The lookahead line
-(``objective="lookahead"``, batch 16, fused Adam) is reported separately: it runs the
-MainNetwork twice per iteration (halves A and B) and takes a gradient inside the
-graph, so it is not held to the default's bars (its line has no bar). NeuMoSync
-runs with its defaults (d_model 16, 2 layers, 4 heads, batch context), which
-include, every iteration, the neuron features, the NeuroSync Transformer over
-211 tokens, the InferenceNetwork, the EMA step and the statistics update.
-The data are random tensors: timing does not depend on pixel values.
-``--breakdown`` prints the cost of each component instead (each removed in turn,
-timed interleaved with the full iteration and Naive; the command for
-docs/neumosync.md's table).
+- ``P2 NeuMoSync / floor (batch 16)``, ``(batch 128)``: on MLP 784-100-100-10, the
+  NeuMoSync iteration over its *floor*, NeuroSync's encoder alone (forward and backward
+  over the 211 tokens, as :meth:`~avalanche_neumod.models.neumosync.NeuroSync.encode`
+  computes it) plus one Naive iteration: what any implementation of this architecture
+  pays (the encoder, and theta's own forward, backward and step); at most **1.5x**.
+  The notes give the ratio to Naive and the floor's.
+- ``P2 NeuMoSync ConvNet (batch 128)``, ``P2 NeuMoSync SlimResNet18 (batch 128)``:
+  against Naive on 32x32x3 inputs; at most **1.3x**.
+- ``P2 NeuMoSync every 8 (batch 16)``: ``neurosync_every=8`` (NeuroSync once every 8
+  iterations) against Naive on the MLP; at most **2.5x**.
+- ``P2 NeuMoSync params``: extra trainable parameters over the MainNetwork's, at most 10%.
 
-The "floor" lines time NeuroSync's Transformer alone (forward and backward of the
-encoder over the 211 tokens at the default sizes, nothing else, as NeuroSync
-computes it: :meth:`~avalanche_neumod.models.neurosync.NeuroSync.encode`) against
-the Naive iteration of the same batch size: the part of every NeuMoSync iteration
-that no implementation of NeuMoSync (docs/neumosync.md) can skip. Every NeuMoSync
-iteration also runs theta's forward, backward and optimizer step (the InferenceNetwork
-over the same batch), i.e. at least one Naive iteration: the floor plus one is a lower
-bound on the ratio, printed in the notes. They show how
-much of each bar the Transformer leaves for the rest (theta's own
-forward/backward, the InferenceNetwork, the optimizer over 38 tensors, EMA and
-statistics). Their notes give stock ``nn.TransformerEncoder`` (the same function)
-for comparison.
+The data are random tensors (timing does not depend on pixel values). The load average
+is printed with the rows (the machine may be shared). ``--breakdown`` prints the cost of
+each component instead (each removed in turn, timed interleaved with the full iteration
+and Naive).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -55,24 +37,33 @@ sys.path.insert(0, str(HERE.parents[1]))
 from common import PerfResult, device_sync, interleaved_times, median  # noqa: E402
 
 from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_benchmark  # noqa: E402
-from avalanche_neumod.models import MLP, SlimResNet18  # noqa: E402
+from avalanche_neumod.models import MLP, ConvNet, SlimResNet18  # noqa: E402
 from avalanche_neumod.models.neumosync import NeuMoSyncNetwork  # noqa: E402
 from avalanche_neumod.training.neumosync import NeuMoSync  # noqa: E402
 from avalanche_neumod.training.template import FastNaive  # noqa: E402
 
 BATCH = 16  # the Permuted MNIST suite's
-# (batch, fused Adam, objective)
-CONFIGS = ((16, False, "joint"), (16, True, "joint"), (128, True, "joint"), (16, True, "lookahead"))
-BARS = {16: 4.0, 128: 2.5}  # issue 13 item 5: NeuMoSync <= 4x Naive at batch 16, 2.5x at 128
-FLOOR_CONFIGS = {(16, False, "joint"), (128, True, "joint")}
+FLOOR_BAR = 1.5  # NeuMoSync / (encoder + Naive) on the MLP
+NAIVE_BAR = {"convnet": 1.3, "slim_resnet18": 1.3}  # NeuMoSync / Naive, batch 128, 32x32x3
+EVERY, EVERY_BAR = 8, 2.5  # neurosync_every=8 / Naive, MLP, batch 16
+BARS = {16: FLOOR_BAR, 128: FLOOR_BAR}  # device_rows: the MLP lines
 
 
-MODELS = {"mlp": MLP, "slim_resnet18": lambda: SlimResNet18(num_classes=10)}
-INPUT_SHAPES = {"mlp": (1, 28, 28), "slim_resnet18": (3, 32, 32)}
+MODELS = {
+    "mlp": MLP,
+    "convnet": lambda: ConvNet(in_channels=3, num_classes=10, input_size=32),
+    "slim_resnet18": lambda: SlimResNet18(num_classes=10),
+}
+INPUT_SHAPES = {"mlp": (1, 28, 28), "convnet": (3, 32, 32), "slim_resnet18": (3, 32, 32)}
 
 
 def _strategies(
-    batch: int, fused: bool, objective: str = "joint", model: str = "mlp", device="cpu"
+    batch: int,
+    fused: bool,
+    objective: str = "joint",
+    model: str = "mlp",
+    device="cpu",
+    **kwargs,
 ):
     """FastNaive and NeuMoSync on ``model`` (the same initial weights) with Adam, on
     ``device`` (the models are moved there before the optimizers are built)."""
@@ -99,6 +90,7 @@ def _strategies(
         evaluator=None,
         objective=objective,
         device=device,
+        **kwargs,
     )
     return naive, ours, net
 
@@ -120,9 +112,8 @@ def device_rows(
 ) -> list[PerfResult]:
     """NeuMoSync against FastNaive per iteration on ``device`` (fused Adam, the default
     objective), for each model and batch size, each ratio timed interleaved in one run (the
-    device synchronised around every timed call). The MLP lines carry P2's bars; the
-    SlimResNet18 lines have none (measured only). ``quick``: one iteration, one repeat and
-    SlimResNet18 on 8x8 inputs (a check that it runs, not a timing)."""
+    device synchronised around every timed call); measured only, without a bar. ``quick``:
+    one iteration, one repeat and SlimResNet18 on 8x8 inputs (a check that it runs)."""
     repeats = 1 if quick else 5
     rows = []
     for model in models:
@@ -144,7 +135,7 @@ def device_rows(
             )
             t_naive = median(times["naive"]) / iters
             t_ours = median(times["ours"]) / iters
-            bar = BARS.get(batch, float("inf")) if model == "mlp" else float("inf")
+            bar = float("inf")  # measured only: the CPU bars are in run()
             rows.append(
                 PerfResult(
                     id=f"P2 NeuMoSync {model} (batch {batch}, {torch.device(device).type})",
@@ -160,89 +151,93 @@ def device_rows(
     return rows
 
 
-def _floor(net: NeuMoSyncNetwork, naive, exp, iters: int, repeats: int) -> PerfResult:
-    """NeuroSync's encoder alone, forward + backward, per iteration: as NeuroSync computes
-    it (``encode``) and, for the notes, stock ``nn.TransformerEncoder``; timed interleaved
-    with Naive's epoch (``iters`` encoder steps against ``iters`` Naive iterations)."""
+def _encoder_step(net: NeuMoSyncNetwork):
+    """One forward and backward of NeuroSync's encoder alone over the network's tokens."""
     ns = net.neurosync
     tokens = torch.randn(1, net.n_neurons + 1, ns.d_model, requires_grad=True)
 
-    def ours():
+    def step():
         ns.encode(tokens).sum().backward()
 
-    def stock():
-        ns.encoder(tokens).sum().backward()
-
-    times = interleaved_times(
-        {
-            "naive": lambda: naive.train(exp),
-            "ours": lambda: [ours() for _ in range(iters)],
-            "stock": lambda: [stock() for _ in range(iters)],
-        },
-        repeats=repeats,
-    )
-    t_naive, t_enc, t_stock = (median(times[k]) / iters for k in ("naive", "ours", "stock"))
-    batch = naive.train_mb_size
-    return PerfResult(
-        id=f"P2 NeuMoSync floor (batch {batch})",
-        what=f"NeuroSync's encoder alone (fwd+bwd, {net.n_neurons + 1} tokens) vs a FastNaive "
-        "iteration",
-        ours=t_enc,
-        reference=t_naive,
-        unit="s",
-        ratio=t_enc / t_naive,
-        bar=BARS[batch],
-        notes=f"what every NeuMoSync iteration pays; with theta's own step (one Naive "
-        f"iteration) at least {1 + t_enc / t_naive:.2f}x; stock nn.TransformerEncoder: "
-        f"{t_stock / t_naive:.2f}x",
-    )
+    return step
 
 
 def run(quick: bool = False) -> list[PerfResult]:
-    n = 800 if quick else 3200
     repeats = 3 if quick else 7
-    g = torch.Generator().manual_seed(0)
-    data = ExperienceTensors(
-        torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g), 0
-    )
-    bm = tensor_benchmark([data], [data])
-    exp = bm.train_stream[0]
+    load = os.getloadavg()
     results = []
-    for batch, fused, objective in CONFIGS:
-        iters = -(-n // batch)
-        naive, ours, net = _strategies(batch, fused, objective)
-        times = interleaved_times(
-            {
-                "naive": lambda s=naive: s.train(exp),
-                "ours": lambda s=ours: s.train(exp),
-            },
-            repeats=repeats,
-        )
-        t_naive = median(times["naive"]) / iters
-        t_ours = median(times["ours"]) / iters
-        label = "fused Adam" if fused else "stock Adam"
-        if objective != "joint":
-            label += f", {objective}"
-        notes = "the suite's setting" if (batch, fused) == (BATCH, False) else ""
-        bar = BARS[batch]
-        if objective != "joint":
-            notes = f"variant, reported separately (no bar; the default's is {bar:g}x)"
-            bar = float("inf")
+    # MLP: NeuMoSync, Naive, the encoder alone and neurosync_every=8, interleaved
+    for batch in (16, 128):
+        iters = 10 if quick else (200 if batch == 16 else 30)
+        exp = random_experience(batch * iters)
+        naive, ours, net = _strategies(batch, True)
+        encoder = _encoder_step(net)
+        programs = {
+            "naive": lambda s=naive, e=exp: s.train(e),
+            "ours": lambda s=ours, e=exp: s.train(e),
+            "encoder": lambda f=encoder, n=iters: [f() for _ in range(n)],
+        }
+        if batch == BATCH:
+            _, every, _ = _strategies(batch, True, neurosync_every=EVERY)
+            programs["every"] = lambda s=every, e=exp: s.train(e)
+        t = {k: median(v) / iters for k, v in interleaved_times(programs, repeats).items()}
+        floor = t["encoder"] + t["naive"]
         results.append(
             PerfResult(
-                id=f"P2 NeuMoSync (batch {batch}, {label})",
-                what="time per iteration, NeuMoSync vs FastNaive, MLP 784-100-100-10",
+                id=f"P2 NeuMoSync / floor (batch {batch})",
+                what="time per iteration, NeuMoSync vs its floor (NeuroSync's encoder fwd+bwd "
+                f"over {net.n_neurons + 1} tokens + one FastNaive iteration), MLP 784-100-100-10",
+                ours=t["ours"],
+                reference=floor,
+                unit="s",
+                ratio=t["ours"] / floor,
+                bar=FLOOR_BAR,
+                notes=f"NeuMoSync {t['ours'] / t['naive']:.2f}x Naive, floor "
+                f"{floor / t['naive']:.2f}x Naive; load average {load[0]:.2f}",
+            )
+        )
+        if "every" in t:
+            results.append(
+                PerfResult(
+                    id=f"P2 NeuMoSync every {EVERY} (batch {batch})",
+                    what=f"time per iteration, NeuMoSync neurosync_every={EVERY} vs FastNaive, "
+                    "MLP 784-100-100-10",
+                    ours=t["every"],
+                    reference=t["naive"],
+                    unit="s",
+                    ratio=t["every"] / t["naive"],
+                    bar=EVERY_BAR,
+                    notes=f"load average {load[0]:.2f}",
+                )
+            )
+    # ConvNet and SlimResNet18 on 32x32x3 inputs, batch 128
+    for model, bar in NAIVE_BAR.items():
+        iters = 2 if quick else (10 if model == "convnet" else 6)
+        shape = INPUT_SHAPES[model]
+        exp = random_experience(128 * iters, shape)
+        naive, ours, _ = _strategies(128, True, model=model)
+        times = interleaved_times(
+            {
+                "naive": lambda s=naive, e=exp: s.train(e),
+                "ours": lambda s=ours, e=exp: s.train(e),
+            },
+            repeats=2 if quick else 5,
+        )
+        t_naive, t_ours = (median(times[k]) / iters for k in ("naive", "ours"))
+        name = {"convnet": "ConvNet", "slim_resnet18": "SlimResNet18"}[model]
+        results.append(
+            PerfResult(
+                id=f"P2 NeuMoSync {name} (batch 128)",
+                what=f"time per iteration, NeuMoSync vs FastNaive, {name} on 32x32x3 inputs",
                 ours=t_ours,
                 reference=t_naive,
                 unit="s",
                 ratio=t_ours / t_naive,
                 bar=bar,
-                notes=notes,
+                notes=f"load average {os.getloadavg()[0]:.2f}",
             )
         )
-        if (batch, fused, objective) in FLOOR_CONFIGS:
-            results.append(_floor(net, naive, exp, iters, repeats))
-    overhead = net.parameter_overhead()
+    net = NeuMoSyncNetwork(MLP())
     main = sum(p.numel() for p in net.main.parameters())
     results.append(
         PerfResult(
@@ -251,9 +246,9 @@ def run(quick: bool = False) -> list[PerfResult]:
             ours=float(net.extra_parameters()),
             reference=float(main),
             unit="params",
-            ratio=overhead,
+            ratio=net.parameter_overhead(),
             bar=0.10,
-            notes="ratio is a fraction (paper: 5-8%)",
+            notes="ratio is a fraction (paper: 5-8%); MLP 784-100-100-10",
         )
     )
     return results

@@ -1,0 +1,134 @@
+"""Each speed path of ``models/neumosync/fast.py`` equals the plain equation it computes
+(values and gradients). The encoder (``encoder_layer``, ``TransposedAttention``) is
+checked against ``nn.TransformerEncoder`` in ``tests/test_neurosync_encoder.py``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avalanche_neumod.models.neumosync import fast
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _grads(fn, inputs: list[torch.Tensor], weights: torch.Tensor):
+    out = fn(*inputs)
+    return out, torch.autograd.grad(
+        (out * weights).sum(), inputs, allow_unused=True, materialize_grads=True
+    )
+
+
+@pytest.mark.parametrize("conv", [False, True])
+@pytest.mark.parametrize("modulate", [False, True])
+@pytest.mark.parametrize("consolidation", [False, True])
+def test_mix_outputs_is_the_layer_at_the_mixed_weights(conv, modulate, consolidation):
+    """(5) by linearity, with (6) fused: ``c_theta (theta . h) + c_phi (phi . h)`` (times the
+    gain, plus the shift) equals the layer at ``w = c_theta theta + c_phi phi``, then
+    ``gain z + shift``."""
+    g = torch.Generator().manual_seed(0)
+    n = 5
+    if conv:
+        shape_w, h = (n, 3, 3, 3), torch.randn(4, 3, 6, 6, generator=g, dtype=torch.double)
+    else:
+        shape_w, h = (n, 7), torch.randn(4, 7, generator=g, dtype=torch.double)
+    theta, phi = (torch.randn(shape_w, generator=g, dtype=torch.double) for _ in range(2))
+    tb, pb = (torch.randn(n, generator=g, dtype=torch.double) for _ in range(2))
+    c_theta, c_phi, gain, shift = (
+        torch.randn(n, generator=g, dtype=torch.double) for _ in range(4)
+    )
+    leaves = [t.requires_grad_() for t in (h, theta, tb, c_theta, c_phi, gain, shift)]
+
+    def layer(x, w, b):
+        return F.conv2d(x, w, b) if conv else F.linear(x, w, b)
+
+    def view(a):
+        return a.view(1, -1, 1, 1) if conv else a
+
+    def plain(h, theta, tb, c_theta, c_phi, gain, shift):
+        w = view_w(c_theta) * theta + (view_w(c_phi) * phi if consolidation else 0)
+        b = c_theta * tb + (c_phi * pb if consolidation else 0)
+        z = layer(h, w, b)
+        return view(gain) * z + view(shift) if modulate else z
+
+    def view_w(a):
+        return a.view(-1, *([1] * (len(shape_w) - 1)))
+
+    def fused(h, theta, tb, c_theta, c_phi, gain, shift):
+        out_phi = layer(h, phi, pb) if consolidation else None
+        args = (gain, shift) if modulate else ()
+        return fast.mix_outputs(layer(h, theta, tb), out_phi, c_theta, c_phi, conv, *args)
+
+    weights = torch.randn(plain(*leaves).shape, generator=g, dtype=torch.double)
+    ref, ref_g = _grads(plain, leaves, weights)
+    got, got_g = _grads(fused, leaves, weights)
+    torch.testing.assert_close(got, ref)
+    for a, b in zip(got_g, ref_g):
+        torch.testing.assert_close(a, b)
+    used = [True] * 4 + [consolidation] + [modulate] * 2
+    for grad, reached in zip(got_g, used):  # the gradient reaches every input that is used
+        assert bool(grad.abs().sum() > 0) == reached
+
+
+def test_ema_is_the_convex_combination():
+    """(2) phi <- lambda phi + (1 - lambda) theta, for every tensor at once."""
+    g = torch.Generator().manual_seed(1)
+    phis = [torch.randn(4, 3, generator=g), torch.randn(4, generator=g)]
+    thetas = [torch.randn(4, 3, generator=g), torch.randn(4, generator=g)]
+    expected = [0.9 * p.double() + 0.1 * t.double() for p, t in zip(phis, thetas)]
+    fast.ema_(phis, thetas, 0.9)
+    for p, e in zip(phis, expected):
+        torch.testing.assert_close(p.double(), e, rtol=1e-6, atol=1e-7)
+
+
+def test_mean_std_is_the_population_mean_and_std():
+    x = torch.randn(50, 30, generator=torch.Generator().manual_seed(2)) * 3 + 1
+    mean, std = fast.mean_std(x)
+    ref_std, ref_mean = torch.std_mean(x, dim=0, unbiased=False)
+    torch.testing.assert_close(mean, ref_mean)
+    torch.testing.assert_close(std, ref_std)
+
+
+def test_prefer_foreach_sets_only_an_unset_option():
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    unset, loop = torch.optim.Adam(p), torch.optim.Adam(p, foreach=False)
+    fused, sgd = torch.optim.Adam(p, fused=True), torch.optim.SGD(p, lr=0.1)
+    for opt in (unset, loop, fused, sgd):
+        fast.prefer_foreach(opt)
+    assert unset.param_groups[0]["foreach"] is True and unset.defaults["foreach"] is True
+    assert loop.param_groups[0]["foreach"] is False
+    assert not fused.param_groups[0].get("foreach")
+    assert sgd.param_groups[0]["foreach"] is True  # SGD has the option, left unset
+    # the update is the loop's: tests/test_neumosync_equivalence.py trains with both
+
+
+@pytest.mark.parametrize("consolidation", [False, True])
+def test_fold_modulation_is_the_modulated_layer(consolidation):
+    """(5) and (6) folded into a conv's weights: the conv at the folded (w, b) equals
+    ``gain (conv at w_inf) + shift``, values and gradients."""
+    g = torch.Generator().manual_seed(3)
+    n = 4
+    h = torch.randn(2, 3, 6, 6, generator=g, dtype=torch.double)
+    theta, phi = (torch.randn(n, 3, 3, 3, generator=g, dtype=torch.double) for _ in range(2))
+    tb, pb = (torch.randn(n, generator=g, dtype=torch.double) for _ in range(2))
+    coef = [torch.randn(n, generator=g, dtype=torch.double) for _ in range(4)]
+    leaves = [t.requires_grad_() for t in (h, theta, tb, *coef)]
+    pw, pbb = (phi, pb) if consolidation else (None, None)
+
+    def plain(h, theta, tb, c_theta, c_phi, gain, shift):
+        w, b = c_theta.view(-1, 1, 1, 1) * theta, c_theta * tb
+        if consolidation:
+            w, b = w + c_phi.view(-1, 1, 1, 1) * phi, b + c_phi * pb
+        return gain.view(1, -1, 1, 1) * F.conv2d(h, w, b) + shift.view(1, -1, 1, 1)
+
+    def folded(h, theta, tb, c_theta, c_phi, gain, shift):
+        w, b = fast.fold_modulation(theta, tb, pw, pbb, c_theta, c_phi, gain, shift)
+        return F.conv2d(h, w, b)
+
+    weights = torch.randn(2, n, 4, 4, generator=g, dtype=torch.double)
+    ref, ref_g = _grads(plain, leaves, weights)
+    got, got_g = _grads(folded, leaves, weights)
+    torch.testing.assert_close(got, ref)
+    for a, b in zip(got_g, ref_g):
+        torch.testing.assert_close(a, b)
