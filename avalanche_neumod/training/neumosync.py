@@ -8,7 +8,7 @@ backprop, no meta-learning loop); then the ConsolidatedNetwork takes its EMA ste
 and the activity statistics absorb the batch's activity (1). Evaluation runs the
 InferenceNetwork with alphas from the evaluation batch and updates nothing.
 
-Variants (ours, issue 13; docs/neumosync.md):
+Variants (ours; docs/neumosync.md):
 
 - ``neurosync_lr``: NeuroSync, the neuron embeddings and the other modulator
   parameters get their own learning rate (a second parameter group of the
