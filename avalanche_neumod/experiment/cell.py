@@ -36,8 +36,8 @@ from ..results import CellResult
 from . import checkpoint as ckpt
 from . import measures, registry
 from .activity import ActivityRecorder
+from .fingerprint import platform_fingerprint
 from .monitor import Diverged, TrainMonitor, attach_pbar
-from .reproduce import platform_fingerprint
 from .results import cell_path, write_json_atomic
 
 

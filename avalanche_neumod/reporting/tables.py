@@ -432,7 +432,7 @@ def tuning_table(view: View) -> str:
     tune = suite.get("tune")
     grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
     declared = tu.method_grids(suite.get("methods") or {}, tune)
-    settings = tu.settings(tune)
+    settings = tu.tune_settings(tune)
     tuned = [r.to_dict() for r in view.tuning]
     choices = tu.select(tune, grids, tuned) if tuned and declared else {}
     target = settings["target"]

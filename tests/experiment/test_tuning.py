@@ -407,7 +407,7 @@ def test_lab_and_paper_presets_tune_as_a_reviewer_accepts(name, preset):
     """One extendable lr grid of >= 5 log-spaced values for every method, >= 3 values on
     every method-specific axis, >= 2 tuning seeds for the competing points, extension on."""
     s = load_suite(name, preset)
-    st = tuning.settings(s.tune)
+    st = tuning.tune_settings(s.tune)
     assert len(st["seeds"]) >= 2 and st["keep"] >= 2 and st["extend"] >= 1
     grids = tuning.method_grids(s.methods, s.tune)
     assert set(grids) == set(s.methods)
