@@ -10,8 +10,10 @@ evaluation module that defines it (``evaluation.transfer.transfer_summaries``,
 stored fields and never recompute them.
 
 ``to_dict``/``from_dict`` give the JSON form; :func:`migrate` reads files of an older
-:data:`SCHEMA_VERSION`. This module imports nothing heavy (no torch, no Avalanche), so
-every layer can import it.
+:data:`SCHEMA_VERSION`. Importing this module loads nothing heavy (no torch, no Avalanche)
+and nothing else of ours, so every layer can import it; scoring a transfer record
+(:meth:`TransferRecord.from_arrays` with ``score``, also when :func:`migrate` reads a
+schema-1 file) imports ``evaluation.transfer`` (with Avalanche) at that call.
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ class TransferRecord:
         dropped); with ``score``, the scores by ``evaluation.transfer.transfer_summaries``."""
         rec = cls.from_dict({k: v for k, v in d.items() if k != "scores"})
         if score:
+            # here, not at the top: the equations' module imports Avalanche, and reading
+            # records (reports, the CLI) stays free of it unless a record is scored
             from .evaluation.transfer import transfer_summaries
 
             s = transfer_summaries(
@@ -148,6 +152,23 @@ class TransferRecord:
             for k in cls.SCALARS:
                 setattr(rec, k, _opt_float(s[k]))
         return rec
+
+
+def accuracy_kind(info: dict) -> str:
+    """Which average of the accuracy matrix the stream calls for: its declared
+    ``neumod_info["accuracy_kind"]``.
+
+    ``"final"``: the mean of the last row (each experience at the end of the stream);
+    ``"end_of_task"``: the mean of the diagonal (each experience right after its own
+    training), for memorisation streams such as Random-Label. Every stream of
+    ``avalanche_neumod.benchmarks`` declares it; a stream that does not (e.g. a user's
+    benchmark) is scored by ``"final"``. Any other value raises ValueError.
+    """
+    kind = info.get("accuracy_kind", "final")
+    valid = ("final", "end_of_task")
+    if kind not in valid:
+        raise ValueError(f"unknown accuracy_kind {kind!r}; valid: {', '.join(map(repr, valid))}")
+    return kind
 
 
 # --------------------------------------------------------------------------- stability gap

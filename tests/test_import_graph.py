@@ -121,16 +121,19 @@ def _local_imports(tree: ast.AST) -> list[ast.AST]:
 
 
 def test_every_function_local_import_says_why():
+    """A comment on the import's lines, or above the block of imports it belongs to."""
     missing = []
-    for m, p in _modules().items():
+    for p in _modules().values():
         lines = p.read_text(encoding="utf-8").splitlines()
-        for node in _local_imports(ast.parse("\n".join(lines))):
-            i = node.lineno - 1
-            while i > 0 and lines[i - 1].strip().startswith(("import ", "from ")):
-                i -= 1  # a run of imports: the comment may sit above its first line
-            here = lines[node.lineno - 1 : node.end_lineno]
-            above = lines[i - 1].strip() if i > 0 else ""
-            if not any("#" in s for s in here) and not above.startswith("#"):
+        nodes = _local_imports(ast.parse("\n".join(lines)))
+        covered = {i for n in nodes for i in range(n.lineno, n.end_lineno + 1)}
+        for node in nodes:
+            if any("#" in s for s in lines[node.lineno - 1 : node.end_lineno]):
+                continue
+            i = node.lineno - 1  # 1-based number of the line above
+            while i > 0 and (i in covered or not lines[i - 1].strip()):
+                i -= 1
+            if not (i > 0 and lines[i - 1].strip().startswith("#")):
                 missing.append(f"{p.relative_to(PKG.parent)}:{node.lineno}")
     assert missing == [], "function-local imports without a comment saying why: " + ", ".join(
         missing

@@ -25,6 +25,10 @@ from typing import Optional
 import torch
 from avalanche.core import SupervisedPlugin
 
+from ..benchmarks.tensor_data import experience_tensors
+from ..evaluation.plasticity import diagnose
+from ..evaluation.subset_eval import fixed_subset
+
 
 class ActivityRecorder(SupervisedPlugin):
     """Per-experience record of the method's mechanism activity (see the module doc).
@@ -97,10 +101,6 @@ class ActivityRecorder(SupervisedPlugin):
         self.per_experience.append(rec)
 
     def _diagnose(self, strategy) -> dict:
-        from ..benchmarks.tensor_data import experience_tensors
-        from ..evaluation.plasticity import diagnose
-        from ..evaluation.subset_eval import fixed_subset
-
         try:
             data = experience_tensors(strategy.experience)
             b = fixed_subset(data, self.samples, self.seed * 1_000_003 + len(self.per_experience))

@@ -21,7 +21,7 @@ import inspect
 from typing import Any, Callable, Iterable, Optional
 
 from .. import _checks
-from . import registry
+from . import measures, registry
 
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
 EVAL_KEYS = {"every_experience", "log_every"}
@@ -119,6 +119,8 @@ TRAIN_ARGS = {
 def check_train_eval(cfg: dict, where: str) -> None:
     """``train`` and ``eval``: known keys, and values a cell can use (``train`` values by the
     rules of the strategy template they are passed to, ``device`` by ``check_device``)."""
+    # here, not at the top: the template imports torch and Avalanche, and importing the suite
+    # format (`neumod list suites`) stays free of both
     from ..training.template import FastTemplate
 
     t, e = cfg["train"], cfg["eval"]
@@ -148,8 +150,6 @@ def _pos_int(x: Any) -> bool:
 
 def check_cell(cfg: dict, where: str) -> None:
     """Every argument of one resolved cell configuration (``suite.expand``'s)."""
-    from . import measures
-
     check_train_eval(cfg, where)
     m = cfg["method"]
     cls = _resolved(lambda name: registry.method_spec(name).strategy_class(), m["name"])
@@ -186,7 +186,7 @@ def check_cell(cfg: dict, where: str) -> None:
         check_keys(opt, valid, f"{where}: optimizer {name!r}", ["params"])
         _values(registry.OPTIMIZERS[name], opt, f"{where}: optimizer {name!r}", ["params"])
         try:  # torch's own checks (ranges), on one throw-away parameter
-            import torch
+            import torch  # as FastTemplate above: suite loading imports this module
 
             registry.build_optimizer(cfg["optimizer"], [torch.zeros(1, requires_grad=True)])
         except (ValueError, TypeError) as e:

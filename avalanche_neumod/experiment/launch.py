@@ -33,8 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from tqdm.auto import tqdm
+
+from ..results import SCHEMA_VERSION
 from . import tuning
-from .cell import run_cell_to_file
+from .cell import run_cell_to_file, versions
 from .lock import RunLock, RunLocked, holder_alive, read_lock
 from .results import (
     FINISHED,
@@ -98,7 +101,7 @@ class CellJob:
         return run_cell_to_file(cfg, run_dir, root, progress, threads, self.checkpoints)
 
     def checkpoint(self, *args, **kwargs):
-        import submitit
+        import submitit  # only under submitit (slow to import; a local run never needs it)
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
@@ -251,8 +254,6 @@ def _code(versions: dict) -> str:
 
 def _by_other_code(records: Iterable[dict]) -> tuple[str, dict[str, int]]:
     """This process's code, and how many of ``records`` each other code made."""
-    from .cell import versions
-
     here = _code(versions())
     other: dict[str, int] = {}
     for r in records:
@@ -283,9 +284,6 @@ def _log_other_code(kept: list[dict], out: Path, log: Callable[[str], None]) -> 
 
 
 def _failed_result(cfg: dict, error: str) -> dict:
-    from .cell import versions
-    from .results import SCHEMA_VERSION
-
     return {
         "schema_version": SCHEMA_VERSION,
         "cell_id": cfg["cell_id"],
@@ -526,8 +524,6 @@ def _now() -> str:
 
 
 def _bar(total: int, progress: bool, desc: str = "cells"):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, unit="cell", position=0, disable=not progress)
 
 
@@ -581,7 +577,7 @@ def _run_submitit(job, todo, out, root, jobs, cluster, params, progress, summary
     """Cells as submitit jobs. ``job`` is a :class:`cell.CellJob`: on preemption or timeout
     submitit calls its ``checkpoint`` and requeues the cell, which resumes from its
     checkpoint file."""
-    import submitit
+    import submitit  # only for this launcher (slow to import; a local run never needs it)
 
     folder = out / "submitit" / "%j"
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

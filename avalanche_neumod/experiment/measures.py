@@ -83,6 +83,7 @@ class StabilityGap(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.stability_gap import StabilityGapTracker
 
         return StabilityGapTracker
@@ -99,7 +100,7 @@ class StabilityGap(Measure):
 
     def collect(self, strategy, result: CellResult) -> StabilityGapRecord:
         """The tracker's curves with both conventions' scores (a finished cell only)."""
-        from ..evaluation.stability_gap import stability_gap_scores as score
+        from ..evaluation.stability_gap import stability_gap_scores as score  # as receiver()
 
         d = self.tracker.to_dict()
         d["curves"] = {k: v for k, v in d["curves"].items() if v["x"]}
@@ -125,6 +126,7 @@ class Transfer(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.transfer import KnowledgeTransferPlugin
 
         return KnowledgeTransferPlugin
@@ -150,6 +152,7 @@ class Plasticity(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.plasticity import PlasticityMetric
 
         return PlasticityMetric
@@ -177,7 +180,7 @@ class NeuMoSyncDiagnostics(Plasticity):
 
     @staticmethod
     def receiver() -> Any:
-        from ..evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics
+        from ..evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics  # as above
 
         return NeuMoSyncDiagnostics
 

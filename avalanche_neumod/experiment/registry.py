@@ -21,6 +21,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from .._checks import check_real
+
 if TYPE_CHECKING:
     import torch
 
@@ -155,6 +157,7 @@ OPTIMIZERS: dict[str, type]
 @functools.lru_cache(maxsize=None)
 def _tables() -> dict[str, dict]:
     """The name -> class tables (imports torch, Avalanche and our strategies)."""
+    # here, not at the top: loading a suite (`neumod list`, `run --dry-run`) stays torch-free
     import torch
     from avalanche.training import EWC, GEM, LwF, Naive, Replay, SynapticIntelligence
 
@@ -290,8 +293,6 @@ def build_optimizer(cfg: dict, params) -> Optional["torch.optim.Optimizer"]:
     if name not in optimizers:
         raise unknown("optimizer", name, optimizers)
     if "lr" in cfg:
-        from .._checks import check_real
-
         check_real("optimizer lr", cfg["lr"], 0.0, low_open=True)
     return optimizers[name]([p for p in params if p.requires_grad], **cfg)
 
@@ -302,7 +303,7 @@ def build_optimizer(cfg: dict, params) -> Optional["torch.optim.Optimizer"]:
 def stream_names() -> list[str]:
     """The registered stream generators (from ``avalanche_neumod.benchmarks.STREAMS``)."""
     try:
-        from .. import benchmarks
+        from .. import benchmarks  # imports torch and Avalanche: only when streams are named
 
         return sorted(getattr(benchmarks, "STREAMS", {}))
     except ImportError:  # pragma: no cover - the package always imports
@@ -313,7 +314,7 @@ def stream_factory(name: str) -> Callable:
     """The stream generator for a registered name or an import path."""
     if ":" in name:
         return resolve(name)
-    from .. import benchmarks
+    from .. import benchmarks  # imports torch and Avalanche: only when a stream is built
 
     streams = getattr(benchmarks, "STREAMS", {})
     if name not in streams:
@@ -340,7 +341,7 @@ def wrapper_factory(name: str) -> Callable:
         return resolve(name)
     if name not in WRAPPERS:
         raise unknown("stream wrapper", name, WRAPPERS)
-    from .. import benchmarks
+    from .. import benchmarks  # imports torch and Avalanche: only when a stream is built
 
     fn = getattr(benchmarks, name, None)
     if fn is None:

@@ -21,7 +21,10 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Sequence
 
-from ..results import CellResult
+from ..experiment import tuning as tu
+from ..experiment.suite import method_grids, tune_settings
+from ..results import CellResult, accuracy_kind
+from . import stats
 from .results_view import Stat, View, num
 
 
@@ -389,8 +392,6 @@ def _seed_text(ch) -> str:
 
 def tuning_details(view: View) -> str:
     """Every grid point's score on every tuning seed and its mean, per (stream, method)."""
-    from ..experiment import tuning as tu
-
     suite = view.manifest.get("suite") or {}
     grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
     tuned = [r.to_dict() for r in view.tuning]
@@ -426,13 +427,11 @@ def tuning_table(view: View) -> str:
     seeds), the seeds each point ran on, and how the search ended (extended, or left on an
     edge); methods without a grid are said to be untuned. Every point's per-seed scores
     follow in :func:`tuning_details`."""
-    from ..experiment import tuning as tu
-
     suite = view.manifest.get("suite") or {}
     tune = suite.get("tune")
     grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
-    declared = tu.method_grids(suite.get("methods") or {}, tune)
-    settings = tu.tune_settings(tune)
+    declared = method_grids(suite.get("methods") or {}, tune)
+    settings = tune_settings(tune)
     tuned = [r.to_dict() for r in view.tuning]
     choices = tu.select(tune, grids, tuned) if tuned and declared else {}
     target = settings["target"]
@@ -615,8 +614,6 @@ PLASTICITY_STREAM_WORDS = ("random_label", "permuted", "shuffle", "rotated", "dr
 def plasticity_streams(view: View) -> list[str]:
     """Memorisation and drift streams (not wrapped, e.g. recurring): those where the accuracy
     right after each task, against the task index, shows plasticity loss."""
-    from ..experiment.cell import accuracy_kind
-
     out = []
     for s in view.streams:
         cells = [c for m in view.methods_of(s) for c in view.group(s, m).ok]
@@ -643,8 +640,6 @@ def slope_table(view: View) -> str:
     over all tasks and from each seed's peak on, each with its 95% t-interval over the
     per-seed slopes, and the slope's difference with the Naive row's, paired by seed (the
     t-interval of the per-seed differences)."""
-    from . import stats
-
     header = [
         "Stream",
         "Method",

@@ -47,7 +47,7 @@ __all__ = ["MAML", "BACKENDS"]
 
 def _higher():
     try:
-        import higher
+        import higher  # the optional `maml` extra: needed only by the higher backend
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "backend='higher' needs the optional 'higher' package (pip install higher); "
