@@ -86,7 +86,7 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     # light (no torch): refuse an empty folder before the rest
-    from .experiment.results import CELL_SUFFIX, CELLS_DIR, cell_files
+    from .experiment.run_folder import CELL_SUFFIX, CELLS_DIR, cell_files
 
     if not cell_files(args.run):
         cells = os.path.join(args.run, CELLS_DIR)
@@ -102,7 +102,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_compact(args) -> int:
-    from .experiment.results import compact_run  # light start-up: each verb imports what it needs
+    from .experiment.run_folder import (
+        compact_run,  # light start-up: each verb imports what it needs
+    )
 
     done = compact_run(args.run)
     print(f"{args.run}: {len(done)} cell file(s) rewritten compactly")
@@ -236,7 +238,7 @@ _USER_ERRORS = {
     "avalanche_neumod.experiment.suite": "SuiteError",
     "avalanche_neumod.experiment.registry": "RegistryError",
     "avalanche_neumod.experiment.launch": "LaunchError",
-    "avalanche_neumod.experiment.results": "DamagedFile",
+    "avalanche_neumod.experiment.run_folder": "DamagedFile",
 }
 
 

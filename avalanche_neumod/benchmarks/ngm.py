@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 from torchvision.transforms.functional import rotate
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import (
     CIFAR10,
     CIFAR100,

@@ -38,14 +38,14 @@ from avalanche.training.plugins import EvaluationPlugin
 from .. import __version__
 from ..benchmarks.tensor_data import experience_tensors
 from ..evaluation.accuracy_matrix import AccuracyMatrixMetric, accuracy_matrix_metric
-from ..results import CellResult, accuracy_kind
+from ..records import CellResult, accuracy_kind
 from ..training.fast_data import FastDataPlugin
 from . import checkpoint as ckpt
 from . import measures, registry
 from .activity import ActivityRecorder
 from .fingerprint import platform_fingerprint
 from .monitor import Diverged, TrainMonitor, attach_pbar
-from .results import cell_path, write_json_atomic
+from .run_folder import cell_path, write_json_atomic
 
 
 def seed_everything(seed: int) -> None:
@@ -186,7 +186,7 @@ def run_cell(
     checkpoint: Optional[str] = None,
 ) -> dict:
     """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result
-    (a :class:`~avalanche_neumod.results.CellResult`'s ``to_dict()``).
+    (a :class:`~avalanche_neumod.records.CellResult`'s ``to_dict()``).
 
     ``checkpoint``: a file to save the cell's state to after each experience but the
     last, and to continue from when it exists (written for this cell and configuration).

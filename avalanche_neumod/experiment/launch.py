@@ -35,11 +35,11 @@ from typing import Callable, Iterable, Optional
 
 from tqdm.auto import tqdm
 
-from ..results import SCHEMA_VERSION
+from ..records import SCHEMA_VERSION
 from . import tuning
 from .cell import run_cell_to_file, versions
 from .lock import RunLock, RunLocked, holder_alive, read_lock
-from .results import (
+from .run_folder import (
     FINISHED,
     cell_files,
     cell_id_of,

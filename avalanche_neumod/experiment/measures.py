@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..results import (
+from ..records import (
     SG_TOLERANCE,
     SG_WINDOWS,
     CellResult,
@@ -38,7 +38,7 @@ class Measure:
 
     name = ""
     # the arguments the measure itself reads, and those it supplies itself (the rest go
-    # to :meth:`receiver`, checked against its signature when the suite loads, ``argcheck``)
+    # to :meth:`receiver`, checked against its signature when the suite loads, ``cell_arguments``)
     own_args: tuple[str, ...] = ()
     supplied_args: tuple[str, ...] = ()
 
@@ -65,7 +65,7 @@ class Measure:
         """Called once the strategy exists."""
 
     def collect(self, strategy, result: CellResult) -> Any:
-        """The record of what was measured: a typed record of ``avalanche_neumod.results``
+        """The record of what was measured: a typed record of ``avalanche_neumod.records``
         (``to_dict()`` gives its JSON) or a JSON-ready dict."""
         return {}
 

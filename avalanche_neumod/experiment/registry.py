@@ -3,7 +3,7 @@
 Our own strategies and models, Avalanche's strategies and torch's optimizers are
 imported directly: :data:`METHODS`, :data:`MODELS` and :data:`OPTIMIZERS` map a
 name to the class (or function) itself, so a suite's arguments are checked
-against its signature when the suite loads (``argcheck``) and a renamed class
+against its signature when the suite loads (``cell_arguments``) and a renamed class
 fails at import, not in a cell. A suite may also name a user's strategy, model
 or stream generator by import path: anything containing ``":"`` is imported
 when used (:func:`resolve`).
@@ -21,7 +21,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from .._checks import check_real
+from ..argument_rules import check_real
 
 if TYPE_CHECKING:
     import torch

@@ -30,10 +30,10 @@ import sys
 import tempfile
 from typing import Any, Iterator, Optional
 
-from ..results import CellResult
+from ..records import CellResult
 from .cell import run_cell
 from .fingerprint import platform_fingerprint
-from .results import _clean
+from .run_folder import _clean
 
 # The largest difference a rerun on another platform may show (fractions of 1: 0.01 is one
 # accuracy point). Through the first experience a rerun on other kernels stays close to the

@@ -9,7 +9,7 @@ format in ``docs/suites.md``) has the top-level keys ``name``, ``description``, 
 
 Loading refuses, with a message naming the place: seeds that are not a list of
 distinct integers (:func:`parse_seeds`), two (stream, method) pairs that map to one
-cell id, and any argument the code receiving it does not take (``argcheck``).
+cell id, and any argument the code receiving it does not take (``cell_arguments``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from .._checks import check_integer
-from . import argcheck, measures, registry
+from ..argument_rules import check_integer
+from . import cell_arguments, measures, registry
 
 SUITE_KEYS = {
     "name",
@@ -333,10 +333,10 @@ def validate(suite: Suite) -> None:
                     "(accuracy is always recorded)"
                 )
         try:
-            argcheck.check_cell(
+            cell_arguments.check_cell(
                 cfg, f"{where}: stream {cfg['stream_key']!r} x method {cfg['method_key']!r}"
             )
-        except argcheck.ArgumentError as e:
+        except cell_arguments.ArgumentError as e:
             raise SuiteError(str(e)) from e
     check_fair(suite)
     warn_optimizer_rule(suite)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import checked, integer, one_of, real
+from ..argument_rules import checked, integer, one_of, real
 from .neumosync_features import FEATURE_NORMS, NeuronFeatures
 from .neurosync import CONTEXTS, LinearModulator, NeuroSync
 from .units import read_units, require_readable, unread_parameters

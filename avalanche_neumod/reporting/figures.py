@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402 - matplotlib's own dependency
 
 from . import stats  # noqa: E402
-from .results_view import View, num  # noqa: E402
+from .run_view import View, num  # noqa: E402
 from .tables import (  # noqa: E402
     ACCURACY_SHORT,
     accuracy_kinds,

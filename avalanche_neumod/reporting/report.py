@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
-from ..experiment.results import DamagedFile, load_manifest, scan_results
+from ..experiment.run_folder import DamagedFile, load_manifest, scan_results
 from . import figures, neumosync_tables, ngm_study, paper_values, tables
 from .claims import claims
-from .results_view import View, num
+from .run_view import View, num
 
 NOTES = "notes.md"  # hand-written notes beside a report, appended to it
 

@@ -1,6 +1,6 @@
 """Markdown tables from saved results, in the papers' formats (mean (std) over seeds).
 
-Pure functions of a :class:`~avalanche_neumod.reporting.results_view.View`:
+Pure functions of a :class:`~avalanche_neumod.reporting.run_view.View`:
 
 - :func:`final_accuracy_table`: average final accuracy per method and stream
   (NeuMoSync's Figure 3 numbers);
@@ -12,7 +12,7 @@ Pure functions of a :class:`~avalanche_neumod.reporting.results_view.View`:
 - :func:`status_table`: cells that diverged or failed, and timings.
 
 A seed that diverged or failed is never averaged in: the cell says how many did. Every
-number is a stored field of the cells' records (:mod:`avalanche_neumod.results`): the
+number is a stored field of the cells' records (:mod:`avalanche_neumod.records`): the
 tables format and average over seeds, they never compute a score.
 """
 
@@ -23,9 +23,9 @@ from typing import Callable, Optional, Sequence
 
 from ..experiment import tuning as tu
 from ..experiment.suite import method_grids, tune_settings
-from ..results import CellResult, accuracy_kind
+from ..records import CellResult, accuracy_kind
 from . import stats
-from .results_view import Stat, View, num
+from .run_view import Stat, View, num
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

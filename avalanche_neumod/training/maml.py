@@ -37,7 +37,7 @@ from avalanche.training.templates import SupervisedMetaLearningTemplate
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import checked, integer, one_of, real
+from ..argument_rules import checked, integer, one_of, real
 from .template import TEMPLATE_RULES, template_defaults
 
 BACKENDS = ("torch.func", "higher")

@@ -36,9 +36,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._checks import checked, integer, one_of, real
+from ..argument_rules import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
-from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
+from .argument_forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .template import FastTemplate
 
 OBJECTIVES = ("joint", "lookahead")

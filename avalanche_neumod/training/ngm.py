@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .._checks import check_real, checked, forwards_to, real
+from ..argument_rules import check_real, checked, forwards_to, real
 from ..models.gain import GainInit, attach_gains, resolve_layers
 from .plugins.gain_modulation import GainModulationPlugin
 from .template import FastTemplate

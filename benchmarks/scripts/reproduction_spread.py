@@ -33,7 +33,7 @@ CONFIGS = {  # name -> (environment, threads, seed offset)
 
 
 def cheapest(run: Path) -> dict:
-    from avalanche_neumod.experiment.results import load_results
+    from avalanche_neumod.experiment.run_folder import load_results
 
     ok = [r for r in load_results(run) if r.get("status") == "ok"]
     ok = [r for r in ok if not (r.get("config") or {}).get("tuning")] or ok

@@ -9,7 +9,7 @@ import torch
 
 from avalanche_neumod.experiment.cell import run_cell, seed_everything, summarise
 from avalanche_neumod.experiment.suite import expand, load_suite
-from avalanche_neumod.results import accuracy_kind
+from avalanche_neumod.records import accuracy_kind
 
 
 def _cells(tiny_suite, **kw):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 SUITE = """
 name: collapse

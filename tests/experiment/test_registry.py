@@ -12,7 +12,7 @@ import torch
 import avalanche_neumod
 from avalanche_neumod import models, training
 from avalanche_neumod.evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics
-from avalanche_neumod.experiment import argcheck, measures, registry
+from avalanche_neumod.experiment import cell_arguments, measures, registry
 from avalanche_neumod.experiment.suite import expand, load_suite
 
 # What result files have always recorded as each method's ``target``: a changed string
@@ -89,12 +89,12 @@ def test_neumosync_diagnostics_args_checked_against_their_own_class(tmp_path):
     p.write_text(SUITE + "methods: {Naive: {}, NeuMoSync: {}}\n")
     cfg = expand(load_suite(p))[0]
     cfg["metrics"] = {"neumosync_diagnostics": {"samples": 8}}
-    argcheck.check_cell(cfg, "s")
+    cell_arguments.check_cell(cfg, "s")
     cfg["metrics"] = {"neumosync_diagnostics": {"tau": 1}}
     with pytest.raises(
-        argcheck.ArgumentError, match=r"unknown argument\(s\) tau; valid: samples, seed$"
+        cell_arguments.ArgumentError, match=r"unknown argument\(s\) tau; valid: samples, seed$"
     ):
-        argcheck.check_cell(cfg, "s")
+        cell_arguments.check_cell(cfg, "s")
 
 
 def _modules_after(code: str) -> set[str]:

@@ -17,7 +17,7 @@ from suite_fixtures import run_args, spawn_run
 from avalanche_neumod.cli import main
 from avalanche_neumod.experiment.launch import CellJob, LaunchError, run_suite
 from avalanche_neumod.experiment.lock import RunLock, _proc_start, lock_path, read_lock
-from avalanche_neumod.experiment.results import (
+from avalanche_neumod.experiment.run_folder import (
     DamagedFile,
     DamagedFileWarning,
     cell_path,

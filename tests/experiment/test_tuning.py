@@ -10,7 +10,7 @@ import pytest
 
 from avalanche_neumod.experiment import tuning
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import load_results
+from avalanche_neumod.experiment.run_folder import load_results
 from avalanche_neumod.experiment.suite import SuiteError, expand, load_suite
 
 HEAD = """

@@ -13,7 +13,7 @@ import pytest
 from test_tuning import HEAD, PROTOCOL, TUNED
 
 from avalanche_neumod.experiment import launch, tuning
-from avalanche_neumod.experiment.results import cell_path, load_manifest, write_json_atomic
+from avalanche_neumod.experiment.run_folder import cell_path, load_manifest, write_json_atomic
 from avalanche_neumod.experiment.suite import load_suite
 
 PROTOCOL_ROUNDS = [

@@ -42,7 +42,7 @@ from avalanche_neumod.experiment.reproduce import (
     printed,
     same_platform,
 )
-from avalanche_neumod.experiment.results import _clean, cell_files, load_results
+from avalanche_neumod.experiment.run_folder import _clean, cell_files, load_results
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_CELL_S = 30.0  # the lab report's cheapest cell (a Naive Permuted-MNIST one) fits

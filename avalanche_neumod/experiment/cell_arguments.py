@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Iterable, Optional
 
-from .. import _checks
+from .. import argument_rules
 from . import measures, registry
 
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
@@ -97,12 +97,12 @@ def _resolved(get: Callable[[str], Any], name: str) -> Optional[Any]:
 
 
 def _values(target: Any, given: Any, what: str, skip: Iterable[str] = ()) -> None:
-    """The values in ``given`` against ``target``'s own rules (``_checks.rules_of``: what its
+    """The values in ``given`` against ``target``'s own rules (``argument_rules.rules_of``: what its
     constructor applies when called), as an ``ArgumentError`` naming ``what``."""
     if target is None or not isinstance(given, dict):
         return
     try:
-        _checks.check_arguments(target, given, skip=set(skip))
+        argument_rules.check_arguments(target, given, skip=set(skip))
     except ValueError as e:
         raise ArgumentError(f"{what}: {e}") from None
 
@@ -128,7 +128,7 @@ def check_train_eval(cfg: dict, where: str) -> None:
     check_keys(e, EVAL_KEYS, f"{where}: eval")
     given = {TRAIN_ARGS[k]: v for k, v in t.items() if not (k == "mb_size" and v == "stream")}
     try:
-        _checks.check_arguments(FastTemplate, given)
+        argument_rules.check_arguments(FastTemplate, given)
     except ValueError as err:
         key = next(k for k, a in TRAIN_ARGS.items() if str(err).startswith(a))
         msg = str(err).split(" ", 1)[1]
