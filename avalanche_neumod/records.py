@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-SCHEMA_VERSION = 2  # 1: transfer/stability-gap scores lower-cased and copied (before issue 16)
+SCHEMA_VERSION = 2  # 1: transfer/stability-gap scores lower-cased and copied three ways
 
 CONVENTIONS = ("delange", "ngm")
 SG_WINDOWS = (10, 100)  # the stability-gap measure's default scoring windows and tolerance

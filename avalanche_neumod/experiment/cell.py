@@ -79,7 +79,7 @@ def versions() -> dict:
             out["git_commit"] = ref
     except OSError:
         pass
-    dirty = git_dirty(Path(__file__).resolve().parents[2])  # issue 12: reports name it
+    dirty = git_dirty(Path(__file__).resolve().parents[2])  # reports name uncommitted code
     if dirty is not None:
         out["git_dirty"] = dirty
     return out
@@ -164,7 +164,7 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     if cfg.get("fast_data", True):
         plugins.append(FastDataPlugin())
     plugins.append(monitor)
-    plugins.append(ActivityRecorder(seed=int(cfg["seed"])))  # issue 12: mechanism activity
+    plugins.append(ActivityRecorder(seed=int(cfg["seed"])))  # what each mechanism did
     for a in active:
         plugins.extend(a.plugins())
     cls = registry.resolve(cfg["method"]["target"])
@@ -253,7 +253,7 @@ def run_cell(
         if acc is None:  # a checkpoint written before the metric: it only reads evaluations
             acc = AccuracyMatrixMetric()
             evaluator.metrics.append(acc)
-        # issue 12: mechanism activity (a plugin of the strategy, so checkpoints keep it)
+        # what each mechanism did (a plugin of the strategy, so checkpoints keep it)
         activity = next((p for p in strategy.plugins if isinstance(p, ActivityRecorder)), None)
 
         if progress:
@@ -290,7 +290,7 @@ def run_cell(
                 if not ckpt.save(checkpoint, cfg["cell_id"], cfg_in, state, refs):
                     checkpoint = None
                 monitor.pbar = pbar
-        # an NGM plugin whose gains saturated (issue 14): trained to the end, but collapsed
+        # an NGM plugin whose gains saturated: trained to the end, but collapsed
         gone = [p for p in strategy.plugins if getattr(p, "collapsed", False) is True]
         result.status = "collapsed" if gone else "ok"
         if gone:

@@ -43,7 +43,7 @@ SUITE_KEYS = {
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
 STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
 METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label", "tune"}
-# --- fairness (issue 12) ---------------------------------------------------------------------
+# --- fairness: one optimizer for every method --------------------------------------------------
 # Methods whose optimizer is part of the method itself (NGM-SGD's gain-modulated SGD): the
 # suite's optimizer does not replace it. Every other method, NeuMoSync included, trains with
 # the suite's optimizer (NeuMoSync's own Adam default is for standalone use only).
@@ -479,7 +479,7 @@ def warn_optimizer_rule(suite: Suite) -> None:
 
 
 def check_fair(suite: Suite) -> None:
-    """Fair by construction (issue 12): the suite has a Naive row (``Naive`` or ``FastNaive``
+    """Fair by construction: the suite has a Naive row (``Naive`` or ``FastNaive``
     without arguments), and on every stream every method trains with the Naive row's
     optimizer family unless its own mapping names another one explicitly (an optimizer
     study, visible in the YAML and in the report); methods in :data:`MECHANISM_OPTIMIZER`

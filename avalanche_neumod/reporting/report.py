@@ -296,7 +296,8 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
 
 
 def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
-    """Issue 12: tuning and optimizers, mechanism activity, plasticity loss."""
+    """The evidence a fair comparison needs: tuning and optimizers, mechanism activity,
+    plasticity loss."""
     md = [
         "## Optimizers and tuning",
         "",

@@ -133,7 +133,7 @@ class View:
 
     def __init__(self, results: Sequence[Union[dict, CellResult]], manifest: Optional[dict] = None):
         recs = [r if isinstance(r, CellResult) else CellResult.from_dict(r) for r in results]
-        # tuning cells (issue 12) are kept apart: they are not the reported seeds
+        # tuning cells are kept apart: they are not the reported seeds
         self.tuning = [r for r in recs if r.config.get("tuning")]
         results = [r for r in recs if not r.config.get("tuning")]
         self.results = results

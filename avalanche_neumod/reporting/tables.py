@@ -342,7 +342,7 @@ def problem_list(view: View) -> str:
     return "\n".join(lines)
 
 
-# ---- issue 12: fairness, tuning, mechanism activity, plasticity loss, provenance ------------
+# ---- fairness, tuning, mechanism activity, plasticity loss, provenance -----------------------
 
 NAIVE_NAMES = ("Naive", "FastNaive")
 

@@ -1,6 +1,6 @@
 """P2 NeuMoSync: cost per training iteration against our Naive, and the parameter overhead.
 
-Bars (issue 13, item 5), on MLP 784-100-100-10 with NeuMoSync's defaults: at most
+Bars (NeuMoSync's cost against Naive), on MLP 784-100-100-10 with NeuMoSync's defaults: at most
 **4x** Naive per iteration at batch 16 and at most **2.5x** at batch 128; extra
 trainable parameters at most 10% of the MainNetwork's. The lookahead objective is
 reported on its own line, without a bar.
@@ -63,7 +63,7 @@ from avalanche_neumod.training.template import FastNaive  # noqa: E402
 BATCH = 16  # the Permuted MNIST suite's
 # (batch, fused Adam, objective)
 CONFIGS = ((16, False, "joint"), (16, True, "joint"), (128, True, "joint"), (16, True, "lookahead"))
-BARS = {16: 4.0, 128: 2.5}  # issue 13 item 5: NeuMoSync <= 4x Naive at batch 16, 2.5x at 128
+BARS = {16: 4.0, 128: 2.5}  # NeuMoSync <= 4x Naive at batch 16, 2.5x at 128
 FLOOR_CONFIGS = {(16, False, "joint"), (128, True, "joint")}
 
 

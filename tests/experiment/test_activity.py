@@ -1,4 +1,4 @@
-"""Mechanism activity recorded in every cell (issue 12, item 3) and the commit it ran at."""
+"""Mechanism activity recorded in every cell and the commit it ran at."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A suite cell whose NGM plugin reports a collapse is recorded as ``collapsed`` (issue 14),
+"""A suite cell whose NGM plugin reports a collapse is recorded as ``collapsed``,
 and reports list it like a diverged cell (never averaged)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The registry holds our classes themselves (not import strings), loads them only on first
-use, and the argument check at suite load uses them (issue 16)."""
+use, and the argument check at suite load uses them."""
 
 from __future__ import annotations
 

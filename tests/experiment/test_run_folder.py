@@ -1,4 +1,4 @@
-"""The run folder's guarantees (issue 15): one run at a time (lock), no second suite or
+"""The run folder's guarantees: one run at a time (lock), no second suite or
 configuration mixed in unless asked, damaged files named, killed runs marked."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Bad suite input refused at load with a clear message: cell-id collisions, seeds, and
-arguments nothing would receive (issue 15)."""
+arguments nothing would receive."""
 
 from __future__ import annotations
 

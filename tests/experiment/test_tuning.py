@@ -1,4 +1,4 @@
-"""Fair suites (issue 12): the suite's optimizer for every method, a Naive row, and
+"""Fair suites: the suite's optimizer for every method, a Naive row, and
 per-method tuning on seeds disjoint from the reported ones."""
 
 from __future__ import annotations

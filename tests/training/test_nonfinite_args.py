@@ -1,4 +1,4 @@
-"""NaN / inf hyperparameters are refused at construction, like out-of-range ones (issue 15)."""
+"""NaN / inf hyperparameters are refused at construction, like out-of-range ones."""
 
 from __future__ import annotations
 
