@@ -53,6 +53,7 @@ from .run_folder import (
     update_manifest,
     write_json_atomic,
 )
+from .sharing import CellPool, adopt, code_of
 from .suite import Suite, SuiteError, expand
 
 LAUNCHERS = ("local", "submitit")
@@ -69,6 +70,7 @@ class RunSummary:
     out: str
     total: int
     skipped: list[str] = field(default_factory=list)
+    shared: dict[str, str] = field(default_factory=dict)  # cell id -> the file it was adopted from
     statuses: dict[str, str] = field(default_factory=dict)  # cell id -> status (cells run)
     errors: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -82,7 +84,9 @@ class RunSummary:
             f"{self.count('diverged')} diverged, {self.count('failed')} failed"
             + (f", {self.count('collapsed')} collapsed" if self.count("collapsed") else "")
             + "), "
-            f"{len(self.skipped)} skipped as finished, in {self.wall_s:.1f} s -> {self.out}"
+            f"{len(self.skipped)} skipped as finished, "
+            + (f"{len(self.shared)} adopted from other runs, " if self.shared else "")
+            + f"in {self.wall_s:.1f} s -> {self.out}"
         )
 
 
@@ -244,20 +248,12 @@ def plan(
     return todo, skipped
 
 
-def _code(versions: dict) -> str:
-    """Which code made a cell: its git commit when recorded, else the package version."""
-    commit = versions.get("git_commit")
-    if commit:
-        return f"commit {commit[:12]}"
-    return f"avalanche_neumod {versions.get('avalanche_neumod', '?')}"
-
-
 def _by_other_code(records: Iterable[dict]) -> tuple[str, dict[str, int]]:
     """This process's code, and how many of ``records`` each other code made."""
-    here = _code(versions())
+    here = code_of(versions())
     other: dict[str, int] = {}
     for r in records:
-        code = _code(r.get("versions") or {})
+        code = code_of(r.get("versions") or {})
         if code != here:
             other[code] = other.get(code, 0) + 1
     return here, other
@@ -324,6 +320,7 @@ def run_suite(
     checkpoints: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     cells: Optional[list[dict]] = None,
+    share: Iterable[str] = (),
 ) -> RunSummary:
     """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
 
@@ -332,7 +329,10 @@ def run_suite(
     a resumed cell continues from there (``cell.run_cell``). A suite with ``tune`` grids
     runs its tuning cells first, round by round as :class:`.tuning.TuningRounds` plans
     them, and the reported seeds with the picked settings after; ``cells`` runs exactly
-    these configs (no tuning). The summary is that of the reported cells.
+    these configs (no tuning). The summary is that of the reported cells. ``share``: other
+    run folders whose finished cells, made by this code, are adopted instead of trained
+    again when they train exactly what a cell of this run trains (:mod:`.sharing`), in
+    every batch (tuning rounds too).
     """
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
@@ -352,6 +352,7 @@ def run_suite(
         command=command or " ".join(sys.argv),
         checkpoints=checkpoints,
         log=log,
+        share=tuple(share),
     )
     if cells is None:
         cells = _tune(launch, tuning.TuningRounds(suite, methods, streams), seeds)
@@ -405,6 +406,7 @@ class Launch:
     command: str
     checkpoints: bool
     log: Callable[[str], None]
+    share: tuple = ()  # other run folders whose finished cells may be adopted
 
     def run(
         self,
@@ -428,7 +430,15 @@ class Launch:
             todo, skipped = plan(
                 suite, out_p, seeds, methods, streams, self.resume, self.force_mixed, log, cells
             )
-            summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
+            shared: dict[str, str] = {}
+            if self.share:
+                pool = CellPool.scan(self.share, code_of(versions()), exclude=out_p)
+                shared = adopt(pool, todo, out_p, log)
+                todo = [c for c in todo if c["cell_id"] not in shared]
+            summary = RunSummary(
+                out=str(out_p), total=len(todo) + len(skipped) + len(shared), skipped=skipped,
+                shared=shared,
+            )  # fmt: skip
             launcher = self.launcher
             inv = {
                 "id": inv_id,
@@ -443,6 +453,7 @@ class Launch:
                 "started": _now(),
                 "cells_planned": [c["cell_id"] for c in todo],
                 "cells_skipped": skipped,
+                "cells_shared": shared,
                 "force_mixed": bool(self.force_mixed),
                 "status": "running",
                 "statuses": summary.statuses,

@@ -236,9 +236,14 @@ def recurring_table(view: View) -> str:
 
 def status_table(view: View) -> str:
     """Per (stream, method): seeds finished / diverged / collapsed / failed, and mean wall
-    time per cell."""
+    time per cell; where some cells were adopted from another run folder (``--share``),
+    how many."""
     header = ["Stream", "Method", "ok", "diverged", "collapsed", "failed", "time per cell (s)"]
     header.append("iterations")
+    shared = any(c.shared_from for s in view.streams for m in view.methods_of(s)
+                 for c in view.group(s, m).cells)  # fmt: skip
+    if shared:
+        header.append("adopted (trained in another run)")
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
@@ -257,6 +262,7 @@ def status_table(view: View) -> str:
                     t.fmt(1.0, 1, std=False),
                     its.fmt(1.0, 0, std=False),
                 ]
+                + ([str(sum(1 for c in g.cells if c.shared_from))] if shared else [])
             )
     return md_table(header, rows)
 
