@@ -138,7 +138,11 @@ def cmd_list(args) -> int:
     if what in ("methods", "all"):
         print("methods:")
         for name, spec in registry.METHODS.items():
-            print(f"  {name:14s} {spec.kind:9s} {spec.target:52s} {spec.doc}")
+            target = registry.target(spec)
+            extra = ["own optimizer"] if spec.owns_optimizer else []
+            extra += [f"tunable: {', '.join(spec.tunable)}"] if spec.tunable else []
+            more = f" ({'; '.join(extra)})" if extra else ""
+            print(f"  {name:14s} {spec.kind:9s} {target:52s} {spec.doc}{more}")
     if what in ("models", "all"):
         print("models:")
         for name, model in registry.MODELS.items():

@@ -122,9 +122,9 @@ def reachable(values: list, extend: int) -> list:
 def apply(cfg: dict, point: dict) -> dict:
     """``cfg`` with the grid point's settings applied (a copy)."""
     cfg = copy.deepcopy(cfg)
-    own = cfg["optimizer"].get("name") == registry.OWN_OPTIMIZER
+    own = registry.builds_own_optimizer(cfg)
     for k, v in point.items():
-        if k == "lr":  # a mechanism optimizer (NGM-SGD) takes its lr as an argument
+        if k == "lr":  # a method that owns its optimizer (NGM-SGD) takes its lr as an argument
             (cfg["method"]["args"] if own else cfg["optimizer"])["lr"] = v
         elif k.startswith("optimizer."):
             cfg["optimizer"][k.split(".", 1)[1]] = v
