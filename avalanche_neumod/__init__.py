@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from importlib import metadata
 from typing import Any, Optional
 
 __version__ = "0.1.0"
@@ -46,8 +47,6 @@ def check_avalanche(version: Optional[str]) -> None:
 
 
 def _installed_avalanche() -> Optional[str]:
-    from importlib import metadata
-
     try:
         return metadata.version("avalanche-lib")
     except metadata.PackageNotFoundError:

@@ -28,14 +28,16 @@ import sys
 import tempfile
 from typing import Any, Iterator, Optional, TypeVar
 
+import torch.optim
+from avalanche.checkpointing import maybe_load_checkpoint as _load
+from avalanche.checkpointing import save_checkpoint as _save
+
 T = TypeVar("T")
 
 
 @contextlib.contextmanager
 def _optimizer_modules_visible() -> Iterator[None]:
     """``torch.optim.<submodule>`` attributes restored while dill pickles, then removed."""
-    import torch.optim
-
     added = []
     for name, mod in list(sys.modules.items()):
         parent, _, leaf = name.rpartition(".")
@@ -53,8 +55,6 @@ def save_checkpoint(
     strategy: Any, fname: "os.PathLike | str", exclude: Optional[list] = None
 ) -> None:
     """Avalanche's ``save_checkpoint(strategy, fname, exclude)``, written atomically."""
-    from avalanche.checkpointing import save_checkpoint as _save
-
     fname = os.fspath(fname)
     folder = os.path.dirname(os.path.abspath(fname))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(fname) + ".", suffix=".tmp", dir=folder)
@@ -74,7 +74,5 @@ def maybe_load_checkpoint(
 ) -> tuple[T, int]:
     """Avalanche's ``maybe_load_checkpoint``: the strategy from ``fname`` and the index of the
     next training experience, or ``(strategy, 0)`` when there is no file."""
-    from avalanche.checkpointing import maybe_load_checkpoint as _load
-
     with _optimizer_modules_visible():
         return _load(strategy, os.fspath(fname), map_location, unique_objects)

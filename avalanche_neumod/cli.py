@@ -28,7 +28,7 @@ def _parse_params(items: Optional[Sequence[str]]) -> dict:
         if "=" not in it:
             raise ValueError(f"--submitit-param expects key=value, got {it!r}")
         k, v = it.split("=", 1)
-        import yaml
+        import yaml  # light start-up: only when --submitit-param is given
 
         out[k] = yaml.safe_load(v)
     return out
@@ -36,7 +36,7 @@ def _parse_params(items: Optional[Sequence[str]]) -> dict:
 
 def cmd_check(args) -> int:
     """Load the suite with its preset and check every value of every cell; run nothing."""
-    from .experiment.suite import expand, load_suite
+    from .experiment.suite import expand, load_suite  # light: the suite format, no torch
 
     suite = load_suite(args.suite, args.preset)
     n = len(expand(suite))
@@ -51,6 +51,7 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     if args.dry_run:
         return cmd_check(args)
+    # light start-up: each verb imports what it needs (`run` imports torch and Avalanche)
     from .experiment.launch import run_suite
     from .experiment.suite import load_suite
 
@@ -87,12 +88,12 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     # light (no torch): refuse an empty folder before the rest
-    from .experiment.results import CELL_SUFFIX, CELLS_DIR, cell_files
+    from .experiment.run_folder import CELL_SUFFIX, CELLS_DIR, cell_files
 
     if not cell_files(args.run):
         cells = os.path.join(args.run, CELLS_DIR)
         raise FileNotFoundError(f"no results in {args.run}: expected {cells}/<cell>{CELL_SUFFIX}")
-    from .reporting.report import write_report
+    from .reporting.report import write_report  # matplotlib and the records: after the check
 
     out = args.out or os.path.join("reports", os.path.basename(os.path.normpath(args.run)))
     path, notes = write_report(args.run, out, with_notes=True)
@@ -103,7 +104,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_compact(args) -> int:
-    from .experiment.results import compact_run
+    from .experiment.run_folder import (
+        compact_run,  # light start-up: each verb imports what it needs
+    )
 
     done = compact_run(args.run)
     print(f"{args.run}: {len(done)} cell file(s) rewritten compactly")
@@ -113,7 +116,7 @@ def cmd_compact(args) -> int:
 def cmd_list(args) -> int:
     what = args.what
     if what in ("suites", "presets", "all"):
-        from .experiment import suite
+        from .experiment import suite  # light: the suite format, no torch
     if what in ("streams", "methods", "models", "all"):
         from .experiment import registry  # the tables import torch, Avalanche and our classes
     if what in ("suites", "all"):
@@ -248,7 +251,7 @@ _USER_ERRORS = {
     "avalanche_neumod.experiment.suite": "SuiteError",
     "avalanche_neumod.experiment.registry": "RegistryError",
     "avalanche_neumod.experiment.launch": "LaunchError",
-    "avalanche_neumod.experiment.results": "DamagedFile",
+    "avalanche_neumod.experiment.run_folder": "DamagedFile",
 }
 
 

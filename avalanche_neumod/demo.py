@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .cli import main as neumod
+from .experiment.launch import foreign_cells, other_code
+from .experiment.suite import load_suite
 
 
 def set_aside_if_stale(out: Path) -> Optional[Path]:
     """Move ``out`` aside when it holds cells the current ``smoke`` suite would refuse, or
     cells made by other code; return where it went (None when it is current or absent)."""
-    from .experiment.launch import foreign_cells, other_code
-    from .experiment.suite import load_suite
-
     if not out.is_dir():
         return None
     other = other_code(out)

@@ -246,8 +246,8 @@ def step_suite(step: Step, name: str, device: torch.device, quick: bool, data: s
 
 
 def step_perf(step: Step, device: torch.device, quick: bool, rows_out: list) -> None:
-    import p1_training_loop as p1
-    import p2_neumosync as p2
+    import neumosync_overhead as p2
+    import training_loop as p1
 
     from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_benchmark
 

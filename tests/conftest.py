@@ -37,7 +37,7 @@ def pytest_configure(config) -> None:
 def device() -> torch.device:
     """The device the ``device``-marked tests run on: ``$NEUMOD_TEST_DEVICE``, default
     ``cpu``. An unavailable device stops the session with one line (never a skip)."""
-    from avalanche_neumod._checks import check_device  # the library's one device check
+    from avalanche_neumod.argument_rules import check_device  # the library's one device check
 
     try:
         return check_device(os.environ.get(DEVICE_ENV, "cpu"), f"${DEVICE_ENV}")

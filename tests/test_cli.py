@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "experiment"))
 from suite_fixtures import TINY, toy_on_path  # noqa: E402, F401
 
 from avalanche_neumod.cli import main  # noqa: E402
-from avalanche_neumod.experiment.results import cell_files, cell_id_of  # noqa: E402
+from avalanche_neumod.experiment.run_folder import cell_files, cell_id_of  # noqa: E402
 
 
 @pytest.fixture

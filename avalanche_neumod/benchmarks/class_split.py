@@ -6,7 +6,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import (
     CIFAR100,
     SCENARIOS,

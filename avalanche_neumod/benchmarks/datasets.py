@@ -51,6 +51,11 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from avalanche.benchmarks.datasets import default_dataset_location
+from torchvision.datasets import CIFAR10, CIFAR100, MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.datasets.utils import check_integrity, download_and_extract_archive
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 PathLike = Union[str, os.PathLike]
 
@@ -126,12 +131,7 @@ def data_root(root: Optional[PathLike] = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    try:
-        from avalanche.benchmarks.datasets import default_dataset_location
-
-        return Path(default_dataset_location(""))
-    except ImportError:  # pragma: no cover - avalanche is a dependency
-        return Path("~/.avalanche/data").expanduser()
+    return Path(default_dataset_location(""))
 
 
 def _missing(name: str, searched: Sequence[Path], layout: str, how: str) -> DatasetNotFoundError:
@@ -168,8 +168,6 @@ def load_mnist(root: Optional[PathLike] = None, download: bool = False) -> Image
     base = data_root(root)
     raw = base / "MNIST" / "raw"
     if download:
-        from torchvision.datasets import MNIST
-
         MNIST(str(base), train=True, download=True)
     if not all((raw / f).is_file() for f in _MNIST_FILES):
         raise _missing(
@@ -183,8 +181,6 @@ def load_mnist(root: Optional[PathLike] = None, download: bool = False) -> Image
 
 def _read_idx(path: Path, images: bool) -> torch.Tensor:
     """One IDX file through torchvision's reader; a malformed file names itself."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
     try:
         t = read_image_file(str(path)) if images else read_label_file(str(path))
     except Exception as exc:  # the reader fails with whatever parsing hits first
@@ -222,8 +218,6 @@ def _mnist(raw: str) -> ImageSplits:
 
 
 def _cifar_spec(which: str) -> dict[str, Any]:
-    from torchvision.datasets import CIFAR10, CIFAR100
-
     cls = CIFAR10 if which == "cifar10" else CIFAR100
     return {
         "cls": cls,
@@ -311,8 +305,6 @@ def _has_files(folder: Path, spec: dict[str, Any]) -> bool:
 
 
 def _check_md5(folder: Path, spec: dict[str, Any]) -> None:
-    from torchvision.datasets.utils import check_integrity
-
     bad = [n for n, md5 in spec["md5"].items() if not check_integrity(str(folder / n), md5)]
     if bad:
         raise ValueError(f"md5 mismatch for {', '.join(bad)} in {folder} (corrupted download?)")
@@ -490,8 +482,6 @@ def _natural_key(name: str) -> list:
 
 
 def _decode_one(path: Path, data: torch.Tensor, mode: Any) -> torch.Tensor:
-    from torchvision.io import decode_image
-
     try:
         return decode_image(data, mode=mode)
     except Exception as exc:
@@ -507,8 +497,6 @@ def _decode(files: Sequence[Path], channels: int) -> torch.Tensor:
     that does not decode at all, or whose size differs from the first file's, raises
     :class:`DatasetFormatError` naming it.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
     raw = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in files]
     is_jpeg = [p.suffix.lower() in (".jpg", ".jpeg") for p in files]
@@ -647,8 +635,6 @@ def load_tiny_imagenet(
     base = data_root(root)
     folder = base / "tiny-imagenet-200"
     if download and not (folder / "wnids.txt").is_file():
-        from torchvision.datasets.utils import download_and_extract_archive
-
         download_and_extract_archive(TINY_IMAGENET_URL, str(base))
     needed = [folder / "wnids.txt", folder / "train", folder / "val" / "val_annotations.txt"]
     absent = [p for p in needed if not p.exists()]

@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import torch
+from torchvision.transforms.functional import rotate
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import (
     CIFAR10,
     CIFAR100,
@@ -192,8 +193,6 @@ def rotated_mnist(
     Accuracy: test experience k is the test set rotated by ``angles[k]``.
     Defaults: 400 iterations of batch 128 per experience, joint.
     """
-    from torchvision.transforms.functional import rotate
-
     if len(angles) < 1:
         raise ValueError("angles must name at least one rotation")
     x_tr, y_tr, x_te, y_te = _mnist(root, download, train_size, test_size, seed)

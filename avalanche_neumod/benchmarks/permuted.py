@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import (
     MNIST,
     build,

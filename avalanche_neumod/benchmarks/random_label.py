@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import (
     CIFAR10,
     END_OF_TASK,

@@ -10,7 +10,7 @@ import copy
 
 import torch
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ._common import build
 from .ngm import sample_experiences
 from .sampled import SampledTensors

@@ -32,7 +32,7 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 from torch import nn
 
-from .._checks import check_integer, check_real
+from ..argument_rules import check_integer, check_real
 from ..models.units import (
     UnitRecorder,
     dormant_fraction,

@@ -57,7 +57,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from .._checks import check_integer, check_real, checked, integer
+from ..argument_rules import check_integer, check_real, checked, integer
 from ..observer import Observer
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex

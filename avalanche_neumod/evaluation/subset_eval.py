@@ -19,7 +19,7 @@ import torch
 from avalanche.models.utils import avalanche_forward
 from torch import nn
 
-from .._checks import check_integer
+from ..argument_rules import check_integer
 from ..models.units import recording_paused
 from ..tensors import ExperienceTensors, experience_tensors
 

@@ -48,7 +48,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from .._checks import checked, integer
+from ..argument_rules import checked, integer
 from ..observer import Observer
 from .probes import preserved_rng, run_probe, snapshot_strategy
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets

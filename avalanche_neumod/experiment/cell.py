@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import socket
+import subprocess
 import time
 import traceback
 import warnings
@@ -28,17 +29,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+import avalanche
 import numpy as np
 import torch
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.training.plugins import EvaluationPlugin
 
+from .. import __version__
+from ..benchmarks.tensor_data import experience_tensors
 from ..evaluation.accuracy_matrix import AccuracyMatrixMetric, accuracy_matrix_metric
-from ..results import CellResult
+from ..records import CellResult, accuracy_kind
+from ..training.fast_data import FastDataPlugin
 from . import checkpoint as ckpt
 from . import measures, registry
+from .fingerprint import platform_fingerprint
 from .mechanism_record import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
-from .reproduce import platform_fingerprint
-from .results import cell_path, write_json_atomic
+from .run_folder import cell_path, write_json_atomic
 
 
 def seed_everything(seed: int) -> None:
@@ -50,10 +57,6 @@ def seed_everything(seed: int) -> None:
 
 def versions() -> dict:
     """Library versions recorded with every result (and the repo commit when known)."""
-    import avalanche
-
-    from .. import __version__
-
     out = {
         "avalanche_neumod": __version__,
         "avalanche": getattr(avalanche, "__version__", "?"),
@@ -76,7 +79,7 @@ def versions() -> dict:
             out["git_commit"] = ref
     except OSError:
         pass
-    dirty = git_dirty(Path(__file__).resolve().parents[2])  # issue 12: reports name it
+    dirty = git_dirty(Path(__file__).resolve().parents[2])  # reports name uncommitted code
     if dirty is not None:
         out["git_dirty"] = dirty
     return out
@@ -84,8 +87,6 @@ def versions() -> dict:
 
 def git_dirty(repo: Path) -> Optional[bool]:
     """Whether the tracked files of ``repo`` differ from its commit (None: not known)."""
-    import subprocess
-
     try:
         r = subprocess.run(
             ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
@@ -102,8 +103,6 @@ def stream_info(bm) -> dict:
     """The stream's ``neumod_info``, completed from its data where absent."""
     info = dict(getattr(bm, "neumod_info", None) or {})
     if "input_shape" not in info or "num_classes" not in info:
-        from ..benchmarks.tensor_data import experience_tensors
-
         ys, shape = [], None
         for exp in bm.train_stream:
             t = experience_tensors(exp)
@@ -150,11 +149,6 @@ def _iterations(bm, cfg: dict) -> Optional[int]:
 
 def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     """The cell's strategy (model, optimizer, evaluator, plugins) and optional measures."""
-    from avalanche.evaluation.metrics import accuracy_metrics
-    from avalanche.training.plugins import EvaluationPlugin
-
-    from ..training.fast_data import FastDataPlugin
-
     model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
     own = registry.builds_own_optimizer(cfg)  # the strategy builds it (its mechanism)
     optimizer = None if own else registry.build_optimizer(cfg["optimizer"], model.parameters())
@@ -193,7 +187,7 @@ def run_cell(
     checkpoint: Optional[str] = None,
 ) -> dict:
     """Run the cell configured by ``cfg`` (from :func:`suite.expand`) and return its result
-    (a :class:`~avalanche_neumod.results.CellResult`'s ``to_dict()``).
+    (a :class:`~avalanche_neumod.records.CellResult`'s ``to_dict()``).
 
     ``checkpoint``: a file to save the cell's state to after each experience but the
     last, and to continue from when it exists (written for this cell and configuration).
@@ -389,23 +383,6 @@ def summarise(
             out["avg_accuracy_at_end"] if kind == "end_of_task" else out["avg_final_accuracy"]
         )
     return out
-
-
-def accuracy_kind(info: dict) -> str:
-    """Which average of the accuracy matrix the stream calls for: its declared
-    ``neumod_info["accuracy_kind"]``.
-
-    ``"final"``: the mean of the last row (each experience at the end of the stream);
-    ``"end_of_task"``: the mean of the diagonal (each experience right after its own
-    training), for memorisation streams such as Random-Label. Every stream of
-    ``avalanche_neumod.benchmarks`` declares it; a stream that does not (e.g. a user's
-    benchmark) is scored by ``"final"``. Any other value raises ValueError.
-    """
-    kind = info.get("accuracy_kind", "final")
-    valid = ("final", "end_of_task")
-    if kind not in valid:
-        raise ValueError(f"unknown accuracy_kind {kind!r}; valid: {', '.join(map(repr, valid))}")
-    return kind
 
 
 def run_cell_to_file(

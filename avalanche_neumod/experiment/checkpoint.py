@@ -30,6 +30,8 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 import torch
 
+from ..benchmarks.tensor_data import TENSORS_ATTR
+
 FORMAT = 1
 CKPT_DIR = "checkpoints"
 # strategy attributes that only hold the current experience's loaders and minibatch:
@@ -74,7 +76,6 @@ def set_rng_state(st: dict) -> None:
 
 def stream_refs(bm) -> dict[str, Any]:
     """The stream's objects a checkpoint refers to by name instead of storing them."""
-    from ..benchmarks.tensor_data import TENSORS_ATTR
 
     refs: dict[str, Any] = {"bm": bm}
     for name in ("train_stream", "test_stream"):

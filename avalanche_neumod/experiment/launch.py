@@ -33,10 +33,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from tqdm.auto import tqdm
+
+from ..records import SCHEMA_VERSION
 from . import tuning
 from .cell import run_cell_to_file, versions
 from .lock import RunLock, RunLocked, holder_alive, read_lock
-from .results import (
+from .run_folder import (
     FINISHED,
     cell_files,
     cell_id_of,
@@ -102,7 +105,7 @@ class CellJob:
         return run_cell_to_file(cfg, run_dir, root, progress, threads, self.checkpoints)
 
     def checkpoint(self, *args, **kwargs):
-        import submitit
+        import submitit  # only under submitit (slow to import; a local run never needs it)
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
@@ -127,7 +130,7 @@ def _suite_cell(suite: Suite, cfg: dict, tuning_ids: dict) -> Optional[dict]:
         if cfg["cell_id"] in tuning_ids:
             return tuning_ids[cfg["cell_id"]]
         point = t.get("point") or {}
-        if seed not in tuning.settings(suite.tune)["seeds"] or not tuning.admissible(
+        if seed not in tuning.tune_settings(suite.tune)["seeds"] or not tuning.admissible(
             suite, mk, point
         ):
             return None
@@ -277,8 +280,6 @@ def _log_other_code(kept: list[dict], out: Path, log: Callable[[str], None]) -> 
 
 
 def _failed_result(cfg: dict, error: str) -> dict:
-    from .results import SCHEMA_VERSION
-
     return {
         "schema_version": SCHEMA_VERSION,
         "cell_id": cfg["cell_id"],
@@ -323,107 +324,173 @@ def run_suite(
 ) -> RunSummary:
     """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
 
-    The folder is locked for the whole run (a second run on it is refused, naming
-    this one). ``checkpoints``: cells save their state at experience boundaries and
+    The folder is locked while a batch of cells runs (a second run on it is refused,
+    naming this one). ``checkpoints``: cells save their state at experience boundaries and
     a resumed cell continues from there (``cell.run_cell``). A suite with ``tune`` grids
-    runs its tuning cells first and the reported seeds with the picked settings after
-    (:mod:`.tuning`); ``cells`` runs exactly these configs. ``share``: other run folders
-    whose finished cells, made by this code, are adopted instead of trained again when
-    they train exactly what a cell of this run trains (:mod:`.sharing`).
+    runs its tuning cells first, round by round as :class:`.tuning.TuningRounds` plans
+    them, and the reported seeds with the picked settings after; ``cells`` runs exactly
+    these configs (no tuning). The summary is that of the reported cells. ``share``: other
+    run folders whose finished cells, made by this code, are adopted instead of trained
+    again when they train exactly what a cell of this run trains (:mod:`.sharing`), in
+    every batch (tuning rounds too).
     """
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise LaunchError(f"--jobs must be >= 1, got {jobs}")
-    # --- tuning (issue 12): grids on the tuning seeds first, then the picks --------------------
+    launch = Launch(
+        suite=suite,
+        out=Path(out),
+        resume=resume,
+        force_mixed=force_mixed,
+        launcher=launcher,
+        jobs=jobs,
+        cluster=cluster,
+        submitit_params=submitit_params,
+        root=root,
+        progress=progress,
+        command=command or " ".join(sys.argv),
+        checkpoints=checkpoints,
+        log=log,
+        share=tuple(share),
+    )
     if cells is None:
-        kw = dict(
-            resume=resume,
-            force_mixed=force_mixed,
-            checkpoints=checkpoints,
-            launcher=launcher,
-            jobs=jobs,
-            cluster=cluster,
-            root=root,
-            submitit_params=submitit_params,
-            progress=progress,
-            command=command,
-            log=log,
-            share=share,
-        )
-        cells = tuning.tune_then_expand(
-            suite, out, lambda tc: run_suite(suite, out, cells=tc, **kw), seeds, methods, streams
-        )
-    # --- end tuning ------------------------------------------------------------------------------
-    out_p = Path(out)
-    command = command or " ".join(sys.argv)
-    inv_id = uuid.uuid4().hex[:12]
-    created = not out_p.exists()
-    out_p.mkdir(parents=True, exist_ok=True)
-    try:
-        lock = RunLock(out_p, inv_id, command, log=log).acquire()
-    except RunLocked as e:
-        raise LaunchError(str(e)) from e
-    try:
-        mark_interrupted(out_p, log)
-        todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log, cells)
-        shared: dict[str, str] = {}
-        if share:
-            pool = CellPool.scan(share, code_of(versions()), exclude=out_p)
-            shared = adopt(pool, todo, out_p, log)
-            todo = [c for c in todo if c["cell_id"] not in shared]
-        summary = RunSummary(
-            out=str(out_p), total=len(todo) + len(skipped) + len(shared), skipped=skipped,
-            shared=shared,
-        )  # fmt: skip
-        inv = {
-            "id": inv_id,
-            "command": command,
-            "suite": {"name": suite.name, "preset": suite.preset},
-            "launcher": launcher if launcher == "local" else f"submitit:{cluster or 'auto'}",
-            "jobs": jobs,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": _now(),
-            "cells_planned": [c["cell_id"] for c in todo],
-            "cells_skipped": skipped,
-            "cells_shared": shared,
-            "force_mixed": bool(force_mixed),
-            "status": "running",
-            "statuses": summary.statuses,
-        }
-        update_manifest(out_p, suite.as_dict(), inv)
-        if skipped:
-            log(f"resume: {len(skipped)} finished cell(s) skipped")
-        t0 = time.perf_counter()
+        cells = _tune(launch, tuning.TuningRounds(suite, methods, streams), seeds)
+    return launch.run(cells, seeds, methods, streams)
 
-        def on_cell() -> None:  # the manifest says what finished, even if this run is killed
-            inv["wall_s"] = time.perf_counter() - t0
-            update_manifest(out_p, suite.as_dict(), inv)
 
-        job = CellJob(checkpoints=checkpoints)
-        try:
-            if launcher == "local" and jobs == 1:
-                _run_sequential(job, todo, out_p, root, progress, summary, log, on_cell)
-            elif launcher == "local":
-                _run_pool(job, todo, out_p, root, jobs, progress, summary, log, on_cell)
+def _tune(
+    launch: Launch, rounds: tuning.TuningRounds, seeds: Optional[Iterable[int]]
+) -> Optional[list[dict]]:
+    """Run the tuning rounds ``rounds`` plans, one batch each, until every pair has its
+    pick; write ``tuning.json`` and return the reported cells with the picks applied
+    (None when the suite tunes nothing)."""
+    cells = rounds.first_round()
+    if not cells:
+        return None
+    results: dict[str, dict] = {}
+    while cells:
+        launch.run(cells)
+        missing = []
+        for c in cells:
+            r = load_cell(launch.out, c["cell_id"])
+            if r is None:
+                missing.append(c["cell_id"])
             else:
-                params = submitit_params
-                _run_submitit(job, todo, out_p, root, jobs, cluster, params, progress, summary,
-                              log, on_cell)  # fmt: skip
-            inv["status"] = "finished"
-        except KeyboardInterrupt:
-            inv["status"] = "interrupted"
-            raise
-        finally:
-            summary.wall_s = time.perf_counter() - t0
-            inv.update(finished=_now(), wall_s=summary.wall_s, statuses=summary.statuses)
+                results[c["cell_id"]] = r
+        if missing:
+            raise tuning.TuningError(
+                f"tuning cells without a result in {launch.out}: {', '.join(missing[:5])}"
+            )
+        cells = rounds.next_round(list(results.values()))
+    choices = rounds.choices(list(results.values()))
+    write_json_atomic(launch.out / tuning.TUNING_FILE, rounds.record(choices))
+    return rounds.reported_cells(choices, seeds)
+
+
+@dataclass
+class Launch:
+    """How one ``neumod run`` runs its batches of cells (the settings of :func:`run_suite`);
+    :meth:`run` runs one batch: a tuning round, or the reported cells."""
+
+    suite: Suite
+    out: Path
+    resume: bool
+    force_mixed: bool
+    launcher: str
+    jobs: int
+    cluster: Optional[str]
+    submitit_params: Optional[dict]
+    root: Optional[str]
+    progress: bool
+    command: str
+    checkpoints: bool
+    log: Callable[[str], None]
+    share: tuple = ()  # other run folders whose finished cells may be adopted
+
+    def run(
+        self,
+        cells: Optional[list[dict]],
+        seeds: Optional[Iterable[int]] = None,
+        methods: Optional[Iterable[str]] = None,
+        streams: Optional[Iterable[str]] = None,
+    ) -> RunSummary:
+        """Run ``cells`` (None: the suite's expanded cells) under the folder's lock, as one
+        invocation of the manifest."""
+        suite, out_p, log = self.suite, self.out, self.log
+        inv_id = uuid.uuid4().hex[:12]
+        created = not out_p.exists()
+        out_p.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = RunLock(out_p, inv_id, self.command, log=log).acquire()
+        except RunLocked as e:
+            raise LaunchError(str(e)) from e
+        try:
+            mark_interrupted(out_p, log)
+            todo, skipped = plan(
+                suite, out_p, seeds, methods, streams, self.resume, self.force_mixed, log, cells
+            )
+            shared: dict[str, str] = {}
+            if self.share:
+                pool = CellPool.scan(self.share, code_of(versions()), exclude=out_p)
+                shared = adopt(pool, todo, out_p, log)
+                todo = [c for c in todo if c["cell_id"] not in shared]
+            summary = RunSummary(
+                out=str(out_p), total=len(todo) + len(skipped) + len(shared), skipped=skipped,
+                shared=shared,
+            )  # fmt: skip
+            launcher = self.launcher
+            inv = {
+                "id": inv_id,
+                "command": self.command,
+                "suite": {"name": suite.name, "preset": suite.preset},
+                "launcher": launcher
+                if launcher == "local"
+                else f"submitit:{self.cluster or 'auto'}",
+                "jobs": self.jobs,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": _now(),
+                "cells_planned": [c["cell_id"] for c in todo],
+                "cells_skipped": skipped,
+                "cells_shared": shared,
+                "force_mixed": bool(self.force_mixed),
+                "status": "running",
+                "statuses": summary.statuses,
+            }
             update_manifest(out_p, suite.as_dict(), inv)
-        return summary
-    finally:
-        lock.release()
-        if created and not any(out_p.iterdir()):  # refused before writing anything
-            out_p.rmdir()
+            if skipped:
+                log(f"resume: {len(skipped)} finished cell(s) skipped")
+            t0 = time.perf_counter()
+
+            def on_cell() -> None:  # the manifest says what finished, even if this run is killed
+                inv["wall_s"] = time.perf_counter() - t0
+                update_manifest(out_p, suite.as_dict(), inv)
+
+            job = CellJob(checkpoints=self.checkpoints)
+            root, progress, jobs = self.root, self.progress, self.jobs
+            try:
+                if launcher == "local" and jobs == 1:
+                    _run_sequential(job, todo, out_p, root, progress, summary, log, on_cell)
+                elif launcher == "local":
+                    _run_pool(job, todo, out_p, root, jobs, progress, summary, log, on_cell)
+                else:
+                    params = self.submitit_params
+                    _run_submitit(job, todo, out_p, root, jobs, self.cluster, params, progress,
+                                  summary, log, on_cell)  # fmt: skip
+                inv["status"] = "finished"
+            except KeyboardInterrupt:
+                inv["status"] = "interrupted"
+                raise
+            finally:
+                summary.wall_s = time.perf_counter() - t0
+                inv.update(finished=_now(), wall_s=summary.wall_s, statuses=summary.statuses)
+                update_manifest(out_p, suite.as_dict(), inv)
+            return summary
+        finally:
+            lock.release()
+            if created and not any(out_p.iterdir()):  # refused before writing anything
+                out_p.rmdir()
 
 
 def mark_interrupted(out: Path, log: Callable[[str], None] = lambda m: None) -> list[str]:
@@ -468,8 +535,6 @@ def _now() -> str:
 
 
 def _bar(total: int, progress: bool, desc: str = "cells"):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, unit="cell", position=0, disable=not progress)
 
 
@@ -523,7 +588,7 @@ def _run_submitit(job, todo, out, root, jobs, cluster, params, progress, summary
     """Cells as submitit jobs. ``job`` is a :class:`cell.CellJob`: on preemption or timeout
     submitit calls its ``checkpoint`` and requeues the cell, which resumes from its
     checkpoint file."""
-    import submitit
+    import submitit  # only for this launcher (slow to import; a local run never needs it)
 
     folder = out / "submitit" / "%j"
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..results import (
+from ..records import (
     SG_TOLERANCE,
     SG_WINDOWS,
     CellResult,
@@ -39,7 +39,7 @@ class Measure:
 
     name = ""
     # the arguments the measure itself reads, and those it supplies itself (the rest go
-    # to :meth:`receiver`, checked against its signature when the suite loads, ``argcheck``)
+    # to :meth:`receiver`, checked against its signature when the suite loads, ``cell_arguments``)
     own_args: tuple[str, ...] = ()
     supplied_args: tuple[str, ...] = ()
 
@@ -66,7 +66,7 @@ class Measure:
         """Called once the strategy exists."""
 
     def collect(self, strategy, result: CellResult) -> Any:
-        """The record of what was measured: a typed record of ``avalanche_neumod.results``
+        """The record of what was measured: a typed record of ``avalanche_neumod.records``
         (``to_dict()`` gives its JSON) or a JSON-ready dict."""
         return {}
 
@@ -84,6 +84,7 @@ class StabilityGap(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.stability_gap import StabilityGapTracker
 
         return StabilityGapTracker
@@ -100,7 +101,7 @@ class StabilityGap(Measure):
 
     def collect(self, strategy, result: CellResult) -> StabilityGapRecord:
         """The tracker's curves with both conventions' scores (a finished cell only)."""
-        from ..evaluation.stability_gap import stability_gap_scores as score
+        from ..evaluation.stability_gap import stability_gap_scores as score  # as receiver()
 
         d = self.tracker.to_dict()
         d["curves"] = {k: v for k, v in d["curves"].items() if v["x"]}
@@ -126,6 +127,7 @@ class Transfer(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.transfer import KnowledgeTransferPlugin
 
         return KnowledgeTransferPlugin
@@ -151,6 +153,7 @@ class Plasticity(Measure):
 
     @staticmethod
     def receiver() -> Any:
+        # evaluation imports torch and Avalanche: not when a suite loads
         from ..evaluation.plasticity import PlasticityMetric
 
         return PlasticityMetric
@@ -178,7 +181,7 @@ class NeuMoSyncDiagnostics(Plasticity):
 
     @staticmethod
     def receiver() -> Any:
-        from ..evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics
+        from ..evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics  # as above
 
         return NeuMoSyncDiagnostics
 

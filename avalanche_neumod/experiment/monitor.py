@@ -16,6 +16,7 @@ from typing import Optional
 
 import torch
 from avalanche.core import SupervisedPlugin
+from tqdm.auto import tqdm
 
 from ..observer import Observer
 
@@ -105,7 +106,6 @@ class TrainMonitor(Observer, SupervisedPlugin):
 
 def attach_pbar(monitor: TrainMonitor, total: Optional[int], desc: str, position: int = 1):
     """A tqdm bar over training iterations for ``monitor`` (closed by the caller)."""
-    from tqdm.auto import tqdm
 
     monitor.pbar = tqdm(total=total, desc=desc, position=position, leave=False, unit="it")
     return monitor.pbar

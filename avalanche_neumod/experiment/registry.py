@@ -5,7 +5,7 @@ directly: :data:`METHODS` maps a name to the method's declaration
 (:class:`~avalanche_neumod.training.method.Method`: ours are declared beside their code,
 Avalanche's here), :data:`MODELS` and :data:`OPTIMIZERS` a name to the class (or
 function) itself, so a suite's arguments are checked
-against its signature when the suite loads (``argcheck``) and a renamed class
+against its signature when the suite loads (``cell_arguments``) and a renamed class
 fails at import, not in a cell. A suite may also name a user's strategy, model
 or stream generator by import path: anything containing ``":"`` is imported
 when used (:func:`resolve`).
@@ -22,6 +22,8 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ..argument_rules import check_real
 
 if TYPE_CHECKING:
     import torch
@@ -146,6 +148,7 @@ OPTIMIZERS: dict[str, type]
 @functools.lru_cache(maxsize=None)
 def _tables() -> dict[str, dict]:
     """The name -> class tables (imports torch, Avalanche and our strategies)."""
+    # here, not at the top: loading a suite (`neumod list`, `run --dry-run`) stays torch-free
     import torch
     from avalanche.training import EWC, GEM, LwF, Naive, Replay, SynapticIntelligence
 
@@ -278,8 +281,6 @@ def build_optimizer(cfg: dict, params) -> "torch.optim.Optimizer":
     if name not in optimizers:
         raise unknown("optimizer", name, optimizers)
     if "lr" in cfg:
-        from .._checks import check_real
-
         check_real("optimizer lr", cfg["lr"], 0.0, low_open=True)
     return optimizers[name]([p for p in params if p.requires_grad], **cfg)
 
@@ -290,7 +291,7 @@ def build_optimizer(cfg: dict, params) -> "torch.optim.Optimizer":
 def stream_names() -> list[str]:
     """The registered stream generators (from ``avalanche_neumod.benchmarks.STREAMS``)."""
     try:
-        from .. import benchmarks
+        from .. import benchmarks  # imports torch and Avalanche: only when streams are named
 
         return sorted(getattr(benchmarks, "STREAMS", {}))
     except ImportError:  # pragma: no cover - the package always imports
@@ -301,7 +302,7 @@ def stream_factory(name: str) -> Callable:
     """The stream generator for a registered name or an import path."""
     if ":" in name:
         return resolve(name)
-    from .. import benchmarks
+    from .. import benchmarks  # imports torch and Avalanche: only when a stream is built
 
     streams = getattr(benchmarks, "STREAMS", {})
     if name not in streams:
@@ -328,7 +329,7 @@ def wrapper_factory(name: str) -> Callable:
         return resolve(name)
     if name not in WRAPPERS:
         raise unknown("stream wrapper", name, WRAPPERS)
-    from .. import benchmarks
+    from .. import benchmarks  # imports torch and Avalanche: only when a stream is built
 
     fn = getattr(benchmarks, name, None)
     if fn is None:

@@ -19,19 +19,21 @@ What is compared is what a report prints of a cell (:func:`printed`): the accura
 metrics and the typed measures' scores (transfer without its probes' wall time).
 """
 
-
 from __future__ import annotations
 
 import json
 import math
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
-from functools import lru_cache
 from typing import Any, Iterator, Optional
+
+from ..records import CellResult
+from .cell import run_cell
+from .fingerprint import platform_fingerprint
+from .run_folder import _clean
 
 # The largest difference a rerun on another platform may show (fractions of 1: 0.01 is one
 # accuracy point). Through the first experience a rerun on other kernels stays close to the
@@ -54,9 +56,7 @@ ISA_LEVELS = ("DEFAULT", "AVX2", "AVX512")
 # check cell reruns bit-identically with ATEN_CPU_CAPABILITY=avx2 (measured 2026-12-07).
 LEGACY_ISA = "AVX2"
 # Keys whose values are whole-stream summaries (compared with TOLERANCE["mean"]).
-SUMMARY_KEYS = re.compile(
-    r"^(avg_.*|LCA_.*|AvgEndAcc|AvgFinalAcc|mean|half|beta|score.*|.*_mean)$"
-)
+SUMMARY_KEYS = re.compile(r"^(avg_.*|LCA_.*|AvgEndAcc|AvgFinalAcc|mean|half|beta|score.*|.*_mean)$")
 # Counts and settings that any rerun must give exactly (a different count is a change).
 EXACT_KEYS = {
     "iterations_per_experience",
@@ -70,55 +70,6 @@ EXACT_KEYS = {
 }
 
 
-@lru_cache(maxsize=1)
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _build_line(config: str, pattern: str) -> Optional[str]:
-    m = re.search(pattern, config)
-    return m.group(1).strip() if m else None
-
-
-def platform_fingerprint(device: Any = "cpu") -> dict:
-    """What decides a cell's float sums on this machine: CPU model and architecture, the ISA
-    level torch dispatches to (``ATEN_CPU_CAPABILITY`` lowers it), BLAS and oneDNN builds,
-    torch / numpy / Python versions, torch's thread count; on a GPU its name, CUDA and
-    cuDNN versions."""
-    import numpy as np
-    import torch
-
-    config = torch.__config__.show()
-    fp = {
-        "cpu": _cpu_model(),
-        "machine": platform.machine(),
-        "isa": torch.backends.cpu.get_cpu_capability(),
-        "blas": _build_line(config, r"BLAS_INFO=([^,\n]+)"),
-        "mkl": _build_line(config, r"Math Kernel Library Version ([^\n]+?) for"),
-        "onednn": _build_line(config, r"MKL-DNN (v[0-9.]+)"),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "device": "cpu",
-    }
-    dev = torch.device(device)
-    if dev.type == "cuda" and torch.cuda.is_available():
-        fp["device"] = torch.cuda.get_device_name(dev)
-        fp["cuda"] = torch.version.cuda
-        fp["cudnn"] = torch.backends.cudnn.version()
-    elif dev.type != "cpu":
-        fp["device"] = str(dev)
-    return fp
-
-
 def same_platform(stored: Optional[dict], here: dict) -> bool:
     """Whether a stored fingerprint is this one (then a rerun must be bit-identical)."""
     return bool(stored) and dict(stored) == dict(here)
@@ -127,9 +78,6 @@ def same_platform(stored: Optional[dict], here: dict) -> bool:
 def printed(cell: dict) -> dict:
     """What a report prints of a saved cell, as JSON values (NaN as "nan"): the accuracy
     metrics and the typed measures' records (transfer without its probes' wall time)."""
-    from ..results import CellResult
-    from .results import _clean
-
     rec = CellResult.from_dict(cell)
     out: dict = {"metrics": rec.metrics}
     if rec.measures.transfer is not None:
@@ -209,8 +157,14 @@ def _stored_platform(cell: dict) -> dict:
     if host.get("fingerprint"):
         return dict(host["fingerprint"])
     v = cell.get("versions") or {}
-    return {"isa": LEGACY_ISA, "torch": v.get("torch"), "numpy": v.get("numpy"),
-            "python": v.get("python"), "threads": host.get("torch_threads"), "device": "cpu"}
+    return {
+        "isa": LEGACY_ISA,
+        "torch": v.get("torch"),
+        "numpy": v.get("numpy"),
+        "python": v.get("python"),
+        "threads": host.get("torch_threads"),
+        "device": "cpu",
+    }
 
 
 def emulation(cell: dict, here: dict) -> Optional[dict]:
@@ -219,7 +173,9 @@ def emulation(cell: dict, here: dict) -> Optional[dict]:
     a non-x86 level, a stored level above this CPU's, another BLAS/oneDNN build."""
     fp = _stored_platform(cell)
     if (fp.get("torch"), fp.get("numpy"), fp.get("device", "cpu")) != (
-        here["torch"], here["numpy"], "cpu"
+        here["torch"],
+        here["numpy"],
+        "cpu",
     ):
         return None
     if fp.get("isa") not in ISA_LEVELS or here["isa"] not in ISA_LEVELS:
@@ -248,8 +204,6 @@ def rerun_in_subprocess(cfg: dict, env: dict, threads: Optional[int], root: Opti
 def compare(stored: dict, rerun: Any, root: Optional[str] = None) -> tuple[str, list[str]]:
     """Rerun ``stored`` (``rerun(cfg, threads)`` runs a cell in this process) and compare it
     in the strictest mode this machine allows: ``(mode, differences)``."""
-    from .results import _clean
-
     threads = (stored.get("host") or {}).get("torch_threads")
     cfg = json.loads(json.dumps(stored["config"]))
     here = platform_fingerprint()
@@ -275,9 +229,6 @@ def compare(stored: dict, rerun: Any, root: Optional[str] = None) -> tuple[str, 
 
 
 def _main(argv: list[str]) -> None:
-    from .cell import run_cell
-    from .results import _clean
-
     with open(argv[0], encoding="utf-8") as f:
         job = json.load(f)
     result = run_cell(job["cfg"], root=job["root"], threads=job["threads"])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
-from .results import FINISHED, cell_files, cell_path, read_json, write_json_atomic
+from .run_folder import FINISHED, cell_files, cell_path, read_json, write_json_atomic
 
 #: Configuration keys that name a cell without changing what it trains.
 NAMING_KEYS = frozenset(

@@ -9,7 +9,7 @@ format in ``docs/suites.md``) has the top-level keys ``name``, ``description``, 
 
 Loading refuses, with a message naming the place: seeds that are not a list of
 distinct integers (:func:`parse_seeds`), two (stream, method) pairs that map to one
-cell id, and any argument the code receiving it does not take (``argcheck``).
+cell id, and any argument the code receiving it does not take (``cell_arguments``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import copy
 import inspect
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,8 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from . import argcheck, measures, registry
+from ..argument_rules import check_integer
+from . import cell_arguments, measures, registry
 
 SUITE_KEYS = {
     "name",
@@ -330,16 +332,129 @@ def validate(suite: Suite) -> None:
                     "(accuracy is always recorded)"
                 )
         try:
-            argcheck.check_cell(
+            cell_arguments.check_cell(
                 cfg, f"{where}: stream {cfg['stream_key']!r} x method {cfg['method_key']!r}"
             )
-        except argcheck.ArgumentError as e:
+        except cell_arguments.ArgumentError as e:
             raise SuiteError(str(e)) from e
     check_fair(suite)
     warn_optimizer_rule(suite)
-    from . import tuning  # noqa: PLC0415 - tuning imports this module
+    validate_tune(suite)
 
-    tuning.validate(suite)
+
+# --- the suite's `tune` block: its keys, defaults and checks (the procedure: tuning.py) ------
+TUNE_KEYS = {"seeds", "target", "per", "grid", "keep", "extend"}
+TARGET_DEFAULT = {"metric": "avg_accuracy", "mode": "max"}
+MODES = ("max", "min")
+PER = ("stream", "suite")
+
+
+class TuningError(SuiteError):
+    """A tuning grid or its results that cannot be used (the message says which)."""
+
+
+def tune_settings(tune: Optional[dict]) -> dict:
+    """The top-level ``tune`` mapping with its defaults filled in."""
+    tune = dict(tune or {})
+    target = {**TARGET_DEFAULT, **(tune.get("target") or {})}
+    keep = tune.get("keep")
+    return {
+        "seeds": [int(s) for s in tune.get("seeds") or []],
+        "target": target,
+        "per": tune.get("per", "stream"),
+        "grid": dict(tune.get("grid") or {}),
+        "keep": None if keep is None else keep,
+        "extend": tune.get("extend", 0),
+    }
+
+
+def method_grids(methods: dict, tune: Optional[dict] = None) -> dict[str, dict[str, list]]:
+    """Method key -> its grid (axis name -> values): the suite's shared axes
+    (``tune.grid``) then the method's own, for every method that has any."""
+    shared = tune_settings(tune)["grid"]
+    out = {}
+    for k, m in methods.items():
+        own = (m or {}).get("tune") or {}
+        if shared or own:
+            out[k] = {**shared, **{a: v for a, v in own.items() if a not in shared}}
+    return out
+
+
+def _tunable(method_name: str) -> Optional[set[str]]:
+    """The method's arguments a suite may tune (besides ``lr`` and ``optimizer.*``): its
+    declaration's ``tunable``; for a user's class (``tunable=None``) its explicit constructor
+    arguments; None when they cannot be read (checked again when the cell runs)."""
+    try:
+        spec = registry.method_spec(method_name)
+        if spec.tunable is not None:
+            return set(spec.tunable)
+        params = inspect.signature(registry.strategy_class(spec).__init__).parameters
+    except Exception:  # noqa: BLE001 - checked again when the cell runs
+        return None
+    return {
+        n
+        for n, p in params.items()
+        if n not in ("self", "model", "optimizer")
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+def validate_tune(suite: Suite) -> None:
+    """Check the tuning settings and every grid: tuning seeds disjoint from the reported
+    seeds, a known target mode, non-empty value lists without repeats, known argument
+    names, ``keep`` and ``extend`` counts."""
+    where = f"suite {suite.name!r} (preset {suite.preset!r})"
+    raw = suite.tune or {}
+    check_keys(raw, TUNE_KEYS, f"{where}: tune", TuningError)
+    s = tune_settings(raw)
+    if s["target"]["mode"] not in MODES:
+        raise TuningError(f"{where}: tune.target.mode must be one of {MODES}, got {s['target']}")
+    if not isinstance(s["target"]["metric"], str) or not s["target"]["metric"]:
+        raise TuningError(f"{where}: tune.target.metric must be a metric name")
+    if s["per"] not in PER:
+        raise TuningError(f"{where}: tune.per must be one of {PER}, got {s['per']!r}")
+    for k, lo in (("keep", 1), ("extend", 0)):
+        v = s[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+            raise TuningError(f"{where}: tune.{k} must be an integer >= {lo}, got {v!r}")
+    if not isinstance(raw.get("grid", {}) or {}, dict):
+        raise TuningError(f"{where}: tune.grid must be a mapping of lists")
+    overlap = sorted(set(s["seeds"]) & set(suite.seeds))
+    if overlap:
+        raise TuningError(
+            f"{where}: tuning seeds {overlap} are also reported seeds; tuning seeds must be "
+            f"disjoint from the reported seeds {suite.seeds}"
+        )
+    for mk, m in suite.methods.items():
+        own = (m or {}).get("tune")
+        if own and not isinstance(own, dict):
+            raise TuningError(f"{where}: method {mk!r}: tune must be a mapping of lists")
+    grids = method_grids(suite.methods, raw)
+    if grids and not s["seeds"]:
+        raise TuningError(
+            f"{where}: methods {', '.join(grids)} declare a tune grid but the suite has no "
+            "`tune: {seeds: [...]}` (tuning seeds disjoint from the reported seeds)"
+        )
+    for mk, grid in grids.items():
+        name = (suite.methods[mk] or {}).get("name", mk)
+        names = _tunable(name)
+        for k, vals in grid.items():
+            if not isinstance(vals, list) or not vals:
+                raise TuningError(
+                    f"{where}: method {mk!r}: tune.{k} must be a non-empty list, got {vals!r}"
+                )
+            if len({repr(v) for v in vals}) != len(vals):
+                raise TuningError(f"{where}: method {mk!r}: tune.{k} repeats a value: {vals}")
+            if k == "lr" or k.startswith("optimizer."):
+                if k == "lr" and any(not (isinstance(v, (int, float)) and v > 0) for v in vals):
+                    raise TuningError(f"{where}: method {mk!r}: tune.lr values must be > 0")
+                continue
+            if names is not None and k not in names:
+                raise TuningError(
+                    f"{where}: method {mk!r}: unknown tune key {k!r}: {name} may tune lr, "
+                    f"optimizer.<setting>{''.join(', ' + n for n in sorted(names))} (its "
+                    "declaration's `tunable`)"
+                )
 
 
 class OptimizerRuleWarning(UserWarning):
@@ -350,8 +465,6 @@ def warn_optimizer_rule(suite: Suite) -> None:
     """Warn about a method row that relied on its method's own optimizer: its key or label
     names an optimizer (``NeuMoSync-Adam: {name: NeuMoSync}``) but, by the fairness rule,
     it trains with the suite's optimizer unless its own ``optimizer:`` names one."""
-    import warnings
-
     where = f"suite {suite.name!r} (preset {suite.preset!r})"
     names = sorted(registry.OPTIMIZERS)
     for cfg in expand(suite, seeds=suite.seeds[:1]):
@@ -543,8 +656,6 @@ def truncate_cell(
     minibatches per experience), and ``batch_size`` (when given) caps the minibatch size
     (``train.mb_size``, or the stream's ``batch_size`` where the cell takes the stream's).
     """
-    from .._checks import check_integer
-
     experiences = check_integer("experiences", experiences, 1)
     iterations = check_integer("iterations", iterations, 1)
     test_size = check_integer("test_size", test_size, 1)

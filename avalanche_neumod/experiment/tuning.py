@@ -35,69 +35,35 @@ scored by the mean over the streams):
    on an edge (axis not extendable, extension budget spent) is recorded as such.
 
 Every decision reads the tuning seeds only. :func:`select` replays the procedure from the
-stored results (so ``--resume`` recomputes the same choice), :func:`next_cells` says which
-cells it still needs, and :func:`tune_then_expand` alternates the two through the launcher
-(cells ``tune__<stream>__<method>__<point>__seed<s>``, ``config.tuning = {point, index}``),
-writes the choices to ``<run>/tuning.json`` and runs the reported seeds with the picked
-settings (their ``config.tuned`` records the point).
+stored results (so ``--resume`` recomputes the same choice) and :func:`next_cells` says
+which cells it still needs. :class:`TuningRounds` hands them to the launcher as rounds:
+the launcher (``launch.run_suite``) runs a round, gives back the results, and asks for the
+next round until none is left (cells ``tune__<stream>__<method>__<point>__seed<s>``,
+``config.tuning = {point, index}``); it then writes the choices to ``<run>/tuning.json``
+and runs the reported seeds with the picked settings (their ``config.tuned`` records the
+point). This module plans and never runs a cell; the ``tune`` block's keys, defaults and
+checks are the suite format's (``suite.tune_settings``, ``suite.validate_tune``).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import itertools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from . import registry
-from .results import load_cell, write_json_atomic
-from .suite import Suite, SuiteError, cell_id, check_keys, expand
+from .suite import Suite, TuningError, cell_id, expand, method_grids, tune_settings
 
-TUNE_KEYS = {"seeds", "target", "per", "grid", "keep", "extend"}
-TARGET_DEFAULT = {"metric": "avg_accuracy", "mode": "max"}
-MODES = ("max", "min")
-PER = ("stream", "suite")
 TUNING_FILE = "tuning.json"
 MIN_LOG_STEP = 1.5  # consecutive values at least this ratio apart: a log-spaced axis
-
-
-class TuningError(SuiteError):
-    """A tuning grid or its results that cannot be used (the message says which)."""
-
-
-def settings(tune: Optional[dict]) -> dict:
-    """The top-level ``tune`` mapping with its defaults filled in."""
-    tune = dict(tune or {})
-    target = {**TARGET_DEFAULT, **(tune.get("target") or {})}
-    keep = tune.get("keep")
-    return {
-        "seeds": [int(s) for s in tune.get("seeds") or []],
-        "target": target,
-        "per": tune.get("per", "stream"),
-        "grid": dict(tune.get("grid") or {}),
-        "keep": None if keep is None else keep,
-        "extend": tune.get("extend", 0),
-    }
-
-
-def method_grids(methods: dict, tune: Optional[dict] = None) -> dict[str, dict[str, list]]:
-    """Method key -> its grid (axis name -> values): the suite's shared axes
-    (``tune.grid``) then the method's own, for every method that has any."""
-    shared = settings(tune)["grid"]
-    out = {}
-    for k, m in methods.items():
-        own = (m or {}).get("tune") or {}
-        if shared or own:
-            out[k] = {**shared, **{a: v for a, v in own.items() if a not in shared}}
-    return out
+MAX_ROUNDS = 100  # a safety bound: each round adds cells, the procedure is finite
 
 
 def _grid_of(tune: Optional[dict], grids: dict, method: str) -> dict[str, list]:
     """The full grid of ``method``: the shared axes first, then ``grids[method]``'s."""
-    shared = settings(tune)["grid"]
+    shared = tune_settings(tune)["grid"]
     return {**shared, **{a: v for a, v in (grids.get(method) or {}).items() if a not in shared}}
 
 
@@ -117,25 +83,6 @@ def point_id(point: dict) -> str:
 
 def _key(point: dict) -> tuple:
     return tuple(sorted(point.items()))
-
-
-def _tunable(method_name: str) -> Optional[set[str]]:
-    """The method's arguments a suite may tune (besides ``lr`` and ``optimizer.*``): its
-    declaration's ``tunable``; for a user's class (``tunable=None``) its explicit constructor
-    arguments; None when they cannot be read (checked again when the cell runs)."""
-    try:
-        spec = registry.method_spec(method_name)
-        if spec.tunable is not None:
-            return set(spec.tunable)
-        params = inspect.signature(registry.strategy_class(spec).__init__).parameters
-    except Exception:  # noqa: BLE001 - checked again when the cell runs
-        return None
-    return {
-        n
-        for n, p in params.items()
-        if n not in ("self", "model", "optimizer")
-        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    }
 
 
 def extendable(values: list) -> bool:
@@ -170,64 +117,6 @@ def reachable(values: list, extend: int) -> list:
     for _ in range(int(extend)):
         vals = [step_out(vals, -1)] + vals + [step_out(vals, +1)]
     return vals
-
-
-def validate(suite: Suite) -> None:
-    """Check the tuning settings and every grid: tuning seeds disjoint from the reported
-    seeds, a known target mode, non-empty value lists without repeats, known argument
-    names, ``keep`` and ``extend`` counts."""
-    where = f"suite {suite.name!r} (preset {suite.preset!r})"
-    raw = suite.tune or {}
-    check_keys(raw, TUNE_KEYS, f"{where}: tune", TuningError)
-    s = settings(raw)
-    if s["target"]["mode"] not in MODES:
-        raise TuningError(f"{where}: tune.target.mode must be one of {MODES}, got {s['target']}")
-    if not isinstance(s["target"]["metric"], str) or not s["target"]["metric"]:
-        raise TuningError(f"{where}: tune.target.metric must be a metric name")
-    if s["per"] not in PER:
-        raise TuningError(f"{where}: tune.per must be one of {PER}, got {s['per']!r}")
-    for k, lo in (("keep", 1), ("extend", 0)):
-        v = s[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-            raise TuningError(f"{where}: tune.{k} must be an integer >= {lo}, got {v!r}")
-    if not isinstance(raw.get("grid", {}) or {}, dict):
-        raise TuningError(f"{where}: tune.grid must be a mapping of lists")
-    overlap = sorted(set(s["seeds"]) & set(suite.seeds))
-    if overlap:
-        raise TuningError(
-            f"{where}: tuning seeds {overlap} are also reported seeds; tuning seeds must be "
-            f"disjoint from the reported seeds {suite.seeds}"
-        )
-    for mk, m in suite.methods.items():
-        own = (m or {}).get("tune")
-        if own and not isinstance(own, dict):
-            raise TuningError(f"{where}: method {mk!r}: tune must be a mapping of lists")
-    grids = method_grids(suite.methods, raw)
-    if grids and not s["seeds"]:
-        raise TuningError(
-            f"{where}: methods {', '.join(grids)} declare a tune grid but the suite has no "
-            "`tune: {seeds: [...]}` (tuning seeds disjoint from the reported seeds)"
-        )
-    for mk, grid in grids.items():
-        name = (suite.methods[mk] or {}).get("name", mk)
-        names = _tunable(name)
-        for k, vals in grid.items():
-            if not isinstance(vals, list) or not vals:
-                raise TuningError(
-                    f"{where}: method {mk!r}: tune.{k} must be a non-empty list, got {vals!r}"
-                )
-            if len({repr(v) for v in vals}) != len(vals):
-                raise TuningError(f"{where}: method {mk!r}: tune.{k} repeats a value: {vals}")
-            if k == "lr" or k.startswith("optimizer."):
-                if k == "lr" and any(not (isinstance(v, (int, float)) and v > 0) for v in vals):
-                    raise TuningError(f"{where}: method {mk!r}: tune.lr values must be > 0")
-                continue
-            if names is not None and k not in names:
-                raise TuningError(
-                    f"{where}: method {mk!r}: unknown tune key {k!r}: {name} may tune lr, "
-                    f"optimizer.<setting>{''.join(', ' + n for n in sorted(names))} (its "
-                    "declaration's `tunable`)"
-                )
 
 
 def apply(cfg: dict, point: dict) -> dict:
@@ -268,7 +157,7 @@ def tuning_cells(
     keys = [m for m in (list(methods) if methods is not None else suite.methods) if m in grids]
     if not keys:
         return []
-    s = settings(suite.tune)
+    s = tune_settings(suite.tune)
     seeds = s["seeds"] if s["keep"] is None else s["seeds"][:1]
     out = []
     for cfg in expand(suite, seeds=seeds, methods=keys, streams=streams):
@@ -283,7 +172,7 @@ def admissible(suite: Suite, method: str, point: dict) -> bool:
     grid = method_grids(suite.methods, suite.tune).get(method)
     if not grid or set(point) != set(grid):
         return False
-    ext = settings(suite.tune)["extend"] or 0
+    ext = tune_settings(suite.tune)["extend"] or 0
     return all(point[k] in reachable(v, ext) for k, v in grid.items())
 
 
@@ -429,7 +318,7 @@ def _replay(
 
 def _scorers(tune: dict, results: list[dict]) -> dict[tuple[str, str], dict]:
     """(stream or "*", method) -> {(point key, seed): [target per stream cell]}."""
-    s = settings(tune)
+    s = tune_settings(tune)
     metric = s["target"]["metric"]
     found: dict[tuple[str, str], dict] = {}
     for r in results:
@@ -465,7 +354,7 @@ def select(
     method -> its own axes (the shared ``tune.grid`` is added); ``streams``: the streams a
     ``per: suite`` score averages (default: those found). A pair whose procedure still
     needs cells is left out; :func:`next_cells` names them."""
-    s = settings(tune)
+    s = tune_settings(tune)
     if not s["seeds"]:
         found = {_seed(r["config"]) for r in results if r["config"].get("tuning")}
         s["seeds"] = sorted(found, key=lambda x: (x is None, x or 0))
@@ -490,7 +379,7 @@ def next_cells(
     keys = [m for m in (list(methods) if methods is not None else suite.methods) if m in grids]
     if not keys:
         return []
-    s = settings(suite.tune)
+    s = tune_settings(suite.tune)
     bases = {
         (c["stream_key"], c["method_key"], int(c["seed"])): c
         for c in expand(suite, seeds=s["seeds"], methods=keys, streams=streams)
@@ -539,47 +428,62 @@ def reported_cells(
     return out
 
 
-MAX_ROUNDS = 100  # a safety bound: each round adds cells, the procedure is finite
+class TuningRounds:
+    """The procedure as rounds of cells for a launcher to run (it never runs one itself).
 
+    ``first_round()`` is the declared grids' cells; after a round has run, the launcher
+    passes every tuning result so far to ``next_round(results)``, which replays the
+    procedure from them and returns the cells it still needs (empty: every pair has its
+    pick). Stored results replay the same way, so a resumed run plans the same rounds.
+    Then ``choices(results)`` picks, ``record(choices)`` is what ``tuning.json`` holds and
+    ``reported_cells(choices)`` the reported seeds' cells with the picks applied.
+    ``methods`` and ``streams`` restrict the pairs tuned (a run of part of a suite).
+    """
 
-def tune_then_expand(
-    suite: Suite,
-    out: str,
-    run_cells: Callable[[list[dict]], Any],
-    seeds: Optional[Iterable[int]] = None,
-    methods: Optional[Iterable[str]] = None,
-    streams: Optional[Iterable[str]] = None,
-) -> Optional[list[dict]]:
-    """Run the tuning cells with ``run_cells`` (the launcher) round by round until every
-    pair has its pick, and return the reported cells with the picks applied; None when
-    the suite tunes nothing."""
-    tcells = tuning_cells(suite, methods=methods, streams=streams)
-    if not tcells:
-        return None
-    results: dict[str, dict] = {}
-    for _ in range(MAX_ROUNDS):
-        if not tcells:
-            break
-        run_cells(tcells)
-        missing = []
-        for c in tcells:
-            r = load_cell(out, c["cell_id"])
-            if r is None:
-                missing.append(c["cell_id"])
-            else:
-                results[c["cell_id"]] = r
-        if missing:
-            raise TuningError(f"tuning cells without a result in {out}: {', '.join(missing[:5])}")
-        tcells = next_cells(suite, list(results.values()), methods=methods, streams=streams)
-    else:  # pragma: no cover - MAX_ROUNDS is far above any declared extension budget
-        raise TuningError(f"tuning did not settle in {MAX_ROUNDS} rounds")
-    grids = {k: (m or {}).get("tune") or {} for k, m in suite.methods.items()}
-    skeys = sorted(
-        {r["config"]["stream_key"] for r in results.values()}, key=list(suite.streams).index
-    )
-    choices = select(suite.tune, grids, list(results.values()), streams=skeys)
-    write_json_atomic(
-        Path(out) / TUNING_FILE,
-        {"settings": settings(suite.tune), "choices": [c.as_dict() for c in choices.values()]},
-    )
-    return reported_cells(suite, choices, seeds=seeds, methods=methods, streams=streams)
+    def __init__(
+        self,
+        suite: Suite,
+        methods: Optional[Iterable[str]] = None,
+        streams: Optional[Iterable[str]] = None,
+    ):
+        self.suite = suite
+        self.methods = None if methods is None else list(methods)
+        self.streams = None if streams is None else list(streams)
+        self.rounds = 0
+
+    def first_round(self) -> list[dict]:
+        """The first round's cells (:func:`tuning_cells`); empty when nothing is tuned."""
+        self.rounds = 1
+        return tuning_cells(self.suite, methods=self.methods, streams=self.streams)
+
+    def next_round(self, results: list[dict]) -> list[dict]:
+        """The cells the procedure needs after ``results`` (every tuning result so far)."""
+        cells = next_cells(self.suite, results, methods=self.methods, streams=self.streams)
+        if cells:
+            self.rounds += 1
+            if self.rounds > MAX_ROUNDS:  # pragma: no cover - far above any extension budget
+                raise TuningError(f"tuning did not settle in {MAX_ROUNDS} rounds")
+        return cells
+
+    def choices(self, results: list[dict]) -> dict[tuple[str, str], Choice]:
+        """Each pair's pick from the finished procedure's ``results`` (:func:`select`); a
+        ``per: suite`` score averages the streams the results cover."""
+        grids = {k: (m or {}).get("tune") or {} for k, m in self.suite.methods.items()}
+        order = list(self.suite.streams)
+        skeys = sorted({r["config"]["stream_key"] for r in results}, key=order.index)
+        return select(self.suite.tune, grids, results, streams=skeys)
+
+    def record(self, choices: dict[tuple[str, str], Choice]) -> dict:
+        """The content of ``<run>/tuning.json``: the settings and every pair's choice."""
+        return {
+            "settings": tune_settings(self.suite.tune),
+            "choices": [c.as_dict() for c in choices.values()],
+        }
+
+    def reported_cells(
+        self, choices: dict[tuple[str, str], Choice], seeds: Optional[Iterable[int]] = None
+    ) -> list[dict]:
+        """The reported cells with the picks applied (:func:`reported_cells`)."""
+        return reported_cells(
+            self.suite, choices, seeds=seeds, methods=self.methods, streams=self.streams
+        )

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .._checks import check_real
+from ..argument_rules import check_real
 from .mlp import MLP
 from .units import read_units
 

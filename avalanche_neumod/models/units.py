@@ -37,7 +37,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from .._checks import check_real
+from ..argument_rules import check_real
 from .activations import CReLU
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from . import stats
-from .results_view import View
+from .run_view import View
 from .tables import (
     _transfer,
     accuracy_of,

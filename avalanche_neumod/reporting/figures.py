@@ -33,8 +33,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402 - matplotlib's own dependency
 
-from .results_view import View, num  # noqa: E402
-from .tables import accuracy_of  # noqa: E402
+from . import stats  # noqa: E402
+from .run_view import View, num  # noqa: E402
+from .tables import (  # noqa: E402
+    ACCURACY_SHORT,
+    accuracy_kinds,
+    accuracy_of,
+    has_transfer,
+    plasticity_streams,
+)
 
 DPI = 110
 LINESTYLES = ("-", "--", ":", "-.")
@@ -257,8 +264,6 @@ def accuracy_per_step(view: View, out: Path) -> Optional[Path]:
 def final_accuracy_bars(view: View, out: Path) -> Optional[Path]:
     """Grouped bars: streams on x, one bar per method, the half-width of the 95%
     t-interval over seeds as error bars; each stream's label says which accuracy."""
-    from .tables import ACCURACY_SHORT, accuracy_kinds
-
     if not view.results:
         return None
     streams, methods = view.streams, view.methods
@@ -436,8 +441,6 @@ def plasticity_loss(view: View, out: Path, name: str = "plasticity_loss.png") ->
     the accuracy on each task right after training on it against the task index (seed mean,
     95% t-interval band), with the least-squares line of the seed-mean (its slope in the
     legend is the mean of the per-seed slopes; the table gives their interval)."""
-    from . import stats
-    from .tables import plasticity_streams
 
     def at_end(cell: dict) -> list[float]:
         return [num(v) for v in cell.metrics.get("accuracy_at_end") or []]
@@ -554,8 +557,6 @@ LCA_PANELS = (
 def lca_curves(view: View, out: Path, name: str = "lca_curves.png") -> Optional[Path]:
     """The learning curves behind Table 1's LCA columns: accuracy against the batches b =
     0..β trained on a task, averaged over the tasks each score averages and over seeds."""
-    from .tables import has_transfer
-
     streams = [
         s
         for s in view.streams

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
-from ..results import CellResult
-from .results_view import View
+from ..records import CellResult
+from .run_view import View
 from .tables import md_table
 
 MEASURE = "neumosync_diagnostics"

@@ -32,10 +32,10 @@ import numpy as np
 
 from ..evaluation.stability_gap import mean_curves, stability_gap_scores
 from ..experiment import registry
-from ..results import CellResult
+from ..records import CellResult
 from . import stats
 from .figures import LINESTYLES, _boundaries, _grid, _legend, _save, _title, method_colours
-from .results_view import Group, View, num
+from .run_view import Group, View, num
 from .tables import md_table, ngm_table
 
 # The authors' protocol (NGM-SGD's code; docs/ngm.md): per stream (experiences,
@@ -74,7 +74,7 @@ PAPER_BASELINES = ("Adam", "momentum-SGD")  # the claim's baselines (NGM-SGD's T
 ZOOM = 50  # updates shown after each switch
 
 
-# A cell (a :class:`~avalanche_neumod.results.CellResult`) is read through these three
+# A cell (a :class:`~avalanche_neumod.records.CellResult`) is read through these three
 # accessors only.
 
 

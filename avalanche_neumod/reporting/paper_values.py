@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .results_view import View
+from .run_view import View
 from .tables import TABLE1_COLUMNS, _transfer, accuracy_of, has_transfer, md_table
 
 FILE = Path(__file__).with_name("paper_values.yaml")

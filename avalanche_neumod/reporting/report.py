@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..experiment.lock import holder_alive, read_lock
-from ..experiment.results import DamagedFile, load_manifest, scan_results
+from ..experiment.run_folder import DamagedFile, load_manifest, scan_results
 from . import figures, neumosync_tables, ngm_study, paper_values, tables
 from .claims import claims
-from .results_view import View, num
+from .run_view import View, num
 
 NOTES = "notes.md"  # hand-written notes beside a report, appended to it
 
@@ -296,7 +296,8 @@ def _body(view: View, fig_dir: Path, out: Path) -> list[str]:
 
 
 def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
-    """Issue 12: tuning and optimizers, mechanism activity, plasticity loss."""
+    """The evidence a fair comparison needs: tuning and optimizers, mechanism activity,
+    plasticity loss."""
     md = [
         "## Optimizers and tuning",
         "",

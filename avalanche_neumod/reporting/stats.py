@@ -1,4 +1,4 @@
-"""Statistics of the reports (issue 12): intervals over seeds, paired comparisons, slopes.
+"""Statistics of the reports: intervals over seeds, paired comparisons, slopes.
 
 - :func:`t_interval`: mean and the 95% Student-t interval over seeds,
   ``mean +- t_{0.975, n-1} s / sqrt(n)`` (``s`` with ddof 1); NaN bounds for one seed.

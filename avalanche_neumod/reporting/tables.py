@@ -1,6 +1,6 @@
 """Markdown tables from saved results, in the papers' formats (mean (std) over seeds).
 
-Pure functions of a :class:`~avalanche_neumod.reporting.results_view.View`:
+Pure functions of a :class:`~avalanche_neumod.reporting.run_view.View`:
 
 - :func:`final_accuracy_table`: average final accuracy per method and stream
   (NeuMoSync's Figure 3 numbers);
@@ -12,7 +12,7 @@ Pure functions of a :class:`~avalanche_neumod.reporting.results_view.View`:
 - :func:`status_table`: cells that diverged or failed, and timings.
 
 A seed that diverged or failed is never averaged in: the cell says how many did. Every
-number is a stored field of the cells' records (:mod:`avalanche_neumod.results`): the
+number is a stored field of the cells' records (:mod:`avalanche_neumod.records`): the
 tables format and average over seeds, they never compute a score.
 """
 
@@ -22,8 +22,11 @@ import math
 from typing import Callable, Optional, Sequence
 
 from ..experiment import registry
-from ..results import CellResult
-from .results_view import Stat, View, num
+from ..experiment import tuning as tu
+from ..experiment.suite import method_grids, tune_settings
+from ..records import CellResult, accuracy_kind
+from . import stats
+from .run_view import Stat, View, num
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -346,7 +349,7 @@ def problem_list(view: View) -> str:
     return "\n".join(lines)
 
 
-# ---- issue 12: fairness, tuning, mechanism activity, plasticity loss, provenance ------------
+# ---- fairness, tuning, mechanism activity, plasticity loss, provenance -----------------------
 
 NAIVE_NAMES = ("Naive", "FastNaive")
 
@@ -396,8 +399,6 @@ def _seed_text(ch) -> str:
 
 def tuning_details(view: View) -> str:
     """Every grid point's score on every tuning seed and its mean, per (stream, method)."""
-    from ..experiment import tuning as tu
-
     suite = view.manifest.get("suite") or {}
     grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
     tuned = [r.to_dict() for r in view.tuning]
@@ -433,13 +434,11 @@ def tuning_table(view: View) -> str:
     seeds), the seeds each point ran on, and how the search ended (extended, or left on an
     edge); methods without a grid are said to be untuned. Every point's per-seed scores
     follow in :func:`tuning_details`."""
-    from ..experiment import tuning as tu
-
     suite = view.manifest.get("suite") or {}
     tune = suite.get("tune")
     grids = {k: (m or {}).get("tune") or {} for k, m in (suite.get("methods") or {}).items()}
-    declared = tu.method_grids(suite.get("methods") or {}, tune)
-    settings = tu.settings(tune)
+    declared = method_grids(suite.get("methods") or {}, tune)
+    settings = tune_settings(tune)
     tuned = [r.to_dict() for r in view.tuning]
     choices = tu.select(tune, grids, tuned) if tuned and declared else {}
     target = settings["target"]
@@ -678,8 +677,6 @@ PLASTICITY_STREAM_WORDS = ("random_label", "permuted", "shuffle", "rotated", "dr
 def plasticity_streams(view: View) -> list[str]:
     """Memorisation and drift streams (not wrapped, e.g. recurring): those where the accuracy
     right after each task, against the task index, shows plasticity loss."""
-    from ..experiment.cell import accuracy_kind
-
     out = []
     for s in view.streams:
         cells = [c for m in view.methods_of(s) for c in view.group(s, m).ok]
@@ -706,8 +703,6 @@ def slope_table(view: View) -> str:
     over all tasks and from each seed's peak on, each with its 95% t-interval over the
     per-seed slopes, and the slope's difference with the Naive row's, paired by seed (the
     t-interval of the per-seed differences)."""
-    from . import stats
-
     header = [
         "Stream",
         "Method",

@@ -31,7 +31,7 @@ from avalanche.benchmarks.utils.data_loader import (
 from avalanche.core import SupervisedPlugin
 from torch.utils.data import DataLoader
 
-from .._checks import check_integer
+from ..argument_rules import check_integer
 from ..tensors import ExperienceTensors, experience_tensors
 
 BatchTransform = Callable[[torch.Tensor], torch.Tensor]

@@ -37,7 +37,7 @@ from avalanche.training.templates import SupervisedMetaLearningTemplate
 from torch import nn
 from torch.func import functional_call
 
-from .._checks import checked, integer, one_of, real
+from ..argument_rules import checked, integer, one_of, real
 from .method import Method
 from .template import TEMPLATE_RULES, template_defaults
 
@@ -48,7 +48,7 @@ __all__ = ["MAML", "MAML_METHOD", "BACKENDS"]
 
 def _higher():
     try:
-        import higher
+        import higher  # the optional `maml` extra: needed only by the higher backend
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "backend='higher' needs the optional 'higher' package (pip install higher); "

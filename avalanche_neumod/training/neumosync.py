@@ -49,10 +49,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .._checks import checked, integer, one_of, real
+from ..argument_rules import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from ..models.neumosync.fast import prefer_foreach
-from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
+from .argument_forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
 from .method import DEFAULT_OPTIMIZER, Method
 from .template import FastTemplate
 

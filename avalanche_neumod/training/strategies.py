@@ -5,7 +5,7 @@ Each is :class:`~avalanche_neumod.training.template.FastTemplate` (Avalanche's
 argument of ``SupervisedTemplate`` (``train_mb_size``, ``train_epochs``,
 ``eval_mb_size``, ``device``, ``evaluator``, ``eval_every``, ...) is forwarded
 through ``**base_kwargs``. A wrapper takes its plugin's arguments by name, with the
-plugin's defaults (:mod:`.forwarding`: they are named in its signature and validated
+plugin's defaults (:mod:`.argument_forwarding`: they are named in its signature and validated
 by the plugin); the plugin comes before the user's ``plugins``. The plugins work in any
 other Avalanche strategy too.
 """
@@ -18,9 +18,9 @@ import torch
 from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
-from .._checks import check_real, checked, forwards_to, one_of, real
+from ..argument_rules import check_real, checked, forwards_to, one_of, real
 from ..models.crelu import match_params as _match_params
-from .forwarding import pop_arguments_of, takes_arguments_of
+from .argument_forwarding import pop_arguments_of, takes_arguments_of
 from .method import Method
 from .plugins.cbp import CBPPlugin
 from .plugins.l2init import L2InitPlugin

@@ -43,7 +43,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch.nn import CrossEntropyLoss
 
-from .._checks import check_device, checked, instance_of, integer
+from ..argument_rules import check_device, checked, instance_of, integer
 from .fast_data import FastDataPlugin, TensorBatchLoader
 from .method import Method
 
@@ -314,7 +314,7 @@ class FastTemplate(SupervisedTemplate):
     forwarded as ``**base_kwargs``) plus ``fast_data`` (default True). The model must be
     a ``torch.nn.Module``, the optimizer a ``torch.optim.Optimizer``, ``train_mb_size``,
     ``train_epochs`` and ``eval_mb_size`` integers >= 1 and ``device`` one this machine
-    has (:func:`~avalanche_neumod._checks.check_device`).
+    has (:func:`~avalanche_neumod.argument_rules.check_device`).
     """
 
     @checked(**TEMPLATE_RULES)

@@ -1,9 +1,10 @@
 """Run every performance benchmark in this folder and write ``reports/perf.md``.
 
 Usage: ``python benchmarks/perf/run_all.py --out reports/perf.md [--quick] [--only P1 P2]``
-(``make bench`` runs it without ``--quick``). Every ``p<N>_*.py`` module here is run, in
-name order: P1 training loop, P2 per-method overheads, P3 stability-gap tracker, P4 probes,
-P5 end-to-end train + evaluation loop, P8 data loading.
+(``make bench`` runs it without ``--quick``). Every module of :data:`BENCHMARKS` is run, in
+its order; its rows carry their ids (P1 training loop, P2 per-method overheads, P3
+stability-gap tracker, P4 probes, P5 end-to-end train + evaluation loop, P8 data loading),
+and ``--only`` picks modules by id or by name.
 """
 
 from __future__ import annotations
@@ -25,10 +26,28 @@ sys.path.insert(0, str(HERE))
 
 from common import PerfResult  # noqa: E402
 
+# module -> the id of the rows it writes, in the report's order
+BENCHMARKS = {
+    "training_loop": "P1",
+    "neumosync_overhead": "P2",
+    "ngm_overhead": "P2",
+    "plugin_overheads": "P2",
+    "stability_gap_tracker": "P3",
+    "transfer_probes": "P4",
+    "end_to_end": "P5",
+    "data_loading": "P8",
+}
+HELPERS = {"common", "run_all"}
+
 
 def _modules(only: list[str] | None):
-    for path in sorted(HERE.glob("p[0-9]*.py")):
-        if only and not any(path.stem.lower().startswith(o.lower()) for o in only):
+    here = {p.stem for p in HERE.glob("*.py")} - HELPERS
+    if here != set(BENCHMARKS):  # a benchmark file that no report row would come from
+        raise SystemExit(f"benchmarks/perf: list {sorted(here ^ set(BENCHMARKS))} in BENCHMARKS")
+    for stem, pid in BENCHMARKS.items():
+        path = HERE / f"{stem}.py"
+        wanted = [o.lower() for o in only or []]
+        if only and pid.lower() not in wanted and not any(stem.startswith(o) for o in wanted):
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
         mod = importlib.util.module_from_spec(spec)

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         cells = expand(suite, seeds=suite.seeds[:1])
         n_seeds = len(suite.seeds)
         grids = tuning.method_grids(suite.methods, suite.tune)
-        tset = tuning.settings(suite.tune)
+        tset = tuning.tune_settings(suite.tune)
         for cfg in cells:
             short, iters, n_exp = _short(cfg)
             key = json.dumps(

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     for name in a.suites:
         suite = load_suite(name, a.preset)
         grids = tuning.method_grids(suite.methods, suite.tune)
-        tset = tuning.settings(suite.tune)
+        tset = tuning.tune_settings(suite.tune)
         for cfg in expand(suite, seeds=suite.seeds[:1]):
             sname = cfg["stream"]["name"]
             if a.streams and sname not in a.streams:

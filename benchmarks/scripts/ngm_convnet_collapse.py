@@ -1,5 +1,5 @@
 """NGM-SGD on the library's ConvNet, joint Split-MNIST: the per-iteration diagnostics of
-docs/ngm.md ("Conv nets: use layers='head'"), issue 14.
+docs/ngm.md ("Conv nets: use layers='head'").
 
 Prints, at iterations 1-12 and every 50: loss, batch entropy H, logit std over classes,
 each gained layer's mean gain, the fraction of positive outputs of each ReLU, the weight

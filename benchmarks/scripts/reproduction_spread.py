@@ -33,7 +33,7 @@ CONFIGS = {  # name -> (environment, threads, seed offset)
 
 
 def cheapest(run: Path) -> dict:
-    from avalanche_neumod.experiment.results import load_results
+    from avalanche_neumod.experiment.run_folder import load_results
 
     ok = [r for r in load_results(run) if r.get("status") == "ok"]
     ok = [r for r in ok if not (r.get("config") or {}).get("tuning")] or ok
@@ -51,8 +51,11 @@ def worker(runs: list[str], threads: int | None, seed_offset: int, out: str) -> 
         cfg["seed"] = int(cfg["seed"]) + seed_offset
         t = threads or (stored.get("host") or {}).get("torch_threads")
         again = run_cell(cfg, root=os.environ.get("NEUMOD_DATA_ROOT"), threads=t)
-        got[run] = {"status": again["status"], "printed": printed(again) if again["status"]
-                    == "ok" else None, "fingerprint": again["host"].get("fingerprint")}
+        got[run] = {
+            "status": again["status"],
+            "printed": printed(again) if again["status"] == "ok" else None,
+            "fingerprint": again["host"].get("fingerprint"),
+        }
     Path(out).write_text(json.dumps(got))
 
 
@@ -87,16 +90,22 @@ def main() -> None:
         for r in runs:
             g = got[r]
             s = spread(stored[r], g["printed"]) if g["printed"] else None
-            rows.append((Path(r).parent.name, name, g["fingerprint"]["isa"],
-                         g["fingerprint"]["threads"], s))
-    lines = ["| report | rerun | ISA | threads | max diff, single value | max diff, summary "
-             "| unequal counts |", "|---|---|---|---|---|---|---|"]
+            rows.append(
+                (Path(r).parent.name, name, g["fingerprint"]["isa"], g["fingerprint"]["threads"], s)
+            )
+    lines = [
+        "| report | rerun | ISA | threads | max diff, single value | max diff, summary "
+        "| unequal counts |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for rep, name, isa, th, s in sorted(rows):
         if s is None:
             lines.append(f"| {rep} | {name} | {isa} | {th} | failed | | |")
         else:
-            lines.append(f"| {rep} | {name} | {isa} | {th} | {s['value']:.4f} | {s['mean']:.4f} "
-                         f"| {int(s['exact'])} |")
+            lines.append(
+                f"| {rep} | {name} | {isa} | {th} | {s['value']:.4f} | {s['mean']:.4f} "
+                f"| {int(s['exact'])} |"
+            )
     lines.append("")
     lines.append(f"Tolerance: single value {TOLERANCE['value']}, summary {TOLERANCE['mean']}.")
     Path(a.out).write_text("\n".join(lines) + "\n")

@@ -1,4 +1,4 @@
-"""Broken or planted data files: refused with an error naming the file (issue 15)."""
+"""Broken or planted data files: refused with an error naming the file."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import pytest
 
 from avalanche_neumod.benchmarks import STREAMS, get_stream, joint, recurring
 from avalanche_neumod.benchmarks._common import stream_info
-from avalanche_neumod.experiment.cell import accuracy_kind, summarise
+from avalanche_neumod.experiment.cell import summarise
+from avalanche_neumod.records import accuracy_kind
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cifar_files import write_cifar100  # noqa: E402

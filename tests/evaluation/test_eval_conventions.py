@@ -1,4 +1,4 @@
-"""Avalanche's conventions (issue 16): metrics that work alone, names after Avalanche's
+"""Avalanche's conventions: metrics that work alone, names after Avalanche's
 ``Name/<phase>_phase/<stream>_stream/...`` with the right phase, and a text log that prints
 each value in the section of its phase."""
 

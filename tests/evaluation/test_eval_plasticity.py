@@ -184,7 +184,7 @@ def _modulated_neumosync():
 
 
 def test_diagnose_reads_neumosyncs_inference_network(mnist_small):
-    # regression (issue 14): read_units(NeuMoSyncNetwork) raised UnsupportedModelError
+    # regression: read_units(NeuMoSyncNetwork) raised UnsupportedModelError
     import torch.nn.functional as F
 
     net = _modulated_neumosync()
@@ -208,7 +208,7 @@ def test_diagnose_reads_neumosyncs_inference_network(mnist_small):
 
 
 def test_metric_on_the_neumosync_strategy(make_pmnist):
-    # regression (issue 14): PlasticityMetric failed after NeuMoSync's first experience
+    # regression: PlasticityMetric failed after NeuMoSync's first experience
     from avalanche.training.plugins import EvaluationPlugin
 
     from avalanche_neumod.training.neumosync import NeuMoSync

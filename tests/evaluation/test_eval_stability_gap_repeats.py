@@ -98,7 +98,7 @@ def _acc(model, data):
 
 
 def test_tracker_on_a_recurring_stream(make_pmnist, small_strategy):
-    # regression (issue 14): the tracker raised at the second training of R
+    # regression: the tracker raised at the second training of R
     bm = _recurring(make_pmnist)
     assert bm.train_order == TASKS
     tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)

@@ -71,7 +71,7 @@ def _run(make, bm, order, beta=3):
 
 
 def test_plugin_on_a_recurring_stream(make_pmnist, small_strategy):
-    # regression (issue 14): R's second training was scored on another task's test set,
+    # regression: R's second training was scored on another task's test set,
     # and the plugin raised at the fourth training experience
     bm = recurring(make_pmnist(n_experiences=3, n_train=96, n_test=50))  # R A1 R A2, 6 updates
     kt, tr, allm = _run(small_strategy, bm, range(4))

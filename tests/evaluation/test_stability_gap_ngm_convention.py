@@ -1,4 +1,4 @@
-"""NGM-SGD's stability-gap formula (``convention="ngm"``) on hand-computed curves (issue 14).
+"""NGM-SGD's stability-gap formula (``convention="ngm"``) on hand-computed curves.
 
 The authors' SG_k = (A(end_{k-1}) - min over block k) / A(end_{k-1}) is not clamped: it is
 negative when accuracy only rises after a switch and NaN for a zero reference.

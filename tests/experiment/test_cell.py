@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from avalanche_neumod.experiment.cell import accuracy_kind, run_cell, seed_everything, summarise
+from avalanche_neumod.experiment.cell import run_cell, seed_everything, summarise
 from avalanche_neumod.experiment.suite import expand, load_suite
+from avalanche_neumod.records import accuracy_kind
 
 
 def _cells(tiny_suite, **kw):

@@ -10,7 +10,7 @@ import pytest
 
 from avalanche_neumod.evaluation import AccuracyMatrixMetric, accuracy_matrix_metric
 from avalanche_neumod.experiment import checkpoint as ckpt
-from avalanche_neumod.experiment import results
+from avalanche_neumod.experiment import run_folder as results
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 

@@ -1,4 +1,4 @@
-"""A suite cell whose NGM plugin reports a collapse is recorded as ``collapsed`` (issue 14),
+"""A suite cell whose NGM plugin reports a collapse is recorded as ``collapsed``,
 and reports list it like a diverged cell (never averaged)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 SUITE = """
 name: collapse

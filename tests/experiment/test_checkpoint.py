@@ -13,7 +13,7 @@ import pytest
 
 from avalanche_neumod.experiment import checkpoint as ckpt
 from avalanche_neumod.experiment.cell import run_cell
-from avalanche_neumod.experiment.results import _clean, load_cell
+from avalanche_neumod.experiment.run_folder import _clean, load_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +137,7 @@ def test_neumod_run_killed_mid_cell_resumes(tiny_suite, tmp_path):
     then ``neumod run --resume``: the cell continues from its checkpoint and every result
     equals a run never interrupted."""
     from avalanche_neumod.cli import main
-    from avalanche_neumod.experiment.results import load_manifest, load_results
+    from avalanche_neumod.experiment.run_folder import load_manifest, load_results
 
     run, fresh = tmp_path / "run", tmp_path / "fresh"
     args = ["run", str(tiny_suite), "--methods", "FastNaive", "Naive", "--streams", "toy"]

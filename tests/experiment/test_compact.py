@@ -10,7 +10,7 @@ import pytest
 
 from avalanche_neumod.cli import main
 from avalanche_neumod.experiment import compact
-from avalanche_neumod.experiment.results import (
+from avalanche_neumod.experiment.run_folder import (
     DamagedFile,
     cell_files,
     cell_path,

@@ -12,7 +12,7 @@ from suite_fixtures import run_args, spawn_run
 
 from avalanche_neumod.experiment import launch
 from avalanche_neumod.experiment.launch import LaunchError, run_suite
-from avalanche_neumod.experiment.results import (
+from avalanche_neumod.experiment.run_folder import (
     cell_files,
     cell_id_of,
     load_manifest,
@@ -22,7 +22,7 @@ from avalanche_neumod.experiment.results import (
 )
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 
 def _snapshot(run: Path) -> dict:

@@ -8,7 +8,7 @@ import os
 
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import load_results
+from avalanche_neumod.experiment.run_folder import load_results
 from avalanche_neumod.experiment.suite import expand, load_suite
 
 

@@ -90,7 +90,8 @@ RECURRING = SUITE.replace(
 
 
 def test_recurring_stream_cell_scores_each_task_against_its_own_test_set(tmp_path):
-    """R, A1, R, A2 (issue 14): the cell finishes, the records carry the task identities and
+    """R, A1, R, A2 (a task trained twice): the cell finishes, the records carry the task
+    identities and
     the saved FKT / stability-gap scores are those of the task-keyed definitions."""
     from avalanche_neumod.evaluation import fkt, stability_gap_scores
 

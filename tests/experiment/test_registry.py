@@ -1,5 +1,5 @@
 """The registry holds our classes themselves (not import strings), loads them only on first
-use, and the argument check at suite load uses them (issue 16)."""
+use, and the argument check at suite load uses them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 import avalanche_neumod
 from avalanche_neumod import models, training
 from avalanche_neumod.evaluation.neumosync_diagnostics import NeuMoSyncDiagnostics
-from avalanche_neumod.experiment import argcheck, measures, registry
+from avalanche_neumod.experiment import cell_arguments, measures, registry
 from avalanche_neumod.experiment.suite import expand, load_suite
 
 # What result files have always recorded as each method's ``target``: a changed string
@@ -70,7 +70,7 @@ def test_our_methods_are_declared_beside_their_code():
 
 def test_every_declared_tunable_is_an_argument_of_the_strategy():
     for name, m in registry.METHODS.items():
-        valid = argcheck.accepted(registry.strategy_class(m))
+        valid = cell_arguments.accepted(registry.strategy_class(m))
         if valid is None:  # the class takes **kwargs: nothing to compare against
             continue
         assert set(m.tunable) <= valid, (name, set(m.tunable) - valid)
@@ -121,12 +121,12 @@ def test_neumosync_diagnostics_args_checked_against_their_own_class(tmp_path):
     p.write_text(SUITE + "methods: {Naive: {}, NeuMoSync: {}}\n")
     cfg = expand(load_suite(p))[0]
     cfg["metrics"] = {"neumosync_diagnostics": {"samples": 8}}
-    argcheck.check_cell(cfg, "s")
+    cell_arguments.check_cell(cfg, "s")
     cfg["metrics"] = {"neumosync_diagnostics": {"tau": 1}}
     with pytest.raises(
-        argcheck.ArgumentError, match=r"unknown argument\(s\) tau; valid: samples, seed$"
+        cell_arguments.ArgumentError, match=r"unknown argument\(s\) tau; valid: samples, seed$"
     ):
-        argcheck.check_cell(cfg, "s")
+        cell_arguments.check_cell(cfg, "s")
 
 
 def _modules_after(code: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""The typed result records (``avalanche_neumod.results``): round trips, errors, and the
+"""The typed result records (``avalanche_neumod.records``): round trips, errors, and the
 migration of schema-1 cells, tested on cells committed with schema 1 (copied under
 ``data/`` from ``reports/transfer/run/cells`` and ``reports/stability_gap_suite/run/cells``
 so the test outlives the reports' regeneration)."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from avalanche_neumod.results import (
+from avalanche_neumod.records import (
     SCHEMA_VERSION,
     CellResult,
     StabilityGapRecord,
@@ -98,8 +98,18 @@ def test_bad_input_gets_a_clear_error():
 
 def test_results_module_imports_nothing_heavy():
     code = (
-        "import sys, avalanche_neumod.results; "
+        "import sys, avalanche_neumod.records; "
         "print(sorted(m for m in ('torch', 'avalanche', 'numpy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_old_import_path_gives_the_same_records():
+    """``avalanche_neumod.results`` (the documented path before the records module was
+    named for what it holds) re-exports the same classes, not copies."""
+    from avalanche_neumod import records, results
+
+    assert results.CellResult is records.CellResult
+    assert results.TransferRecord is records.TransferRecord
+    assert results.migrate is records.migrate and results.SCHEMA_VERSION == records.SCHEMA_VERSION

@@ -1,4 +1,4 @@
-"""The run folder's guarantees (issue 15): one run at a time (lock), no second suite or
+"""The run folder's guarantees: one run at a time (lock), no second suite or
 configuration mixed in unless asked, damaged files named, killed runs marked."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from suite_fixtures import run_args, spawn_run
 from avalanche_neumod.cli import main
 from avalanche_neumod.experiment.launch import CellJob, LaunchError, run_suite
 from avalanche_neumod.experiment.lock import RunLock, _proc_start, lock_path, read_lock
-from avalanche_neumod.experiment.results import (
+from avalanche_neumod.experiment.run_folder import (
     DamagedFile,
     DamagedFileWarning,
     cell_path,

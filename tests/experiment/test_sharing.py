@@ -8,7 +8,7 @@ from suite_fixtures import TINY
 
 from avalanche_neumod.experiment import launch
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import (
+from avalanche_neumod.experiment.run_folder import (
     cell_files,
     cell_path,
     load_cell,
@@ -20,7 +20,7 @@ from avalanche_neumod.experiment.results import (
 from avalanche_neumod.experiment.sharing import NAMING_KEYS, training_key
 from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.reporting import tables
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 # Another suite with one row that trains what tiny's FastNaive trains (other key, other
 # label) and one that does not (another learning rate).

@@ -118,7 +118,7 @@ presets:
     assert cells["EWC"]["train"]["mb_size"] == 6
     # a different optimizer name replaces the one below instead of merging into it
     assert cells["LwF"]["optimizer"] == {"name": "adam", "lr": 0.001}
-    # NeuMoSync trains with the suite's optimizer like every method (issue 12); NGM-SGD,
+    # NeuMoSync trains with the suite's optimizer like every method; NGM-SGD,
     # whose optimizer is its mechanism, keeps its own against shared optimizers; its
     # arguments merge with the suite's, and its own entry may still replace it
     assert cells["NeuMoSync"]["optimizer"] == {"name": "sgd", "lr": 0.05}
@@ -243,6 +243,6 @@ def test_shipped_suites_parse(name):
         cells = expand(load_suite(path, preset))  # every name valid, every cell resolvable
         assert cells and all(c["seed"] in (0, 1, 2, 3, 4) for c in cells)
     # the cpu preset's seeds: one for the demo and the timings, five where the report
-    # decides NeuMoSync's mechanisms and variants (issue 13), three elsewhere
+    # decides NeuMoSync's mechanisms and variants, three elsewhere
     want = {"smoke": 1, "perf": 1, "ablation": 5, "neumosync_study": 5}.get(name, 3)
     assert len({c["seed"] for c in expand(load_suite(path, "cpu"))}) == want

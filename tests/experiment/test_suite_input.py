@@ -1,5 +1,5 @@
 """Bad suite input refused at load with a clear message: cell-id collisions, seeds, and
-arguments nothing would receive (issue 15)."""
+arguments nothing would receive."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from avalanche_neumod.experiment import launch
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import load_cell
+from avalanche_neumod.experiment.run_folder import load_cell
 from avalanche_neumod.experiment.suite import SuiteError, expand, load_suite
 
 BASE = """

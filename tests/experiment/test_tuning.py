@@ -1,4 +1,4 @@
-"""Fair suites (issue 12): the suite's optimizer for every method, a Naive row, and
+"""Fair suites: the suite's optimizer for every method, a Naive row, and
 per-method tuning on seeds disjoint from the reported ones."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from avalanche_neumod.experiment import tuning
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import load_results
+from avalanche_neumod.experiment.run_folder import load_results
 from avalanche_neumod.experiment.suite import SuiteError, expand, load_suite
 
 HEAD = """
@@ -440,7 +440,7 @@ def test_lab_and_paper_presets_tune_as_a_reviewer_accepts(name, preset):
     """One extendable lr grid of >= 5 log-spaced values for every method, >= 3 values on
     every method-specific axis, >= 2 tuning seeds for the competing points, extension on."""
     s = load_suite(name, preset)
-    st = tuning.settings(s.tune)
+    st = tuning.tune_settings(s.tune)
     assert len(st["seeds"]) >= 2 and st["keep"] >= 2 and st["extend"] >= 1
     grids = tuning.method_grids(s.methods, s.tune)
     assert set(grids) == set(s.methods)

@@ -14,7 +14,7 @@ import yaml
 from torch import nn
 from torch.nn import functional as F
 
-from avalanche_neumod._checks import check_arguments, check_device
+from avalanche_neumod.argument_rules import check_arguments, check_device
 from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
 from avalanche_neumod.experiment import suite as S
 from avalanche_neumod.models import MLP, UnsupportedModelError

@@ -1,4 +1,4 @@
-"""The hidden-unit helper refuses what it cannot read (issue 15): functional heads,
+"""The hidden-unit helper refuses what it cannot read: functional heads,
 reshapes that fold channels into the batch; and accepts the batch-keeping flattens."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from avalanche_neumod.results import SCHEMA_VERSION
+from avalanche_neumod.records import SCHEMA_VERSION
 
 
 def cell_dict(

@@ -10,7 +10,7 @@ from cell_dicts import cell_dict
 
 from avalanche_neumod.reporting import neumosync_tables as nt
 from avalanche_neumod.reporting.claims import claims, is_ablation
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 
 def _diag(std: float, dev: float, within: float, between: float) -> dict:

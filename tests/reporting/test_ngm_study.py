@@ -14,7 +14,7 @@ from avalanche_neumod.experiment.suite import expand, load_suite
 from avalanche_neumod.models.ngm_mlp import ngm_mlp
 from avalanche_neumod.reporting import ngm_study
 from avalanche_neumod.reporting.report import write_report
-from avalanche_neumod.reporting.results_view import View
+from avalanche_neumod.reporting.run_view import View
 
 AUTHORS = {  # stream -> (iterations per experience, NGM-SGD's eta)
     "split_mnist": (200, 0.4),
@@ -193,7 +193,7 @@ def test_differences_name_each_departure(change, expect):
 
 
 def test_hand_written_notes_survive_regeneration(tmp_path):
-    from avalanche_neumod.experiment.results import write_json_atomic
+    from avalanche_neumod.experiment.run_folder import write_json_atomic
 
     run = tmp_path / "run"
     for c in _view([0.1, 0.2], [0.2, 0.2], [0.2, 0.2]).results:

@@ -10,7 +10,7 @@ import pytest
 from cell_dicts import cell_dict
 
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.results import load_results, write_json_atomic
+from avalanche_neumod.experiment.run_folder import load_results, write_json_atomic
 from avalanche_neumod.experiment.suite import load_suite
 from avalanche_neumod.reporting import View, ngm_study, tables, write_report
 from avalanche_neumod.reporting.claims import claims
@@ -264,7 +264,7 @@ def test_report_from_saved_json_only(tmp_path):
 
 
 def test_stat_formatting():
-    from avalanche_neumod.reporting.results_view import Stat
+    from avalanche_neumod.reporting.run_view import Stat
 
     assert Stat([0.5, math.nan], 3, n_diverged=1).fmt() == "50.00 (n=1) [1/3 diverged]"
     assert Stat([0.4, 0.6], 2).fmt(spread="std") == "50.00 (10.00)"  # std kept: ddof 0
@@ -298,7 +298,7 @@ def test_committed_run_folders_render_their_committed_tables(name, make):
     the score tables their committed report prints."""
     from pathlib import Path
 
-    from avalanche_neumod.experiment.results import load_manifest
+    from avalanche_neumod.experiment.run_folder import load_manifest
 
     run = Path(__file__).resolve().parents[2] / "reports" / name / "run"
     view = View(load_results(run), load_manifest(run))

@@ -1,4 +1,4 @@
-"""Statistics of the reports on synthetic results whose answer is known (issue 12)."""
+"""Statistics of the reports on synthetic results whose answer is known."""
 
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ def test_unknown_utility_lists_the_valid_ones():
         CBPPlugin(utility="nope")
 
 
-# -- generate-and-test order (issue 14) ---------------------------------------------------------
+# -- generate-and-test order -----------------------------------------------------------------
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:
@@ -287,7 +287,8 @@ def _linears(model: nn.Module) -> list[nn.Linear]:
 
 
 def test_minimal_case_utilities_are_read_before_any_layer_changes():
-    """Issue 14's minimal case: MLP(4, (3, 3), 2), biases 0.5, rho 1/3, m 0, d 0.5, one call.
+    """The minimal case that showed the order matters: MLP(4, (3, 3), 2), biases 0.5,
+    rho 1/3, m 0, d 0.5, one call.
 
     One unit per layer is replaced. Layer 1's adaptable utility divides by the mean
     |incoming weight|, so it must be read before layer 0's replacement cuts a column

@@ -1,4 +1,4 @@
-"""NaN / inf hyperparameters are refused at construction, like out-of-range ones (issue 15)."""
+"""NaN / inf hyperparameters are refused at construction, like out-of-range ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from avalanche_neumod._checks import check_integer, check_real
+from avalanche_neumod.argument_rules import check_integer, check_real
 from avalanche_neumod.evaluation.plasticity import PlasticityMetric, diagnose
 from avalanche_neumod.evaluation.stability_gap import StabilityGapMetric, StabilityGapTracker
 from avalanche_neumod.evaluation.subset_eval import SubsetEvaluator, experience_subsets

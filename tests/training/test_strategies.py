@@ -1,4 +1,4 @@
-"""The strategy wrappers take their plugin's arguments by name (training/forwarding.py)."""
+"""The strategy wrappers take their plugin's arguments by name (training/argument_forwarding.py)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def _sgd(model=None):
 
 
 def test_the_suite_argument_check_accepts_forwarded_arguments():
-    """What the suite checks at load (``experiment.argcheck.accepted``) includes the
+    """What the suite checks at load (``experiment.cell_arguments.accepted``) includes the
     plugin's and the network's arguments next to the template's."""
-    from avalanche_neumod.experiment.argcheck import accepted
+    from avalanche_neumod.experiment.cell_arguments import accepted
     from avalanche_neumod.training.neumosync import NeuMoSync
 
     assert {"rho", "m", "sampling", "train_mb_size", "criterion"} <= accepted(CBP)

@@ -124,7 +124,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..._checks import checked, integer, one_of, real
+from ...argument_rules import checked, integer, one_of, real
 from ..units import read_units, redo_scores_of_means, require_readable, unread_parameters
 from .fast import (
     OUTPUT_MIX_MAX_BATCH,

@@ -41,7 +41,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import checked, integer, real
+from ...argument_rules import checked, integer, real
 from .gains import GainInit, attach_gains, resolve_g_init, resolve_layers
 
 

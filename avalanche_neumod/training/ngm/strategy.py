@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..._checks import check_real, checked, forwards_to, real
+from ...argument_rules import check_real, checked, forwards_to, real
 from ..method import OWNS_OPTIMIZER, Method
 from ..template import FastTemplate
 from .gains import GainInit, attach_gains, resolve_layers

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..._checks import callable_or_none, checked, integer, one_of, real
+from ...argument_rules import callable_or_none, checked, integer, one_of, real
 from ...models.units import HiddenUnits, reinit_units
 from ..optim_state import reset_unit_optimizer_state
 from .unit_activity import UnitActivityPlugin

@@ -18,7 +18,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import checked, real
+from ...argument_rules import checked, real
 
 
 class L2InitPlugin(SupervisedPlugin):

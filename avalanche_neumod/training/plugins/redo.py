@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..._checks import callable_or_none, checked, integer, one_of, real
+from ...argument_rules import callable_or_none, checked, integer, one_of, real
 from ...models.units import redo_scores, reinit_units
 from ..optim_state import reset_unit_optimizer_state
 from .unit_activity import UnitActivityPlugin

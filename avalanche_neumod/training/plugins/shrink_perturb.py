@@ -25,7 +25,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 from torch import nn
 
-from ..._checks import callable_or_none, checked, one_of, real
+from ...argument_rules import callable_or_none, checked, one_of, real
 from ...models.units import default_init_bound
 
 _UNIFORM = (nn.Linear, nn.modules.conv._ConvNd)

@@ -1,6 +1,6 @@
 """P2 NeuMoSync: cost per training iteration against its floor and our Naive; parameters.
 
-Bars (issue 25, item 4), one thread, NeuMoSync's defaults and its default optimizer
+Bars, one thread, NeuMoSync's defaults and its default optimizer
 (fused Adam, lr 1e-3; Naive with the same fused Adam), timed interleaved in one run (each
 program trains one experience per timed call; the ratio of median times per iteration):
 

@@ -342,7 +342,7 @@ def check_device(device: Any, name: str = "device") -> Any:
     """``device`` as a ``torch.device`` if this machine has it, else a one-line ``ValueError``
     (``"gpu"``, ``"cuda"`` without CUDA, ``"cuda:3"`` with fewer GPUs, ``"mps"`` without
     Metal). Accepts a string or a ``torch.device``."""
-    import torch
+    import torch  # here, not at the top: the suite loader imports this module and stays torch-free
 
     if isinstance(device, torch.device):
         dev = device

@@ -1,7 +1,7 @@
 """Saved cell results grouped by (stream, method), with seed statistics.
 
 Everything in ``reporting`` reads saved results only (the JSON files of
-``neumod run``) as :class:`~avalanche_neumod.results.CellResult` records (an older
+``neumod run``) as :class:`~avalanche_neumod.records.CellResult` records (an older
 schema migrated on reading): this module groups them, keeps the suite's stream and
 method order, and reduces a per-seed stored scalar to mean and std over the seeds whose
 cell finished ("ok"). Diverged and failed seeds are counted, never averaged.
@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..results import CellResult
+from ..records import CellResult
 from . import stats
 
 
@@ -129,11 +129,11 @@ def _read(get: Callable[[CellResult], Any], c: CellResult) -> float:
 
 class View:
     """Results by stream and method, in the suite's order (saved dicts are read as
-    :class:`~avalanche_neumod.results.CellResult` records)."""
+    :class:`~avalanche_neumod.records.CellResult` records)."""
 
     def __init__(self, results: Sequence[Union[dict, CellResult]], manifest: Optional[dict] = None):
         recs = [r if isinstance(r, CellResult) else CellResult.from_dict(r) for r in results]
-        # tuning cells (issue 12) are kept apart: they are not the reported seeds
+        # tuning cells are kept apart: they are not the reported seeds
         self.tuning = [r for r in recs if r.config.get("tuning")]
         results = [r for r in recs if not r.config.get("tuning")]
         self.results = results

@@ -12,7 +12,7 @@ invocation of ``neumod run`` on the folder. A file damaged anyway (a disk filled
 partial copy) is never read as a bare ``JSONDecodeError``: :class:`DamagedFile` names it;
 :func:`scan_results` skips such cells (a report warns, ``--resume`` redoes them) and
 :func:`update_manifest` moves a damaged manifest aside. The schema is documented in
-``docs/suites.md`` and typed by :mod:`avalanche_neumod.results` (:data:`SCHEMA_VERSION`
+``docs/suites.md`` and typed by :mod:`avalanche_neumod.records` (:data:`SCHEMA_VERSION`
 changes when it does; older files are read through its ``migrate``).
 """
 
@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from ..results import SCHEMA_VERSION  # noqa: F401 - the records' version, re-exported
+from ..records import SCHEMA_VERSION  # noqa: F401 - the records' version, re-exported
 from . import compact
 
 FINISHED = ("ok", "diverged", "collapsed")  # statuses that --resume does not redo

@@ -38,7 +38,7 @@ def takes_arguments_of(target: type, exclude: Iterable[str] = ()) -> Callable:
         if var_kw.kind is not inspect.Parameter.VAR_KEYWORD:
             raise TypeError(f"{init.__qualname__} must end in **kwargs to forward arguments")
         init.__signature__ = sig.replace(parameters=[*own, *extra, var_kw])
-        # what :func:`avalanche_neumod._checks.rules_of` follows to check them unbuilt
+        # what :func:`avalanche_neumod.argument_rules.rules_of` follows to check them unbuilt
         init.__forwards_to__ = (*getattr(init, "__forwards_to__", ()), target)
         return init
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Iterable, Optional
 
-from .. import _checks
-from . import registry
+from .. import argument_rules
+from . import measures, registry
 
 TRAIN_KEYS = {"mb_size", "epochs", "eval_mb_size", "device"}
 EVAL_KEYS = {"every_experience", "log_every"}
@@ -97,12 +97,12 @@ def _resolved(get: Callable[[str], Any], name: str) -> Optional[Any]:
 
 
 def _values(target: Any, given: Any, what: str, skip: Iterable[str] = ()) -> None:
-    """The values in ``given`` against ``target``'s own rules (``_checks.rules_of``: what its
+    """The values in ``given`` against ``target``'s own rules (``argument_rules.rules_of``: what its
     constructor applies when called), as an ``ArgumentError`` naming ``what``."""
     if target is None or not isinstance(given, dict):
         return
     try:
-        _checks.check_arguments(target, given, skip=set(skip))
+        argument_rules.check_arguments(target, given, skip=set(skip))
     except ValueError as e:
         raise ArgumentError(f"{what}: {e}") from None
 
@@ -119,6 +119,8 @@ TRAIN_ARGS = {
 def check_train_eval(cfg: dict, where: str) -> None:
     """``train`` and ``eval``: known keys, and values a cell can use (``train`` values by the
     rules of the strategy template they are passed to, ``device`` by ``check_device``)."""
+    # here, not at the top: the template imports torch and Avalanche, and importing the suite
+    # format (`neumod list suites`) stays free of both
     from ..training.template import FastTemplate
 
     t, e = cfg["train"], cfg["eval"]
@@ -126,7 +128,7 @@ def check_train_eval(cfg: dict, where: str) -> None:
     check_keys(e, EVAL_KEYS, f"{where}: eval")
     given = {TRAIN_ARGS[k]: v for k, v in t.items() if not (k == "mb_size" and v == "stream")}
     try:
-        _checks.check_arguments(FastTemplate, given)
+        argument_rules.check_arguments(FastTemplate, given)
     except ValueError as err:
         key = next(k for k, a in TRAIN_ARGS.items() if str(err).startswith(a))
         msg = str(err).split(" ", 1)[1]
@@ -148,8 +150,6 @@ def _pos_int(x: Any) -> bool:
 
 def check_cell(cfg: dict, where: str) -> None:
     """Every argument of one resolved cell configuration (``suite.expand``'s)."""
-    from . import measures
-
     check_train_eval(cfg, where)
     m = cfg["method"]
     cls = _resolved(lambda name: registry.strategy_class(registry.method_spec(name)), m["name"])
@@ -186,7 +186,7 @@ def check_cell(cfg: dict, where: str) -> None:
         check_keys(opt, valid, f"{where}: optimizer {name!r}", ["params"])
         _values(registry.OPTIMIZERS[name], opt, f"{where}: optimizer {name!r}", ["params"])
         try:  # torch's own checks (ranges), on one throw-away parameter
-            import torch
+            import torch  # as FastTemplate above: suite loading imports this module
 
             registry.build_optimizer(cfg["optimizer"], [torch.zeros(1, requires_grad=True)])
         except (ValueError, TypeError) as e:
