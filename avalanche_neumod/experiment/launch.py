@@ -129,7 +129,7 @@ def _suite_cell(suite: Suite, cfg: dict, tuning_ids: dict) -> Optional[dict]:
     if t is not None:
         if cfg["cell_id"] in tuning_ids:
             return tuning_ids[cfg["cell_id"]]
-        point = t.get("point") or {}
+        point = tuning.in_grid_order(suite, mk, t.get("point") or {})
         if seed not in tuning.tune_settings(suite.tune)["seeds"] or not tuning.admissible(
             suite, mk, point
         ):

@@ -166,6 +166,13 @@ def tuning_cells(
     return out
 
 
+def in_grid_order(suite: Suite, method: str, point: dict) -> dict:
+    """``point`` with its axes in the grid's declared order (the order its cell id is
+    written in): a stored configuration's point comes back with its keys sorted."""
+    grid = method_grids(suite.methods, suite.tune).get(method) or {}
+    return {**{k: point[k] for k in grid if k in point}, **point}
+
+
 def admissible(suite: Suite, method: str, point: dict) -> bool:
     """Whether ``point`` can be one of ``method``'s grid points under this suite's tuning
     (its declared grid, extended at most ``extend`` times per axis)."""

@@ -10,7 +10,7 @@ import pytest
 
 from avalanche_neumod.experiment import tuning
 from avalanche_neumod.experiment.launch import run_suite
-from avalanche_neumod.experiment.run_folder import load_results
+from avalanche_neumod.experiment.run_folder import cell_files, cell_id_of, load_results
 from avalanche_neumod.experiment.suite import SuiteError, expand, load_suite
 
 HEAD = """
@@ -451,3 +451,36 @@ def test_lab_and_paper_presets_tune_as_a_reviewer_accepts(name, preset):
     if preset == "lab":  # memorisation streams at the epochs where Naive fits task 1
         rl = [x for k, x in s.streams.items() if "random_label" in k]
         assert rl and all(x["train"]["epochs"] == 400 for x in rl)
+
+
+def test_a_later_round_resumes_when_an_axis_sorts_before_lr(tmp_path):
+    """Stored configurations sort a point's keys ("lam" before "lr"); a cell of a later
+    round, rebuilt from its stored point, must get back the id it was written under, so
+    the next round and ``--resume`` take it as this suite's (a lab run stopped here)."""
+    p = tmp_path / "order.yaml"
+    p.write_text(
+        """
+name: order
+description: an axis that sorts before lr, two tuning rounds.
+seeds: [0]
+defaults:
+  model: {name: mlp, args: {hidden_sizes: [8]}}
+  train: {mb_size: 8, epochs: 1}
+tune: {seeds: [100, 101], grid: {lr: [0.01, 0.03]}, keep: 2, target: {metric: avg_accuracy}}
+streams:
+  toy: {name: "toy:toy_stream", args: {n_experiences: 2}}
+methods:
+  FastNaive: {}
+  L2Init: {tune: {lam: [0.001, 0.01]}}
+presets:
+  cpu: {}
+"""
+    )
+    suite = load_suite(p)
+    out = tmp_path / "run"
+    run_suite(suite, str(out), progress=False)
+    ids = {cell_id_of(f) for f in cell_files(out)}
+    second = [i for i in ids if i.startswith("tune__toy__L2Init__lr") and i.endswith("seed101")]
+    assert len(second) == 2  # the kept points ran on the second tuning seed
+    again = run_suite(suite, str(out), progress=False, resume=True)
+    assert again.statuses == {}  # nothing left to run, nothing refused
