@@ -25,7 +25,9 @@ scheme: measured in the training phase on training data; before issue 16 the kin
 came second, ``AlphaStd/<kind>/train_phase/...``). On the same first batch it also
 emits the logit scale of the InferenceNetwork against the MainNetwork (issue 25):
 ``LogitScale/train_phase/train_stream/<inference|main>/<abs|std>``, the mean ``|logit|``
-and the std of all logits of the batch.
+and the std of all logits of the batch; and ``AlphaScale/train_phase/train_stream/all/<kind>``,
+the network's ``a`` per alpha kind (the caps' distance from neutral, which
+:func:`alpha_saturation` needs).
 
 Over a stored alpha history (``NeuMoSync.alpha_history``: per recorded iteration, per
 layer and kind, the ``[mean, std]`` over the layer's neurons; docs/neumosync.md,
@@ -65,7 +67,7 @@ ALPHA_PREFIXES = (
     "AlphaInputWithin",
     "AlphaInputBetween",
 )
-PREFIXES = (*ALPHA_PREFIXES, "LogitScale")
+PREFIXES = (*ALPHA_PREFIXES, "LogitScale", "AlphaScale")
 SATURATION_TOL = 0.01  # "within 1 % of a cap", in units of the alpha's scale a
 SWITCH_FRACTION = 0.1  # the first and last 10 % of each task's iterations
 
@@ -323,6 +325,8 @@ class NeuMoSyncDiagnostics(PluginMetric[dict]):
         if self._prev_alphas is not None:
             values["AlphaTaskChange"] = alpha_difference(a1, self._prev_alphas, slices)
         values["LogitScale"] = {k: logit_scale(z) for k, z in logits.items()}
+        # the caps' distance from neutral, so that a stored history reads its saturation
+        values["AlphaScale"] = {"all": dict(zip(ALPHA_KINDS, map(float, net.alpha_scales)))}
         self._prev_x = self._batches[0]
         self._prev_alphas = a1.detach().cpu()
         self.last = values

@@ -180,6 +180,7 @@ class NeuMoSyncDiagnostics(Plasticity):
         "AlphaInputWithin",
         "AlphaInputBetween",
         "LogitScale",  # the InferenceNetwork's and the MainNetwork's (issue 25)
+        "AlphaScale",  # the caps' distance from neutral, per alpha kind
     )
 
     @staticmethod

@@ -171,6 +171,7 @@ def _tables() -> dict[str, dict]:
         ReDo,
         ShrinkPerturb,
     )
+    from ..training.controls import NaiveScaledLR, NaiveTemperature
 
     av = "avalanche"
     methods = {
@@ -210,6 +211,13 @@ def _tables() -> dict[str, dict]:
         "L2InitEWC": MethodSpec(L2InitEWC, args={"ewc_lambda": 100.0}, doc="L2Init + EWC"),
         "ShrinkPerturb": MethodSpec(ShrinkPerturb, doc="Shrink & Perturb"),
         "MAML": MethodSpec(MAML, doc="MAML"),
+        # NeuMoSync's diagnosis controls (issue 25, docs/neumosync.md "Diagnosis")
+        "NaiveTemperature": MethodSpec(
+            NaiveTemperature, doc="Naive with a learned output temperature"
+        ),
+        "NaiveScaledLR": MethodSpec(
+            NaiveScaledLR, doc="Naive with its lr times NeuMoSync's step factor at the caps"
+        ),
     }
     models = {
         "mlp": ModelSpec(MLP, _flat_sizes, "fully connected network"),

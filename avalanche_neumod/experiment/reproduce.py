@@ -19,7 +19,6 @@ What is compared is what a report prints of a cell (:func:`printed`): the accura
 metrics and the typed measures' scores (transfer without its probes' wall time).
 """
 
-
 from __future__ import annotations
 
 import json
@@ -54,9 +53,7 @@ ISA_LEVELS = ("DEFAULT", "AVX2", "AVX512")
 # check cell reruns bit-identically with ATEN_CPU_CAPABILITY=avx2 (measured 2026-12-07).
 LEGACY_ISA = "AVX2"
 # Keys whose values are whole-stream summaries (compared with TOLERANCE["mean"]).
-SUMMARY_KEYS = re.compile(
-    r"^(avg_.*|LCA_.*|AvgEndAcc|AvgFinalAcc|mean|half|beta|score.*|.*_mean)$"
-)
+SUMMARY_KEYS = re.compile(r"^(avg_.*|LCA_.*|AvgEndAcc|AvgFinalAcc|mean|half|beta|score.*|.*_mean)$")
 # Counts and settings that any rerun must give exactly (a different count is a change).
 EXACT_KEYS = {
     "iterations_per_experience",
@@ -209,8 +206,14 @@ def _stored_platform(cell: dict) -> dict:
     if host.get("fingerprint"):
         return dict(host["fingerprint"])
     v = cell.get("versions") or {}
-    return {"isa": LEGACY_ISA, "torch": v.get("torch"), "numpy": v.get("numpy"),
-            "python": v.get("python"), "threads": host.get("torch_threads"), "device": "cpu"}
+    return {
+        "isa": LEGACY_ISA,
+        "torch": v.get("torch"),
+        "numpy": v.get("numpy"),
+        "python": v.get("python"),
+        "threads": host.get("torch_threads"),
+        "device": "cpu",
+    }
 
 
 def emulation(cell: dict, here: dict) -> Optional[dict]:
@@ -219,7 +222,9 @@ def emulation(cell: dict, here: dict) -> Optional[dict]:
     a non-x86 level, a stored level above this CPU's, another BLAS/oneDNN build."""
     fp = _stored_platform(cell)
     if (fp.get("torch"), fp.get("numpy"), fp.get("device", "cpu")) != (
-        here["torch"], here["numpy"], "cpu"
+        here["torch"],
+        here["numpy"],
+        "cpu",
     ):
         return None
     if fp.get("isa") not in ISA_LEVELS or here["isa"] not in ISA_LEVELS:

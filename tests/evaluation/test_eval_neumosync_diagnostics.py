@@ -317,5 +317,7 @@ def test_metric_logit_scale_of_a_known_multiplier():
         main = values[f"LogitScale/train_phase/train_stream/main/{stat}"][1]
         assert len(inf) == len(main) == 2 and min(main) > 0
         assert [i / m for i, m in zip(inf, main)] == pytest.approx([sm**3] * 2, rel=1e-5)
+    scales = [values[f"AlphaScale/train_phase/train_stream/all/{k}"][1] for k in SCALES]
+    assert scales == [[a, a] for a in net.alpha_scales]
     last = values["LogitScale/train_phase/train_stream/inference/abs"][1][-1]
     assert history[-1]["LogitScale"]["inference"]["abs"] == pytest.approx(last)
