@@ -25,9 +25,9 @@ scheme: measured in the training phase on training data; before issue 16 the kin
 came second, ``AlphaStd/<kind>/train_phase/...``). On the same first batch it also
 emits the logit scale of the InferenceNetwork against the MainNetwork (issue 25):
 ``LogitScale/train_phase/train_stream/<inference|main>/<abs|std>``, the mean ``|logit|``
-and the std of all logits of the batch; and ``AlphaScale/train_phase/train_stream/all/<kind>``,
-the network's ``a`` per alpha kind (the caps' distance from neutral, which
-:func:`alpha_saturation` needs).
+and the std of all logits of the batch; and ``AlphaScale/train_phase/train_stream/<layer>/<kind>``,
+the caps' distance from neutral (:func:`alpha_bounds`, which :func:`alpha_saturation` of
+a stored history needs).
 
 Over a stored alpha history (``NeuMoSync.alpha_history``: per recorded iteration, per
 layer and kind, the ``[mean, std]`` over the layer's neurons; docs/neumosync.md,
@@ -49,13 +49,14 @@ neutral with std 0 at every record and reads ``None`` in all three.
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork, _alpha_scales
+from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from ..models.units import recording_paused
 from .subset_eval import eval_mode, training_subset
 
@@ -127,7 +128,22 @@ def alpha_difference(
 def alpha_scales(alpha_scale: Union[float, Sequence[float]]) -> dict[str, float]:
     """Kind -> the scale ``a`` of ``alpha = neutral + a tanh(r)``, from a NeuMoSync
     ``alpha_scale`` argument (one number or four: SM, WC, gain, shift)."""
-    return dict(zip(ALPHA_KINDS, _alpha_scales(alpha_scale)))  # the network's own reading
+    one = isinstance(alpha_scale, (int, float)) and not isinstance(alpha_scale, bool)
+    values = [float(alpha_scale)] * 4 if one else [float(a) for a in alpha_scale]
+    if len(values) != 4 or not all(math.isfinite(a) and a > 0 for a in values):
+        raise ValueError(f"alpha_scale must be one number > 0 or four, got {alpha_scale!r}")
+    return dict(zip(ALPHA_KINDS, values))
+
+
+Scales = Union[dict[str, float], dict[str, dict[str, float]]]
+
+
+def _scale(scales: Scales, layer: str, kind: str) -> float:
+    """``a`` of ``kind`` in ``layer``: ``scales`` per kind (every layer alike) or per layer
+    and kind (the metric's ``AlphaScale``)."""
+    if set(scales) <= set(ALPHA_KINDS):
+        return float(scales[kind])  # type: ignore[arg-type]
+    return float(scales[layer][kind])  # type: ignore[index]
 
 
 def _records(history: dict) -> list[dict]:
@@ -153,12 +169,13 @@ def _is_off(recs: list[dict], layer: str, j: int) -> bool:
 
 
 def alpha_saturation(
-    history: dict, scales: dict[str, float], tol: float = SATURATION_TOL
+    history: dict, scales: Scales, tol: float = SATURATION_TOL
 ) -> dict[str, dict[str, Optional[dict[str, float]]]]:
     """Per layer and kind: ``{"upper": f, "lower": f}``, the fractions of the recorded
     iterations at which the layer's mean alpha is within ``tol * a`` of the upper cap
     (``neutral + a``) and of the lower one (``neutral - a``); ``None`` for an alpha that
-    is off. Empty without per-iteration records."""
+    is off or has no fixed cap (``a = 0``: e.g. NeuMoSync's ``normalised_gains``). Empty
+    without per-iteration records. ``scales``: ``a`` per kind, or per layer and kind."""
     recs = _records(history)
     if not recs:
         return {}
@@ -166,10 +183,11 @@ def alpha_saturation(
     for layer in _layers(history, recs):
         out[layer] = {}
         for j, kind in enumerate(ALPHA_KINDS):
-            if _is_off(recs, layer, j):
+            a = _scale(scales, layer, kind)
+            if _is_off(recs, layer, j) or a <= 0:
                 out[layer][kind] = None
                 continue
-            edge = (1.0 - tol) * scales[kind]
+            edge = (1.0 - tol) * a
             dev = [r["layers"][layer][kind][0] - NEUTRAL[j] for r in recs if layer in r["layers"]]
             n = len(dev)
             out[layer][kind] = {
@@ -179,9 +197,9 @@ def alpha_saturation(
     return out
 
 
-def range_used(history: dict, scales: dict[str, float]) -> dict[str, dict[str, Optional[float]]]:
+def range_used(history: dict, scales: Scales) -> dict[str, dict[str, Optional[float]]]:
     """Per layer and kind: the mean over the recorded iterations of ``|mean - neutral| / a``
-    (0: neutral, 1: at a cap); ``None`` for an alpha that is off."""
+    (0: neutral, 1: at a cap); ``None`` for an alpha that is off or has no fixed cap."""
     recs = _records(history)
     out: dict = {}
     for layer in _layers(history, recs) if recs else []:
@@ -190,8 +208,9 @@ def range_used(history: dict, scales: dict[str, float]) -> dict[str, dict[str, O
             pts = [
                 abs(r["layers"][layer][kind][0] - NEUTRAL[j]) for r in recs if layer in r["layers"]
             ]
-            off = _is_off(recs, layer, j)
-            out[layer][kind] = None if off else sum(pts) / len(pts) / scales[kind]
+            a = _scale(scales, layer, kind)
+            off = _is_off(recs, layer, j) or a <= 0
+            out[layer][kind] = None if off else sum(pts) / len(pts) / a
     return out
 
 
@@ -266,6 +285,18 @@ def logit_scale(logits: torch.Tensor) -> dict[str, float]:
     return {"abs": float(z.abs().mean()), "std": float(z.std(unbiased=False))}
 
 
+def alpha_bounds(net: NeuMoSyncNetwork) -> dict[str, dict[str, float]]:
+    """Per layer and kind, the largest ``|alpha - neutral|`` the network lets the alpha
+    reach (its cap's distance from neutral; 0 where the alpha is fixed or has no fixed
+    cap): the network's ``alpha_bound`` where it has one, else its gate ``a``."""
+    bound = getattr(net, "alpha_bound", None)
+    bound = net.alpha_gate if bound is None else bound
+    return {
+        name: dict(zip(ALPHA_KINDS, bound[sl].amax(0).tolist()))
+        for name, sl in layer_slices(net).items()
+    }
+
+
 class NeuMoSyncDiagnostics(PluginMetric[dict]):
     """Spread, task change and input sensitivity of NeuMoSync's alphas, per layer, and
     the logit scale of the InferenceNetwork against the MainNetwork.
@@ -325,8 +356,7 @@ class NeuMoSyncDiagnostics(PluginMetric[dict]):
         if self._prev_alphas is not None:
             values["AlphaTaskChange"] = alpha_difference(a1, self._prev_alphas, slices)
         values["LogitScale"] = {k: logit_scale(z) for k, z in logits.items()}
-        # the caps' distance from neutral, so that a stored history reads its saturation
-        values["AlphaScale"] = {"all": dict(zip(ALPHA_KINDS, map(float, net.alpha_scales)))}
+        values["AlphaScale"] = alpha_bounds(net)
         self._prev_x = self._batches[0]
         self._prev_alphas = a1.detach().cpu()
         self.last = values

@@ -111,6 +111,7 @@ INTRO = (
 KINDS = ("sm", "wc", "gain", "shift")
 KIND_LABELS = {"sm": "α_SM", "wc": "α_WC", "gain": "α_gain", "shift": "α_shift"}
 NOT_RECORDED = "not recorded"
+NO_CAP = "–"  # the alpha is off (an ablation) or has no fixed cap
 
 
 def _alpha_history(c: CellResult) -> dict:
@@ -122,17 +123,21 @@ def has_alpha_history(c: CellResult) -> bool:
     return bool(_alpha_history(c))
 
 
-def cell_scales(c: CellResult) -> dict[str, float]:
-    """The cell's ``a`` per alpha kind: recorded by the diagnostics metric (``AlphaScale``),
-    else the cell's ``alpha_scale`` argument, else the network's default (cells stored
-    before the scale was recorded were all run at that default, docs/neumosync.md)."""
+def cell_scales(c: CellResult) -> dict:
+    """The cell's caps, ``a`` per layer and kind as the diagnostics metric recorded them
+    (``AlphaScale``), else per kind from the cell's ``alpha_scale`` argument or the
+    network's default (the cells stored before the caps were recorded all ran the
+    default map ``neutral + a tanh(r)``, docs/neumosync.md)."""
     from ..evaluation.neumosync_diagnostics import alpha_scales
     from ..models.neumosync import DEFAULT_ALPHA_SCALE
 
-    curves = _curves(c)
-    rec = {k: curves.get(f"AlphaScale/train_phase/train_stream/all/{k}") for k in KINDS}
-    if all(v and v.get("value") for v in rec.values()):
-        return {k: float(v["value"][-1]) for k, v in rec.items()}
+    rec: dict = {}
+    for key, v in _curves(c).items():
+        parts = key.split("/")
+        if parts[0] == "AlphaScale" and v.get("value"):
+            rec.setdefault(parts[3], {})[parts[4]] = float(v["value"][-1])
+    if rec:
+        return rec
     args = c.config.get("method", {}).get("args", {})
     return alpha_scales(args.get("alpha_scale", DEFAULT_ALPHA_SCALE))
 
@@ -247,7 +252,7 @@ def saturation_table(view: View) -> Optional[str]:
             row = [view.stream_label(s), m]
             for k in KINDS:
                 st = g.stat(saturation(k))
-                row.append(_pct(st) if math.isfinite(st.mean) else "off")
+                row.append(_pct(st) if math.isfinite(st.mean) else NO_CAP)
             row.append(_num(g.stat(spread()), 3))
             row.append(_num(g.stat(switch_response("sm"))))
             if any(has_logit_scale(c) for c in ok):
@@ -285,7 +290,7 @@ def saturation_detail_table(view: View) -> Optional[str]:
                 for k in KINDS:
                     up = g.stat(saturation(k, lay, "upper")).mean
                     if not math.isfinite(up):
-                        row.append("off")
+                        row.append(NO_CAP)
                         continue
                     lo = g.stat(saturation(k, lay, "lower")).mean
                     u = g.stat(used(k, lay)).mean
@@ -300,19 +305,21 @@ def saturation_detail_table(view: View) -> Optional[str]:
 
 
 SATURATION_INTRO = (
-    "Read from each cell's stored alpha history (`NeuMoSync.alpha_history`: per layer, the "
-    "mean and std of each alpha over the layer's neurons, every 50 iterations; "
-    "docs/neumosync.md, Diagnosis) and its `LogitScale` diagnostics; mean ± 95% t-interval "
-    "over seeds. *At a cap*: the fraction of recorded iterations at which a layer's mean "
-    "alpha is within 1 % of the alpha's range from a cap, |mean − neutral| ≥ 0.99 a (caps "
-    "neutral ± a, `alpha_scale`), upper and lower caps together, mean over the layers where "
-    "the alpha is on (*off*: ablated). *Spread*: the std across neurons over the deviation "
-    "from neutral, summed over the records, mean over layers and alphas. *At switch*: the "
-    "mean alpha_SM in the first 10 % of a task's iterations minus that in its last 10 %, "
-    "mean over tasks 2 to T and layers (negative: it drops at the switch). *Logit scale*: "
-    "mean |logit| of the InferenceNetwork over that of the MainNetwork θ alone, on the "
-    "diagnostics' fixed batch of the task, after task 1 and after the last task; cells "
-    f"stored before it was measured say *{NOT_RECORDED}*."
+    "Read from each cell's stored alpha history (`NeuMoSync.alpha_history`: per layer, "
+    "the mean and std of each alpha over the layer's neurons, every 50 iterations; "
+    "docs/neumosync.md, Diagnosis) and its `LogitScale` diagnostics; mean ± 95% "
+    "t-interval over seeds. *At a cap*: the fraction of recorded iterations at which a "
+    "layer's mean alpha is within 1 % of the alpha's range from a cap, |mean − neutral| ≥"
+    " 0.99 a (caps neutral ± a: `alpha_scale`, as the diagnostics metric records them), "
+    "upper and lower caps together, mean over the layers where the alpha is on (*–*: off,"
+    " i.e. ablated, or without a fixed cap). *Spread*: the std across neurons over the "
+    "deviation from neutral, summed over the records, mean over layers and alphas. *At "
+    "switch*: the mean alpha_SM in the first 10 % of a task's iterations minus that in "
+    "its last 10 %, mean over tasks 2 to T and layers (negative: it drops at the switch)."
+    " *Logit scale*: mean |logit| of the InferenceNetwork over that of the MainNetwork θ "
+    "alone, on the diagnostics' fixed batch of the task, after task 1 and after the last "
+    "task; cells stored before it was measured say *"
+    f"{NOT_RECORDED}*."
 )
 
 SATURATION_DETAIL_INTRO = (

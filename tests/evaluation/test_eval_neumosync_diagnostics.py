@@ -245,6 +245,9 @@ def test_alpha_scales_read_the_networks_argument():
 
 
 def test_saturation_of_a_known_history():
+    per_layer = {"1": SCALES, "5": {**SCALES, "wc": 0.0}}  # layer 5's WC: no fixed cap
+    assert alpha_saturation(_history(), per_layer)["5"]["wc"] is None
+    assert alpha_saturation(_history(), per_layer)["1"] == alpha_saturation(_history(), SCALES)["1"]
     sat = alpha_saturation(_history(), SCALES)
     assert sat["1"]["sm"] == pytest.approx({"upper": 15 / 20, "lower": 2 / 20})
     assert sat["1"]["wc"] == {"upper": 0.0, "lower": 0.0}
@@ -317,7 +320,10 @@ def test_metric_logit_scale_of_a_known_multiplier():
         main = values[f"LogitScale/train_phase/train_stream/main/{stat}"][1]
         assert len(inf) == len(main) == 2 and min(main) > 0
         assert [i / m for i, m in zip(inf, main)] == pytest.approx([sm**3] * 2, rel=1e-5)
-    scales = [values[f"AlphaScale/train_phase/train_stream/all/{k}"][1] for k in SCALES]
-    assert scales == [[a, a] for a in net.alpha_scales]
+    for layer in net.layer_names:  # the caps: a per kind; the output layer's gain, shift 0
+        scales = [values[f"AlphaScale/train_phase/train_stream/{layer}/{k}"][1] for k in SCALES]
+        out = layer == net.layer_names[-1]
+        want = [0.5, 0.0, 0.0 if out else 0.5, 0.0 if out else 0.1]  # no consolidation: WC 0
+        assert scales == [[pytest.approx(a)] * 2 for a in want]
     last = values["LogitScale/train_phase/train_stream/inference/abs"][1][-1]
     assert history[-1]["LogitScale"]["inference"]["abs"] == pytest.approx(last)
