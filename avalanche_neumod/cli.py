@@ -1,7 +1,8 @@
 """The ``neumod`` command line: ``neumod run``, ``neumod report``, ``neumod list``.
 
     neumod run SUITE --preset cpu --out runs/NAME [--seeds 0 1 2] [--methods A B]
-                     [--streams S] [--resume] [--force-mixed] [--no-checkpoints]
+                     [--streams S] [--resume] [--force-mixed] [--share RUN ...]
+                     [--no-checkpoints]
                      [--launcher local|submitit] [--jobs N]
     neumod report runs/NAME --out reports/NAME
     neumod list [suites|presets|streams|methods|models]
@@ -72,6 +73,7 @@ def cmd_run(args) -> int:
         root=args.data_root,
         progress=not args.no_progress,
         command=command,
+        share=args.share or (),
     )
     print(summary.line())
     failed = summary.count("failed")
@@ -133,7 +135,11 @@ def cmd_list(args) -> int:
     if what in ("methods", "all"):
         print("methods:")
         for name, spec in registry.METHODS.items():
-            print(f"  {name:14s} {spec.kind:9s} {spec.target:52s} {spec.doc}")
+            target = registry.target(spec)
+            extra = ["own optimizer"] if spec.owns_optimizer else []
+            extra += [f"tunable: {', '.join(spec.tunable)}"] if spec.tunable else []
+            more = f" ({'; '.join(extra)})" if extra else ""
+            print(f"  {name:14s} {spec.kind:9s} {target:52s} {spec.doc}{more}")
     if what in ("models", "all"):
         print("models:")
         for name, model in registry.MODELS.items():
@@ -162,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into a run folder that holds cells of another suite or configuration "
         "(never overwriting them; the report lists each suite apart)",
+    )
+    r.add_argument(
+        "--share",
+        nargs="+",
+        metavar="RUN",
+        help="other run folders: a cell one of them finished at this code, training exactly "
+        "what a cell of this run trains, is copied in instead of trained again",
     )
     r.add_argument(
         "--no-checkpoints",

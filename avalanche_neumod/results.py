@@ -298,9 +298,10 @@ class CellResult:
     collapsed: Optional[dict] = None
     resumed: Optional[dict] = None
     traceback: Optional[str] = None
+    shared_from: Optional[dict] = None  # adopted from another run folder (compute once)
     schema_version: int = SCHEMA_VERSION
 
-    OPTIONAL = ("stream_info", "diverged", "collapsed", "resumed", "traceback")
+    OPTIONAL = ("stream_info", "diverged", "collapsed", "resumed", "traceback", "shared_from")
 
     @property
     def ok(self) -> bool:

@@ -61,6 +61,8 @@ def test_list(capsys):
     out = capsys.readouterr().out
     for name in ("Naive", "EWC", "Replay", "SI", "LwF", "NeuMoSync", "NGMSGD", "CBP", "MAML"):
         assert f"  {name} " in out
+    ngm = next(line for line in out.splitlines() if line.startswith("  NGMSGD "))
+    assert "own optimizer; tunable: eta" in ngm  # from its declaration
     assert main(["list", "suites"]) == 0
     out = capsys.readouterr().out
     for name in ("smoke", "plasticity", "stability_gap", "perf"):

@@ -18,7 +18,6 @@ _EXPORTS: dict[str, str] = {
     "run_suite": "launch",
     "METHODS": "registry",
     "MODELS": "registry",
-    "MethodSpec": "registry",
     "RegistryError": "registry",
     "SCHEMA_VERSION": "results",
     "load_results": "results",

@@ -152,7 +152,7 @@ def check_cell(cfg: dict, where: str) -> None:
 
     check_train_eval(cfg, where)
     m = cfg["method"]
-    cls = _resolved(lambda name: registry.method_spec(name).strategy_class(), m["name"])
+    cls = _resolved(lambda name: registry.strategy_class(registry.method_spec(name)), m["name"])
     if cls is not None:
         if not inspect.isclass(cls):
             raise ArgumentError(

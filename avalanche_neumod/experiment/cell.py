@@ -35,7 +35,7 @@ from ..evaluation.accuracy_matrix import AccuracyMatrixMetric, accuracy_matrix_m
 from ..results import CellResult
 from . import checkpoint as ckpt
 from . import measures, registry
-from .activity import ActivityRecorder
+from .mechanism_record import ActivityRecorder
 from .monitor import Diverged, TrainMonitor, attach_pbar
 from .reproduce import platform_fingerprint
 from .results import cell_path, write_json_atomic
@@ -129,7 +129,7 @@ def _strategy_kwargs(cls, cfg: dict, model, optimizer, evaluator, plugins: list)
         plugins=plugins,
     )
     kwargs.update(cfg["method"]["args"])
-    if optimizer is None:  # the strategy builds its own
+    if optimizer is None:  # a method that owns its optimizer (registry.builds_own_optimizer)
         kwargs.pop("optimizer")
     try:
         params = inspect.signature(cls.__init__).parameters
@@ -156,7 +156,8 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     from ..training.fast_data import FastDataPlugin
 
     model = registry.build_model(cfg["model"]["name"], info, cfg["model"]["args"])
-    optimizer = registry.build_optimizer(cfg["optimizer"], model.parameters())
+    own = registry.builds_own_optimizer(cfg)  # the strategy builds it (its mechanism)
+    optimizer = None if own else registry.build_optimizer(cfg["optimizer"], model.parameters())
     active = measures.build(cfg["metrics"], bm, info, cfg)
     with warnings.catch_warnings():  # no loggers is deliberate: metrics are read back
         warnings.filterwarnings("ignore", message="No loggers specified")
@@ -170,7 +171,7 @@ def _build(cfg: dict, bm, info: dict, monitor: TrainMonitor):
     if cfg.get("fast_data", True):
         plugins.append(FastDataPlugin())
     plugins.append(monitor)
-    plugins.append(ActivityRecorder(seed=int(cfg["seed"])))  # issue 12: mechanism activity
+    plugins.append(ActivityRecorder(seed=int(cfg["seed"])))  # the mechanism's activity
     for a in active:
         plugins.extend(a.plugins())
     cls = registry.resolve(cfg["method"]["target"])
@@ -259,7 +260,7 @@ def run_cell(
         if acc is None:  # a checkpoint written before the metric: it only reads evaluations
             acc = AccuracyMatrixMetric()
             evaluator.metrics.append(acc)
-        # issue 12: mechanism activity (a plugin of the strategy, so checkpoints keep it)
+        # the mechanism's activity (a plugin of the strategy, so checkpoints keep it)
         activity = next((p for p in strategy.plugins if isinstance(p, ActivityRecorder)), None)
 
         if progress:
@@ -296,12 +297,13 @@ def run_cell(
                 if not ckpt.save(checkpoint, cfg["cell_id"], cfg_in, state, refs):
                     checkpoint = None
                 monitor.pbar = pbar
-        # an NGM plugin whose gains saturated (issue 14): trained to the end, but collapsed
-        gone = [p for p in strategy.plugins if getattr(p, "collapsed", False) is True]
-        result.status = "collapsed" if gone else "ok"
-        if gone:
-            result.collapsed = getattr(gone[0], "collapse_info", None)
-            result.error = f"NGM collapse: {(result.collapsed or {}).get('reason')}"
+        # a mechanism that broke the run (NGM-SGD's gain collapse): trained to the end, but
+        # recorded apart from the finished cells
+        broken = measures.failure(strategy)
+        result.status = "collapsed" if broken is not None else "ok"
+        if broken is not None:
+            result.collapsed = broken
+            result.error = f"mechanism failure: {broken.get('reason')}"
     except Diverged as d:
         result.status = "diverged"
         result.diverged = {"experience": d.experience, "iteration": d.iteration, "loss": d.loss}

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from . import tuning
-from .cell import run_cell_to_file
+from .cell import run_cell_to_file, versions
 from .lock import RunLock, RunLocked, holder_alive, read_lock
 from .results import (
     FINISHED,
@@ -50,6 +50,7 @@ from .results import (
     update_manifest,
     write_json_atomic,
 )
+from .sharing import CellPool, adopt, code_of
 from .suite import Suite, SuiteError, expand
 
 LAUNCHERS = ("local", "submitit")
@@ -66,6 +67,7 @@ class RunSummary:
     out: str
     total: int
     skipped: list[str] = field(default_factory=list)
+    shared: dict[str, str] = field(default_factory=dict)  # cell id -> the file it was adopted from
     statuses: dict[str, str] = field(default_factory=dict)  # cell id -> status (cells run)
     errors: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -79,7 +81,9 @@ class RunSummary:
             f"{self.count('diverged')} diverged, {self.count('failed')} failed"
             + (f", {self.count('collapsed')} collapsed" if self.count("collapsed") else "")
             + "), "
-            f"{len(self.skipped)} skipped as finished, in {self.wall_s:.1f} s -> {self.out}"
+            f"{len(self.skipped)} skipped as finished, "
+            + (f"{len(self.shared)} adopted from other runs, " if self.shared else "")
+            + f"in {self.wall_s:.1f} s -> {self.out}"
         )
 
 
@@ -241,22 +245,12 @@ def plan(
     return todo, skipped
 
 
-def _code(versions: dict) -> str:
-    """Which code made a cell: its git commit when recorded, else the package version."""
-    commit = versions.get("git_commit")
-    if commit:
-        return f"commit {commit[:12]}"
-    return f"avalanche_neumod {versions.get('avalanche_neumod', '?')}"
-
-
 def _by_other_code(records: Iterable[dict]) -> tuple[str, dict[str, int]]:
     """This process's code, and how many of ``records`` each other code made."""
-    from .cell import versions
-
-    here = _code(versions())
+    here = code_of(versions())
     other: dict[str, int] = {}
     for r in records:
-        code = _code(r.get("versions") or {})
+        code = code_of(r.get("versions") or {})
         if code != here:
             other[code] = other.get(code, 0) + 1
     return here, other
@@ -283,7 +277,6 @@ def _log_other_code(kept: list[dict], out: Path, log: Callable[[str], None]) -> 
 
 
 def _failed_result(cfg: dict, error: str) -> dict:
-    from .cell import versions
     from .results import SCHEMA_VERSION
 
     return {
@@ -326,6 +319,7 @@ def run_suite(
     checkpoints: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     cells: Optional[list[dict]] = None,
+    share: Iterable[str] = (),
 ) -> RunSummary:
     """Run the suite's cells (not yet finished ones with ``resume``) into ``out``.
 
@@ -333,7 +327,9 @@ def run_suite(
     this one). ``checkpoints``: cells save their state at experience boundaries and
     a resumed cell continues from there (``cell.run_cell``). A suite with ``tune`` grids
     runs its tuning cells first and the reported seeds with the picked settings after
-    (:mod:`.tuning`); ``cells`` runs exactly these configs.
+    (:mod:`.tuning`); ``cells`` runs exactly these configs. ``share``: other run folders
+    whose finished cells, made by this code, are adopted instead of trained again when
+    they train exactly what a cell of this run trains (:mod:`.sharing`).
     """
     if launcher not in LAUNCHERS:
         raise LaunchError(f"unknown launcher {launcher!r}; valid launchers: {', '.join(LAUNCHERS)}")
@@ -353,6 +349,7 @@ def run_suite(
             progress=progress,
             command=command,
             log=log,
+            share=share,
         )
         cells = tuning.tune_then_expand(
             suite, out, lambda tc: run_suite(suite, out, cells=tc, **kw), seeds, methods, streams
@@ -370,7 +367,15 @@ def run_suite(
     try:
         mark_interrupted(out_p, log)
         todo, skipped = plan(suite, out_p, seeds, methods, streams, resume, force_mixed, log, cells)
-        summary = RunSummary(out=str(out_p), total=len(todo) + len(skipped), skipped=skipped)
+        shared: dict[str, str] = {}
+        if share:
+            pool = CellPool.scan(share, code_of(versions()), exclude=out_p)
+            shared = adopt(pool, todo, out_p, log)
+            todo = [c for c in todo if c["cell_id"] not in shared]
+        summary = RunSummary(
+            out=str(out_p), total=len(todo) + len(skipped) + len(shared), skipped=skipped,
+            shared=shared,
+        )  # fmt: skip
         inv = {
             "id": inv_id,
             "command": command,
@@ -382,6 +387,7 @@ def run_suite(
             "started": _now(),
             "cells_planned": [c["cell_id"] for c in todo],
             "cells_skipped": skipped,
+            "cells_shared": shared,
             "force_mixed": bool(force_mixed),
             "status": "running",
             "statuses": summary.statuses,

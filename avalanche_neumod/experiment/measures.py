@@ -11,7 +11,8 @@ measured into JSON (curves, arrays and the scalars of docs/metrics.md):
   NeuMoSync's alphas per layer, and its logit scale (docs/neumosync.md).
 
 :func:`histories` collects, for every cell, what the method itself records over
-time (NGM gains, NeuMoSync alphas).
+time, and :func:`failure` whether its mechanism broke the run, both through the method's
+hooks (``training/method.py``).
 
 Each measure imports its evaluation class directly (:meth:`Measure.receiver`), when
 a suite that asks for it loads, so this module itself stays light.
@@ -205,25 +206,28 @@ MEASURES: dict[str, type[Measure]] = {
 
 
 def histories(strategy) -> dict:
-    """What the method records about itself over time (collected for every cell):
-    NGM gains (``strategy.gain_plugin.history()``) and NeuMoSync alphas
-    (``strategy.alpha_history``)."""
+    """What the method records about itself over time (collected for every cell): the
+    ``mechanism_history`` hooks of the strategy and its plugins, merged
+    (:class:`~avalanche_neumod.training.method.ReportsMechanism`; NGM-SGD's ``"gains"``,
+    NeuMoSync's ``"alphas"``)."""
+    from ..training.method import mechanism_hooks  # start-up: ``training`` loads torch
+
     out: dict = {}
-    gp = getattr(strategy, "gain_plugin", None)
-    if gp is not None and hasattr(gp, "history"):
-        h = gp.history()
-        n = max((len(v) for v in h.get("gain", {}).values()), default=0)
-        out["gains"] = {
-            "iteration": list(range(1, n + 1)),
-            "layers": h.get("gain", {}),
-            "entropy": h.get("entropy", []),
-            "boundaries": h.get("experience_starts", []),
-            "settings": {k: h[k] for k in ("gamma", "eta", "g0") if k in h},
-        }
-    alphas = getattr(strategy, "alpha_history", None)
-    if isinstance(alphas, dict) and (alphas.get("iterations") or alphas.get("experiences")):
-        out["alphas"] = alphas
+    for hook in mechanism_hooks(strategy, "mechanism_history"):
+        out.update(hook())
     return out
+
+
+def failure(strategy) -> Optional[dict]:
+    """The first ``mechanism_failure`` report of the strategy or its plugins (a dict with
+    at least ``"reason"``), or None when every mechanism works."""
+    from ..training.method import mechanism_hooks  # start-up: ``training`` loads torch
+
+    for hook in mechanism_hooks(strategy, "mechanism_failure"):
+        info = hook()
+        if info is not None:
+            return info
+    return None
 
 
 def store(into: Measures, name: str, record: Any) -> None:

@@ -1,8 +1,10 @@
 """Methods, models, optimizers and streams by name.
 
-Our own strategies and models, Avalanche's strategies and torch's optimizers are
-imported directly: :data:`METHODS`, :data:`MODELS` and :data:`OPTIMIZERS` map a
-name to the class (or function) itself, so a suite's arguments are checked
+Our own methods, models, Avalanche's strategies and torch's optimizers are imported
+directly: :data:`METHODS` maps a name to the method's declaration
+(:class:`~avalanche_neumod.training.method.Method`: ours are declared beside their code,
+Avalanche's here), :data:`MODELS` and :data:`OPTIMIZERS` a name to the class (or
+function) itself, so a suite's arguments are checked
 against its signature when the suite loads (``argcheck``) and a renamed class
 fails at import, not in a cell. A suite may also name a user's strategy, model
 or stream generator by import path: anything containing ``":"`` is imported
@@ -18,11 +20,13 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     import torch
+
+    from ..training.method import Method
 
 
 class RegistryError(ValueError):
@@ -65,41 +69,30 @@ def import_path(obj: Any) -> str:
         public = importlib.import_module("avalanche.training")
         if getattr(public, obj.__name__, None) is obj:
             mod = "avalanche.training"
-    return f"{mod}:{obj.__qualname__}"
+    path = f"{mod}:{obj.__qualname__}"
+    return RECORDED_AS.get(path, path)
 
 
 # --------------------------------------------------------------------------- methods
 
+#: Classes moved since cells were stored, by import path -> the path those cells record as
+#: their method's ``target``: what a cell records stays comparable with stored cells (so
+#: ``neumod run --resume`` accepts them), and each recorded path still imports the class.
+RECORDED_AS = {
+    "avalanche_neumod.training.ngm.strategy:NGMSGD": "avalanche_neumod.training.ngm:NGMSGD",
+}
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """A strategy class with its default arguments and optimizer.
 
-    ``cls`` is the strategy class, or a user's import path (imported when used,
-    :meth:`strategy_class`). ``kind`` is ``"avalanche"`` for Avalanche's own
-    strategies (they get our ``FastDataPlugin`` unless the suite says
-    ``fast_data: false``), ``"ours"`` for this library's and ``"user"`` for an
-    import path. ``optimizer`` is the default optimizer config (see
-    :func:`build_optimizer`), or ``None`` for a strategy that builds its own
-    (then only the method's own ``optimizer:`` entry in a suite replaces it);
-    ``model_args`` an optional model-argument override.
-    """
+def target(method: "Method") -> str:
+    """The import path a cell's configuration records for ``method``'s strategy."""
+    cls = method.strategy
+    return cls if isinstance(cls, str) else import_path(cls)
 
-    cls: Union[type, str]
-    kind: str = "ours"
-    args: dict = field(default_factory=dict)
-    optimizer: Optional[dict] = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
-    model_args: dict = field(default_factory=dict)
-    doc: str = ""
 
-    @property
-    def target(self) -> str:
-        """The import path a cell's configuration records."""
-        return self.cls if isinstance(self.cls, str) else import_path(self.cls)
-
-    def strategy_class(self) -> type:
-        """The class (a user's import path is imported here; RegistryError if it cannot be)."""
-        return resolve(self.cls) if isinstance(self.cls, str) else self.cls
+def strategy_class(method: "Method") -> type:
+    """``method``'s strategy class (a user's import path is imported here; RegistryError if
+    it cannot be)."""
+    return resolve(method.strategy) if isinstance(method.strategy, str) else method.strategy
 
 
 # --------------------------------------------------------------------------- models
@@ -145,9 +138,7 @@ class ModelSpec:
 
 # --------------------------------------------------------------------------- the tables
 
-OWN_OPTIMIZER = "own"  # the strategy builds its optimizer itself
-
-METHODS: dict[str, MethodSpec]
+METHODS: dict[str, "Method"]
 MODELS: dict[str, ModelSpec]
 OPTIMIZERS: dict[str, type]
 
@@ -158,67 +149,43 @@ def _tables() -> dict[str, dict]:
     import torch
     from avalanche.training import EWC, GEM, LwF, Naive, Replay, SynapticIntelligence
 
+    from .. import training
     from ..models import MLP, ConvNet, SlimResNet18, ngm_mlp
-    from ..training import (
-        CBP,
-        MAML,
-        NGMSGD,
-        CReLU,
-        FastNaive,
-        L2Init,
-        L2InitEWC,
-        NeuMoSync,
-        ReDo,
-        ShrinkPerturb,
-    )
-    from ..training.controls import NaiveScaledLR, NaiveTemperature
+    from ..training.method import Method
 
-    av = "avalanche"
-    methods = {
-        # Avalanche's own strategies (avalanche-lib 0.6.0), on the same data path as ours.
-        "Naive": MethodSpec(Naive, av, doc="Avalanche fine-tuning"),
-        "EWC": MethodSpec(EWC, av, {"ewc_lambda": 100.0}, doc="Avalanche EWC"),
-        "Replay": MethodSpec(Replay, av, {"mem_size": 200}, doc="Avalanche replay"),
-        "SI": MethodSpec(
-            SynapticIntelligence, av, {"si_lambda": 1.0}, doc="Avalanche Synaptic Intelligence"
+    def avalanche(name: str, cls: type, args: Optional[dict] = None, tunable=(), doc=""):
+        return Method(name, cls, args=dict(args or {}), tunable=tunable, doc=doc, kind="avalanche")
+
+    # Avalanche's own strategies (avalanche-lib 0.6.0), on the same data path as ours; then
+    # ours, each declared beside its code (``avalanche_neumod.training.METHODS``).
+    declared = [
+        avalanche("Naive", Naive, doc="Avalanche fine-tuning"),
+        avalanche("EWC", EWC, {"ewc_lambda": 100.0}, ("ewc_lambda",), "Avalanche EWC"),
+        avalanche("Replay", Replay, {"mem_size": 200}, ("mem_size",), "Avalanche replay"),
+        avalanche(
+            "SI",
+            SynapticIntelligence,
+            {"si_lambda": 1.0},
+            ("si_lambda",),
+            "Avalanche Synaptic Intelligence",
         ),
-        "LwF": MethodSpec(
+        avalanche(
+            "LwF",
             LwF,
-            av,
             {"alpha": 1.0, "temperature": 2.0},
-            doc="Avalanche Learning without Forgetting",
+            ("alpha", "temperature"),
+            "Avalanche Learning without Forgetting",
         ),
-        "GEM": MethodSpec(
-            GEM, av, {"patterns_per_exp": 64, "memory_strength": 0.5}, doc="Avalanche GEM"
+        avalanche(
+            "GEM",
+            GEM,
+            {"patterns_per_exp": 64, "memory_strength": 0.5},
+            ("patterns_per_exp", "memory_strength"),
+            "Avalanche GEM",
         ),
-        # Ours.
-        "FastNaive": MethodSpec(FastNaive, doc="fine-tuning on our fast path"),
-        "NeuMoSync": MethodSpec(
-            NeuMoSync,
-            optimizer=None,  # Adam(lr) over theta, the neuron embeddings and NeuroSync
-            doc="NeuMoSync: neuron-wise mixing of activations (docs/neumosync.md)",
-        ),
-        "NGMSGD": MethodSpec(
-            NGMSGD,
-            args={"eta": 0.3, "lr": 0.01},
-            optimizer=None,  # the authors' SGD (momentum on ungained layers), built by NGMSGD
-            doc="NGM-SGD gain modulation",
-        ),
-        "CBP": MethodSpec(CBP, doc="Continual Backprop"),
-        "ReDo": MethodSpec(ReDo, doc="recycling dormant neurons"),
-        "CReLU": MethodSpec(CReLU, doc="CReLU network"),
-        "L2Init": MethodSpec(L2Init, doc="L2 regularisation towards init"),
-        "L2InitEWC": MethodSpec(L2InitEWC, args={"ewc_lambda": 100.0}, doc="L2Init + EWC"),
-        "ShrinkPerturb": MethodSpec(ShrinkPerturb, doc="Shrink & Perturb"),
-        "MAML": MethodSpec(MAML, doc="MAML"),
-        # NeuMoSync's diagnosis controls (issue 25, docs/neumosync.md "Diagnosis")
-        "NaiveTemperature": MethodSpec(
-            NaiveTemperature, doc="Naive with a learned output temperature"
-        ),
-        "NaiveScaledLR": MethodSpec(
-            NaiveScaledLR, doc="Naive with its lr times NeuMoSync's step factor at the caps"
-        ),
-    }
+        *training.METHODS,
+    ]
+    methods = {m.name: m for m in declared}
     models = {
         "mlp": ModelSpec(MLP, _flat_sizes, "fully connected network"),
         "convnet": ModelSpec(ConvNet, _conv_sizes, "small convolutional network"),
@@ -244,18 +211,33 @@ def __getattr__(name: str) -> Any:  # PEP 562: the tables load on first use
 # --------------------------------------------------------------------------- look-ups
 
 
-def method_spec(name: str) -> MethodSpec:
-    """The spec of a registered method, or of a user's strategy class by import path."""
+def method_spec(name: str) -> "Method":
+    """The declaration of a registered method, or of a user's strategy class by import path
+    (default optimizer, every constructor argument tunable)."""
     methods = _tables()["METHODS"]
     if name in methods:
         return methods[name]
     if ":" in name:
-        return MethodSpec(name, kind="user")
+        from ..training.method import Method  # start-up: ``training`` loads torch
+
+        return Method(name, name, tunable=None, kind="user")
     raise unknown("method", name, methods)
 
 
 def check_method_name(name: str) -> None:
     method_spec(name)
+
+
+def builds_own_optimizer(cfg: dict) -> bool:
+    """Whether the cell ``cfg`` (``suite.expand``'s, or a stored cell's configuration) trains
+    with its strategy's own optimizer: its method declares ``OWNS_OPTIMIZER`` and the cell
+    kept it (its optimizer config is ``{"name": "own"}``, what such cells record). A method
+    that does not own its optimizer never does; a name no longer registered reads as not."""
+    try:
+        spec = method_spec(str((cfg.get("method") or {}).get("name", "")))
+    except RegistryError:
+        return False
+    return spec.owns_optimizer and (cfg.get("optimizer") or {}).get("name") == spec.optimizer
 
 
 def model_receiver(name: str) -> tuple[Callable[..., Any], frozenset[str]]:
@@ -287,13 +269,11 @@ def build_model(name: str, info: dict, args: Optional[dict] = None) -> "torch.nn
     raise unknown("model", name, models)
 
 
-def build_optimizer(cfg: dict, params) -> Optional["torch.optim.Optimizer"]:
-    """``{"name": "sgd", "lr": 0.01, ...}`` -> a torch optimizer over the trainable ``params``;
-    ``{"name": "own"}`` -> None (the strategy builds its own)."""
+def build_optimizer(cfg: dict, params) -> "torch.optim.Optimizer":
+    """``{"name": "sgd", "lr": 0.01, ...}`` -> a torch optimizer over the trainable ``params``
+    (a method that owns its optimizer builds it itself: :func:`builds_own_optimizer`)."""
     cfg = dict(cfg)
     name = cfg.pop("name", "sgd")
-    if name == OWN_OPTIMIZER:
-        return None
     optimizers = _tables()["OPTIMIZERS"]
     if name not in optimizers:
         raise unknown("optimizer", name, optimizers)

@@ -41,11 +41,10 @@ SUITE_KEYS = {
 DEFAULT_KEYS = {"model", "train", "optimizer", "metrics", "fast_data", "eval"}
 STREAM_KEYS = DEFAULT_KEYS | {"name", "args", "methods", "label", "wrappers"}
 METHOD_KEYS = DEFAULT_KEYS | {"name", "args", "label", "tune"}
-# --- fairness (issue 12) ---------------------------------------------------------------------
-# Methods whose optimizer is part of the method itself (NGM-SGD's gain-modulated SGD): the
+# --- fairness ---------------------------------------------------------------------------------
+# A method whose declaration says OWNS_OPTIMIZER (NGM-SGD's gain-modulated SGD) keeps it: the
 # suite's optimizer does not replace it. Every other method, NeuMoSync included, trains with
 # the suite's optimizer (NeuMoSync's own Adam default is for standalone use only).
-MECHANISM_OPTIMIZER = {"NGMSGD"}
 NAIVE_NAMES = ("Naive", "FastNaive")
 TRAIN_DEFAULTS = {"mb_size": 16, "epochs": 1, "eval_mb_size": 256, "device": "cpu"}
 METRIC_NAMES = tuple(measures.MEASURES)  # one source: the measures the runner can build
@@ -322,7 +321,7 @@ def validate(suite: Suite) -> None:
         if cfg["model"]["name"] not in registry.MODELS and ":" not in cfg["model"]["name"]:
             raise registry.unknown("model", cfg["model"]["name"], registry.MODELS)
         opt = cfg["optimizer"].get("name", "sgd")
-        if opt not in registry.OPTIMIZERS and opt != registry.OWN_OPTIMIZER:
+        if opt not in registry.OPTIMIZERS and not registry.builds_own_optimizer(cfg):
             raise registry.unknown("optimizer", cfg["optimizer"]["name"], registry.OPTIMIZERS)
         for m in cfg["metrics"]:
             if m not in METRIC_NAMES:
@@ -359,12 +358,12 @@ def warn_optimizer_rule(suite: Suite) -> None:
         got = cfg["optimizer"].get("name", "sgd")
         text = f"{cfg['method_key']} {cfg['method_label']}".lower()
         said = [n for n in names if re.search(rf"(?<![a-z]){n}(?![a-z])", text)]
-        if said and got not in said and got != registry.OWN_OPTIMIZER:
+        if said and got not in said and not registry.builds_own_optimizer(cfg):
             warnings.warn(
                 f"{where}: method {cfg['method_key']!r} ({cfg['method']['name']}) names "
                 f"{said[0]!r} but trains with {got!r} on stream {cfg['stream_key']!r}: every "
-                "method except NGMSGD trains with the suite's optimizer (a method's own default "
-                "optimizer is for standalone use); add `optimizer: {name: "
+                "method that does not own its optimizer trains with the suite's (a method's own "
+                "default optimizer is for standalone use); add `optimizer: {name: "
                 f"{said[0]}}}` to the row to train it with {said[0]!r}",
                 OptimizerRuleWarning,
                 stacklevel=2,
@@ -372,11 +371,11 @@ def warn_optimizer_rule(suite: Suite) -> None:
 
 
 def check_fair(suite: Suite) -> None:
-    """Fair by construction (issue 12): the suite has a Naive row (``Naive`` or ``FastNaive``
+    """Fair by construction: the suite has a Naive row (``Naive`` or ``FastNaive``
     without arguments), and on every stream every method trains with the Naive row's
     optimizer family unless its own mapping names another one explicitly (an optimizer
-    study, visible in the YAML and in the report); methods in :data:`MECHANISM_OPTIMIZER`
-    keep theirs."""
+    study, visible in the YAML and in the report); a method that owns its optimizer
+    (``OWNS_OPTIMIZER`` in its declaration) keeps it."""
     where = f"suite {suite.name!r} (preset {suite.preset!r})"
     naive = [
         k
@@ -398,7 +397,8 @@ def check_fair(suite: Suite) -> None:
             explicit = "name" in ((suite.methods[mk] or {}).get("optimizer") or {}) or "name" in (
                 (over.get(mk) or {}).get("optimizer") or {}
             )
-            if name != family and name != registry.OWN_OPTIMIZER and not explicit:
+            own = registry.builds_own_optimizer(c)
+            if name != family and not own and not explicit:
                 raise SuiteError(
                     f"{where}: on stream {sk!r} method {mk!r} would train with {name!r} but "
                     f"the Naive row {naive[0]!r} with {family!r}; one optimizer family for all "
@@ -480,13 +480,11 @@ def expand(
             m_over = (s.get("methods") or {}).get(mk) or {}
             method_name = m.get("name", mk)
             spec = registry.method_spec(method_name)
-            own = spec.optimizer is None and method_name in MECHANISM_OPTIMIZER
+            own = spec.owns_optimizer  # recorded as {"name": "own"}
             cfg = {
                 "model": {"name": "mlp", "args": {}},
                 "train": dict(TRAIN_DEFAULTS),
-                "optimizer": {"name": registry.OWN_OPTIMIZER}
-                if own
-                else dict(spec.optimizer or registry.MethodSpec("").optimizer),
+                "optimizer": {"name": spec.optimizer} if own else dict(spec.optimizer),
                 "metrics": {},
                 "fast_data": True,
                 "eval": {"every_experience": True},
@@ -496,8 +494,6 @@ def expand(
                 if own and i < 2:  # defaults and stream optimizers do not replace its own
                     layer = {k: v for k, v in layer.items() if k != "optimizer"}
                 cfg = _layer(cfg, layer)
-            if spec.model_args:
-                cfg["model"]["args"] = {**spec.model_args, **cfg["model"]["args"]}
             margs = deep_merge(dict(spec.args), m.get("args") or {})
             margs = deep_merge(margs, m_over.get("args") or {})
             for seed in seeds:
@@ -518,7 +514,7 @@ def expand(
                         },
                         "method": {
                             "name": method_name,
-                            "target": spec.target,
+                            "target": registry.target(spec),
                             "kind": spec.kind,
                             "args": margs,
                         },

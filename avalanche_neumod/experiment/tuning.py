@@ -119,17 +119,22 @@ def _key(point: dict) -> tuple:
     return tuple(sorted(point.items()))
 
 
-def _arg_names(method_name: str) -> Optional[set[str]]:
-    """The method's explicit constructor arguments, or None when they cannot be read."""
+def _tunable(method_name: str) -> Optional[set[str]]:
+    """The method's arguments a suite may tune (besides ``lr`` and ``optimizer.*``): its
+    declaration's ``tunable``; for a user's class (``tunable=None``) its explicit constructor
+    arguments; None when they cannot be read (checked again when the cell runs)."""
     try:
-        cls = registry.resolve(registry.method_spec(method_name).target)
-        params = inspect.signature(cls.__init__).parameters
+        spec = registry.method_spec(method_name)
+        if spec.tunable is not None:
+            return set(spec.tunable)
+        params = inspect.signature(registry.strategy_class(spec).__init__).parameters
     except Exception:  # noqa: BLE001 - checked again when the cell runs
         return None
     return {
         n
         for n, p in params.items()
-        if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        if n not in ("self", "model", "optimizer")
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     }
 
 
@@ -205,7 +210,7 @@ def validate(suite: Suite) -> None:
         )
     for mk, grid in grids.items():
         name = (suite.methods[mk] or {}).get("name", mk)
-        names = _arg_names(name)
+        names = _tunable(name)
         for k, vals in grid.items():
             if not isinstance(vals, list) or not vals:
                 raise TuningError(
@@ -219,17 +224,18 @@ def validate(suite: Suite) -> None:
                 continue
             if names is not None and k not in names:
                 raise TuningError(
-                    f"{where}: method {mk!r}: unknown tune key {k!r}; valid keys: lr, "
-                    f"optimizer.<setting>, {', '.join(sorted(names - {'model', 'optimizer'}))}"
+                    f"{where}: method {mk!r}: unknown tune key {k!r}: {name} may tune lr, "
+                    f"optimizer.<setting>{''.join(', ' + n for n in sorted(names))} (its "
+                    "declaration's `tunable`)"
                 )
 
 
 def apply(cfg: dict, point: dict) -> dict:
     """``cfg`` with the grid point's settings applied (a copy)."""
     cfg = copy.deepcopy(cfg)
-    own = cfg["optimizer"].get("name") == registry.OWN_OPTIMIZER
+    own = registry.builds_own_optimizer(cfg)
     for k, v in point.items():
-        if k == "lr":  # a mechanism optimizer (NGM-SGD) takes its lr as an argument
+        if k == "lr":  # a method that owns its optimizer (NGM-SGD) takes its lr as an argument
             (cfg["method"]["args"] if own else cfg["optimizer"])["lr"] = v
         elif k.startswith("optimizer."):
             cfg["optimizer"][k.split(".", 1)[1]] = v

@@ -3,7 +3,6 @@
 from .activations import CReLU, make_activation
 from .convnet import ConvNet
 from .crelu import count_params, crelu_widths, match_params
-from .gain import attach_gains, gain_buffers, remove_gains
 from .mlp import MLP
 from .neumosync import NeuMoSyncNetwork
 from .ngm_mlp import ngm_mlp
@@ -36,12 +35,10 @@ __all__ = [
     "SlimResNet18",
     "UnitRecorder",
     "UnsupportedModelError",
-    "attach_gains",
     "count_params",
     "crelu_widths",
     "default_init_bound",
     "dormant_fraction",
-    "gain_buffers",
     "hidden_units",
     "make_activation",
     "match_params",
@@ -52,7 +49,6 @@ __all__ = [
     "redo_scores",
     "redo_scores_of_means",
     "reinit_units",
-    "remove_gains",
     "require_hidden_units",
     "unit_network",
 ]

@@ -383,7 +383,8 @@ def _kind_name(kind: str) -> str:
 
 
 def _alpha_series(h: dict) -> tuple[list, dict]:
-    """x (iterations) and ``{(kind, layer): [mean ...]}`` from NeuMoSync's ``alpha_history``."""
+    """x (iterations) and ``{(kind, layer): [mean ...]}`` from NeuMoSync's recorded alphas
+    (``measures.history.alphas``)."""
     pts = h.get("iterations") or []
     x = [p["iteration"] for p in pts]
     series: dict = {}

@@ -31,6 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..evaluation.stability_gap import mean_curves, stability_gap_scores
+from ..experiment import registry
 from ..results import CellResult
 from . import stats
 from .figures import LINESTYLES, _boundaries, _grid, _legend, _save, _title, method_colours
@@ -384,7 +385,7 @@ def _model_and_optimizer_differences(cells: list[CellResult]) -> list[str]:
         cfg = config(c)
         opt = cfg.get("optimizer") or {}
         args = (cfg.get("method") or {}).get("args") or {}
-        lrs.add(num(args.get("lr") if opt.get("name") == "own" else opt.get("lr")))
+        lrs.add(num(args.get("lr") if registry.builds_own_optimizer(cfg) else opt.get("lr")))
         if cfg.get("method", {}).get("name") == "NGMSGD":
             for k in ("gamma", "g0", "g_init"):
                 if k in args and args[k] != AUTHORS[k]:

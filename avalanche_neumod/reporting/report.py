@@ -320,6 +320,18 @@ def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
     same = tables.naive_identical_list(view)
     if same:
         md += ["**Identical to Naive:**", "", same, ""]
+    t = tables.other_activity_table(view)
+    if t:
+        md += [
+            "## Other mechanism activity",
+            "",
+            "What the methods' own mechanisms reported (their `mechanism_activity` hook) "
+            "beyond the table above, after each training task, mean ± 95% t-interval over "
+            "seeds.",
+            "",
+            t,
+            "",
+        ]
     t = neumosync_tables.alpha_diagnostics_table(view)
     if t:
         md += ["## NeuMoSync alpha diagnostics", "", neumosync_tables.INTRO, "", t, ""]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Sequence
 
+from ..experiment import registry
 from ..results import CellResult
 from .results_view import Stat, View, num
 
@@ -233,9 +234,14 @@ def recurring_table(view: View) -> str:
 
 def status_table(view: View) -> str:
     """Per (stream, method): seeds finished / diverged / collapsed / failed, and mean wall
-    time per cell."""
+    time per cell; where some cells were adopted from another run folder (``--share``),
+    how many."""
     header = ["Stream", "Method", "ok", "diverged", "collapsed", "failed", "time per cell (s)"]
     header.append("iterations")
+    shared = any(c.shared_from for s in view.streams for m in view.methods_of(s)
+                 for c in view.group(s, m).cells)  # fmt: skip
+    if shared:
+        header.append("adopted (trained in another run)")
     rows = []
     for s in view.streams:
         for m in view.methods_of(s):
@@ -254,6 +260,7 @@ def status_table(view: View) -> str:
                     t.fmt(1.0, 1, std=False),
                     its.fmt(1.0, 0, std=False),
                 ]
+                + ([str(sum(1 for c in g.cells if c.shared_from))] if shared else [])
             )
     return md_table(header, rows)
 
@@ -352,7 +359,7 @@ def naive_key(view: View, stream: str) -> Optional[str]:
 def _opt(cfg: dict) -> str:
     o = dict(cfg.get("optimizer") or {})
     name = o.pop("name", "sgd")
-    if name == "own":
+    if registry.builds_own_optimizer(cfg):  # its declaration: the optimizer is the mechanism
         lr = cfg.get("method", {}).get("args", {}).get("lr")
         return "its own" + (f" (lr={lr})" if lr is not None else "")
     return name + (" " + ", ".join(f"{k}={v}" for k, v in o.items()) if o else "")
@@ -549,6 +556,62 @@ def _act_arrow(g, key: str, last: int, scale: float, digits: int) -> str:
     a = g.stat(_act_at(key, 0)).fmt(scale, digits)
     b = g.stat(_act_at(key, last)).fmt(scale, digits)
     return f"{a} → {b}"
+
+
+# What ActivityRecorder records for every method, whatever its mechanism.
+METHOD_INDEPENDENT_ACTIVITY = (
+    "experience",
+    "distance_from_init",
+    "dormant",
+    "effective_rank",
+    "diagnose_error",
+)
+# The mechanism keys the summary table (:func:`activity_table`) shows, and those of its
+# methods it leaves to the cell files (the share's numerator; S&P's count of its steps).
+SUMMARISED_ACTIVITY = ("cbp_replaced", "redo_recycled", "l2init_penalty_share")
+UNTABULATED_ACTIVITY = ("l2init_penalty", "shrink_perturb_steps")
+
+
+def other_activity_keys(c: CellResult) -> list[str]:
+    """The cell's activity keys no other table shows: what a method's
+    ``mechanism_activity`` hook reports beyond the keys known here (e.g. a user's
+    method's), in the order first recorded."""
+    known = {*METHOD_INDEPENDENT_ACTIVITY, *SUMMARISED_ACTIVITY, *UNTABULATED_ACTIVITY}
+    out: list[str] = []
+    for rec in _activity(c):
+        out += [k for k in rec if k not in known and k not in out]
+    return out
+
+
+def _digits(values: list[float]) -> int:
+    finite = [v for v in values if math.isfinite(v)]
+    return 0 if finite and all(float(v).is_integer() for v in finite) else 3
+
+
+def other_activity_table(view: View) -> str:
+    """Every other mechanism key (:func:`other_activity_keys`) per training experience,
+    mean ± 95% CI over seeds: one row per (stream, method, key); empty when no method
+    reports any."""
+    rows, width = [], 0
+    for s in view.streams:
+        for m in view.methods_of(s):
+            g = view.group(s, m)
+            ok = [c for c in g.ok if has_activity(c)]
+            keys: list[str] = []
+            for c in ok:
+                keys += [k for k in other_activity_keys(c) if k not in keys]
+            n = max((len(_activity(c)) for c in ok), default=0)
+            width = max(width, n)
+            for key in keys:
+                stats_k = [g.stat(_act_at(key, k)) for k in range(n)]
+                d = _digits([v for st in stats_k for v in st.values])
+                rows.append(
+                    [view.stream_label(s), m, f"`{key}`", *(st.fmt(1.0, d) for st in stats_k)]
+                )
+    if not rows:
+        return ""
+    header = ["Stream", "Method", "Activity", *(f"after task {k + 1}" for k in range(width))]
+    return md_table(header, [r + [""] * (len(header) - len(r)) for r in rows])
 
 
 def activity_table(view: View) -> str:

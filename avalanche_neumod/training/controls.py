@@ -23,9 +23,17 @@ from torch import nn
 
 from .._checks import checked, real
 from ..models.neumosync import DEFAULT_ALPHA_SCALE
+from .method import Method
 from .template import FastTemplate
 
-__all__ = ["LearnedTemperature", "NaiveScaledLR", "NaiveTemperature", "cap_step_factor"]
+__all__ = [
+    "NAIVE_SCALED_LR_METHOD",
+    "NAIVE_TEMPERATURE_METHOD",
+    "LearnedTemperature",
+    "NaiveScaledLR",
+    "NaiveTemperature",
+    "cap_step_factor",
+]
 
 
 def cap_step_factor(alpha_scale: Union[float, Sequence[float]] = DEFAULT_ALPHA_SCALE) -> float:
@@ -113,3 +121,16 @@ class NaiveScaledLR(FastTemplate):
         optimizer = _same_optimizer(optimizer, model.parameters(), lr=lr)
         self.lr_factor = float(lr_factor)
         super().__init__(model=model, optimizer=optimizer, **base_kwargs)
+
+
+NAIVE_TEMPERATURE_METHOD = Method(
+    "NaiveTemperature",
+    NaiveTemperature,
+    doc="Naive with a learned output temperature (NeuMoSync's control, issue 25)",
+)
+NAIVE_SCALED_LR_METHOD = Method(
+    "NaiveScaledLR",
+    NaiveScaledLR,
+    tunable=("lr_factor",),
+    doc="Naive with its lr times NeuMoSync's step factor at the caps (issue 25)",
+)

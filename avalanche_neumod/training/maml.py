@@ -38,11 +38,12 @@ from torch import nn
 from torch.func import functional_call
 
 from .._checks import checked, integer, one_of, real
+from .method import Method
 from .template import TEMPLATE_RULES, template_defaults
 
 BACKENDS = ("torch.func", "higher")
 
-__all__ = ["MAML", "BACKENDS"]
+__all__ = ["MAML", "MAML_METHOD", "BACKENDS"]
 
 
 def _higher():
@@ -207,3 +208,8 @@ class MAML(SupervisedMetaLearningTemplate):
             loss = self._criterion(call(xs, ts), ys)
             diffopt.step(loss, grad_callback=callback)
         return call(x, t)
+
+
+MAML_METHOD = Method(
+    "MAML", MAML, tunable=("inner_lr", "inner_steps", "support_fraction"), doc="MAML"
+)

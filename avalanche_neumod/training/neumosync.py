@@ -39,6 +39,7 @@ from torch import nn
 from .._checks import checked, integer, one_of, real
 from ..models.neumosync import ALPHA_KINDS, NeuMoSyncNetwork
 from .forwarding import keyword_parameters, pop_arguments_of, takes_arguments_of
+from .method import DEFAULT_OPTIMIZER, Method
 from .template import FastTemplate
 
 OBJECTIVES = ("joint", "lookahead")
@@ -168,6 +169,11 @@ class NeuMoSync(FastTemplate):
     def network(self) -> NeuMoSyncNetwork:
         return self.model
 
+    def mechanism_history(self) -> dict[str, dict]:
+        """``{"alphas": alpha_history}`` once alphas were recorded (``ReportsMechanism``)."""
+        h = self.alpha_history
+        return {"alphas": h} if h.get("iterations") or h.get("experiences") else {}
+
     def forward(self):
         if self.objective == "lookahead" and self.is_training and len(self.mb_x) > 1:
             return self._lookahead_forward()
@@ -276,3 +282,14 @@ class NeuMoSync(FastTemplate):
             )
             self._exp_sums = None
         super()._after_training_exp(**kwargs)
+
+
+NEUMOSYNC_METHOD = Method(
+    "NeuMoSync",
+    NeuMoSync,
+    # trains with the suite's optimizer like every other method (the fairness rule): its own
+    # Adam(lr) over theta, the neuron embeddings and NeuroSync is for standalone use only
+    optimizer=dict(DEFAULT_OPTIMIZER),
+    tunable=("ema_decay", "alpha_scale", "neurosync_lr", "lookahead_lr"),
+    doc="NeuMoSync: neuron-wise mixing of activations (docs/neumosync.md)",
+)

@@ -21,6 +21,7 @@ from torch import nn
 from .._checks import check_real, checked, forwards_to, one_of, real
 from ..models.crelu import match_params as _match_params
 from .forwarding import pop_arguments_of, takes_arguments_of
+from .method import Method
 from .plugins.cbp import CBPPlugin
 from .plugins.l2init import L2InitPlugin
 from .plugins.redo import ReDoPlugin
@@ -29,7 +30,20 @@ from .template import FastTemplate
 
 # ---- plasticity baselines (docs/baselines.md) ------------------------------------------------
 
-__all__ = ["CBP", "CReLU", "L2Init", "L2InitEWC", "ReDo", "ShrinkPerturb"]
+__all__ = [
+    "CBP",
+    "CBP_METHOD",
+    "CReLU",
+    "CRELU_METHOD",
+    "L2INITEWC_METHOD",
+    "L2INIT_METHOD",
+    "L2Init",
+    "L2InitEWC",
+    "REDO_METHOD",
+    "ReDo",
+    "SHRINK_PERTURB_METHOD",
+    "ShrinkPerturb",
+]
 
 
 class _PluginStrategy(FastTemplate):
@@ -51,6 +65,9 @@ class CBP(_PluginStrategy):
         super().__init__(ours=[self.cbp], model=model, optimizer=optimizer, **base_kwargs)
 
 
+CBP_METHOD = Method("CBP", CBP, CBPPlugin, tunable=("rho", "m", "d"), doc="Continual Backprop")
+
+
 class ReDo(_PluginStrategy):
     """Recycling dormant neurons (Sokar et al. 2023): Naive training + :class:`ReDoPlugin`,
     built from ``ReDoPlugin``'s arguments (``tau``, ``F``, ``every``, ``init``) given by name."""
@@ -61,6 +78,11 @@ class ReDo(_PluginStrategy):
         super().__init__(ours=[self.redo], model=model, optimizer=optimizer, **base_kwargs)
 
 
+REDO_METHOD = Method(
+    "ReDo", ReDo, ReDoPlugin, tunable=("tau", "F"), doc="recycling dormant neurons"
+)
+
+
 class L2Init(_PluginStrategy):
     """L2Init (Kumar et al. 2024): Naive training + :class:`L2InitPlugin` (``lam``)."""
 
@@ -68,6 +90,11 @@ class L2Init(_PluginStrategy):
     def __init__(self, *, model: nn.Module, optimizer: torch.optim.Optimizer, **base_kwargs):
         self.l2init = L2InitPlugin(**pop_arguments_of(L2InitPlugin, base_kwargs))
         super().__init__(ours=[self.l2init], model=model, optimizer=optimizer, **base_kwargs)
+
+
+L2INIT_METHOD = Method(
+    "L2Init", L2Init, L2InitPlugin, tunable=("lam",), doc="L2 regularisation towards init"
+)
 
 
 class L2InitEWC(_PluginStrategy):
@@ -103,6 +130,16 @@ class L2InitEWC(_PluginStrategy):
         )
 
 
+L2INITEWC_METHOD = Method(
+    "L2InitEWC",
+    L2InitEWC,
+    L2InitPlugin,  # with Avalanche's EWCPlugin
+    tunable=("lam", "ewc_lambda", "decay_factor"),
+    args={"ewc_lambda": 100.0},
+    doc="L2Init + EWC",
+)
+
+
 class ShrinkPerturb(_PluginStrategy):
     """Shrink & Perturb (Ash & Adams 2020): Naive training + :class:`ShrinkPerturbPlugin`,
     built from its arguments (``p``, ``sigma``, ``every``, ``init``) given by name."""
@@ -115,6 +152,15 @@ class ShrinkPerturb(_PluginStrategy):
         super().__init__(
             ours=[self.shrink_perturb], model=model, optimizer=optimizer, **base_kwargs
         )
+
+
+SHRINK_PERTURB_METHOD = Method(
+    "ShrinkPerturb",
+    ShrinkPerturb,
+    ShrinkPerturbPlugin,
+    tunable=("p", "sigma"),
+    doc="Shrink & Perturb",
+)
 
 
 def _rebuild_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> torch.optim.Optimizer:
@@ -159,6 +205,9 @@ class CReLU(FastTemplate):
         if crelu_model is not model:
             optimizer = _rebuild_optimizer(optimizer, crelu_model)
         super().__init__(model=crelu_model, optimizer=optimizer, **base_kwargs)
+
+
+CRELU_METHOD = Method("CReLU", CReLU, tunable=(), doc="CReLU network")
 
 
 # ---- end of plasticity baselines -------------------------------------------------------------

@@ -45,6 +45,7 @@ from torch.nn import CrossEntropyLoss
 
 from .._checks import check_device, checked, instance_of, integer
 from .fast_data import FastDataPlugin, TensorBatchLoader
+from .method import Method
 
 _ITERATION_EVENTS = (
     "before_training_iteration",
@@ -558,3 +559,6 @@ class FastTemplate(SupervisedTemplate):
 
 class FastNaive(FastTemplate):
     """Naive fine-tuning on the fast path: the "our Naive" that overheads are measured against."""
+
+
+FAST_NAIVE_METHOD = Method("FastNaive", FastNaive, doc="fine-tuning on our fast path")

@@ -1,4 +1,6 @@
-"""Mechanism activity recorded in every cell (issue 12, item 3) and the commit it ran at."""
+"""Mechanism activity recorded in every cell: the runner's own readings, and what each
+method's ``mechanism_activity`` hook reports (the runner names no method); the commit a
+cell ran at."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ methods:
   ReDo: {args: {tau: 1.0, F: 3}}
   L2Init: {args: {lam: 0.1}}
   ShrinkPerturb: {}
+  SPexp: {name: ShrinkPerturb, args: {every: experience}}
 presets: {cpu: {}}
 """
 
@@ -52,10 +55,14 @@ def test_mechanism_counters_and_diagnostics(cells):
     assert redo[-1]["redo_recycled"] > 0  # tau = 1: about half the units score below it
     l2 = _act(run_cell(cells["L2Init"]))
     d = l2[-1]["distance_from_init"]
-    assert l2[-1]["l2init_penalty"] == pytest.approx(0.1 * d * d)
+    # the plugin's own theta_0 and arithmetic: the very bits the runner's distance gives
+    assert l2[-1]["l2init_penalty"] == 0.1 * d * d
     assert 0 < l2[-1]["l2init_penalty_share"] < 1
     sp = _act(run_cell(cells["ShrinkPerturb"]))
-    assert sp[-1]["shrink_perturb_steps"] == 32  # 2 experiences x 2 epochs x 8 iterations
+    # the plugin counts its own applications: 2 experiences x 2 epochs x 8 iterations
+    assert [r["shrink_perturb_steps"] for r in sp] == [16, 32]
+    sp = _act(run_cell(cells["SPexp"]))
+    assert [r["shrink_perturb_steps"] for r in sp] == [0, 1]  # before each experience but the first
 
 
 class _Nothing(SupervisedPlugin):

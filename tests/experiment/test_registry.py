@@ -40,11 +40,42 @@ RECORDED_TARGETS = {
 
 
 def test_methods_are_our_classes_and_record_the_same_targets():
-    assert registry.METHODS["NeuMoSync"].cls is training.NeuMoSync
-    assert registry.METHODS["CBP"].strategy_class() is training.CBP
-    assert {n: s.target for n, s in registry.METHODS.items()} == RECORDED_TARGETS
+    assert registry.METHODS["NeuMoSync"].strategy is training.NeuMoSync
+    assert registry.strategy_class(registry.METHODS["CBP"]) is training.CBP
+    assert {n: registry.target(s) for n, s in registry.METHODS.items()} == RECORDED_TARGETS
     for spec in registry.METHODS.values():
-        assert registry.resolve(spec.target) is spec.cls  # what cell.py imports back
+        assert registry.resolve(registry.target(spec)) is spec.strategy  # what cell.py imports
+
+
+def test_moved_classes_record_their_old_path_and_import_from_it():
+    # one alias table: each moved class still imports from the path stored cells record
+    assert registry.RECORDED_AS
+    for now, recorded in registry.RECORDED_AS.items():
+        assert registry.resolve(now) is registry.resolve(recorded)
+        assert registry.import_path(registry.resolve(now)) == recorded
+    assert training.NGMSGD.__module__ == "avalanche_neumod.training.ngm.strategy"
+
+
+def test_our_methods_are_declared_beside_their_code():
+    ours = {m.name: m for m in training.METHODS}
+    assert set(ours) == {n for n, s in registry.METHODS.items() if s.kind == "ours"}
+    for name, m in ours.items():
+        assert registry.METHODS[name] is m
+        # declared next to the strategy: in the module that defines its class
+        home = vars(sys.modules[m.strategy.__module__]).values()
+        assert any(v is m for v in home), name
+    assert [n for n, m in registry.METHODS.items() if m.owns_optimizer] == ["NGMSGD"]
+    assert ours["CBP"].plugin is training.CBPPlugin
+    assert ours["NGMSGD"].plugin is training.GainModulationPlugin
+    assert ours["NeuMoSync"].plugin is None  # its mechanism lives in the strategy
+
+
+def test_every_declared_tunable_is_an_argument_of_the_strategy():
+    for name, m in registry.METHODS.items():
+        valid = argcheck.accepted(registry.strategy_class(m))
+        if valid is None:  # the class takes **kwargs: nothing to compare against
+            continue
+        assert set(m.tunable) <= valid, (name, set(m.tunable) - valid)
 
 
 def test_models_are_our_classes():
@@ -59,10 +90,11 @@ def test_models_are_our_classes():
 
 def test_user_paths_still_resolve_when_used():
     spec = registry.method_spec("avalanche_neumod.training:FastNaive")
-    assert spec.kind == "user" and spec.target == "avalanche_neumod.training:FastNaive"
-    assert spec.strategy_class() is training.FastNaive
+    assert spec.kind == "user" and registry.target(spec) == "avalanche_neumod.training:FastNaive"
+    assert registry.strategy_class(spec) is training.FastNaive
+    assert spec.tunable is None and not spec.owns_optimizer  # every argument; the suite's
     with pytest.raises(registry.RegistryError, match="has no attribute 'Nope'"):
-        registry.method_spec("avalanche_neumod.training:Nope").strategy_class()
+        registry.strategy_class(registry.method_spec("avalanche_neumod.training:Nope"))
     with pytest.raises(registry.RegistryError, match=r"unknown method 'Nope'.*CBP, CReLU"):
         registry.method_spec("Nope")
 

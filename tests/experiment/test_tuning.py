@@ -92,6 +92,39 @@ def test_grid_without_tuning_seeds_and_bad_keys(tmp_path):
         _suite(tmp_path, TUNED.replace("mode: max", "mode: best"))
 
 
+def test_only_declared_hyperparameters_may_be_tuned(tmp_path):
+    # CBP declares rho, m and d: its constructor's other arguments (utility, init, ...) are
+    # not a suite's to tune, though CBP takes them
+    bad = TUNED.replace("rho: [0.0, 0.1]", "utility: [adaptable, contribution]")
+    with pytest.raises(
+        SuiteError,
+        match=r"unknown tune key 'utility': CBP may tune lr, "
+        r"optimizer.<setting>, d, m, rho \(its declaration's `tunable`\)",
+    ):
+        _suite(tmp_path, bad)
+    assert _suite(tmp_path, TUNED.replace("rho: [0.0, 0.1]", "m: [10, 100]"))
+    # a user's class declares nothing: every constructor argument may be tuned
+    user = TUNED.replace("ReDo: {}", "U: {name: 'toy:SlowNaive', tune: {pause: [0.0, 0.1]}}")
+    assert _suite(tmp_path, user)
+    with pytest.raises(SuiteError, match=r"unknown tune key 'nope'.*pause"):
+        _suite(tmp_path, user.replace("pause: [0.0", "nope: [0.0"))
+
+
+def test_ownership_of_the_optimizer_comes_from_the_declaration(tmp_path):
+    from avalanche_neumod.experiment import registry
+
+    s = _suite(tmp_path, "methods: {Naive: {}, NeuMoSync: {}, NGMSGD: {}}\n")
+    cells = {c["method_key"]: c for c in expand(s)}
+    assert registry.builds_own_optimizer(cells["NGMSGD"])
+    assert not registry.builds_own_optimizer(cells["NeuMoSync"])
+    # the lr of a method that owns its optimizer is one of its arguments
+    assert tuning.apply(cells["NGMSGD"], {"lr": 0.5})["method"]["args"]["lr"] == 0.5
+    assert tuning.apply(cells["NeuMoSync"], {"lr": 0.5})["optimizer"]["lr"] == 0.5
+    # "own" does not make a method that does not own its optimizer build one
+    with pytest.raises(registry.RegistryError, match="unknown optimizer 'own'"):
+        _suite(tmp_path, "methods: {Naive: {}, NeuMoSync: {optimizer: {name: own}}}\n")
+
+
 def test_tuning_cells_and_apply(tmp_path):
     s = _suite(tmp_path, TUNED)
     cells = tuning.tuning_cells(s)

@@ -13,10 +13,10 @@ from torch import nn
 
 from avalanche_neumod.benchmarks.tensor_data import ExperienceTensors, tensor_benchmark
 from avalanche_neumod.models import MLP, SlimResNet18
-from avalanche_neumod.models.gain import gain_layers
 from avalanche_neumod.models.ngm_mlp import ngm_mlp
 from avalanche_neumod.training.ngm import NGMSGD, baseline_optimizer, ngm_baseline
-from avalanche_neumod.training.plugins.gain_modulation import (
+from avalanche_neumod.training.ngm.gains import gain_layers
+from avalanche_neumod.training.ngm.modulation import (
     GainModulationPlugin,
     softmax_entropy,
 )

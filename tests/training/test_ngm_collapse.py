@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from avalanche_neumod.training.plugins.gain_modulation import GainModulationPlugin, _input_blind
+from avalanche_neumod.training.ngm.modulation import GainModulationPlugin, _input_blind
 
 
 def _run(plugin, logits_fn, n):

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from avalanche_neumod.models import MLP
-from avalanche_neumod.models.gain import attach_gains, gain_buffers, resolve_g_init
 from avalanche_neumod.training.ngm import NGMSGD
-from avalanche_neumod.training.plugins.gain_modulation import GainModulationPlugin
+from avalanche_neumod.training.ngm.gains import attach_gains, gain_buffers, resolve_g_init
+from avalanche_neumod.training.ngm.modulation import GainModulationPlugin
 
 
 def _all(model: nn.Module, value: float) -> bool:

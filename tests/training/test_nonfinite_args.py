@@ -18,7 +18,7 @@ from avalanche_neumod.models.ngm_mlp import ngm_mlp
 from avalanche_neumod.models.units import dormant_mask
 from avalanche_neumod.training import MAML, L2Init, L2InitEWC, NeuMoSync, ReDo, ShrinkPerturb
 from avalanche_neumod.training.ngm import baseline_optimizer, ngm_sgd_optimizer
-from avalanche_neumod.training.plugins.gain_modulation import GainModulationPlugin
+from avalanche_neumod.training.ngm.modulation import GainModulationPlugin
 from avalanche_neumod.training.plugins.l2init import L2InitPlugin
 from avalanche_neumod.training.plugins.redo import ReDoPlugin
 from avalanche_neumod.training.plugins.shrink_perturb import ShrinkPerturbPlugin

@@ -159,6 +159,11 @@ class CBPPlugin(UnitActivityPlugin):
     def after_update(self, strategy, **kwargs) -> None:
         self.update_units(self.recorder.activity, strategy.optimizer)
 
+    # -- what the mechanism did (training.method.ReportsMechanism) ------------------------------
+    def mechanism_activity(self, strategy) -> dict[str, int]:
+        """``cbp_replaced``: units replaced so far, over all layers."""
+        return {"cbp_replaced": int(sum(self.replaced.values()))}
+
     # -- the mechanism --------------------------------------------------------------------------
     @torch.no_grad()
     def update_units(

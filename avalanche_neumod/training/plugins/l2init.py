@@ -11,7 +11,8 @@ cheaper. (With a loss scaler, e.g. mixed precision, scale accordingly.)
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Optional, Union
 
 import torch
 from avalanche.core import SupervisedPlugin
@@ -73,6 +74,29 @@ class L2InitPlugin(SupervisedPlugin):
         diffs = torch._foreach_sub(params, self.theta0)
         sq = torch.stack(torch._foreach_norm(diffs)).pow(2).sum()
         return self.lam * sq
+
+    @torch.no_grad()
+    def distance_from_anchor(self, model: nn.Module) -> float:
+        """``||theta - theta_0||_2`` (float64 sum of each parameter's float32 sum of squares,
+        the arithmetic of the runner's ``distance_from_init``)."""
+        total = 0.0
+        for p, p0 in zip(self._params(model), self.theta0):
+            total += float((p.detach() - p0.to(p.device)).pow(2).sum())
+        return math.sqrt(total)
+
+    # -- what the mechanism did (training.method.ReportsMechanism) ------------------------------
+    def mechanism_activity(self, strategy) -> dict[str, Union[float, int]]:
+        """``l2init_penalty`` (``lam ||theta - theta_0||^2`` now) and
+        ``l2init_penalty_share`` (its share of the last minibatch's loss, NaN when unknown)."""
+        if self._model is None:
+            return {}
+        d = self.distance_from_anchor(strategy.model)
+        pen = float(self.lam) * d * d
+        loss = getattr(strategy, "loss", None)
+        ok = isinstance(loss, torch.Tensor) and loss.numel() == 1
+        lv = float(loss.detach()) if ok else math.nan
+        share = pen / lv if lv and math.isfinite(lv) else math.nan
+        return {"l2init_penalty": pen, "l2init_penalty_share": share}
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self._model is None:

@@ -83,6 +83,11 @@ class ReDoPlugin(UnitActivityPlugin):
         if self.every != "iterations" and self.recorder is not None:
             self.recycle(self.recorder.activity, strategy.optimizer)
 
+    # -- what the mechanism did (training.method.ReportsMechanism) ------------------------------
+    def mechanism_activity(self, strategy) -> dict[str, int]:
+        """``redo_recycled``: units recycled so far, over all layers."""
+        return {"redo_recycled": int(sum(self.recycled.values()))}
+
     # -- the mechanism --------------------------------------------------------------------------
     @torch.no_grad()
     def recycle(

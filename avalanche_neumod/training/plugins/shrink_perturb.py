@@ -61,6 +61,7 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
         self.init = init
         self._model: Optional[nn.Module] = None
         self._experiences = 0
+        self.applications = 0  # shrink-and-perturb steps applied so far
 
     def attach(self, model: nn.Module) -> None:
         """Sort ``model``'s trainable parameters by how their ``theta_fresh`` is drawn."""
@@ -107,6 +108,7 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
     @torch.no_grad()
     def shrink_perturb(self) -> None:
         """Apply ``theta <- (1 - p) theta + sigma theta_fresh`` once to the attached model."""
+        self.applications += 1
         if self.params:
             torch._foreach_mul_(self.params, 1.0 - self.p)
         if self._uniform:
@@ -133,3 +135,8 @@ class ShrinkPerturbPlugin(SupervisedPlugin):
     def after_update(self, strategy, **kwargs) -> None:
         if self.every == "iteration":
             self.shrink_perturb()
+
+    # -- what the mechanism did (training.method.ReportsMechanism) ------------------------------
+    def mechanism_activity(self, strategy) -> dict[str, int]:
+        """``shrink_perturb_steps``: shrink-and-perturb applications so far."""
+        return {"shrink_perturb_steps": self.applications}

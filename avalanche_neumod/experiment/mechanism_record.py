@@ -1,20 +1,22 @@
-"""What each method's mechanism did, recorded in every cell (issue 12, item 3).
+"""What each method's mechanism did, recorded in every cell.
 
 :class:`ActivityRecorder` is a plugin added to every cell. At the end of each training
-experience it records, in ``result["measures"]["activity"]["per_experience"]``:
+experience it records, in ``result["measures"]["activity"]["per_experience"]``, the
+readings every method gets:
 
-- ``cbp_replaced``: units replaced so far by Continual Backprop (``strategy.cbp.replaced``);
-- ``redo_recycled``: units recycled so far by ReDo (``strategy.redo.recycled``);
 - ``distance_from_init``: ``||theta - theta_0||_2`` over the trainable parameters present
-  at the start (every method: the pull of L2Init and Shrink & Perturb shows as a smaller
-  distance than Naive's);
-- ``l2init_penalty`` (``lam ||theta - theta_0||^2``) and ``l2init_penalty_share`` (its share
-  of the last minibatch's loss) for L2Init methods;
-- ``shrink_perturb_steps``: shrink-and-perturb applications so far (S&P methods);
+  at the start (the pull of L2Init and Shrink & Perturb shows as a smaller distance than
+  Naive's);
 - ``dormant`` (fraction of tau-dormant hidden units, tau = 0.1) and ``effective_rank`` of
   the penultimate features, by :func:`avalanche_neumod.evaluation.plasticity.diagnose` on a
   fixed subset of the experience's training data (no gradient, eval mode, no RNG drawn
-  from the global generators, so the cell's training is unchanged).
+  from the global generators, so the cell's training is unchanged);
+
+and merges in what the method reports of its own mechanism: the ``mechanism_activity``
+hook of the strategy and of each of its plugins
+(:class:`~avalanche_neumod.training.method.ReportsMechanism`; e.g. ``cbp_replaced``,
+``redo_recycled``, ``l2init_penalty``, ``shrink_perturb_steps``). The recorder knows no
+method.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from typing import Optional
 
 import torch
 from avalanche.core import SupervisedPlugin
+
+from ..benchmarks.tensor_data import experience_tensors
+from ..evaluation.plasticity import diagnose
+from ..evaluation.subset_eval import fixed_subset
+from ..training.method import mechanism_hooks
 
 
 class ActivityRecorder(SupervisedPlugin):
@@ -46,7 +53,6 @@ class ActivityRecorder(SupervisedPlugin):
         self.seed = int(seed)
         self.per_experience: list[dict] = []
         self._theta0: Optional[dict[str, torch.Tensor]] = None
-        self._sp_steps = 0
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self._theta0 is None:
@@ -55,11 +61,6 @@ class ActivityRecorder(SupervisedPlugin):
                 for n, p in strategy.model.named_parameters()
                 if p.requires_grad
             }
-
-    def after_update(self, strategy, **kwargs) -> None:
-        sp = getattr(strategy, "shrink_perturb", None)
-        if sp is not None and getattr(sp, "every", None) == "iteration":
-            self._sp_steps += 1
 
     @torch.no_grad()
     def distance_from_init(self, model) -> float:
@@ -72,35 +73,13 @@ class ActivityRecorder(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         rec: dict = {"experience": len(self.per_experience)}
-        cbp = getattr(strategy, "cbp", None)
-        if cbp is not None and hasattr(cbp, "replaced"):
-            rec["cbp_replaced"] = int(sum(cbp.replaced.values()))
-        redo = getattr(strategy, "redo", None)
-        if redo is not None and hasattr(redo, "recycled"):
-            rec["redo_recycled"] = int(sum(redo.recycled.values()))
-        d = self.distance_from_init(strategy.model)
-        rec["distance_from_init"] = d
-        l2 = getattr(strategy, "l2init", None)
-        if l2 is not None:
-            pen = float(l2.lam) * d * d
-            rec["l2init_penalty"] = pen
-            loss = getattr(strategy, "loss", None)
-            ok = isinstance(loss, torch.Tensor) and loss.numel() == 1
-            lv = float(loss.detach()) if ok else math.nan
-            rec["l2init_penalty_share"] = pen / lv if lv and math.isfinite(lv) else math.nan
-        sp = getattr(strategy, "shrink_perturb", None)
-        if sp is not None:
-            rec["shrink_perturb_steps"] = (
-                self._sp_steps if sp.every == "iteration" else len(self.per_experience)
-            )
+        for hook in mechanism_hooks(strategy, "mechanism_activity"):
+            rec.update(hook(strategy))
+        rec["distance_from_init"] = self.distance_from_init(strategy.model)
         rec.update(self._diagnose(strategy))
         self.per_experience.append(rec)
 
     def _diagnose(self, strategy) -> dict:
-        from ..benchmarks.tensor_data import experience_tensors
-        from ..evaluation.plasticity import diagnose
-        from ..evaluation.subset_eval import fixed_subset
-
         try:
             data = experience_tensors(strategy.experience)
             b = fixed_subset(data, self.samples, self.seed * 1_000_003 + len(self.per_experience))

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from avalanche_neumod.models import MLP, SlimResNet18, read_units
-from avalanche_neumod.models.gain import (
+from avalanche_neumod.models.ngm_mlp import ngm_mlp, standardise_mnist
+from avalanche_neumod.training.ngm.gains import (
     GainConv2d,
     GainLinear,
     attach_gains,
@@ -18,7 +19,6 @@ from avalanche_neumod.models.gain import (
     gain_layers,
     remove_gains,
 )
-from avalanche_neumod.models.ngm_mlp import ngm_mlp, standardise_mnist
 
 
 def _randomise(gains: dict[str, torch.Tensor]) -> None:

@@ -25,7 +25,8 @@ g0 + eta ln C / (1 - gamma)), and *input-blind* when every logit is the same for
 every example of the batch (a network whose units all died predicts a constant).
 After ``collapse_patience`` consecutive saturated (or input-blind) iterations the
 plugin warns once (``RuntimeWarning``) and sets ``collapsed`` (with
-``collapse_info``); the suite runner records such a cell as ``collapsed``. Healthy
+``collapse_info``); :meth:`~GainModulationPlugin.mechanism_failure` hands it to the suite
+runner, which records such a cell as ``collapsed``. Healthy
 NGM runs of the authors' MLP stay saturated for at most 3 consecutive iterations
 (their first ones).
 """
@@ -41,7 +42,7 @@ from avalanche.core import SupervisedPlugin
 from torch import nn
 
 from ..._checks import checked, integer, real
-from ...models.gain import GainInit, attach_gains, resolve_g_init, resolve_layers
+from .gains import GainInit, attach_gains, resolve_g_init, resolve_layers
 
 
 def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -235,6 +236,26 @@ class GainModulationPlugin(SupervisedPlugin):
             RuntimeWarning,
             stacklevel=2,
         )
+
+    # ---- what the mechanism did (training.method.ReportsMechanism) ----
+    def mechanism_history(self) -> dict[str, dict]:
+        """``{"gains": ...}``: the mean gain of every layer per training iteration, the
+        entropy, the experience boundaries and the settings (from :meth:`history`)."""
+        h = self.history()
+        n = max((len(v) for v in h["gain"].values()), default=0)
+        return {
+            "gains": {
+                "iteration": list(range(1, n + 1)),
+                "layers": h["gain"],
+                "entropy": h["entropy"],
+                "boundaries": h["experience_starts"],
+                "settings": {k: h[k] for k in ("gamma", "eta", "g0")},
+            }
+        }
+
+    def mechanism_failure(self) -> Optional[dict]:
+        """The collapse record (``collapse_info``, with its ``reason``) once collapsed."""
+        return self.collapse_info if self.collapsed else None
 
     def history(self) -> dict:
         """The recorded history as plain lists (JSON-ready)."""

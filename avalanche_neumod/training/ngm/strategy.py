@@ -19,10 +19,11 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .._checks import check_real, checked, forwards_to, real
-from ..models.gain import GainInit, attach_gains, resolve_layers
-from .plugins.gain_modulation import GainModulationPlugin
-from .template import FastTemplate
+from ..._checks import check_real, checked, forwards_to, real
+from ..method import OWNS_OPTIMIZER, Method
+from ..template import FastTemplate
+from .gains import GainInit, attach_gains, resolve_layers
+from .modulation import GainModulationPlugin
 
 #: The baselines of NGM-SGD's study (its suite preset: ``stability_gap --preset ngm``).
 BASELINE_OPTIMIZERS = ("sgd", "msgd", "adam")
@@ -134,6 +135,17 @@ class NGMSGD(FastTemplate):
             plugins=[*(plugins or []), self.gain_plugin],
             **base_kwargs,
         )
+
+
+NGMSGD_METHOD = Method(
+    "NGMSGD",
+    NGMSGD,
+    GainModulationPlugin,
+    optimizer=OWNS_OPTIMIZER,  # the authors' SGD (momentum on ungained layers), built by NGMSGD
+    tunable=("eta", "gamma", "g0", "backbone_momentum"),
+    args={"eta": 0.3, "lr": 0.01},
+    doc="NGM-SGD gain modulation",
+)
 
 
 def ngm_baseline(

@@ -1,4 +1,4 @@
-"""NGM gain layers: a per-unit gain on a layer's pre-activation (docs/ngm.md, Gain layers).
+"""NGM-SGD's gain layers: a per-unit gain on a layer's pre-activation (docs/ngm.md, Gain layers).
 
 A gained layer computes ``z = (x @ W.T) * g + b`` (per output feature of a
 ``Linear``, per output channel of a ``Conv2d``): the effective weights are
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .units import read_units, require_readable
+from ...models.units import read_units, require_readable
 
 LayerSpec = Union[str, Sequence[str]]
 GainInit = Union[str, float]
