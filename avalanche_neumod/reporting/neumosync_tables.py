@@ -114,13 +114,13 @@ NOT_RECORDED = "not recorded"
 NO_CAP = "–"  # the alpha is off (an ablation) or has no fixed cap
 
 
-def _alpha_history(c: CellResult) -> dict:
+def _alphas(c: CellResult) -> dict:
     h = c.measures.other.get("history", {}).get("alphas") or {}
     return h if h.get("iterations") else {}
 
 
-def has_alpha_history(c: CellResult) -> bool:
-    return bool(_alpha_history(c))
+def has_alphas(c: CellResult) -> bool:
+    return bool(_alphas(c))
 
 
 def cell_scales(c: CellResult) -> dict:
@@ -153,7 +153,7 @@ def saturation(kind: str, layer: Optional[str] = None, side: str = "both"):
     from ..evaluation.neumosync_diagnostics import alpha_saturation
 
     def get(c: CellResult) -> float:
-        sat = alpha_saturation(_alpha_history(c), cell_scales(c))
+        sat = alpha_saturation(_alphas(c), cell_scales(c))
         vals = []
         for lay, kinds in sat.items():
             v = kinds.get(kind)
@@ -171,7 +171,7 @@ def spread(kind: Optional[str] = None, layer: Optional[str] = None):
     from ..evaluation.neumosync_diagnostics import history_spread
 
     def get(c: CellResult) -> float:
-        sp = history_spread(_alpha_history(c))
+        sp = history_spread(_alphas(c))
         return _mean(
             [
                 v
@@ -189,7 +189,7 @@ def used(kind: str, layer: str):
     from ..evaluation.neumosync_diagnostics import range_used
 
     def get(c: CellResult) -> float:
-        v = range_used(_alpha_history(c), cell_scales(c)).get(layer, {}).get(kind)
+        v = range_used(_alphas(c), cell_scales(c)).get(layer, {}).get(kind)
         return math.nan if v is None else v
 
     return get
@@ -203,7 +203,7 @@ def switch_response(kind: str, layer: Optional[str] = None):
 
     def get(c: CellResult) -> float:
         vals = []
-        for t in task_switch_response(_alpha_history(c))[1:]:
+        for t in task_switch_response(_alphas(c))[1:]:
             for lay, kinds in t["layers"].items():
                 v = kinds[kind]
                 if (layer is None or lay == layer) and None not in (v["early"], v["late"]):
@@ -246,7 +246,7 @@ def saturation_table(view: View) -> Optional[str]:
     for s in view.streams:
         for m in view.methods_of(s):
             g = view.group(s, m)
-            ok = [c for c in g.ok if has_alpha_history(c)]
+            ok = [c for c in g.ok if has_alphas(c)]
             if not ok:
                 continue
             row = [view.stream_label(s), m]
@@ -281,10 +281,10 @@ def saturation_detail_table(view: View) -> Optional[str]:
     for s in view.streams:
         for m in view.methods_of(s):
             g = view.group(s, m)
-            ok = [c for c in g.ok if has_alpha_history(c)]
+            ok = [c for c in g.ok if has_alphas(c)]
             if not ok:
                 continue
-            layers = list(_alpha_history(ok[0]).get("layers") or [])
+            layers = list(_alphas(ok[0]).get("layers") or [])
             for lay in layers:
                 row = [view.stream_label(s), m, lay]
                 for k in KINDS:
@@ -305,7 +305,7 @@ def saturation_detail_table(view: View) -> Optional[str]:
 
 
 SATURATION_INTRO = (
-    "Read from each cell's stored alpha history (`NeuMoSync.alpha_history`: per layer, "
+    "Read from each cell's stored alpha history (the `alphas` of its histories: per layer, "
     "the mean and std of each alpha over the layer's neurons, every 50 iterations; "
     "docs/neumosync.md, Diagnosis) and its `LogitScale` diagnostics; mean ± 95% "
     "t-interval over seeds. *At a cap*: the fraction of recorded iterations at which a "
