@@ -8,7 +8,7 @@ measured into JSON (curves, arrays and the scalars of docs/metrics.md):
 - ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (a ``TransferRecord``);
 - ``plasticity``: plasticity diagnostics per experience;
 - ``neumosync_diagnostics``: spread, task change and input sensitivity of
-  NeuMoSync's alphas per layer (docs/neumosync.md).
+  NeuMoSync's alphas per layer, and its logit scale (docs/neumosync.md).
 
 :func:`histories` collects, for every cell, what the method itself records over
 time, and :func:`failure` whether its mechanism broke the run, both through the method's
@@ -177,7 +177,15 @@ class NeuMoSyncDiagnostics(Plasticity):
     other methods)."""
 
     name = "neumosync_diagnostics"
-    PREFIXES = ("AlphaStd", "AlphaDev", "AlphaTaskChange", "AlphaInputWithin", "AlphaInputBetween")
+    PREFIXES = (
+        "AlphaStd",
+        "AlphaDev",
+        "AlphaTaskChange",
+        "AlphaInputWithin",
+        "AlphaInputBetween",
+        "LogitScale",  # the InferenceNetwork's and the MainNetwork's (issue 25)
+        "AlphaScale",  # the caps' distance from neutral, per alpha kind
+    )
 
     @staticmethod
     def receiver() -> Any:

@@ -336,6 +336,13 @@ def _evidence_sections(view: View, fig_dir: Path, out: Path) -> list[str]:
     t = neumosync_tables.alpha_diagnostics_table(view)
     if t:
         md += ["## NeuMoSync alpha diagnostics", "", neumosync_tables.INTRO, "", t, ""]
+    t = neumosync_tables.saturation_table(view)
+    if t:
+        md += ["## NeuMoSync alphas: saturation, spread and logit scale", ""]
+        md += [neumosync_tables.SATURATION_INTRO, "", t, ""]
+        detail = neumosync_tables.saturation_detail_table(view)
+        md += ["<details><summary>Per layer and alpha</summary>", ""]
+        md += [neumosync_tables.SATURATION_DETAIL_INTRO, "", detail, "", "</details>", ""]
     t = tables.slope_table(view)
     if t:
         md += [

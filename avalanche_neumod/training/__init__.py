@@ -1,5 +1,11 @@
 """Strategies, plugins and the fast training path."""
 
+from .controls import (
+    NAIVE_SCALED_LR_METHOD,
+    NAIVE_TEMPERATURE_METHOD,
+    NaiveScaledLR,
+    NaiveTemperature,
+)
 from .fast_data import FastDataPlugin, TensorBatchLoader
 from .maml import MAML, MAML_METHOD
 from .method import OWNS_OPTIMIZER, Method, ReportsMechanism, mechanism_hooks
@@ -42,6 +48,8 @@ METHODS: tuple[Method, ...] = (
     L2INITEWC_METHOD,
     SHRINK_PERTURB_METHOD,
     MAML_METHOD,
+    NAIVE_TEMPERATURE_METHOD,
+    NAIVE_SCALED_LR_METHOD,
 )
 
 __all__ = [
@@ -58,6 +66,8 @@ __all__ = [
     "MAML",
     "METHODS",
     "Method",
+    "NaiveScaledLR",
+    "NaiveTemperature",
     "NGMSGD",
     "NeuMoSync",
     "OWNS_OPTIMIZER",

@@ -34,6 +34,8 @@ RECORDED_TARGETS = {
     "L2InitEWC": "avalanche_neumod.training.strategies:L2InitEWC",
     "ShrinkPerturb": "avalanche_neumod.training.strategies:ShrinkPerturb",
     "MAML": "avalanche_neumod.training.maml:MAML",
+    "NaiveTemperature": "avalanche_neumod.training.controls:NaiveTemperature",
+    "NaiveScaledLR": "avalanche_neumod.training.controls:NaiveScaledLR",
 }
 
 

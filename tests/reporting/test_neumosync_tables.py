@@ -77,3 +77,108 @@ def test_claims_split_ablations_from_design_variants():
     assert "vs no consolidation" in abl and "bounded" not in abl
     assert "bounded's average final accuracy vs NeuMoSync" in var
     assert "no consolidation" not in var
+
+
+# ------------------------------------------- saturation, spread, logit scale (issue 25)
+
+
+def _alpha_history(sm_late: float) -> dict:
+    """One hidden layer "1" and the output layer "2", two tasks of 100 iterations, a record
+    every 10: alpha_SM 0.5 (the lower cap) in the first 10 % of task 2, else ``sm_late``
+    on the hidden layer and 1.25 on the output; WC 0.5 (the upper cap) everywhere on the
+    hidden layer, 0.2 with std 0.1 on the output; gain 1.25 with std 0.05 on the hidden
+    layer; shift off on both, gain off on the output."""
+    recs = []
+    for it in range(0, 200, 10):
+        sm = 0.5 if 100 <= it < 110 else sm_late
+        recs.append(
+            {
+                "iteration": it,
+                "experience": it // 100,
+                "layers": {
+                    "1": {
+                        "sm": [sm, 0.0],
+                        "wc": [0.5, 0.0],
+                        "gain": [1.25, 0.05],
+                        "shift": [0.0, 0.0],
+                    },
+                    "2": {
+                        "sm": [1.25, 0.0],
+                        "wc": [0.2, 0.1],
+                        "gain": [1.0, 0.0],
+                        "shift": [0.0, 0.0],
+                    },
+                },
+            }
+        )
+    return {
+        "layers": ["1", "2"],
+        "iterations": recs,
+        "experiences": [{"experience": 0, "iterations": 100}, {"experience": 1, "iterations": 200}],
+    }
+
+
+def _logits(ratio_first: float, ratio_last: float) -> dict:
+    pre = "LogitScale/train_phase/train_stream"
+    return {
+        f"{pre}/inference/abs": {"x": [100, 200], "value": [2.0 * ratio_first, 3.0 * ratio_last]},
+        f"{pre}/main/abs": {"x": [100, 200], "value": [2.0, 3.0]},
+    }
+
+
+def test_saturation_table_reads_the_stored_histories():
+    cells = [
+        _cell(
+            "NeuMoSync",
+            s,
+            0.5,
+            {},
+            diag=_logits(10.0 + s, 20.0),
+        )
+        for s in range(2)
+    ]
+    for c in cells:
+        c["measures"]["history"] = {"alphas": _alpha_history(1.5)}
+    old = _cell("unbounded", 0, 0.5, {"alpha_scale": 1.0})  # stored before LogitScale
+    old["measures"]["history"] = {"alphas": _alpha_history(1.5)}
+    cells += [old, _cell("Naive", 0, 0.4, {}, name="Naive")]
+    view = View(cells)
+    g = view.group("s", "NeuMoSync")
+    c = g.ok[0]
+    # hidden SM: 19 of 20 records at the upper cap (1.5), 1 at the lower (0.5); output SM
+    # 1.25: none; mean over the two layers
+    assert nt.saturation("sm")(c) == pytest.approx((20 / 20 + 0) / 2)
+    assert nt.saturation("sm", "1", "lower")(c) == pytest.approx(1 / 20)
+    assert nt.saturation("wc", "1")(c) == 1.0 and nt.saturation("wc", "2")(c) == 0.0
+    assert math.isnan(nt.saturation("shift")(c))  # off everywhere
+    # spread: hidden gain 0.05 / 0.25, output WC 0.1 / 0.2, the rest 0: mean over the on ones
+    assert nt.spread("gain")(c) == pytest.approx(0.2)
+    assert nt.spread()(c) == pytest.approx((0 + 0 + 0.2 + 0 + 0.5) / 5)
+    # task 2: hidden SM first 10 % 0.5, last 1.5; output 1.25 both: mean -0.5
+    assert nt.switch_response("sm")(c) == pytest.approx(-0.5)
+    assert nt.switch_response("sm", "1")(c) == pytest.approx(-1.0)
+    assert nt.logit_ratio(index=0)(c) == pytest.approx(10.0)
+    assert nt.logit_ratio()(c) == pytest.approx(20.0)
+    # a = 1 (the cell's alpha_scale): 1.5 is half-way, nothing at a cap
+    assert nt.saturation("sm")(view.group("s", "unbounded").ok[0]) == 0.0
+    table = nt.saturation_table(view)
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert set(rows) == {"NeuMoSync", "unbounded"}  # Naive has no alpha history
+    assert "| 50 ± 0 % | 50 ± 0 % |" in rows["NeuMoSync"] and "| – |" in rows["NeuMoSync"]
+    assert "10.5 ± 6.4 / 20.0 ± 0.0" in rows["NeuMoSync"]
+    assert rows["unbounded"].endswith("| not recorded |")
+    detail = nt.saturation_detail_table(view)
+    assert "| s | NeuMoSync | 1 | 95 / 5 %, 1.00, -1.00 | 100 / 0 %, 1.00, +0.00 |" in detail
+
+
+def test_recorded_caps_win_over_the_configuration():
+    c = _cell("NeuMoSync", 0, 0.5, {"alpha_scale": 1.0}, diag=_logits(1.0, 1.0))
+    pre = "AlphaScale/train_phase/train_stream"
+    for layer in ("1", "2"):
+        for k, a in zip(("sm", "wc", "gain", "shift"), (0.5, 0.5, 0.0, 0.0)):
+            c["measures"]["neumosync_diagnostics"][f"{pre}/{layer}/{k}"] = {"x": [1], "value": [a]}
+    c["measures"]["history"] = {"alphas": _alpha_history(1.5)}
+    cell = View([c]).group("s", "NeuMoSync").ok[0]
+    assert nt.cell_scales(cell)["1"] == {"sm": 0.5, "wc": 0.5, "gain": 0.0, "shift": 0.0}
+    assert nt.saturation("sm", "1")(cell) == 1.0  # at a = 0.5, not the configured 1.0
+    assert math.isnan(nt.saturation("gain")(cell))  # a = 0: no fixed cap
