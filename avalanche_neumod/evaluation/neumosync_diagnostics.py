@@ -21,9 +21,9 @@ private generator from the experience's data, in eval mode without gradients:
 ``AlphaStd/train_phase/train_stream/<layer>/<kind>``, ``AlphaDev/...``,
 ``AlphaInputWithin/...``, and from the second experience on ``AlphaTaskChange/...``
 and ``AlphaInputBetween/...`` (Avalanche's ``Name/<phase>_phase/<stream>_stream/...``
-scheme: measured in the training phase on training data; before issue 16 the kind
-came second, ``AlphaStd/<kind>/train_phase/...``). On the same first batch it also
-emits the logit scale of the InferenceNetwork against the MainNetwork (issue 25):
+scheme: measured in the training phase on training data; older records put the kind
+second, ``AlphaStd/<kind>/train_phase/...``). On the same first batch it also
+emits the logit scale of the InferenceNetwork against the MainNetwork:
 ``LogitScale/train_phase/train_stream/<inference|main>/<abs|std>``, the mean ``|logit|``
 and the std of all logits of the batch; and ``AlphaScale/train_phase/train_stream/<layer>/<kind>``,
 the caps' distance from neutral (:func:`alpha_bounds`, which :func:`alpha_saturation` of
@@ -31,7 +31,7 @@ a stored history needs).
 
 Over a stored alpha history (``NeuMoSync.alpha_history``: per recorded iteration, per
 layer and kind, the ``[mean, std]`` over the layer's neurons; docs/neumosync.md,
-"Recorded alphas"), issue 25's readings:
+"Recorded alphas"), the saturation readings:
 
 - :func:`alpha_saturation`: the fraction of recorded iterations at which a layer's mean
   alpha lies within ``tol`` (1 %) of a cap, ``|mean - neutral| >= (1 - tol) a`` with

@@ -183,7 +183,7 @@ class NeuMoSyncDiagnostics(Plasticity):
         "AlphaTaskChange",
         "AlphaInputWithin",
         "AlphaInputBetween",
-        "LogitScale",  # the InferenceNetwork's and the MainNetwork's (issue 25)
+        "LogitScale",  # the InferenceNetwork's and the MainNetwork's (the temperature hypothesis)
         "AlphaScale",  # the caps' distance from neutral, per alpha kind
     )
 

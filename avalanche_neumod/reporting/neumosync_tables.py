@@ -1,4 +1,4 @@
-"""NeuMoSync's alpha diagnostics as a report table (issue 13).
+"""NeuMoSync's alpha diagnostics as a report table.
 
 Reads the values :class:`~avalanche_neumod.evaluation.neumosync_diagnostics.NeuMoSyncDiagnostics`
 stored with each cell (``measures.other["neumosync_diagnostics"]``: one curve per
@@ -106,7 +106,7 @@ INTRO = (
 )
 
 
-# ------------------------------------------------- saturation, spread and scale (issue 25)
+# ------------------------------------------------------------- saturation, spread and scale
 
 KINDS = ("sm", "wc", "gain", "shift")
 KIND_LABELS = {"sm": "α_SM", "wc": "α_WC", "gain": "α_gain", "shift": "α_shift"}

@@ -1,4 +1,4 @@
-"""Control rows for NeuMoSync's diagnosis (issue 25, docs/neumosync.md "Diagnosis").
+"""Control rows for NeuMoSync's diagnosis (docs/neumosync.md "Diagnosis").
 
 At its caps NeuMoSync's InferenceNetwork is ``alpha_gain (alpha_SM theta + alpha_WC phi)``
 per hidden layer, so two global effects could explain what it does without any
@@ -126,11 +126,11 @@ class NaiveScaledLR(FastTemplate):
 NAIVE_TEMPERATURE_METHOD = Method(
     "NaiveTemperature",
     NaiveTemperature,
-    doc="Naive with a learned output temperature (NeuMoSync's control, issue 25)",
+    doc="Naive with a learned output temperature (a control for NeuMoSync's diagnosis)",
 )
 NAIVE_SCALED_LR_METHOD = Method(
     "NaiveScaledLR",
     NaiveScaledLR,
     tunable=("lr_factor",),
-    doc="Naive with its lr times NeuMoSync's step factor at the caps (issue 25)",
+    doc="Naive with its lr times NeuMoSync's step factor at the caps (a control)",
 )

@@ -79,7 +79,7 @@ def test_claims_split_ablations_from_design_variants():
     assert "no consolidation" not in var
 
 
-# ------------------------------------------- saturation, spread, logit scale (issue 25)
+# ------------------------------------------------------- saturation, spread, logit scale
 
 
 def _alpha_history(sm_late: float) -> dict:
