@@ -1,6 +1,6 @@
 """Fixed-seed NeuMoSync runs whose losses, alphas and outputs are stored in
 ``tests/data/neumosync_reference.pt`` (computed at commit 3a32fc3, before the
-cost work of issue 13 item 5) so that a faster implementation can be checked to
+first speed work on NeuMoSync) so that a faster implementation can be checked to
 compute the same thing (``tests/test_neumosync_equivalence.py``).
 
 Regenerate (only when the math is meant to change)::

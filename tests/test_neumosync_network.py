@@ -395,7 +395,7 @@ def test_feature_redo_scores_are_models_units_redo_scores():
     )
 
 
-# ---------------------------------------------------------------- variants (issue 13)
+# -------------------------------------------------------------------------- variants
 def test_per_alpha_scales_bound_each_alpha():
     torch.manual_seed(0)
     net = NeuMoSyncNetwork(_small_mlp(), alpha_scale=(1.0, 0.5, 0.8, 0.1))

@@ -246,7 +246,7 @@ def test_alpha_history_per_experience_is_the_mean_over_its_iterations(mnist, con
             assert std == pytest.approx(part[:, j].std(unbiased=False).item(), abs=1e-6)
 
 
-# ---------------------------------------------------------------- variants (issue 13)
+# -------------------------------------------------------------------------- variants
 def test_neurosync_lr_gives_the_modulator_its_own_group(mnist):
     torch.manual_seed(0)
     bm = _permuted(mnist, n_exp=1, n_train=64, n_test=16)

@@ -165,8 +165,7 @@ def test_avalanche_out_of_range_is_refused(version, monkeypatch):
 def test_import_fails_on_another_avalanche():
     """The check runs when the package is imported, before anything else of it."""
     code = (
-        "import importlib.metadata as m; m.version = lambda name: '0.7.1'\n"
-        "import avalanche_neumod"
+        "import importlib.metadata as m; m.version = lambda name: '0.7.1'\nimport avalanche_neumod"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60

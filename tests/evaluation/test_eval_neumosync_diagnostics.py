@@ -188,7 +188,7 @@ def test_suite_measure_builds_the_metric_and_collects_its_values():
     assert any(k.startswith("AlphaInputBetween/") for k in out)
 
 
-# ----------------------------------------------------------------- alpha histories (issue 25)
+# ----------------------------------------------------------------- alpha histories
 
 
 def _history(experiences: bool = True) -> dict:

@@ -1,5 +1,5 @@
 """NeuMoSync's diagnosis controls: Naive with a learned output temperature, and Naive with
-its learning rate times NeuMoSync's step factor at the caps (issue 25)."""
+its learning rate times NeuMoSync's step factor at the caps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NGM collapse detection (issue 14): entropy pinned at ln C (gains at their bound) or
+"""NGM collapse detection: entropy pinned at ln C (gains at their bound) or
 input-independent logits for ``collapse_patience`` iterations -> a warning and a flag."""
 
 from __future__ import annotations

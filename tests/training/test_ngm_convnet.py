@@ -1,4 +1,4 @@
-"""NGM-SGD on the library's ConvNet (issue 14): gains on every layer collapse on Split-MNIST
+"""NGM-SGD on the library's ConvNet: gains on every layer collapse on Split-MNIST
 (now detected and flagged); gains on the head only learn well above chance.
 
 Small settings (joint Split-MNIST, 2000 train / 500 test images, 5 x 30 iterations of batch

@@ -1,4 +1,4 @@
-"""Initial NGM gains (issue 14): 1 by default (the authors' MLP), ``g0`` on request
+"""Initial NGM gains: 1 by default (the authors' MLP), ``g0`` on request
 (the authors' ResNet head), or a given value; invalid values raise."""
 
 from __future__ import annotations
