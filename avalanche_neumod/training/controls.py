@@ -21,7 +21,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
-from .._checks import checked, real
+from ..argument_rules import checked, real
 from ..models.neumosync import DEFAULT_ALPHA_SCALE
 from .method import Method
 from .template import FastTemplate
