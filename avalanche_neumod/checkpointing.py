@@ -28,9 +28,8 @@ import sys
 import tempfile
 from typing import Any, Iterator, Optional, TypeVar
 
+import avalanche.checkpointing as avalanche_checkpointing
 import torch.optim
-from avalanche.checkpointing import maybe_load_checkpoint as _load
-from avalanche.checkpointing import save_checkpoint as _save
 
 T = TypeVar("T")
 
@@ -61,7 +60,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         with _optimizer_modules_visible():
-            _save(strategy, tmp, exclude=exclude)
+            avalanche_checkpointing.save_checkpoint(strategy, tmp, exclude=exclude)
         os.replace(tmp, fname)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -75,4 +74,6 @@ def maybe_load_checkpoint(
     """Avalanche's ``maybe_load_checkpoint``: the strategy from ``fname`` and the index of the
     next training experience, or ``(strategy, 0)`` when there is no file."""
     with _optimizer_modules_visible():
-        return _load(strategy, os.fspath(fname), map_location, unique_objects)
+        return avalanche_checkpointing.maybe_load_checkpoint(
+            strategy, os.fspath(fname), map_location, unique_objects
+        )

@@ -13,6 +13,14 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+from ..evaluation.neumosync_diagnostics import (
+    alpha_saturation,
+    alpha_scales,
+    history_spread,
+    range_used,
+    task_switch_response,
+)
+from ..models.neumosync import DEFAULT_ALPHA_SCALE
 from ..records import CellResult
 from .run_view import View
 from .tables import md_table
@@ -128,9 +136,6 @@ def cell_scales(c: CellResult) -> dict:
     (``AlphaScale``), else per kind from the cell's ``alpha_scale`` argument or the
     network's default (the cells stored before the caps were recorded all ran the
     default map ``neutral + a tanh(r)``, docs/neumosync.md)."""
-    from ..evaluation.neumosync_diagnostics import alpha_scales
-    from ..models.neumosync import DEFAULT_ALPHA_SCALE
-
     rec: dict = {}
     for key, v in _curves(c).items():
         parts = key.split("/")
@@ -150,7 +155,6 @@ def _mean(vals: list) -> float:
 def saturation(kind: str, layer: Optional[str] = None, side: str = "both"):
     """Getter: the fraction of recorded iterations within 1 % of a cap (``side``: "upper",
     "lower" or "both"), mean over the layers where the alpha is on (or one ``layer``)."""
-    from ..evaluation.neumosync_diagnostics import alpha_saturation
 
     def get(c: CellResult) -> float:
         sat = alpha_saturation(_alphas(c), cell_scales(c))
@@ -168,7 +172,6 @@ def saturation(kind: str, layer: Optional[str] = None, side: str = "both"):
 def spread(kind: Optional[str] = None, layer: Optional[str] = None):
     """Getter: std across neurons over the deviation from neutral (``history_spread``),
     mean over the layers and kinds where the alpha is on (or one ``kind`` / ``layer``)."""
-    from ..evaluation.neumosync_diagnostics import history_spread
 
     def get(c: CellResult) -> float:
         sp = history_spread(_alphas(c))
@@ -186,7 +189,6 @@ def spread(kind: Optional[str] = None, layer: Optional[str] = None):
 
 def used(kind: str, layer: str):
     """Getter: the mean ``|alpha - neutral| / a`` of one layer's alpha (``range_used``)."""
-    from ..evaluation.neumosync_diagnostics import range_used
 
     def get(c: CellResult) -> float:
         v = range_used(_alphas(c), cell_scales(c)).get(layer, {}).get(kind)
@@ -199,7 +201,6 @@ def switch_response(kind: str, layer: Optional[str] = None):
     """Getter: mean over the tasks after the first (and the layers where the alpha is on,
     or one ``layer``) of the mean alpha in the task's first 10 % of iterations minus that in
     its last 10 % (negative: the alpha drops at the switch and recovers)."""
-    from ..evaluation.neumosync_diagnostics import task_switch_response
 
     def get(c: CellResult) -> float:
         vals = []

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..argument_rules import checked, real
+from ..evaluation.neumosync_diagnostics import alpha_scales
 from ..models.neumosync import DEFAULT_ALPHA_SCALE
 from .method import Method
 from .template import FastTemplate
@@ -50,8 +51,6 @@ def cap_step_factor(alpha_scale: Union[float, Sequence[float]] = DEFAULT_ALPHA_S
     theta only through the EMA (``1 - lambda`` per step) and is left out; the output
     layer (no gain) has ``s^2`` (2.25), and it holds about 1 % of the MLP's weights.
     """
-    from ..evaluation.neumosync_diagnostics import alpha_scales
-
     a = alpha_scales(alpha_scale)
     return ((1.0 + a["sm"]) * (1.0 + a["gain"])) ** 2
 
