@@ -132,3 +132,69 @@ def test_fold_modulation_is_the_modulated_layer(consolidation):
     torch.testing.assert_close(got, ref)
     for a, b in zip(got_g, ref_g):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 5, 9), (4, 3, 5, 2), (3, 1, 7, 1)])
+def test_neuron_statistics_are_the_statistics_of_the_rows(shape):
+    """(1) in place: ``neuron_statistics`` of ``(B, w, n, P)`` activity equals
+    ``activity_statistics`` of its ``(samples, n)`` rows (float32, rtol 1e-5, atol 1e-6:
+    only the summation order differs), including a dead neuron (ReDo score 0)."""
+    from avalanche_neumod.models.neumosync.mechanism import activity_statistics
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.relu(torch.randn(shape, generator=g))
+    a[:, :, 0] = 0.0  # a dead neuron
+    rows = a.transpose(2, 3).reshape(-1, shape[2])
+    got = fast.neuron_statistics(a)
+    assert got.shape == (shape[2], 5)
+    torch.testing.assert_close(got, activity_statistics(rows), rtol=1e-5, atol=1e-6)
+    # the std is the population std, not the sample std
+    torch.testing.assert_close(got[:, 2], rows.std(0, unbiased=False), rtol=1e-5, atol=1e-6)
+
+
+def test_conv_capture_keeps_the_activity_unshaped_and_its_statistics_match():
+    """The conv layers' captured activity (kept 4-d for ``neuron_statistics``) gives the
+    statistics of the transposed rows the capture used to store (rtol 1e-5, atol 1e-6)."""
+    from avalanche_neumod.models import ConvNet
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+    from avalanche_neumod.models.neumosync.mechanism import activity_statistics
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(ConvNet(in_channels=3, num_classes=10, input_size=16)).train()
+    net(torch.randn(4, 3, 16, 16))
+    captured = list(net._captured)
+    assert any(c.dim() == 4 for c in captured) and all(c is not None for c in captured)
+    expected = torch.cat(
+        [
+            activity_statistics(c.transpose(2, 3).reshape(-1, c.shape[2]) if c.dim() == 4 else c)
+            for c in captured
+        ]
+    )
+    torch.testing.assert_close(
+        net.features.batch_statistics(captured), expected, rtol=1e-5, atol=1e-6
+    )
+    assert net.update_statistics()
+    torch.testing.assert_close(net.features.activity, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_statistics_are_the_norms_of_theta_phi_and_their_difference():
+    """(1)'s w_i: ``||theta_i||``, ``||phi_i||``, ``||theta_i - phi_i||`` over each neuron's
+    weights and bias, exactly as the plain per-row formula computes them."""
+    from avalanche_neumod.models import MLP
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(MLP(input_size=12, hidden_sizes=(5, 4), num_classes=3))
+    with torch.no_grad():
+        for layer in net.layers:
+            pw, pb = net.phi(layer.index)
+            pw.add_(torch.randn_like(pw))
+            pb.add_(torch.randn_like(pb))
+    rows = []
+    for layer in net.layers:
+        w, b = layer.module.weight.detach(), layer.module.bias.detach()
+        pw, pb = net.phi(layer.index)
+        t, p = torch.cat((w, b[:, None]), 1), torch.cat((pw, pb[:, None]), 1)
+        rows.append(torch.stack((t.norm(dim=1), p.norm(dim=1), (t - p).norm(dim=1)), 1))
+    torch.testing.assert_close(net.weight_statistics(), torch.cat(rows))
+    assert (net.weight_statistics()[:, 2] > 0).all()

@@ -134,6 +134,7 @@ from .fast import (
     fold_modulation,
     mean_std,
     mix_outputs,
+    neuron_statistics,
 )
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
@@ -302,13 +303,23 @@ class NeuronFeatures(nn.Module):
             self.activity_ready.fill_(True)
         else:  # (1) s <- d s + (1 - d) batch
             self.activity.lerp_(batch, 1.0 - self.stats_decay)
-        self.activity_features.copy_(symlog(self.activity))
-        self._cache_valid = True
+        # symlog(activity) is computed when the features are next read (forward), not per
+        # batch: with neurosync_every > 1 most batches' statistics are never read as such
+        self._cache_valid = False
 
     def batch_statistics(self, layer_rows: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(n_neurons, 5)`` statistics of one batch (1), vectorised over neurons: the layers
         with as many rows as each other in one set of operations (equal to
-        :func:`activity_statistics` per layer, tested)."""
+        :func:`activity_statistics` per layer, tested). A 4-d entry ``(B, w, n_k, P)`` (a
+        conv layer's activity as captured, neurons in dim 2) is reduced in place by
+        :func:`.fast.neuron_statistics`, without its ``(samples, n_k)`` copy."""
+        if any(r.dim() == 4 for r in layer_rows):
+            return torch.cat(
+                [
+                    neuron_statistics(r.float()) if r.dim() == 4 else activity_statistics(r.float())
+                    for r in layer_rows
+                ]
+            )
         if all(r.shape[0] == layer_rows[0].shape[0] for r in layer_rows):
             rows = torch.cat(list(layer_rows), dim=1).float()  # (samples, N)
             mean, std = mean_std(rows)
@@ -847,29 +858,46 @@ class NeuMoSyncNetwork(nn.Module):
         """Forward pre-hook on a consumer: the hidden units' activity in training."""
         if self._state is not None and self._state["capture"]:
             a = unit.unit_activity(args[0].detach())  # (B, width_factor, n, positions)
-            self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
+            if layer.is_conv:  # kept as is: fast.neuron_statistics reduces it in place
+                self._captured[layer.index] = a
+            else:
+                self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
 
     def _capture_out(self, layer: NeuronLayer, module: nn.Module, args: tuple, out) -> None:
         """Forward hook: a layer's output as its neurons' activity (no consumer unit)."""
         if self._state is not None and self._state["capture"]:
             o = out.detach()
-            o = o.movedim(1, -1) if layer.is_conv else o
-            self._captured[layer.index] = o.reshape(-1, layer.n)
+            if layer.is_conv:  # (B, C, H, W) as (B, 1, C, H W), for fast.neuron_statistics
+                self._captured[layer.index] = o.reshape(o.shape[0], 1, layer.n, -1)
+            else:
+                self._captured[layer.index] = o.reshape(-1, layer.n)
 
     # ------------------------------------------------------------------ alphas
     @torch.no_grad()
     def weight_statistics(self) -> torch.Tensor:
         """``(N, 3)``: (1)'s w_i = ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's
         weights and bias (zeros for phi without consolidation)."""
+        if not self.consolidation:
+            return torch.cat(
+                [
+                    F.pad(_row_sq_norms(layer.module.weight, layer.module.bias)[:, None], (0, 2))
+                    for layer in self.layers
+                ]
+            ).sqrt_()
+        thetas, phis = [], []
+        for layer in self.layers:
+            pw, pb = self.phi(layer.index)
+            for t, q in ((layer.module.weight, pw), (layer.module.bias, pb)):
+                if t is not None:
+                    thetas.append(t.detach())
+                    phis.append(q)
+        diffs = iter(torch._foreach_sub(thetas, phis))  # theta - phi, all tensors at once
         cols = []
         for layer in self.layers:
             theta = (layer.module.weight, layer.module.bias)
-            if self.consolidation:
-                phi = self.phi(layer.index)
-                diff = tuple(None if t is None else t - q for t, q in zip(theta, phi))
-                cols.append(torch.stack([_row_sq_norms(*t) for t in (theta, phi, diff)], 1))
-            else:
-                cols.append(F.pad(_row_sq_norms(*theta)[:, None], (0, 2)))
+            phi = self.phi(layer.index)
+            diff = tuple(None if t is None else next(diffs) for t in theta)
+            cols.append(torch.stack([_row_sq_norms(*t) for t in (theta, phi, diff)], 1))
         return torch.cat(cols).sqrt_()
 
     def _alpha_maps(self) -> tuple[torch.Tensor, torch.Tensor]:
