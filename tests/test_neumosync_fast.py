@@ -198,3 +198,67 @@ def test_weight_statistics_are_the_norms_of_theta_phi_and_their_difference():
         rows.append(torch.stack((t.norm(dim=1), p.norm(dim=1), (t - p).norm(dim=1)), 1))
     torch.testing.assert_close(net.weight_statistics(), torch.cat(rows))
     assert (net.weight_statistics()[:, 2] > 0).all()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fold_norm_modulation_is_the_modulated_norm(training):
+    """(6) folded into a BatchNorm: the norm at ``(gain gamma, gain beta + shift)`` equals
+    ``gain BN(z) + shift``, in training (batch statistics) and evaluation (running
+    statistics) mode; values and gradients (float64, tolerance 1e-10)."""
+    g = torch.Generator().manual_seed(3)
+    n = 4
+    z = torch.randn(5, n, 3, 3, generator=g, dtype=torch.double, requires_grad=True)
+    gamma, beta, gain, shift = (
+        torch.randn(n, generator=g, dtype=torch.double).requires_grad_() for _ in range(4)
+    )
+    mean, var = torch.randn(n, dtype=torch.double), torch.rand(n, dtype=torch.double) + 0.5
+    w = torch.randn(5, n, 3, 3, generator=g, dtype=torch.double)
+
+    def bn(x, weight, bias):
+        return F.batch_norm(x, mean.clone(), var.clone(), weight, bias, training, 0.1, 1e-5)
+
+    def plain(z, gamma, beta, gain, shift):
+        return gain[:, None, None] * bn(z, gamma, beta) + shift[:, None, None]
+
+    def folded(z, gamma, beta, gain, shift):
+        return bn(z, *fast.fold_norm_modulation(gamma, beta, gain, shift))
+
+    inputs = [z, gamma, beta, gain, shift]
+    want, want_g = _grads(plain, inputs, w)
+    got, got_g = _grads(folded, inputs, w)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    for a, b in zip(got_g, want_g):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert got_g[3].abs().sum() > 0  # the gain does receive a gradient
+
+
+def test_resnet_inference_folds_the_norm_modulation_and_matches_the_hook():
+    """SlimResNet18: the batch-alpha InferenceNetwork folds (6) into its BatchNorms and
+    gives the output, alpha-gradient and theta-gradient of the hooked modulation
+    (float64, rtol 1e-9, atol 1e-10), and the running statistics alike."""
+    import copy
+
+    from avalanche_neumod.models import SlimResNet18
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(SlimResNet18(num_classes=10)).double().train()
+    assert net._norm_foldable  # the ResNet's convs are modulated after a BatchNorm
+    ref = copy.deepcopy(net)
+    x = torch.randn(3, 3, 8, 8, dtype=torch.double)
+    g = torch.Generator().manual_seed(1)
+    alphas = net.alpha_offset.double() + 0.3 * torch.randn(net.n_neurons, 4, generator=g).double()
+    results = []
+    for m, hooked in ((net, False), (ref, True)):
+        a = alphas.clone().requires_grad_()
+        if hooked:  # ready weights: the modulation stays in the hooks
+            out = m.inference_forward(x, a, m.inference_weights(a))
+        else:
+            out = m.inference_forward(x, a)
+        loss = (out * torch.arange(10, dtype=torch.double)).sum()
+        ga, gt = torch.autograd.grad(loss, [a, m.main.conv1.weight])
+        results.append((out, ga, gt))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(net.main.bn1.running_mean, ref.main.bn1.running_mean)
+    assert results[0][1][:, 2].abs().sum() > 0  # the gains are trained through the fold

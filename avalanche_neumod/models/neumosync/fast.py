@@ -13,6 +13,10 @@ docs/neumosync.md ("Parameters and cost").
   modulation sits on the layer's own output: ``gain (w . h + b) + shift = (gain w) . h +
   (gain b + shift)``, so the work is per parameter, not per activation (a conv layer's
   output at batch 128 is 128 x C x H x W values, its weights C x C' x 3 x 3).
+- :func:`fold_norm_modulation`: eq. (6) on an affine BatchNorm's output folded into the
+  norm's affine parameters: ``gain (gamma x_hat + beta) + shift = (gain gamma) x_hat + (gain
+  beta + shift)`` (per channel; x_hat the normalised input, in training and evaluation
+  mode alike), so the work is per channel, not per activation.
 - :class:`TransposedAttention` and :func:`encoder_layer`: NeuroSync's encoder, eq. (3),
   with the attention core in a transposed layout and a hand-written backward.
 - :func:`ema_`: eq. (2) as one ``torch._foreach_lerp_``.
@@ -99,6 +103,15 @@ def fold_modulation(
         w = torch.addcmul(w, g.reshape(shape), phi_w)
         b = torch.addcmul(b, g, phi_b)
     return w, b
+
+
+def fold_norm_modulation(
+    gamma: torch.Tensor, beta: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (6) folded into a BatchNorm's affine parameters: ``(gain gamma, gain beta +
+    shift)`` per channel. The norm at these parameters is ``gain BN(z) + shift``, equal up to
+    rounding (the batch or running statistics do not depend on gamma and beta)."""
+    return gain * gamma, torch.addcmul(shift, gain, beta)
 
 
 class TransposedAttention(torch.autograd.Function):

@@ -132,6 +132,7 @@ from .fast import (
     ema_,
     encoder_layer,
     fold_modulation,
+    fold_norm_modulation,
     mean_std,
     mix_outputs,
     neuron_statistics,
@@ -762,6 +763,19 @@ class NeuMoSyncNetwork(nn.Module):
             for i in self._act_on_producer
             if self.layers[i].is_conv and self.layers[i].module.bias is not None and self._mixes
         )
+        # layers whose (6) sits on an affine BatchNorm's output (a ResNet's convs): folded
+        # into the norm's affine parameters (fast.fold_norm_modulation, O(channels))
+        names = {id(m): n for n, m in model.named_modules()}
+        self._norm_of: dict[int, str] = {
+            layer.index: names[id(pre_act[layer.name])]
+            for layer in self.layers
+            if layer.modulated
+            and layer.index not in self._act_on_producer
+            and isinstance(pre_act[layer.name], nn.modules.batchnorm._BatchNorm)
+            and pre_act[layer.name].weight is not None
+            and pre_act[layer.name].bias is not None
+        }
+        self._norm_foldable = frozenset(self._norm_of)
         self._by_param = {
             f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
         }
@@ -969,16 +983,23 @@ class NeuMoSyncNetwork(nn.Module):
         theta: Optional[dict[str, torch.Tensor]] = None,
         skip: frozenset = frozenset(),
         fold: frozenset = frozenset(),
+        norm_fold: frozenset = frozenset(),
     ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
         ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
         ``theta`` (optional) replaces the MainNetwork's weights, by the same names
         (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
         index is in ``skip`` are left out; those in ``fold`` get (6) folded in
-        (:func:`.fast.fold_modulation`)."""
+        (:func:`.fast.fold_modulation`); those in ``norm_fold`` get (6) folded into the
+        affine parameters of their BatchNorm (:func:`.fast.fold_norm_modulation`)."""
         params: dict[str, torch.Tensor] = {}
         alphas = self.mixing_alphas(alphas)
         for layer, a in zip(self.layers, alphas.split(self._sizes)):
+            if layer.index in norm_fold:
+                norm = self.main.get_submodule(self._norm_of[layer.index])
+                gamma, beta = fold_norm_modulation(norm.weight, norm.bias, a[:, 2], a[:, 3])
+                params[f"{self._norm_of[layer.index]}.weight"] = gamma
+                params[f"{self._norm_of[layer.index]}.bias"] = beta
             if layer.index in skip:
                 continue
             if layer.index in fold:
@@ -1094,11 +1115,16 @@ class NeuMoSyncNetwork(nn.Module):
         # Where (6) sits on a materialised conv's own output, it is folded into the conv's
         # weights (fast.fold_modulation: O(parameters), not O(activations)).
         mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
-        fold = self._foldable - mix_out if self.activity_modulation else frozenset()
-        with self._modulating(alphas, sample, capture, mix_out, fold):
+        # Where (6) sits on a BatchNorm's output, it is folded into the norm's affine
+        # parameters (fast.fold_norm_modulation: O(channels), not O(activations)).
+        fold = norm_fold = frozenset()
+        if self.activity_modulation:
+            fold = self._foldable - mix_out
+            norm_fold = self._norm_foldable - mix_out
+        with self._modulating(alphas, sample, capture, mix_out, fold | norm_fold):
             if not self._mixes or mix_out == self._all_layers:
                 return self.main(x)
-            weights = self.inference_weights(alphas, skip=mix_out, fold=fold)
+            weights = self.inference_weights(alphas, skip=mix_out, fold=fold, norm_fold=norm_fold)
             return functional_call(self.main, weights, (x,))
 
     # ------------------------------------------------------------------ after each step
