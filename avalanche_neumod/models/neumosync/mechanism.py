@@ -984,6 +984,7 @@ class NeuMoSyncNetwork(nn.Module):
         skip: frozenset = frozenset(),
         fold: frozenset = frozenset(),
         norm_fold: frozenset = frozenset(),
+        cols: Optional[list] = None,
     ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
         ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
@@ -991,13 +992,16 @@ class NeuMoSyncNetwork(nn.Module):
         (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
         index is in ``skip`` are left out; those in ``fold`` get (6) folded in
         (:func:`.fast.fold_modulation`); those in ``norm_fold`` get (6) folded into the
-        affine parameters of their BatchNorm (:func:`.fast.fold_norm_modulation`)."""
+        affine parameters of their BatchNorm (:func:`.fast.fold_norm_modulation`). ``cols``:
+        the per-layer columns ``(c_theta, c_phi, gain, shift)`` of the mixing alphas, when the
+        hooks' state already holds them (one split of the alphas per forward, not two)."""
         params: dict[str, torch.Tensor] = {}
-        alphas = self.mixing_alphas(alphas)
-        for layer, a in zip(self.layers, alphas.split(self._sizes)):
+        if cols is None:
+            cols = [a.unbind(1) for a in self.mixing_alphas(alphas).split(self._sizes)]
+        for layer, a in zip(self.layers, cols):
             if layer.index in norm_fold:
                 norm = self.main.get_submodule(self._norm_of[layer.index])
-                gamma, beta = fold_norm_modulation(norm.weight, norm.bias, a[:, 2], a[:, 3])
+                gamma, beta = fold_norm_modulation(norm.weight, norm.bias, a[2], a[3])
                 params[f"{self._norm_of[layer.index]}.weight"] = gamma
                 params[f"{self._norm_of[layer.index]}.bias"] = beta
             if layer.index in skip:
@@ -1005,7 +1009,7 @@ class NeuMoSyncNetwork(nn.Module):
             if layer.index in fold:
                 params.update(self._folded_weights(layer, a))
                 continue
-            sm, wc = a.unbind(1)[:2]
+            sm, wc = a[:2]
             mod = layer.module
             pw, pb = self.phi(layer.index)
             for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
@@ -1022,11 +1026,14 @@ class NeuMoSyncNetwork(nn.Module):
                 params[key] = w
         return params
 
-    def _folded_weights(self, layer: NeuronLayer, a: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Layer ``layer``'s weights with (5) and (6) in them (:func:`.fast.fold_modulation`)."""
+    def _folded_weights(
+        self, layer: NeuronLayer, a: Sequence[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Layer ``layer``'s weights with (5) and (6) in them (:func:`.fast.fold_modulation`),
+        from its columns ``a`` = (c_theta, c_phi, gain, shift)."""
         mod = layer.module
         pw, pb = self.phi(layer.index)
-        w, b = fold_modulation(mod.weight, mod.bias, pw, pb, *a.unbind(1))
+        w, b = fold_modulation(mod.weight, mod.bias, pw, pb, *a)
         return {f"{layer.name}.weight": w, f"{layer.name}.bias": b}
 
     def neuron_parameters(self) -> dict[str, torch.Tensor]:
@@ -1124,7 +1131,9 @@ class NeuMoSyncNetwork(nn.Module):
         with self._modulating(alphas, sample, capture, mix_out, fold | norm_fold):
             if not self._mixes or mix_out == self._all_layers:
                 return self.main(x)
-            weights = self.inference_weights(alphas, skip=mix_out, fold=fold, norm_fold=norm_fold)
+            weights = self.inference_weights(
+                alphas, skip=mix_out, fold=fold, norm_fold=norm_fold, cols=self._state["cols"]
+            )
             return functional_call(self.main, weights, (x,))
 
     # ------------------------------------------------------------------ after each step
