@@ -262,3 +262,47 @@ def test_resnet_inference_folds_the_norm_modulation_and_matches_the_hook():
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(net.main.bn1.running_mean, ref.main.bn1.running_mean)
     assert results[0][1][:, 2].abs().sum() > 0  # the gains are trained through the fold
+
+
+@pytest.mark.parametrize("rows", [7, 32, 100])
+def test_blocked_attention_is_the_transposed_attention(rows):
+    """The attention by query blocks equals the whole-matrix one (values and the gradients
+    of q, k, v; float64, tolerance 1e-10), for blocks that do and do not divide T, and is
+    twice differentiable like it (gradgradcheck)."""
+    g = torch.Generator().manual_seed(4)
+    qt, kt, vt = (
+        torch.randn(6, 4, 50, generator=g, dtype=torch.double, requires_grad=True) for _ in range(3)
+    )
+    w = torch.randn(6, 4, 50, generator=g, dtype=torch.double)
+    inputs = [qt, kt, vt]
+    want, want_g = _grads(lambda *a: fast.TransposedAttention.apply(*a, 0.5), inputs, w)
+    got, got_g = _grads(lambda *a: fast.BlockedTransposedAttention.apply(*a, 0.5, rows), inputs, w)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    for a, b in zip(got_g, want_g):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    small = [x[:2, :, :9].detach().clone().requires_grad_() for x in inputs]
+    assert torch.autograd.gradgradcheck(
+        lambda *a: fast.BlockedTransposedAttention.apply(*a, 0.5, 4), small
+    )
+
+
+def test_encoder_runs_blocked_attention_above_the_threshold(monkeypatch):
+    """Above ``BLOCKED_ATTENTION_MIN_TOKENS`` the encoder layer takes the blocked path and
+    gives ``nn.TransformerEncoderLayer``'s output and input gradient (float64, 1e-9)."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double()
+    x = torch.randn(1, 40, 8, dtype=torch.double, requires_grad=True)
+    calls = []
+    real = fast.BlockedTransposedAttention.apply
+    monkeypatch.setattr(fast, "BLOCKED_ATTENTION_MIN_TOKENS", 30)
+    monkeypatch.setattr(fast, "ATTENTION_BLOCK_ROWS", 16)
+    monkeypatch.setattr(
+        fast.BlockedTransposedAttention, "apply", lambda *a: calls.append(1) or real(*a)
+    )
+    got = fast.encoder_layer(layer, x)
+    (gx,) = torch.autograd.grad(got.sum(), x)
+    want = layer(x)
+    (wx,) = torch.autograd.grad(want.sum(), x)
+    assert calls
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(gx, wx, rtol=1e-9, atol=1e-9)
