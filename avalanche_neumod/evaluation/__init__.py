@@ -26,6 +26,7 @@ from .plasticity import (
     plasticity_metrics,
 )
 from .probes import fork_strategy, preserved_rng, run_probe, truncated_experience
+from .renamed import resolve
 from .stability_gap import (
     StabilityGapMetric,
     avg_acc,
@@ -41,7 +42,6 @@ from .stability_gap import (
     windowed_forgetting,
     windowed_plasticity,
 )
-from .renamed import resolve
 from .subset_eval import SubsetEvaluator, fixed_subset
 from .task_identity import TaskIndex, experience_identity
 from .text_logger import PhasedInteractiveLogger, PhasedTextLogger

@@ -28,8 +28,7 @@ def resolve(module: str, name: str) -> type:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     where, now = entry
     warnings.warn(
-        f"{name} is now {now}, the one class of the metric (docs/metrics.md): "
-        f"use {PACKAGE}.{now}",
+        f"{name} is now {now}, the one class of the metric (docs/metrics.md): use {PACKAGE}.{now}",
         DeprecationWarning,
         stacklevel=3,
     )

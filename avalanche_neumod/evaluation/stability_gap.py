@@ -614,12 +614,12 @@ class StabilityGapMetric(Observer, PluginMetric[dict]):
                 "StabilityGapMetric(test_stream=..., convention=...), put it in the "
                 "EvaluationPlugin and read its to_dict() (docs/metrics.md)"
             )
-        if (test_stream is None) == (experiences is None):
-            raise ValueError("give exactly one of test_stream or experiences=")
         _check_convention(convention)
         for w in windows:
             _check_w(check_integer("the window w", w, 2))
         check_real("tolerance", tolerance, 0.0)
+        if (test_stream is None) == (experiences is None):
+            raise ValueError("give exactly one of test_stream or experiences=")
         exps = list(test_stream if test_stream is not None else experiences)
         if not exps:
             raise ValueError("the metric needs at least one evaluation experience")
