@@ -32,4 +32,5 @@ def resolve(module: str, name: str) -> type:
         DeprecationWarning,
         stacklevel=3,
     )
+    # by name when used: the module itself imports this one
     return getattr(importlib.import_module(f"{PACKAGE}.{where}"), now)
