@@ -132,3 +132,177 @@ def test_fold_modulation_is_the_modulated_layer(consolidation):
     torch.testing.assert_close(got, ref)
     for a, b in zip(got_g, ref_g):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 5, 9), (4, 3, 5, 2), (3, 1, 7, 1)])
+def test_neuron_statistics_are_the_statistics_of_the_rows(shape):
+    """(1) in place: ``neuron_statistics`` of ``(B, w, n, P)`` activity equals
+    ``activity_statistics`` of its ``(samples, n)`` rows (float32, rtol 1e-5, atol 1e-6:
+    only the summation order differs), including a dead neuron (ReDo score 0)."""
+    from avalanche_neumod.models.neumosync.mechanism import activity_statistics
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.relu(torch.randn(shape, generator=g))
+    a[:, :, 0] = 0.0  # a dead neuron
+    rows = a.transpose(2, 3).reshape(-1, shape[2])
+    got = fast.neuron_statistics(a)
+    assert got.shape == (shape[2], 5)
+    torch.testing.assert_close(got, activity_statistics(rows), rtol=1e-5, atol=1e-6)
+    # the std is the population std, not the sample std
+    torch.testing.assert_close(got[:, 2], rows.std(0, unbiased=False), rtol=1e-5, atol=1e-6)
+
+
+def test_conv_capture_keeps_the_activity_unshaped_and_its_statistics_match():
+    """The conv layers' captured activity (kept 4-d for ``neuron_statistics``) gives the
+    statistics of the transposed rows the capture used to store (rtol 1e-5, atol 1e-6)."""
+    from avalanche_neumod.models import ConvNet
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+    from avalanche_neumod.models.neumosync.mechanism import activity_statistics
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(ConvNet(in_channels=3, num_classes=10, input_size=16)).train()
+    net(torch.randn(4, 3, 16, 16))
+    captured = list(net._captured)
+    assert any(c.dim() == 4 for c in captured) and all(c is not None for c in captured)
+    expected = torch.cat(
+        [
+            activity_statistics(c.transpose(2, 3).reshape(-1, c.shape[2]) if c.dim() == 4 else c)
+            for c in captured
+        ]
+    )
+    torch.testing.assert_close(
+        net.features.batch_statistics(captured), expected, rtol=1e-5, atol=1e-6
+    )
+    assert net.update_statistics()
+    torch.testing.assert_close(net.features.activity, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_statistics_are_the_norms_of_theta_phi_and_their_difference():
+    """(1)'s w_i: ``||theta_i||``, ``||phi_i||``, ``||theta_i - phi_i||`` over each neuron's
+    weights and bias, exactly as the plain per-row formula computes them."""
+    from avalanche_neumod.models import MLP
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(MLP(input_size=12, hidden_sizes=(5, 4), num_classes=3))
+    with torch.no_grad():
+        for layer in net.layers:
+            pw, pb = net.phi(layer.index)
+            pw.add_(torch.randn_like(pw))
+            pb.add_(torch.randn_like(pb))
+    rows = []
+    for layer in net.layers:
+        w, b = layer.module.weight.detach(), layer.module.bias.detach()
+        pw, pb = net.phi(layer.index)
+        t, p = torch.cat((w, b[:, None]), 1), torch.cat((pw, pb[:, None]), 1)
+        rows.append(torch.stack((t.norm(dim=1), p.norm(dim=1), (t - p).norm(dim=1)), 1))
+    torch.testing.assert_close(net.weight_statistics(), torch.cat(rows))
+    assert (net.weight_statistics()[:, 2] > 0).all()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fold_norm_modulation_is_the_modulated_norm(training):
+    """(6) folded into a BatchNorm: the norm at ``(gain gamma, gain beta + shift)`` equals
+    ``gain BN(z) + shift``, in training (batch statistics) and evaluation (running
+    statistics) mode; values and gradients (float64, tolerance 1e-10)."""
+    g = torch.Generator().manual_seed(3)
+    n = 4
+    z = torch.randn(5, n, 3, 3, generator=g, dtype=torch.double, requires_grad=True)
+    gamma, beta, gain, shift = (
+        torch.randn(n, generator=g, dtype=torch.double).requires_grad_() for _ in range(4)
+    )
+    mean, var = torch.randn(n, dtype=torch.double), torch.rand(n, dtype=torch.double) + 0.5
+    w = torch.randn(5, n, 3, 3, generator=g, dtype=torch.double)
+
+    def bn(x, weight, bias):
+        return F.batch_norm(x, mean.clone(), var.clone(), weight, bias, training, 0.1, 1e-5)
+
+    def plain(z, gamma, beta, gain, shift):
+        return gain[:, None, None] * bn(z, gamma, beta) + shift[:, None, None]
+
+    def folded(z, gamma, beta, gain, shift):
+        return bn(z, *fast.fold_norm_modulation(gamma, beta, gain, shift))
+
+    inputs = [z, gamma, beta, gain, shift]
+    want, want_g = _grads(plain, inputs, w)
+    got, got_g = _grads(folded, inputs, w)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    for a, b in zip(got_g, want_g):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert got_g[3].abs().sum() > 0  # the gain does receive a gradient
+
+
+def test_resnet_inference_folds_the_norm_modulation_and_matches_the_hook():
+    """SlimResNet18: the batch-alpha InferenceNetwork folds (6) into its BatchNorms and
+    gives the output, alpha-gradient and theta-gradient of the hooked modulation
+    (float64, rtol 1e-9, atol 1e-10), and the running statistics alike."""
+    import copy
+
+    from avalanche_neumod.models import SlimResNet18
+    from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
+
+    torch.manual_seed(0)
+    net = NeuMoSyncNetwork(SlimResNet18(num_classes=10)).double().train()
+    assert net._norm_foldable  # the ResNet's convs are modulated after a BatchNorm
+    ref = copy.deepcopy(net)
+    x = torch.randn(3, 3, 8, 8, dtype=torch.double)
+    g = torch.Generator().manual_seed(1)
+    alphas = net.alpha_offset.double() + 0.3 * torch.randn(net.n_neurons, 4, generator=g).double()
+    results = []
+    for m, hooked in ((net, False), (ref, True)):
+        a = alphas.clone().requires_grad_()
+        if hooked:  # ready weights: the modulation stays in the hooks
+            out = m.inference_forward(x, a, m.inference_weights(a))
+        else:
+            out = m.inference_forward(x, a)
+        loss = (out * torch.arange(10, dtype=torch.double)).sum()
+        ga, gt = torch.autograd.grad(loss, [a, m.main.conv1.weight])
+        results.append((out, ga, gt))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(net.main.bn1.running_mean, ref.main.bn1.running_mean)
+    assert results[0][1][:, 2].abs().sum() > 0  # the gains are trained through the fold
+
+
+@pytest.mark.parametrize("rows", [7, 32, 100])
+def test_blocked_attention_is_the_transposed_attention(rows):
+    """The attention by query blocks equals the whole-matrix one (values and the gradients
+    of q, k, v; float64, tolerance 1e-10), for blocks that do and do not divide T, and is
+    twice differentiable like it (gradgradcheck)."""
+    g = torch.Generator().manual_seed(4)
+    qt, kt, vt = (
+        torch.randn(6, 4, 50, generator=g, dtype=torch.double, requires_grad=True) for _ in range(3)
+    )
+    w = torch.randn(6, 4, 50, generator=g, dtype=torch.double)
+    inputs = [qt, kt, vt]
+    want, want_g = _grads(lambda *a: fast.TransposedAttention.apply(*a, 0.5), inputs, w)
+    got, got_g = _grads(lambda *a: fast.BlockedTransposedAttention.apply(*a, 0.5, rows), inputs, w)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    for a, b in zip(got_g, want_g):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    small = [x[:2, :, :9].detach().clone().requires_grad_() for x in inputs]
+    assert torch.autograd.gradgradcheck(
+        lambda *a: fast.BlockedTransposedAttention.apply(*a, 0.5, 4), small
+    )
+
+
+def test_encoder_runs_blocked_attention_above_the_threshold(monkeypatch):
+    """Above ``BLOCKED_ATTENTION_MIN_TOKENS`` the encoder layer takes the blocked path and
+    gives ``nn.TransformerEncoderLayer``'s output and input gradient (float64, 1e-9)."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double()
+    x = torch.randn(1, 40, 8, dtype=torch.double, requires_grad=True)
+    calls = []
+    real = fast.BlockedTransposedAttention.apply
+    monkeypatch.setattr(fast, "BLOCKED_ATTENTION_MIN_TOKENS", 30)
+    monkeypatch.setattr(fast, "ATTENTION_BLOCK_ROWS", 16)
+    monkeypatch.setattr(
+        fast.BlockedTransposedAttention, "apply", lambda *a: calls.append(1) or real(*a)
+    )
+    got = fast.encoder_layer(layer, x)
+    (gx,) = torch.autograd.grad(got.sum(), x)
+    want = layer(x)
+    (wx,) = torch.autograd.grad(want.sum(), x)
+    assert calls
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(gx, wx, rtol=1e-9, atol=1e-9)

@@ -312,11 +312,10 @@ class NeuMoSync(FastTemplate):
             zeros = torch.zeros(net.n_neurons, 4, dtype=torch.float64, device=a.device)
             self._exp_sums = [0, zeros, zeros.clone()]
         # saturation: |alpha - neutral| >= 0.99 a, counted where the alpha has a bound
-        bound = net.alpha_bound
-        dev = (a - net.alpha_offset).abs_()
-        near = (dev >= 0.99 * bound) & (bound > 0)
+        threshold, bounded = self._saturation_constants(net)
+        near = (a - net.alpha_offset).abs_() >= threshold
         self._saturated += near.sum((0, 1)).double() * times
-        self._bounded += (bound > 0).sum(0).double() * (a.shape[0] * times)
+        self._bounded += bounded * (a.shape[0] * times)
         a64 = a.double()
         if times == 1 and a.shape[0] == 1:  # context "batch": one set of alphas
             a64 = a64[0]
@@ -326,6 +325,20 @@ class NeuMoSync(FastTemplate):
             self._exp_sums[1].add_(a64.sum(0), alpha=times)
             self._exp_sums[2].add_((a64 * a64).sum(0), alpha=times)
         self._exp_sums[0] += a.shape[0] * times
+
+    def _saturation_constants(self, net: NeuMoSyncNetwork) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(threshold, bounded)`` for the saturation count, computed once per bound tensor:
+        ``threshold = 0.99 a`` where the alpha has a bound and ``inf`` where it has none
+        (``|alpha - neutral| >= threshold`` is then ``>= 0.99 a and a > 0``), and per alpha
+        kind the number of neurons with a bound (float64)."""
+        bound = net.alpha_bound
+        cached = getattr(self, "_saturation_cache", None)
+        if cached is None or cached[0] is not bound:
+            has = bound > 0
+            threshold = torch.where(has, 0.99 * bound, torch.full_like(bound, float("inf")))
+            cached = (bound, threshold, has.sum(0).double())
+            self._saturation_cache = cached
+        return cached[1], cached[2]
 
     def _flush_repeats(self, net: NeuMoSyncNetwork) -> None:
         if self._repeats:

@@ -13,10 +13,19 @@ docs/neumosync.md ("Parameters and cost").
   modulation sits on the layer's own output: ``gain (w . h + b) + shift = (gain w) . h +
   (gain b + shift)``, so the work is per parameter, not per activation (a conv layer's
   output at batch 128 is 128 x C x H x W values, its weights C x C' x 3 x 3).
+- :func:`fold_norm_modulation`: eq. (6) on an affine BatchNorm's output folded into the
+  norm's affine parameters: ``gain (gamma x_hat + beta) + shift = (gain gamma) x_hat + (gain
+  beta + shift)`` (per channel; x_hat the normalised input, in training and evaluation
+  mode alike), so the work is per channel, not per activation.
 - :class:`TransposedAttention` and :func:`encoder_layer`: NeuroSync's encoder, eq. (3),
   with the attention core in a transposed layout and a hand-written backward.
+  :class:`BlockedTransposedAttention` runs the same attention by blocks of queries above
+  :data:`BLOCKED_ATTENTION_MIN_TOKENS` tokens (the ResNet's), P never stored whole.
 - :func:`ema_`: eq. (2) as one ``torch._foreach_lerp_``.
 - :func:`mean_std`: the two-pass column mean and std of eq. (1)'s activity statistics.
+- :func:`neuron_statistics`: eq. (1)'s activity statistics of a conv layer reduced over
+  the captured ``(B, w, n, P)`` activity in place, instead of over its transposed
+  ``(samples, n)`` copy.
 - :func:`prefer_foreach`: the optimizer update of eq. (8) over all tensors at once.
 """
 
@@ -27,6 +36,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..units import redo_scores_of_means
 
 #: Batch context: a Linear layer mixes outputs (:func:`mix_outputs`) instead of
 #: materialising w_inf up to this batch size.
@@ -96,6 +107,15 @@ def fold_modulation(
     return w, b
 
 
+def fold_norm_modulation(
+    gamma: torch.Tensor, beta: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (6) folded into a BatchNorm's affine parameters: ``(gain gamma, gain beta +
+    shift)`` per channel. The norm at these parameters is ``gain BN(z) + shift``, equal up to
+    rounding (the batch or running statistics do not depend on gamma and beta)."""
+    return gain * gamma, torch.addcmul(shift, gain, beta)
+
+
 class TransposedAttention(torch.autograd.Function):
     """``o^T = v^T softmax(scale q k^T)^T`` for ``q^T, k^T, v^T`` given as ``(G, d_h, T)``
     (G = batch x heads); returns ``o^T`` ``(G, d_h, T)``. The attention core of eq. (3)
@@ -126,6 +146,60 @@ class TransposedAttention(torch.autograd.Function):
         return dqt, dkt, dvt, None
 
 
+#: Tokens above which :func:`encoder_layer` runs the attention by query blocks
+#: (:class:`BlockedTransposedAttention`); below, the whole ``(G, T, T)`` matrix fits the cache.
+BLOCKED_ATTENTION_MIN_TOKENS = 512
+#: Query rows per block: the ``(G, rows, T)`` block of P stays in the cache.
+ATTENTION_BLOCK_ROWS = 64
+
+
+class BlockedTransposedAttention(torch.autograd.Function):
+    """:class:`TransposedAttention` computed by blocks of ``rows`` queries: the same
+    ``o^T = v^T softmax(scale q k^T)^T`` (each row of P depends on its own query only), with
+    the ``(G, T, T)`` attention matrix never stored: the forward keeps q, k, v and the
+    backward recomputes each block's P (``q k^T`` costs ``d_h`` = 4 products per entry,
+    less than reading P back). With the ~1,500 neuron tokens of SlimResNet18, P is 36 MB
+    per layer and the whole-matrix products run at memory speed; a block stays in the
+    cache. ``dk^T`` and ``dv^T`` sum over the blocks (equal up to rounding). The double
+    backward (``create_graph``) runs the whole-matrix formulas inside the graph."""
+
+    @staticmethod
+    def forward(ctx, qt: torch.Tensor, kt: torch.Tensor, vt: torch.Tensor, scale: float, rows: int):
+        t = qt.shape[2]
+        ot = qt.new_empty(vt.shape)
+        for s in range(0, t, rows):
+            p = torch.bmm(qt[:, :, s : s + rows].transpose(1, 2) * scale, kt).softmax(-1)
+            torch.bmm(vt, p.transpose(1, 2), out=ot[:, :, s : s + rows])
+        ctx.save_for_backward(qt, kt, vt)
+        ctx.scale, ctx.rows = scale, rows
+        return ot
+
+    @staticmethod
+    def backward(ctx, dot: torch.Tensor):
+        qt, kt, vt = ctx.saved_tensors
+        scale, rows = ctx.scale, ctx.rows
+        if torch.is_grad_enabled():  # double backward: the whole-matrix formulas in the graph
+            p = torch.bmm(qt.transpose(1, 2) * scale, kt).softmax(-1)
+            ds = torch.ops.aten._softmax_backward_data(
+                torch.bmm(dot.transpose(1, 2), vt), p, -1, p.dtype
+            )
+            dqt = torch.bmm(kt, ds.transpose(1, 2)) * scale
+            return dqt, torch.bmm(qt, ds) * scale, torch.bmm(dot, p), None, None
+        dqt = torch.empty_like(qt)
+        dkt = torch.zeros_like(kt)
+        dvt = torch.zeros_like(vt)
+        for s in range(0, qt.shape[2], rows):
+            qb, dob = qt[:, :, s : s + rows], dot[:, :, s : s + rows]
+            p = torch.bmm(qb.transpose(1, 2) * scale, kt).softmax(-1)  # (G, rows, T)
+            dvt.baddbmm_(dob, p)
+            ds = torch.ops.aten._softmax_backward_data(
+                torch.bmm(dob.transpose(1, 2), vt), p, -1, p.dtype
+            )
+            torch.bmm(kt, ds.transpose(1, 2), out=dqt[:, :, s : s + rows])
+            dkt.baddbmm_(qb, ds)
+        return dqt.mul_(scale), dkt.mul_(scale), dvt, None, None
+
+
 def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` for a post-norm ``nn.TransformerEncoderLayer`` (ReLU, no dropout) on
     ``x`` ``(B, T, d)``: ``x = LN1(x + MHA(x))``, ``x = LN2(x + W2 relu(W1 x))``, with its own
@@ -139,7 +213,10 @@ def encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.T
         attn.in_proj_bias[:, None], attn.in_proj_weight.expand(b, -1, -1), x.transpose(1, 2)
     ).view(b, 3, h, dh, t)
     qt, kt, vt = (part.reshape(b * h, dh, t) for part in qkv.unbind(1))
-    ot = TransposedAttention.apply(qt, kt, vt, dh**-0.5)  # (B*heads, d_h, T)
+    if t > BLOCKED_ATTENTION_MIN_TOKENS:
+        ot = BlockedTransposedAttention.apply(qt, kt, vt, dh**-0.5, ATTENTION_BLOCK_ROWS)
+    else:
+        ot = TransposedAttention.apply(qt, kt, vt, dh**-0.5)  # (B*heads, d_h, T)
     o = ot.view(b, d, t).transpose(1, 2)  # heads concatenated: (B, T, d)
     x = F.layer_norm(
         x + F.linear(o, attn.out_proj.weight, attn.out_proj.bias),
@@ -171,6 +248,23 @@ def mean_std(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = rows.mean(0)
     centred = rows - mean
     return mean, (centred * centred).mean(0).sqrt_()
+
+
+def neuron_statistics(a: torch.Tensor) -> torch.Tensor:
+    """Eq. (1)'s batch statistics ``(n, 5)`` (mean, mean |.|, population std, fraction > 0,
+    ReDo score) of activity ``a`` ``(B, w, n, P)``, neurons in dim 2, reduced over the other
+    dims: :func:`.mechanism.activity_statistics` of ``a.transpose(2, 3).reshape(-1, n)``
+    (the same two-pass formulas; equal up to the summation order), without that copy of
+    the activations (at batch 128 a ConvNet layer's 4 M values)."""
+    dims = (0, 1, 3)
+    count = a.numel() // a.shape[2]
+    mean = a.mean(dims, keepdim=True)
+    centred = a - mean
+    std = (centred * centred).mean(dims).sqrt_()
+    mean_abs = a.abs().mean(dims)
+    frac = (a > 0).sum(dims) / count
+    redo = redo_scores_of_means(mean_abs)  # ReDo score (Sokar et al. 2023, eq. 1)
+    return torch.stack((mean.flatten(), mean_abs, std, frac, redo), dim=1)
 
 
 def prefer_foreach(optimizer: torch.optim.Optimizer) -> None:

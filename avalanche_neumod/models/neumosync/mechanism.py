@@ -132,8 +132,10 @@ from .fast import (
     ema_,
     encoder_layer,
     fold_modulation,
+    fold_norm_modulation,
     mean_std,
     mix_outputs,
+    neuron_statistics,
 )
 
 ALPHA_KINDS = ("sm", "wc", "gain", "shift")
@@ -302,13 +304,23 @@ class NeuronFeatures(nn.Module):
             self.activity_ready.fill_(True)
         else:  # (1) s <- d s + (1 - d) batch
             self.activity.lerp_(batch, 1.0 - self.stats_decay)
-        self.activity_features.copy_(symlog(self.activity))
-        self._cache_valid = True
+        # symlog(activity) is computed when the features are next read (forward), not per
+        # batch: with neurosync_every > 1 most batches' statistics are never read as such
+        self._cache_valid = False
 
     def batch_statistics(self, layer_rows: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(n_neurons, 5)`` statistics of one batch (1), vectorised over neurons: the layers
         with as many rows as each other in one set of operations (equal to
-        :func:`activity_statistics` per layer, tested)."""
+        :func:`activity_statistics` per layer, tested). A 4-d entry ``(B, w, n_k, P)`` (a
+        conv layer's activity as captured, neurons in dim 2) is reduced in place by
+        :func:`.fast.neuron_statistics`, without its ``(samples, n_k)`` copy."""
+        if any(r.dim() == 4 for r in layer_rows):
+            return torch.cat(
+                [
+                    neuron_statistics(r.float()) if r.dim() == 4 else activity_statistics(r.float())
+                    for r in layer_rows
+                ]
+            )
         if all(r.shape[0] == layer_rows[0].shape[0] for r in layer_rows):
             rows = torch.cat(list(layer_rows), dim=1).float()  # (samples, N)
             mean, std = mean_std(rows)
@@ -751,6 +763,19 @@ class NeuMoSyncNetwork(nn.Module):
             for i in self._act_on_producer
             if self.layers[i].is_conv and self.layers[i].module.bias is not None and self._mixes
         )
+        # layers whose (6) sits on an affine BatchNorm's output (a ResNet's convs): folded
+        # into the norm's affine parameters (fast.fold_norm_modulation, O(channels))
+        names = {id(m): n for n, m in model.named_modules()}
+        self._norm_of: dict[int, str] = {
+            layer.index: names[id(pre_act[layer.name])]
+            for layer in self.layers
+            if layer.modulated
+            and layer.index not in self._act_on_producer
+            and isinstance(pre_act[layer.name], nn.modules.batchnorm._BatchNorm)
+            and pre_act[layer.name].weight is not None
+            and pre_act[layer.name].bias is not None
+        }
+        self._norm_foldable = frozenset(self._norm_of)
         self._by_param = {
             f"{layer.name}.{p}": layer for layer in self.layers for p in ("weight", "bias")
         }
@@ -847,29 +872,46 @@ class NeuMoSyncNetwork(nn.Module):
         """Forward pre-hook on a consumer: the hidden units' activity in training."""
         if self._state is not None and self._state["capture"]:
             a = unit.unit_activity(args[0].detach())  # (B, width_factor, n, positions)
-            self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
+            if layer.is_conv:  # kept as is: fast.neuron_statistics reduces it in place
+                self._captured[layer.index] = a
+            else:
+                self._captured[layer.index] = a.transpose(2, 3).reshape(-1, layer.n)
 
     def _capture_out(self, layer: NeuronLayer, module: nn.Module, args: tuple, out) -> None:
         """Forward hook: a layer's output as its neurons' activity (no consumer unit)."""
         if self._state is not None and self._state["capture"]:
             o = out.detach()
-            o = o.movedim(1, -1) if layer.is_conv else o
-            self._captured[layer.index] = o.reshape(-1, layer.n)
+            if layer.is_conv:  # (B, C, H, W) as (B, 1, C, H W), for fast.neuron_statistics
+                self._captured[layer.index] = o.reshape(o.shape[0], 1, layer.n, -1)
+            else:
+                self._captured[layer.index] = o.reshape(-1, layer.n)
 
     # ------------------------------------------------------------------ alphas
     @torch.no_grad()
     def weight_statistics(self) -> torch.Tensor:
         """``(N, 3)``: (1)'s w_i = ||theta_i||, ||phi_i||, ||theta_i - phi_i|| over the neuron's
         weights and bias (zeros for phi without consolidation)."""
+        if not self.consolidation:
+            return torch.cat(
+                [
+                    F.pad(_row_sq_norms(layer.module.weight, layer.module.bias)[:, None], (0, 2))
+                    for layer in self.layers
+                ]
+            ).sqrt_()
+        thetas, phis = [], []
+        for layer in self.layers:
+            pw, pb = self.phi(layer.index)
+            for t, q in ((layer.module.weight, pw), (layer.module.bias, pb)):
+                if t is not None:
+                    thetas.append(t.detach())
+                    phis.append(q)
+        diffs = iter(torch._foreach_sub(thetas, phis))  # theta - phi, all tensors at once
         cols = []
         for layer in self.layers:
             theta = (layer.module.weight, layer.module.bias)
-            if self.consolidation:
-                phi = self.phi(layer.index)
-                diff = tuple(None if t is None else t - q for t, q in zip(theta, phi))
-                cols.append(torch.stack([_row_sq_norms(*t) for t in (theta, phi, diff)], 1))
-            else:
-                cols.append(F.pad(_row_sq_norms(*theta)[:, None], (0, 2)))
+            phi = self.phi(layer.index)
+            diff = tuple(None if t is None else next(diffs) for t in theta)
+            cols.append(torch.stack([_row_sq_norms(*t) for t in (theta, phi, diff)], 1))
         return torch.cat(cols).sqrt_()
 
     def _alpha_maps(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -941,22 +983,33 @@ class NeuMoSyncNetwork(nn.Module):
         theta: Optional[dict[str, torch.Tensor]] = None,
         skip: frozenset = frozenset(),
         fold: frozenset = frozenset(),
+        norm_fold: frozenset = frozenset(),
+        cols: Optional[list] = None,
     ) -> dict[str, torch.Tensor]:
         """The InferenceNetwork's weights for batch-level alphas ``(N, 4)``:
         ``w_inf,i = alpha_SM,i theta_i + alpha_WC,i phi_i`` (weights and bias).
         ``theta`` (optional) replaces the MainNetwork's weights, by the same names
         (``"<layer>.weight"``/``"<layer>.bias"``; e.g. a lookahead theta'). Layers whose
         index is in ``skip`` are left out; those in ``fold`` get (6) folded in
-        (:func:`.fast.fold_modulation`)."""
+        (:func:`.fast.fold_modulation`); those in ``norm_fold`` get (6) folded into the
+        affine parameters of their BatchNorm (:func:`.fast.fold_norm_modulation`). ``cols``:
+        the per-layer columns ``(c_theta, c_phi, gain, shift)`` of the mixing alphas, when the
+        hooks' state already holds them (one split of the alphas per forward, not two)."""
         params: dict[str, torch.Tensor] = {}
-        alphas = self.mixing_alphas(alphas)
-        for layer, a in zip(self.layers, alphas.split(self._sizes)):
+        if cols is None:
+            cols = [a.unbind(1) for a in self.mixing_alphas(alphas).split(self._sizes)]
+        for layer, a in zip(self.layers, cols):
+            if layer.index in norm_fold:
+                norm = self.main.get_submodule(self._norm_of[layer.index])
+                gamma, beta = fold_norm_modulation(norm.weight, norm.bias, a[2], a[3])
+                params[f"{self._norm_of[layer.index]}.weight"] = gamma
+                params[f"{self._norm_of[layer.index]}.bias"] = beta
             if layer.index in skip:
                 continue
             if layer.index in fold:
                 params.update(self._folded_weights(layer, a))
                 continue
-            sm, wc = a.unbind(1)[:2]
+            sm, wc = a[:2]
             mod = layer.module
             pw, pb = self.phi(layer.index)
             for pname, theta_t, phi in (("weight", mod.weight, pw), ("bias", mod.bias, pb)):
@@ -973,11 +1026,14 @@ class NeuMoSyncNetwork(nn.Module):
                 params[key] = w
         return params
 
-    def _folded_weights(self, layer: NeuronLayer, a: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Layer ``layer``'s weights with (5) and (6) in them (:func:`.fast.fold_modulation`)."""
+    def _folded_weights(
+        self, layer: NeuronLayer, a: Sequence[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Layer ``layer``'s weights with (5) and (6) in them (:func:`.fast.fold_modulation`),
+        from its columns ``a`` = (c_theta, c_phi, gain, shift)."""
         mod = layer.module
         pw, pb = self.phi(layer.index)
-        w, b = fold_modulation(mod.weight, mod.bias, pw, pb, *a.unbind(1))
+        w, b = fold_modulation(mod.weight, mod.bias, pw, pb, *a)
         return {f"{layer.name}.weight": w, f"{layer.name}.bias": b}
 
     def neuron_parameters(self) -> dict[str, torch.Tensor]:
@@ -1066,11 +1122,18 @@ class NeuMoSyncNetwork(nn.Module):
         # Where (6) sits on a materialised conv's own output, it is folded into the conv's
         # weights (fast.fold_modulation: O(parameters), not O(activations)).
         mix_out = self._linear_layers if len(x) <= OUTPUT_MIX_MAX_BATCH else frozenset()
-        fold = self._foldable - mix_out if self.activity_modulation else frozenset()
-        with self._modulating(alphas, sample, capture, mix_out, fold):
+        # Where (6) sits on a BatchNorm's output, it is folded into the norm's affine
+        # parameters (fast.fold_norm_modulation: O(channels), not O(activations)).
+        fold = norm_fold = frozenset()
+        if self.activity_modulation:
+            fold = self._foldable - mix_out
+            norm_fold = self._norm_foldable - mix_out
+        with self._modulating(alphas, sample, capture, mix_out, fold | norm_fold):
             if not self._mixes or mix_out == self._all_layers:
                 return self.main(x)
-            weights = self.inference_weights(alphas, skip=mix_out, fold=fold)
+            weights = self.inference_weights(
+                alphas, skip=mix_out, fold=fold, norm_fold=norm_fold, cols=self._state["cols"]
+            )
             return functional_call(self.main, weights, (x,))
 
     # ------------------------------------------------------------------ after each step
