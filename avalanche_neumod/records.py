@@ -136,7 +136,7 @@ class TransferRecord:
 
     @classmethod
     def from_arrays(cls, d: dict, score: bool) -> "TransferRecord":
-        """The record of a ``KnowledgeTransferPlugin.to_dict()`` (its flat ``scores`` are
+        """The record of a ``KnowledgeTransferMetric.to_dict()`` (its flat ``scores`` are
         dropped); with ``score``, the scores by ``evaluation.transfer.transfer_summaries``."""
         rec = cls.from_dict({k: v for k, v in d.items() if k != "scores"})
         if score:
@@ -218,7 +218,7 @@ class StabilityGapScores:
 
 @dataclass
 class StabilityGapRecord:
-    """The stability-gap tracker's curves (``{exp: {x, acc}}``, x = updates done), the
+    """The stability-gap metric's curves (``{exp: {x, acc}}``, x = updates done), the
     boundaries and task of each training experience, and the scores per convention
     (``delange``: every tracked curve; ``ngm``: the first tracked curve alone)."""
 

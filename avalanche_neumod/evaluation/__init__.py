@@ -1,8 +1,11 @@
 """Metrics: the accuracy matrix's rows, knowledge transfer (LCA/FKT/BKT), stability gap,
 plasticity diagnostics, NeuMoSync's alpha diagnostics.
 
-Every scalar has a pure function over plain arrays and a ``PluginMetric`` for
-Avalanche's ``EvaluationPlugin``. See ``docs/metrics.md``.
+Every scalar has a pure function over plain arrays, and each metric one class: a
+``PluginMetric`` for Avalanche's ``EvaluationPlugin`` that calls those functions, emits
+to the loggers and keeps what it measured (``to_dict()``). See ``docs/metrics.md``.
+Former class names resolve to the one class, with a ``DeprecationWarning``
+(:mod:`.renamed`).
 """
 
 from ..models.units import dormant_fraction, redo_scores
@@ -23,9 +26,9 @@ from .plasticity import (
     plasticity_metrics,
 )
 from .probes import fork_strategy, preserved_rng, run_probe, truncated_experience
+from .renamed import resolve
 from .stability_gap import (
     StabilityGapMetric,
-    StabilityGapTracker,
     avg_acc,
     avg_min_acc,
     avg_recovery_iterations,
@@ -44,7 +47,6 @@ from .task_identity import TaskIndex, experience_identity
 from .text_logger import PhasedInteractiveLogger, PhasedTextLogger
 from .transfer import (
     KnowledgeTransferMetric,
-    KnowledgeTransferPlugin,
     average_final_accuracy,
     bkt,
     bkt_mean,
@@ -60,14 +62,12 @@ __all__ = [
     "AccuracyMatrixMetric",
     "AccuracyRow",
     "KnowledgeTransferMetric",
-    "KnowledgeTransferPlugin",
     "NeuMoSyncDiagnostics",
     "MetricsCSVLogger",
     "PhasedInteractiveLogger",
     "PhasedTextLogger",
     "PlasticityMetric",
     "StabilityGapMetric",
-    "StabilityGapTracker",
     "SubsetEvaluator",
     "TaskIndex",
     "accuracy_matrix_metric",
@@ -109,3 +109,8 @@ __all__ = [
     "windowed_forgetting",
     "windowed_plasticity",
 ]
+
+
+def __getattr__(name: str) -> type:
+    """Former names (``StabilityGapTracker``, ``KnowledgeTransferPlugin``): the one class."""
+    return resolve(__name__, name)

@@ -53,12 +53,12 @@ import math
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
-from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from ..argument_rules import check_integer, check_real, checked, integer
 from ..observer import Observer
+from .renamed import resolve
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
 
@@ -506,34 +506,88 @@ def mean_curves(runs: Sequence[CurvesLike]) -> dict[int, tuple[list[float], list
     return out
 
 
-# --------------------------------------------------------------------------- tracker plugin
+# --------------------------------------------------------------------------- the metric
+
+# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream[/...]``, docs/metrics.md):
+# every value is measured during training (train phase) on the test subsets (test stream).
+PHASE_STREAM = "train_phase/test_stream"
+CURVE_NAME = "TrackedAcc"  # + /train_phase/test_stream/ExpNNN
+EXP_NAMES = {  # after each training experience
+    "min_ACC": "MinAcc_Exp",
+    "WC_ACC": "WCAcc_Exp",
+    "SG": "StabilityGap_Exp",
+    "SG_abs": "StabilityGapAbs_Exp",
+    "recovery": "RecoveryIters_Exp",
+}
+STREAM_NAMES = {  # once every task is trained: stability_gap_scores' keys
+    "avg_ACC": "AvgAcc_Stream",
+    "avg_min_ACC": "AvgMinAcc_Stream",
+    "WC_ACC": "WCAcc_Stream",
+    "avg_SG": "AvgStabilityGap_Stream",
+    "avg_SG_abs": "AvgStabilityGapAbs_Stream",
+    "avg_recovery": "AvgRecoveryIters_Stream",
+}
+CONVENTION_DEPENDENT = ("avg_ACC", "avg_min_ACC", "WC_ACC", "avg_SG", "avg_SG_abs")
+# NGM-SGD's conventions, as Avalanche's ``Top1_`` names a variant
+PREFIXES = {"delange": "", "ngm": "NGM_", "ngm_clamped": "NGMClamped_"}
 
 
-class StabilityGapTracker(Observer, SupervisedPlugin):
-    """Evaluate each seen experience's fixed test subset during training.
+def stream_metric_name(key: str, convention: str = "delange") -> str:
+    """The emitted name of a :func:`stability_gap_scores` key (``WF<w>`` -> ``WF<w>_Stream``)."""
+    _check_convention(convention)
+    base = STREAM_NAMES.get(key, f"{key}_Stream")
+    if key in CONVENTION_DEPENDENT:
+        base = PREFIXES[convention] + base
+    return f"{base}/{PHASE_STREAM}"
+
+
+class StabilityGapMetric(Observer, PluginMetric[dict]):
+    """Per-update accuracy curves of the seen experiences and their stability-gap scores.
+
+    The one door to the stability gap: a ``PluginMetric`` for an ``EvaluationPlugin``
+    (``EvaluationPlugin(StabilityGapMetric(test_stream=...), loggers=[...])``) that
+    records the curves from its callbacks, emits every point and score to the loggers,
+    and keeps the curves for :meth:`to_dict` (the suite runner's record) and the pure
+    scores above (:meth:`scores`). It only evaluates, so it needs no place in
+    ``plugins=``; an :class:`~avalanche_neumod.observer.Observer`, it stays out of probes.
 
     Points: before the first update of every experience and after every
     ``eval_every``-th update, plus one at the end of each experience. ``x`` = the
     number of updates done (strictly increasing per curve). A point after update
-    ``n`` is taken once all plugins have finished iteration ``n`` (at the next
+    ``n`` is taken once every plugin has finished iteration ``n`` (at the next
     ``before_training_iteration``, or at the end of the epoch), so it sees the
-    method's complete update whatever the plugin order. Where two points share an
-    ``x`` (the last point of experience ``k-1`` and the pre-update point of ``k``:
-    no update in between) the later one replaces the earlier one: the state
-    experience ``k`` starts from, after any boundary hooks.
+    method's complete update. Where two points share an ``x`` (the last point of
+    experience ``k-1`` and the pre-update point of ``k``: no update in between) the
+    later one replaces the earlier one: the state experience ``k`` starts from, after
+    any boundary hooks.
 
     Curves are keyed by task: a training experience is scored on the test experience
     of its task (:mod:`.task_identity`: ``task_id``, else ``current_experience``), so a
     task trained several times (``benchmarks.recurring``) has one curve and ``tasks``
-    lists the task of each training experience. "Seen" = tasks trained so far,
-    the current one included; only ``tracked`` ones (``"all"`` or a list of test
-    experience ids, e.g. ``[0]`` as in NGM-SGD) are evaluated. Without repeats, task
-    ``k`` is trained in experience ``k`` and the seen ones are ``0..k``. The subsets
-    are drawn once with a private generator (``seed``): the global RNG is never
-    touched, so tracking leaves the main run unchanged. It never alters training, so
-    ``StabilityGapMetric(test_stream=...)`` can own and drive one from an
-    ``EvaluationPlugin`` alone; as a plugin (``plugins=[tracker]``) it serves
-    ``StabilityGapMetric(tracker)`` and code that reads ``to_dict()`` without a metric.
+    lists the task of each training experience. "Seen" = tasks trained so far, the
+    current one included; only ``tracked`` ones (``"all"`` or a list of test experience
+    ids, e.g. ``[0]`` as in NGM-SGD) are evaluated. Without repeats, task ``k`` is
+    trained in experience ``k`` and the seen ones are ``0..k``. The subsets are drawn
+    once with a private generator (``seed``): the global RNG is never touched, so
+    tracking leaves the main run unchanged.
+
+    Emits, phase ``train`` (measured during training) on the ``test`` stream, x = the
+    update count for curve points and ``clock.train_iterations`` for scores:
+
+    - ``TrackedAcc/train_phase/test_stream/ExpNNN`` for every new curve point
+      (``emit_curves``), at ``before_training_iteration``/``after_training_epoch``;
+    - at ``after_training_exp`` of experience ``k``: ``MinAcc_Exp`` (k >= 1),
+      ``WCAcc_Exp``, ``StabilityGap_Exp``, ``StabilityGapAbs_Exp`` and
+      ``RecoveryIters_Exp`` (k >= 1), De Lange's convention;
+    - at ``after_training_exp`` once every test experience's task is trained (the last
+      experience without repeats): ``AvgAcc_Stream``, ``AvgMinAcc_Stream``,
+      ``WCAcc_Stream``, ``AvgStabilityGap_Stream``, ``AvgStabilityGapAbs_Stream``,
+      ``AvgRecoveryIters_Stream``, ``WF<w>_Stream``, ``WP<w>_Stream``; with
+      ``convention="ngm"`` the convention-dependent ones are ``NGM_AvgAcc_Stream``, ...
+
+    each as ``<name>/train_phase/test_stream`` (old names: docs/metrics.md); with
+    ``convention="ngm_clamped"`` the prefix is ``NGMClamped_``. Under an NGM convention the
+    convention-dependent scores are avg-ACC, avg-min-ACC, WC-ACC and the two avg-SG.
     """
 
     @checked(eval_every=integer(1), samples_per_exp=integer(1, none_ok=True))
@@ -548,13 +602,27 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         seed: int = 0,
         batch_size: int = 1024,
         forward: Optional[ForwardFn] = None,
+        convention: str = "delange",
+        windows: Sequence[int] = (10, 100),
+        tolerance: float = 0.01,
+        emit_curves: bool = True,
     ):
         super().__init__()
+        if isinstance(test_stream, StabilityGapMetric):
+            raise TypeError(
+                "StabilityGapMetric is the tracker itself now: build one, "
+                "StabilityGapMetric(test_stream=..., convention=...), put it in the "
+                "EvaluationPlugin and read its to_dict() (docs/metrics.md)"
+            )
+        _check_convention(convention)
+        for w in windows:
+            _check_w(check_integer("the window w", w, 2))
+        check_real("tolerance", tolerance, 0.0)
         if (test_stream is None) == (experiences is None):
             raise ValueError("give exactly one of test_stream or experiences=")
         exps = list(test_stream if test_stream is not None else experiences)
         if not exps:
-            raise ValueError("the tracker needs at least one evaluation experience")
+            raise ValueError("the metric needs at least one evaluation experience")
         T = len(exps)
         if isinstance(tracked, str):
             if tracked != "all":
@@ -572,6 +640,10 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         self.eval_every = int(eval_every)
         self.samples_per_exp = samples_per_exp
         self.seed = seed
+        self.convention = convention
+        self.windows = tuple(windows)
+        self.tolerance = tolerance
+        self.emit_curves = emit_curves
         subsets = experience_subsets(exps, samples_per_exp, seed)
         self.evaluator = SubsetEvaluator({i: subsets[i] for i in ids}, batch_size, forward)
         self.reset()
@@ -586,6 +658,7 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         self.n_points = 0  # evaluation points taken (for cost accounting)
         self._pending = False
         self._start = False
+        self._emitted: dict[int, int] = {}  # curve points already emitted, per curve
 
     # -- recording
     def seen(self) -> list[int]:
@@ -622,6 +695,15 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         elif self._pending:
             self._record(strategy)
 
+    # -- Avalanche callbacks (from the EvaluationPlugin, after every plugin)
+    def before_training(self, strategy, **kwargs) -> None:
+        ev = getattr(strategy, "evaluator", None)
+        if self in strategy.plugins and ev is not None and self in ev.metrics:
+            raise RuntimeError(
+                "StabilityGapMetric is both in plugins= and in the EvaluationPlugin: it would "
+                "record every point twice; keep it in the EvaluationPlugin only"
+            )
+
     def before_training_exp(self, strategy, **kwargs) -> None:
         task = self.task_index.of(strategy.experience)
         self.flush(strategy)
@@ -630,23 +712,67 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
         self.boundaries.append(self.updates)
         self._start = True
 
-    def before_training_iteration(self, strategy, **kwargs) -> None:
+    def before_training_iteration(self, strategy, **kwargs) -> Optional[list[MetricValue]]:
         if self._start or self._pending:
             self.flush(strategy)
+        return self._new_points() or None
 
     def after_training_iteration(self, strategy, **kwargs) -> None:
         self.updates += 1
         if self.updates % self.eval_every == 0:
             self._pending = True
 
-    def after_training_epoch(self, strategy, **kwargs) -> None:
+    def after_training_epoch(self, strategy, **kwargs) -> Optional[list[MetricValue]]:
         self.flush(strategy)
+        return self._new_points() or None
 
-    def after_training_exp(self, strategy, **kwargs) -> None:
+    def after_training_exp(self, strategy, **kwargs) -> list[MetricValue]:
         self.flush(strategy)
         ids = self.seen()
         if any(not self.curves[i][0] or self.curves[i][0][-1] != self.updates for i in ids):
             self._record(strategy)  # the end-of-experience point
+        return self._new_points() + self._experience_scores(strategy.clock.train_iterations)
+
+    # -- emitted values
+    def _new_points(self) -> list[MetricValue]:
+        if not self.emit_curves:
+            return []
+        out = []
+        for i, (xs, ys) in self.curves.items():
+            start = self._emitted.get(i, 0)
+            # a point later replaced at the same x (a boundary) is not re-emitted:
+            # the curves are the reference
+            for j in range(start, len(xs)):
+                name = f"{CURVE_NAME}/{PHASE_STREAM}/Exp{i:03d}"
+                out.append(MetricValue(self, name, float(ys[j]), int(xs[j])))
+            self._emitted[i] = len(xs)
+        return out
+
+    def _experience_scores(self, x: int) -> list[MetricValue]:
+        """The scores after training experience ``k`` (and the final ones once every task
+        is trained), each a pure function of the curves."""
+        cs, b, t = self.nonempty_curves(), self.boundaries, self.tasks
+        k = len(b) - 1
+        out: list[MetricValue] = []
+
+        def emit(name: str, value: float) -> None:
+            out.append(MetricValue(self, name, float(value), x))
+
+        def emit_exp(key: str, value: float) -> None:
+            emit(f"{EXP_NAMES[key]}/{PHASE_STREAM}", value)
+
+        if cs and k >= 0:
+            if t[k] in cs:
+                emit_exp("WC_ACC", _try(wc_acc, cs, b, k, "delange", None, t))
+            if k >= 1:
+                emit_exp("min_ACC", _try(min_acc, cs, b, k, t))
+                emit_exp("SG", _try(stability_gap, cs, b, k, True, t))
+                emit_exp("SG_abs", _try(stability_gap, cs, b, k, False, t))
+                emit_exp("recovery", _try(recovery_iterations, cs, b, k, self.tolerance, t))
+            if self.all_trained:
+                for key, v in self.result().items():
+                    emit(stream_metric_name(key, self.convention), v)
+        return out
 
     # -- results
     def to_dict(self) -> dict:
@@ -663,195 +789,29 @@ class StabilityGapTracker(Observer, SupervisedPlugin):
             "updates": self.updates,
         }
 
-    result = to_dict
-
     def nonempty_curves(self) -> dict[int, tuple[list[int], list[float]]]:
         return {i: c for i, c in self.curves.items() if c[0]}
 
-    def scores(self, convention: str = "delange", windows=(10, 100), tolerance=0.01) -> dict:
-        """:func:`stability_gap_scores` of the current curves (task order included)."""
+    def scores(self, convention: Optional[str] = None, windows=None, tolerance=None) -> dict:
+        """:func:`stability_gap_scores` of the current curves (task order included); by
+        default in the metric's ``convention``, ``windows`` and ``tolerance``."""
         return stability_gap_scores(
             self.nonempty_curves(),
             self.boundaries,
-            convention,
-            windows,
-            tolerance,
+            self.convention if convention is None else convention,
+            self.windows if windows is None else windows,
+            self.tolerance if tolerance is None else tolerance,
             tasks=self.tasks,
         )
 
-
-# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream[/...]``, docs/metrics.md):
-# every value is measured during training (train phase) on the test subsets (test stream).
-PHASE_STREAM = "train_phase/test_stream"
-CURVE_NAME = "TrackedAcc"  # + /train_phase/test_stream/ExpNNN
-EXP_NAMES = {  # after each training experience
-    "min_ACC": "MinAcc_Exp",
-    "WC_ACC": "WCAcc_Exp",
-    "SG": "StabilityGap_Exp",
-    "SG_abs": "StabilityGapAbs_Exp",
-    "recovery": "RecoveryIters_Exp",
-}
-STREAM_NAMES = {  # once every task is trained: stability_gap_scores' keys
-    "avg_ACC": "AvgAcc_Stream",
-    "avg_min_ACC": "AvgMinAcc_Stream",
-    "WC_ACC": "WCAcc_Stream",
-    "avg_SG": "AvgStabilityGap_Stream",
-    "avg_SG_abs": "AvgStabilityGapAbs_Stream",
-    "avg_recovery": "AvgRecoveryIters_Stream",
-}
-CONVENTION_DEPENDENT = ("avg_ACC", "avg_min_ACC", "WC_ACC", "avg_SG", "avg_SG_abs")
-# NGM-SGD's conventions, as Avalanche's ``Top1_`` names a variant
-PREFIXES = {"delange": "", "ngm": "NGM_", "ngm_clamped": "NGMClamped_"}
-
-
-def stream_metric_name(key: str, convention: str = "delange") -> str:
-    """The emitted name of a :func:`stability_gap_scores` key (``WF<w>`` -> ``WF<w>_Stream``)."""
-    _check_convention(convention)
-    base = STREAM_NAMES.get(key, f"{key}_Stream")
-    if key in CONVENTION_DEPENDENT:
-        base = PREFIXES[convention] + base
-    return f"{base}/{PHASE_STREAM}"
-
-
-class StabilityGapMetric(PluginMetric[dict]):
-    """Emit stability-gap curves and scores through an ``EvaluationPlugin``.
-
-    Alone (``StabilityGapMetric(test_stream=..., **tracker_kwargs)``) it owns a
-    :class:`StabilityGapTracker` and drives it from its own callbacks: a metric in the
-    ``EvaluationPlugin`` receives every callback, after the strategy's plugins, and the
-    tracker only evaluates (it never alters training), so no plugin is needed.
-    ``StabilityGapMetric(tracker)`` (the tracker also in ``plugins=``) reads a tracker
-    driven by the strategy; both forms measure the same points.
-
-    Emits, phase ``train`` (measured during training) on the ``test`` stream, x = the
-    update count for curve points and ``clock.train_iterations`` for scores:
-
-    - ``TrackedAcc/train_phase/test_stream/ExpNNN`` for every new curve point
-      (``emit_curves``), at ``before_training_iteration``/``after_training_epoch``;
-    - at ``after_training_exp`` of experience ``k``: ``MinAcc_Exp`` (k >= 1),
-      ``WCAcc_Exp``, ``StabilityGap_Exp``, ``StabilityGapAbs_Exp`` and
-      ``RecoveryIters_Exp`` (k >= 1), De Lange's convention;
-    - at ``after_training_exp`` once every test experience's task is trained (the last
-      experience without repeats): ``AvgAcc_Stream``, ``AvgMinAcc_Stream``,
-      ``WCAcc_Stream``, ``AvgStabilityGap_Stream``, ``AvgStabilityGapAbs_Stream``,
-      ``AvgRecoveryIters_Stream``, ``WF<w>_Stream``, ``WP<w>_Stream``; with
-      ``convention="ngm"`` the convention-dependent three are ``NGM_AvgAcc_Stream``, ...
-
-    each as ``<name>/train_phase/test_stream`` (old names: docs/metrics.md); with
-    ``convention="ngm_clamped"`` the prefix is ``NGMClamped_``. Under an NGM convention the
-    convention-dependent scores are avg-ACC, avg-min-ACC, WC-ACC and the two avg-SG.
-    """
-
-    def __init__(
-        self,
-        tracker: Optional[StabilityGapTracker] = None,
-        convention: str = "delange",
-        windows: Sequence[int] = (10, 100),
-        tolerance: float = 0.01,
-        emit_curves: bool = True,
-        *,
-        test_stream: Optional[Sequence] = None,
-        **tracker_kwargs,
-    ):
-        super().__init__()
-        _check_convention(convention)
-        for w in windows:
-            _check_w(check_integer("the window w", w, 2))
-        check_real("tolerance", tolerance, 0.0)
-        if tracker is None:
-            tracker = StabilityGapTracker(test_stream, **tracker_kwargs)
-            self.owns_tracker = True
-        elif test_stream is not None or tracker_kwargs:
-            raise ValueError(
-                "give either a tracker or the tracker's arguments (test_stream=, ...), not both"
-            )
-        else:
-            self.owns_tracker = False
-        self.tracker = tracker
-        self.convention = convention
-        self.windows = tuple(windows)
-        self.tolerance = tolerance
-        self.emit_curves = emit_curves
-        self._emitted: dict[int, int] = {}
-
-    def reset(self) -> None:
-        self._emitted = {}
-
     def result(self) -> dict:
-        return self.tracker.scores(self.convention, self.windows, self.tolerance)
-
-    def _check_attached(self, strategy) -> None:
-        if not self.owns_tracker and self.tracker not in strategy.plugins:
-            raise RuntimeError(
-                "StabilityGapMetric: add its StabilityGapTracker to the strategy's plugins "
-                "(plugins=[tracker]), or build the metric alone: "
-                "StabilityGapMetric(test_stream=..., ...)"
-            )
-
-    def _drive(self, hook: str, strategy) -> None:
-        """Run the owned tracker's hook (a tracker in ``plugins=`` runs its own)."""
-        if self.owns_tracker:
-            getattr(self.tracker, hook)(strategy)
-
-    def _new_points(self) -> list[MetricValue]:
-        if not self.emit_curves:
-            return []
-        out = []
-        for i, (xs, ys) in self.tracker.curves.items():
-            start = self._emitted.get(i, 0)
-            # a point later replaced at the same x (a boundary) is not re-emitted:
-            # tracker.curves is the reference
-            for j in range(start, len(xs)):
-                name = f"{CURVE_NAME}/{PHASE_STREAM}/Exp{i:03d}"
-                out.append(MetricValue(self, name, float(ys[j]), int(xs[j])))
-            self._emitted[i] = len(xs)
-        return out
-
-    def before_training(self, strategy) -> None:
-        self._check_attached(strategy)
-
-    def before_training_exp(self, strategy) -> None:
-        self._drive("before_training_exp", strategy)
-
-    def before_training_iteration(self, strategy):
-        self._drive("before_training_iteration", strategy)
-        return self._new_points() or None
-
-    def after_training_iteration(self, strategy) -> None:
-        self._drive("after_training_iteration", strategy)
-
-    def after_training_epoch(self, strategy):
-        self._drive("after_training_epoch", strategy)
-        return self._new_points() or None
-
-    def after_training_exp(self, strategy):
-        self._drive("after_training_exp", strategy)
-        tr = self.tracker
-        tr.flush(strategy)
-        out = self._new_points()
-        cs, b, t = tr.nonempty_curves(), tr.boundaries, tr.tasks
-        k = len(b) - 1
-        x = strategy.clock.train_iterations
-
-        def emit(name: str, value: float) -> None:
-            out.append(MetricValue(self, name, float(value), x))
-
-        def emit_exp(key: str, value: float) -> None:
-            emit(f"{EXP_NAMES[key]}/{PHASE_STREAM}", value)
-
-        if cs and k >= 0:
-            if t[k] in cs:
-                emit_exp("WC_ACC", _try(wc_acc, cs, b, k, "delange", None, t))
-            if k >= 1:
-                emit_exp("min_ACC", _try(min_acc, cs, b, k, t))
-                emit_exp("SG", _try(stability_gap, cs, b, k, True, t))
-                emit_exp("SG_abs", _try(stability_gap, cs, b, k, False, t))
-                emit_exp("recovery", _try(recovery_iterations, cs, b, k, self.tolerance, t))
-            if tr.all_trained:
-                s = tr.scores(self.convention, self.windows, self.tolerance)
-                for key, v in s.items():
-                    emit(stream_metric_name(key, self.convention), v)
-        return out
+        """The final scores in the metric's convention (:meth:`scores`)."""
+        return self.scores()
 
     def __str__(self) -> str:
         return "StabilityGapMetric"
+
+
+def __getattr__(name: str) -> type:
+    """Former names (``StabilityGapTracker``): this class, with a DeprecationWarning."""
+    return resolve(__name__, name)

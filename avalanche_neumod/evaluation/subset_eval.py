@@ -1,4 +1,4 @@
-"""Fast accuracy on fixed test subsets: what the tracker and the transfer probes evaluate.
+"""Fast accuracy on fixed test subsets: what the stability-gap metric and the probes evaluate.
 
 Each experience's test data is cut once to a fixed subset (``samples`` rows drawn
 with a private generator, so no global random number is consumed), kept as

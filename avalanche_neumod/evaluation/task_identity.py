@@ -1,8 +1,8 @@
 """Which test experience a training experience is scored on: the task's identity.
 
 A stream may train a task more than once (``benchmarks.recurring``: R, A1, R, A2, ...)
-while its test stream lists every task once. The tracker and the transfer probes
-therefore key what they measure by the *task*, not by the training experience's
+while its test stream lists every task once. The stability-gap metric and the transfer
+probes therefore key what they measure by the *task*, not by the training experience's
 index: the identity of an experience is its ``task_id`` (set by this library's
 streams: the base experience index, shared by a task's test experience and all its
 training occurrences), else Avalanche's ``current_experience``, else (plain data

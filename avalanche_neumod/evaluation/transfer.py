@@ -44,13 +44,13 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
-from avalanche.core import SupervisedPlugin
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
 from ..argument_rules import checked, integer
 from ..observer import Observer
 from .probes import preserved_rng, run_probe, snapshot_strategy
+from .renamed import resolve
 from .subset_eval import ForwardFn, SubsetEvaluator, experience_subsets
 from .task_identity import TaskIndex
 
@@ -97,7 +97,7 @@ def _task_list(tasks: Optional[Sequence[int]], n_main: int, n_tasks: int) -> lis
         if n_main != n_tasks:
             raise ValueError(
                 f"{n_main} training experiences for {n_tasks} tasks: pass tasks= (the task of "
-                "each training experience, e.g. KnowledgeTransferPlugin.to_dict()['tasks'])"
+                "each training experience, e.g. KnowledgeTransferMetric.to_dict()['tasks'])"
             )
         return list(range(n_main))
     t = [int(v) for v in tasks]
@@ -256,11 +256,46 @@ def transfer_table(
     return out
 
 
-# --------------------------------------------------------------------------- plugin
+# --------------------------------------------------------------------------- the metric
+
+# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream``, docs/metrics.md): measured
+# in the training phase (the main run and the probes train) on the test subsets, once per
+# stream of experiences (when every task is trained).
+PHASE_STREAM = "train_phase/test_stream"
+METRIC_NAMES = {  # transfer_table's keys (+ AvgEndAcc) -> emitted metric names
+    "BKT_half": "BKT_Half_Stream",
+    "BKT_beta": "BKT_Beta_Stream",
+    "BKT_mean": "BKT_Mean_Stream",
+    "FKT_half": "FKT_Half_Stream",
+    "FKT_beta": "FKT_Beta_Stream",
+    "FKT_mean": "FKT_Mean_Stream",
+    "LCA_0": "LCA0_Stream",
+    "LCA_0_F": "LCA0_F_Stream",
+    "LCA_0_B": "LCA0_B_Stream",
+    "LCA_F": "LCA_F_Stream",
+    "LCA_B": "LCA_B_Stream",
+    "AvgFinalAcc": "AvgFinalAcc_Stream",
+    "AvgEndAcc": "AvgEndAcc_Stream",
+}
 
 
-class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
-    """Collect A^{k-1}, probe A^{T-1} and A^0, for :func:`transfer_table`.
+def metric_name(key: str) -> str:
+    """The emitted name of a score key, e.g. ``FKT_half`` -> ``FKT_Half_Stream/train_phase/
+    test_stream``."""
+    if key not in METRIC_NAMES:
+        raise ValueError(f"unknown transfer score {key!r}; valid: {', '.join(METRIC_NAMES)}")
+    return f"{METRIC_NAMES[key]}/{PHASE_STREAM}"
+
+
+class KnowledgeTransferMetric(Observer, PluginMetric[dict]):
+    """Collect A^{k-1}, probe A^{T-1} and A^0, and emit NeuMoSync Table 1's columns.
+
+    The one door to knowledge transfer: a ``PluginMetric`` for an ``EvaluationPlugin``
+    (``EvaluationPlugin(KnowledgeTransferMetric(test_stream=..., beta=...), ...)``) that
+    measures from its callbacks, emits the scores to the loggers and keeps the arrays
+    for :meth:`to_dict` (the suite runner's record) and :func:`transfer_table`. It only
+    evaluates and trains forks, so it needs no place in ``plugins=``; an
+    :class:`~avalanche_neumod.observer.Observer`, it stays out of the probes' forks.
 
     During the main run it measures, for each training experience ``k``, the fixed
     test subset (``eval_samples``) of ``k``'s *task* before the first update of ``k``
@@ -281,9 +316,17 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
     that (a stream ending in repeats), the final-state probes are run again at the
     next ``after_training``. Probes run between saved and restored global random
     states, on forks: the main run's model, optimizer, plugins and loggers are
-    untouched. Since it never alters training, ``KnowledgeTransferMetric(test_stream=...,
-    beta=...)`` can own and drive one from an ``EvaluationPlugin`` alone; as a plugin it
-    serves ``KnowledgeTransferMetric(plugin)`` and code that reads ``to_dict()``.
+    untouched.
+
+    Emits at ``after_training`` once every task is trained (again after any later
+    experience, with the final-state probes redone): ``BKT_Half_Stream``,
+    ``BKT_Beta_Stream``, ``BKT_Mean_Stream``, ``FKT_Half_Stream``, ``FKT_Beta_Stream``,
+    ``FKT_Mean_Stream``, ``LCA0_Stream``, ``LCA0_F_Stream``, ``LCA0_B_Stream``,
+    ``LCA_F_Stream``, ``LCA_B_Stream``, ``AvgFinalAcc_Stream`` (final state, all tasks)
+    and ``AvgEndAcc_Stream`` (each training experience's task at the end of that
+    experience), each as ``<name>/train_phase/test_stream`` with x =
+    ``clock.train_iterations``. Without probes only ``LCA_F_Stream`` and the two
+    accuracies. Old names: docs/metrics.md.
     """
 
     @checked(beta=integer(1), eval_samples=integer(1, none_ok=True))
@@ -302,6 +345,12 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
         exclude: Sequence[type] = (),
     ):
         super().__init__()
+        if isinstance(test_stream, KnowledgeTransferMetric):
+            raise TypeError(
+                "KnowledgeTransferMetric is the plugin itself now: build one, "
+                "KnowledgeTransferMetric(test_stream=..., beta=...), put it in the "
+                "EvaluationPlugin and read its to_dict() (docs/metrics.md)"
+            )
         if (test_stream is None) == (experiences is None):
             raise ValueError("give exactly one of test_stream or experiences=")
         exps = list(test_stream if test_stream is not None else experiences)
@@ -324,6 +373,7 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
         self.reset()
 
     def reset(self) -> None:
+        """Forget every measurement and probe (a new run)."""
         T, n = self.n_experiences, self.beta + 1
         self.A_main: list[list[Optional[float]]] = []  # one row per training experience
         self.A_final: list[list[Optional[float]]] = [[None] * n for _ in range(T)]
@@ -339,6 +389,7 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
         self.probe_seconds = 0.0
         self.probe_updates = 0
         self.probe_points = 0
+        self._emitted = 0  # the finish() round last emitted
         self._b = 0
         self._start = False
         self._pending = False
@@ -361,6 +412,15 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
 
     def _shared(self) -> list:
         return [*self.train_experiences.values(), *self.test_experiences]
+
+    # -- Avalanche callbacks (from the EvaluationPlugin, after every plugin)
+    def before_training(self, strategy, **kwargs) -> None:
+        ev = getattr(strategy, "evaluator", None)
+        if self in strategy.plugins and ev is not None and self in ev.metrics:
+            raise RuntimeError(
+                "KnowledgeTransferMetric is both in plugins= and in the EvaluationPlugin: it "
+                "would measure twice; keep it in the EvaluationPlugin only"
+            )
 
     def before_training_exp(self, strategy, **kwargs) -> None:
         task = self.task_index.of(strategy.experience)
@@ -398,8 +458,21 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
             )
         self.end_acc.append(self._measure(strategy))
 
-    def after_training(self, strategy, **kwargs) -> None:
+    def after_training(self, strategy, **kwargs) -> Optional[list[MetricValue]]:
         self.finish(strategy)
+        if not self.done or self._emitted == self.rounds:
+            return None
+        self._emitted = self.rounds
+        if self.complete:
+            values = self.scores()
+        else:
+            values = {
+                "LCA_F": lca_forward(self.A_main),
+                "AvgFinalAcc": average_final_accuracy(self.final_acc),
+                "AvgEndAcc": average_final_accuracy(self.end_acc),
+            }
+        x = strategy.clock.train_iterations
+        return [MetricValue(self, metric_name(k), float(v), x) for k, v in values.items()]
 
     # -- probes
     @property
@@ -420,8 +493,8 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
             return
         if self.snapshot is None:
             raise ValueError(
-                "probes need the reference state: train the experiences with this plugin "
-                "attached from the first one on"
+                "probes need the reference state: train the experiences with this metric "
+                "in the evaluator from the first one on"
             )
         t0 = time.perf_counter()
         with preserved_rng():
@@ -461,6 +534,10 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
         out["AvgEndAcc"] = average_final_accuracy(self.end_acc)
         return out
 
+    def result(self) -> dict:
+        """:meth:`scores` once the probes have run, else ``{}``."""
+        return self.scores() if self.complete else {}
+
     def to_dict(self) -> dict:
         """JSON-serialisable arrays, settings and (when complete) scores."""
         d = {
@@ -479,130 +556,10 @@ class KnowledgeTransferPlugin(Observer, SupervisedPlugin):
             d["scores"] = self.scores()
         return d
 
-    result = to_dict
-
-
-# Metric names (Avalanche's ``Name/<phase>_phase/<stream>_stream``, docs/metrics.md): measured
-# in the training phase (the main run and the probes train) on the test subsets, once per
-# stream of experiences (when every task is trained).
-PHASE_STREAM = "train_phase/test_stream"
-METRIC_NAMES = {  # transfer_table's keys (+ AvgEndAcc) -> emitted metric names
-    "BKT_half": "BKT_Half_Stream",
-    "BKT_beta": "BKT_Beta_Stream",
-    "BKT_mean": "BKT_Mean_Stream",
-    "FKT_half": "FKT_Half_Stream",
-    "FKT_beta": "FKT_Beta_Stream",
-    "FKT_mean": "FKT_Mean_Stream",
-    "LCA_0": "LCA0_Stream",
-    "LCA_0_F": "LCA0_F_Stream",
-    "LCA_0_B": "LCA0_B_Stream",
-    "LCA_F": "LCA_F_Stream",
-    "LCA_B": "LCA_B_Stream",
-    "AvgFinalAcc": "AvgFinalAcc_Stream",
-    "AvgEndAcc": "AvgEndAcc_Stream",
-}
-
-
-def metric_name(key: str) -> str:
-    """The emitted name of a score key, e.g. ``FKT_half`` -> ``FKT_Half_Stream/train_phase/
-    test_stream``."""
-    if key not in METRIC_NAMES:
-        raise ValueError(f"unknown transfer score {key!r}; valid: {', '.join(METRIC_NAMES)}")
-    return f"{METRIC_NAMES[key]}/{PHASE_STREAM}"
-
-
-class KnowledgeTransferMetric(PluginMetric[dict]):
-    """Emit NeuMoSync Table 1's columns through an ``EvaluationPlugin``.
-
-    Alone (``KnowledgeTransferMetric(test_stream=..., beta=..., **plugin_kwargs)``) it owns
-    a :class:`KnowledgeTransferPlugin` and drives it from its own callbacks: the metric
-    receives every callback after the strategy's plugins, the measurements only evaluate
-    and the probes train forks between saved and restored random states, so nothing
-    needs a plugin. ``KnowledgeTransferMetric(plugin)`` (the plugin also in ``plugins=``)
-    reads a plugin driven by the strategy; both forms give the same values.
-
-    At ``after_training`` once every task is trained (again after any later experience,
-    with the final-state probes redone): ``BKT_Half_Stream``, ``BKT_Beta_Stream``,
-    ``BKT_Mean_Stream``, ``FKT_Half_Stream``, ``FKT_Beta_Stream``, ``FKT_Mean_Stream``,
-    ``LCA0_Stream``, ``LCA0_F_Stream``, ``LCA0_B_Stream``, ``LCA_F_Stream``,
-    ``LCA_B_Stream``, ``AvgFinalAcc_Stream`` (final state, all tasks) and
-    ``AvgEndAcc_Stream`` (each training experience's task at the end of that
-    experience), each as ``<name>/train_phase/test_stream`` with x =
-    ``clock.train_iterations``. Without probes only ``LCA_F_Stream`` and the two
-    accuracies. Old names: docs/metrics.md.
-    """
-
-    def __init__(
-        self,
-        plugin: Optional[KnowledgeTransferPlugin] = None,
-        *,
-        test_stream: Optional[Sequence] = None,
-        **plugin_kwargs,
-    ):
-        super().__init__()
-        if plugin is None:
-            plugin = KnowledgeTransferPlugin(test_stream, **plugin_kwargs)
-            self.owns_plugin = True
-        elif test_stream is not None or plugin_kwargs:
-            raise ValueError(
-                "give either a KnowledgeTransferPlugin or its arguments (test_stream=, "
-                "beta=, ...), not both"
-            )
-        else:
-            self.owns_plugin = False
-        self.plugin = plugin
-        self._emitted = 0  # the plugin's finish() round last emitted
-
-    def reset(self) -> None:
-        self._emitted = 0
-
-    def result(self) -> dict:
-        return self.plugin.scores() if self.plugin.complete else {}
-
-    def before_training(self, strategy) -> None:
-        if not self.owns_plugin and self.plugin not in strategy.plugins:
-            raise RuntimeError(
-                "KnowledgeTransferMetric: add its KnowledgeTransferPlugin to the strategy's "
-                "plugins as well as the metric to the EvaluationPlugin, or build the metric "
-                "alone: KnowledgeTransferMetric(test_stream=..., beta=...)"
-            )
-
-    def _drive(self, hook: str, strategy) -> None:
-        """Run the owned plugin's hook (a plugin in ``plugins=`` runs its own)."""
-        if self.owns_plugin:
-            getattr(self.plugin, hook)(strategy)
-
-    def before_training_exp(self, strategy) -> None:
-        self._drive("before_training_exp", strategy)
-
-    def before_training_iteration(self, strategy) -> None:
-        self._drive("before_training_iteration", strategy)
-
-    def after_training_iteration(self, strategy) -> None:
-        self._drive("after_training_iteration", strategy)
-
-    def after_training_epoch(self, strategy) -> None:
-        self._drive("after_training_epoch", strategy)
-
-    def after_training_exp(self, strategy) -> None:
-        self._drive("after_training_exp", strategy)
-
-    def after_training(self, strategy):
-        p = self.plugin
-        p.finish(strategy)
-        if not p.done or self._emitted == p.rounds:
-            return None
-        self._emitted = p.rounds
-        if p.complete:
-            values = p.scores()
-        else:
-            values = {
-                "LCA_F": lca_forward(p.A_main),
-                "AvgFinalAcc": average_final_accuracy(p.final_acc),
-                "AvgEndAcc": average_final_accuracy(p.end_acc),
-            }
-        x = strategy.clock.train_iterations
-        return [MetricValue(self, metric_name(k), float(v), x) for k, v in values.items()]
-
     def __str__(self) -> str:
         return "KnowledgeTransferMetric"
+
+
+def __getattr__(name: str) -> type:
+    """Former names (``KnowledgeTransferPlugin``): this class, with a DeprecationWarning."""
+    return resolve(__name__, name)

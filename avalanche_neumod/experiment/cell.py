@@ -14,7 +14,9 @@ experience and, when that file exists, continues from it
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import inspect
 import math
 import os
@@ -27,7 +29,7 @@ import traceback
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import avalanche
 import numpy as np
@@ -191,7 +193,46 @@ def run_cell(
 
     ``checkpoint``: a file to save the cell's state to after each experience but the
     last, and to continue from when it exists (written for this cell and configuration).
+
+    Nothing of the cell outlives the call: its stream, model and strategy are freed before
+    it returns. Avalanche's experiences and streams refer to each other
+    (``experience.origin_stream``), so the cell's data sits in reference cycles that only
+    a full collection frees, and CPython seldom runs one in a process holding torch and
+    Avalanche: cells run one after another in one process (``--jobs 1``) would otherwise
+    keep every earlier cell's data (a Permuted MNIST ``lab`` run reached 23.9 GB in 35
+    cells). The collection runs once the cell's frame is gone, over the objects made
+    during the cell only (:func:`_collecting_cell`): milliseconds, not a full pass.
     """
+    with _collecting_cell():
+        return _run_cell(cfg, root, progress, threads, checkpoint)
+
+
+@contextlib.contextmanager
+def _collecting_cell() -> Iterator[None]:
+    """Collect the cycles made inside the block when it ends.
+
+    The objects alive on entry are moved aside (``gc.freeze``) and put back after
+    (``gc.unfreeze``), so the collection looks at the block's objects only; a caller
+    that froze objects itself keeps them frozen (a full collection then, which skips them).
+    """
+    own = gc.get_freeze_count() == 0
+    if own:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        gc.collect()
+        if own:
+            gc.unfreeze()
+
+
+def _run_cell(
+    cfg: dict,
+    root: Optional[str],
+    progress: bool,
+    threads: Optional[int],
+    checkpoint: Optional[str],
+) -> dict:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if threads:

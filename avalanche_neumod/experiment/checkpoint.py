@@ -32,7 +32,9 @@ import torch
 
 from ..benchmarks.tensor_data import TENSORS_ATTR
 
-FORMAT = 1
+# 2: the stability-gap and transfer metrics live in the evaluator (one object each), not
+# in the plugins; a format-1 checkpoint is discarded and its cell starts again
+FORMAT = 2
 CKPT_DIR = "checkpoints"
 # strategy attributes that only hold the current experience's loaders and minibatch:
 # stored empty (the next experience sets them again). A FastTemplate's event-handler

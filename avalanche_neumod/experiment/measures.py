@@ -1,10 +1,12 @@
 """The suite's optional metrics: from a name in ``metrics:`` to plugins and saved JSON.
 
 Accuracy is always recorded (``cell.py``). Each optional measure here builds the
-evaluation library's plugin(s) for a cell, and after training turns what they
-measured into JSON (curves, arrays and the scalars of docs/metrics.md):
+evaluation library's metric for the cell's ``EvaluationPlugin`` (the same object a
+user gives an ``EvaluationPlugin``: its values reach the evaluator, and through it any
+logger), and after training turns what that metric measured into JSON (curves,
+arrays and the scalars of docs/metrics.md):
 
-- ``stability_gap``: the stability-gap tracker (a ``StabilityGapRecord``);
+- ``stability_gap``: the stability-gap curves (a ``StabilityGapRecord``);
 - ``transfer``: the knowledge-transfer probes, LCA/FKT/BKT (a ``TransferRecord``);
 - ``plasticity``: plasticity diagnostics per experience;
 - ``neumosync_diagnostics``: spread, task change and input sensitivity of
@@ -59,7 +61,8 @@ class Measure:
         return []
 
     def plugins(self) -> list:
-        """``SupervisedPlugin`` objects for the strategy."""
+        """``SupervisedPlugin`` objects for the strategy (a measure that changes or drives
+        training; a metric that only measures is in :meth:`metrics`)."""
         return []
 
     def attach(self, strategy) -> None:
@@ -72,7 +75,7 @@ class Measure:
 
 
 class StabilityGap(Measure):
-    """The stability-gap tracker: curves, boundaries and both conventions' scores.
+    """The stability-gap curves, boundaries and both conventions' scores.
 
     De Lange's scores use every tracked curve; NGM-SGD's (``convention="ngm"``) score the
     first tracked experience's curve alone, as the authors' code does.
@@ -85,25 +88,31 @@ class StabilityGap(Measure):
     @staticmethod
     def receiver() -> Any:
         # evaluation imports torch and Avalanche: not when a suite loads
-        from ..evaluation.stability_gap import StabilityGapTracker
+        from ..evaluation.stability_gap import StabilityGapMetric
 
-        return StabilityGapTracker
+        return StabilityGapMetric
 
-    def plugins(self) -> list:
-        ev = self.receiver()
+    def metrics(self) -> list:
+        cls = self.receiver()
         a = dict(self.args)
         self.windows = tuple(a.pop("windows", SG_WINDOWS))
         self.tolerance = float(a.pop("tolerance", SG_TOLERANCE))
         tracked = a.pop("tracked", "all")
         a.setdefault("seed", int(self.cfg["seed"]))  # each seed its own test subsets
-        self.tracker = ev(self.bm.test_stream, tracked=tracked, **a)
-        return [self.tracker]
+        self.metric = cls(
+            self.bm.test_stream,
+            tracked=tracked,
+            windows=self.windows,
+            tolerance=self.tolerance,
+            **a,
+        )
+        return [self.metric]
 
     def collect(self, strategy, result: CellResult) -> StabilityGapRecord:
-        """The tracker's curves with both conventions' scores (a finished cell only)."""
+        """The metric's curves with both conventions' scores (a finished cell only)."""
         from ..evaluation.stability_gap import stability_gap_scores as score  # as receiver()
 
-        d = self.tracker.to_dict()
+        d = self.metric.to_dict()
         d["curves"] = {k: v for k, v in d["curves"].items() if v["x"]}
         rec = StabilityGapRecord.from_dict(
             {**d, "windows": list(self.windows), "tolerance": self.tolerance}
@@ -128,20 +137,20 @@ class Transfer(Measure):
     @staticmethod
     def receiver() -> Any:
         # evaluation imports torch and Avalanche: not when a suite loads
-        from ..evaluation.transfer import KnowledgeTransferPlugin
+        from ..evaluation.transfer import KnowledgeTransferMetric
 
-        return KnowledgeTransferPlugin
+        return KnowledgeTransferMetric
 
-    def plugins(self) -> list:
+    def metrics(self) -> list:
         cls = self.receiver()
         a = dict(self.args)
         a.setdefault("seed", int(self.cfg["seed"]))
-        self.plugin = cls(self.bm.test_stream, **a)
-        return [self.plugin]
+        self.metric = cls(self.bm.test_stream, **a)
+        return [self.metric]
 
     def collect(self, strategy, result: CellResult) -> TransferRecord:
         """The probes' arrays, scored (``transfer_summaries``) when the cell finished."""
-        d = self.plugin.to_dict()
+        d = self.metric.to_dict()
         return TransferRecord.from_arrays(d, score=result.status == "ok" and "scores" in d)
 
 

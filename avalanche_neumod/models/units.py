@@ -193,8 +193,9 @@ class _LeafTracer(fx.Tracer):
 
 
 def _trace(model: nn.Module) -> tuple[fx.Graph, dict[str, nn.Module]]:
+    tracer = _LeafTracer()
     try:
-        graph = _LeafTracer().trace(model)
+        graph = tracer.trace(model)
     except Exception as exc:  # fx raises many types for untraceable code
         raise UnsupportedModelError(
             f"cannot read the hidden units of {type(model).__name__}: torch.fx could not "
@@ -203,6 +204,10 @@ def _trace(model: nn.Module) -> tuple[fx.Graph, dict[str, nn.Module]]:
             "activation/pooling/flatten/normalisation layers, and models whose forward "
             "is a traceable chain of such layers."
         ) from exc
+    finally:
+        # torch.fx's patcher leaves the tracer in a reference cycle (a closure of its
+        # patched functions): holding the model there would keep it until a full collection
+        tracer.root = None
     return graph, dict(model.named_modules())
 
 

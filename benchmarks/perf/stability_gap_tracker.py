@@ -1,6 +1,6 @@
 """P3: stability-gap tracking throughput (bar: at least 0.8x a plain no-grad loop).
 
-Measures one evaluation point of :class:`StabilityGapTracker` with 10 seen
+Measures one evaluation point of :class:`StabilityGapMetric` with 10 seen
 experiences of 1,000 test samples each (Permuted-MNIST-shaped tensors, MLP
 784-100-100-10, eval batch 1,024): the tracker's evaluation throughput (samples/s,
 including the switch to eval mode and back, the forward passes, argmax, and the
@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from common import PerfResult, interleaved_times, median  # noqa: E402
 
 from avalanche_neumod import MLP, ExperienceTensors, tensor_benchmark  # noqa: E402
-from avalanche_neumod.evaluation import StabilityGapTracker  # noqa: E402
+from avalanche_neumod.evaluation import StabilityGapMetric  # noqa: E402
 
 N_EXP, SAMPLES, BATCH = 10, 1000, 1024
 
@@ -41,7 +41,7 @@ def run(quick: bool) -> list[PerfResult]:
     bm = tensor_benchmark(tests, tests)
     model = MLP(784, (100, 100), 10)
     model.train()
-    tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=SAMPLES, batch_size=BATCH)
+    tracker = StabilityGapMetric(bm.test_stream, samples_per_exp=SAMPLES, batch_size=BATCH)
     tracker.tasks = list(range(N_EXP))  # all ten experiences seen (trained once each)
     tracker.current = N_EXP - 1
     strategy = SimpleNamespace(model=model, device=torch.device("cpu"))

@@ -1,7 +1,7 @@
 """P4: cost of the transfer probes (bar: at most 1.2x their work at main-loop rates).
 
 A Permuted-MNIST-shaped run (T = 10 experiences, random tensors, MLP
-784-100-100-10, batch 16, our ``FastNaive``) with :class:`KnowledgeTransferPlugin`
+784-100-100-10, batch 16, our ``FastNaive``) with :class:`KnowledgeTransferMetric`
 (``beta`` = 20, 1,000 evaluation samples). The probes' wall time (9 probes from
 the final state and 10 from the initial state, each forking the strategy and
 training ``beta`` batches through its own ``train()`` with an accuracy point
@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from avalanche.training.plugins import EvaluationPlugin
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -29,8 +30,8 @@ from common import PerfResult, interleaved_times, median, seeded_mlp  # noqa: E4
 
 from avalanche_neumod import ExperienceTensors, FastNaive, tensor_benchmark  # noqa: E402
 from avalanche_neumod.evaluation import (  # noqa: E402
-    KnowledgeTransferPlugin,
-    StabilityGapTracker,
+    KnowledgeTransferMetric,
+    StabilityGapMetric,
 )
 
 T, BATCH, EVAL = 10, 16, 1000
@@ -47,11 +48,14 @@ def _bench(n_train: int):
     return tensor_benchmark([exp(n_train) for _ in range(T)], [exp(EVAL) for _ in range(T)])
 
 
-def _strategy(plugins):
+def _strategy(metrics):
     model = seeded_mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     return FastNaive(
-        model=model, optimizer=opt, train_mb_size=BATCH, plugins=plugins, evaluator=None
+        model=model,
+        optimizer=opt,
+        train_mb_size=BATCH,
+        evaluator=EvaluationPlugin(*metrics, loggers=[]),
     )
 
 
@@ -64,11 +68,11 @@ def run(quick: bool) -> list[PerfResult]:
     iter_s: list[float] = []
     plain_first: list[float] = []
     point_s: list[float] = []
-    plugin_box: list[KnowledgeTransferPlugin] = []
+    plugin_box: list[KnowledgeTransferMetric] = []
     n_track = 2  # experiences of the tracked run that prices an evaluation point
 
     def with_probes():
-        kt = KnowledgeTransferPlugin(bm.test_stream, beta=beta, eval_samples=EVAL)
+        kt = KnowledgeTransferMetric(bm.test_stream, beta=beta, eval_samples=EVAL)
         s = _strategy([kt])
         for e in bm.train_stream:
             s.train(e)
@@ -87,7 +91,7 @@ def run(quick: bool) -> list[PerfResult]:
 
     def tracked():
         # a point in the main loop: one 1,000-sample experience evaluated after every update
-        tr = StabilityGapTracker(bm.test_stream, samples_per_exp=EVAL, tracked=[0])
+        tr = StabilityGapMetric(bm.test_stream, samples_per_exp=EVAL, tracked=[0])
         s = _strategy([tr])
         t0 = time.perf_counter()
         for e in bm.train_stream[:n_track]:

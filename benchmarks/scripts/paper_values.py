@@ -44,7 +44,8 @@ def transcribe(excerpt: Path) -> str:
         "neumosync_table1:",
         f'  source: "NeuMoSync paper, Table 1 ({src}, Adaptation Speed & Knowledge Transfer)"',
         "  units: percent",
-        '  spread: "the spread the paper prints beside each value (the excerpt does not say which)"',
+        '  spread: "the spread the paper prints beside each value'
+        ' (the excerpt does not say which)"',
         "  columns: [" + ", ".join(COLUMNS) + "]",
         "  streams:",
     ]

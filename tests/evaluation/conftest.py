@@ -3,8 +3,11 @@ and the small strategy the metrics are run with."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
+from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_neumod import MLP, ExperienceTensors, FastNaive, tensor_benchmark
 
@@ -42,11 +45,18 @@ def make_pmnist(mnist_small):
 
 @pytest.fixture
 def small_strategy():
-    """``small_strategy(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0, **kw)``:
-    ``cls`` on a fresh MLP 784-hidden-10 (after ``torch.manual_seed(seed)``), SGD lr 0.05,
-    cross-entropy, minibatches of 16; ``kw`` go to ``cls``."""
+    """``small_strategy(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0,
+    metrics=(), **kw)``: ``cls`` on a fresh MLP 784-hidden-10 (after
+    ``torch.manual_seed(seed)``), SGD lr 0.05, cross-entropy, minibatches of 16; ``metrics``
+    (instead of ``evaluator``): an ``EvaluationPlugin`` of them without loggers; ``kw`` go
+    to ``cls``."""
 
-    def make(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0, **kw):
+    def make(cls=FastNaive, plugins=(), evaluator=None, hidden=(16,), seed=0, metrics=(), **kw):
+        if metrics:
+            assert evaluator is None, "give metrics= or evaluator=, not both"
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="No loggers specified")
+                evaluator = EvaluationPlugin(*metrics, loggers=[])
         torch.manual_seed(seed)
         model = MLP(784, hidden, 10)
         return cls(

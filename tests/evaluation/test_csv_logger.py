@@ -21,11 +21,9 @@ from PIL import Image
 
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
-    KnowledgeTransferPlugin,
     MetricsCSVLogger,
     PlasticityMetric,
     StabilityGapMetric,
-    StabilityGapTracker,
 )
 from avalanche_neumod.evaluation.csv_logger import COLUMNS
 
@@ -48,8 +46,8 @@ def test_every_metric_of_the_evaluator_is_in_the_csv(
     from avalanche.logging import WandBLogger
 
     bm = make_pmnist(n_train=64, n_test=40)
-    tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=20, eval_every=2)
-    transfer = KnowledgeTransferPlugin(bm.test_stream, beta=2, eval_samples=20)
+    sg = StabilityGapMetric(bm.test_stream, samples_per_exp=20, eval_every=2)
+    transfer = KnowledgeTransferMetric(bm.test_stream, beta=2, eval_samples=20)
     text = open(tmp_path / "log.txt", "w")
     loggers = [TextLogger(text), TensorboardLogger(str(tmp_path / "tb")), CSVLogger(str(tmp_path))]
     # Avalanche 0.6.0's WandBLogger against wandb >= 0.28.2: it reads wandb.viz.CustomChart
@@ -73,12 +71,12 @@ def test_every_metric_of_the_evaluator_is_in_the_csv(
     evaluator = EvaluationPlugin(
         accuracy_metrics(minibatch=True, experience=True, stream=True),
         loss_metrics(epoch=True, stream=True),
-        StabilityGapMetric(tracker),
-        KnowledgeTransferMetric(transfer),
+        sg,
+        transfer,
         PlasticityMetric(samples=30),
         loggers=[*loggers, wandb_logger, ours],
     )
-    s = small_strategy(Naive, plugins=[tracker, transfer], evaluator=evaluator)
+    s = small_strategy(Naive, evaluator=evaluator)
     try:
         for exp in bm.train_stream:
             s.train(exp)

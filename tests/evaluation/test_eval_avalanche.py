@@ -12,10 +12,8 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche_neumod import MLP
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
-    KnowledgeTransferPlugin,
     PlasticityMetric,
     StabilityGapMetric,
-    StabilityGapTracker,
 )
 
 STRATEGIES = {
@@ -29,16 +27,18 @@ STRATEGIES = {
 def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, small_strategy, tmp_path, name):
     bm = make_pmnist(n_train=96, n_test=80)
     cls, extra = STRATEGIES[name]
-    tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=40, eval_every=2)
-    transfer = KnowledgeTransferPlugin(bm.test_stream, beta=3, eval_samples=40)
+    sg = StabilityGapMetric(bm.test_stream, samples_per_exp=40, eval_every=2, windows=(10, 100))
+    transfer = KnowledgeTransferMetric(bm.test_stream, beta=3, eval_samples=40)
     text = open(tmp_path / "log.txt", "w")
     evaluator = EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         loss_metrics(epoch=True),
         forgetting_metrics(experience=True),
-        StabilityGapMetric(tracker, windows=(10, 100)),
-        StabilityGapMetric(tracker, convention="ngm", emit_curves=False),
-        KnowledgeTransferMetric(transfer),
+        sg,
+        StabilityGapMetric(
+            bm.test_stream, samples_per_exp=40, eval_every=2, convention="ngm", emit_curves=False
+        ),
+        transfer,
         PlasticityMetric(samples=50),
         loggers=[
             CSVLogger(str(tmp_path / "csv")),
@@ -46,7 +46,7 @@ def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, small_strate
             TextLogger(text),
         ],
     )
-    s = small_strategy(cls, plugins=[tracker, transfer], evaluator=evaluator, **extra)
+    s = small_strategy(cls, evaluator=evaluator, **extra)
     for exp in bm.train_stream:
         s.train(exp)
         s.eval(bm.test_stream)
@@ -75,16 +75,30 @@ def test_metrics_with_avalanche_strategies_and_loggers(make_pmnist, small_strate
     assert "LCA_F_Stream/train_phase/test_stream" in (tmp_path / "log.txt").read_text()
 
 
-def test_metric_without_its_plugin_says_so(make_pmnist):
+def test_metric_in_plugins_and_evaluator_says_so(make_pmnist):
+    """One object in both places would record every point twice: refused."""
     bm = make_pmnist(n_train=32, n_test=32)
-    tracker = StabilityGapTracker(bm.test_stream, samples_per_exp=10)
-    ev = EvaluationPlugin(StabilityGapMetric(tracker), loggers=[])
-    model = MLP(784, (8,), 10)
-    s = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        criterion=torch.nn.CrossEntropyLoss(),
-        evaluator=ev,
-    )
-    with pytest.raises(RuntimeError, match="plugins"):
-        s.train(bm.train_stream[0])
+    for metric in (
+        StabilityGapMetric(bm.test_stream, samples_per_exp=10),
+        KnowledgeTransferMetric(bm.test_stream, beta=2, eval_samples=10),
+    ):
+        model = MLP(784, (8,), 10)
+        s = Naive(
+            model=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            criterion=torch.nn.CrossEntropyLoss(),
+            plugins=[metric],
+            evaluator=EvaluationPlugin(metric, loggers=[]),
+        )
+        with pytest.raises(RuntimeError, match="twice"):
+            s.train(bm.train_stream[0])
+
+
+def test_former_two_object_form_says_how(make_pmnist):
+    bm = make_pmnist(n_train=32, n_test=32)
+    sg = StabilityGapMetric(bm.test_stream, samples_per_exp=10)
+    kt = KnowledgeTransferMetric(bm.test_stream, beta=2, eval_samples=10)
+    with pytest.raises(TypeError, match="to_dict"):
+        StabilityGapMetric(sg)
+    with pytest.raises(TypeError, match="to_dict"):
+        KnowledgeTransferMetric(kt, beta=2)

@@ -11,7 +11,6 @@ import torch
 
 from avalanche_neumod.evaluation import (
     StabilityGapMetric,
-    StabilityGapTracker,
     avg_acc,
     avg_min_acc,
     avg_recovery_iterations,
@@ -136,18 +135,17 @@ def test_tracker_bad_arguments(make_pmnist):
         {"tracked": "some"},
     ):
         with pytest.raises(ValueError):
-            StabilityGapTracker(bm.test_stream, **kwargs)
-    tr = StabilityGapTracker(bm.test_stream)
+            StabilityGapMetric(bm.test_stream, **kwargs)
     with pytest.raises(ValueError):
-        StabilityGapMetric(tr, windows=(1,))
+        StabilityGapMetric(bm.test_stream, windows=(1,))
     with pytest.raises(ValueError):
-        StabilityGapMetric(tr, convention="x")
+        StabilityGapMetric(bm.test_stream, convention="x")
 
 
 def _run(make, bm, tracker=None, seed=0, extra=()):
     """FastNaive from ``make`` (the ``small_strategy`` fixture), MLP 784-32-10, on ``bm``."""
-    plugins = [p for p in (tracker, *extra) if p is not None]
-    s = make(plugins=plugins, hidden=(32,), seed=seed)
+    metrics = [] if tracker is None else [tracker]
+    s = make(plugins=list(extra), metrics=metrics, hidden=(32,), seed=seed)
     init = copy.deepcopy(s.model)
     for exp in bm.train_stream:
         s.train(exp)
@@ -162,7 +160,7 @@ def _acc(model, data):
 
 def test_tracker_points_seen_subsets_and_x(make_pmnist, small_strategy):
     bm = make_pmnist()
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50, seed=3)
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=50, seed=3)
     s, init = _run(small_strategy, bm, tr)
     n_iter = 240 // 16
     assert tr.boundaries == [0, n_iter, 2 * n_iter]
@@ -180,8 +178,8 @@ def test_tracker_points_seen_subsets_and_x(make_pmnist, small_strategy):
     for k in range(3):
         assert tr.curves[k][1][-1] == pytest.approx(_acc(s.model, tr.evaluator.subsets[k]))
     # fixed subsets: same rows for the same seed, other rows for another seed
-    tr2 = StabilityGapTracker(bm.test_stream, samples_per_exp=50, seed=3)
-    tr3 = StabilityGapTracker(bm.test_stream, samples_per_exp=50, seed=4)
+    tr2 = StabilityGapMetric(bm.test_stream, samples_per_exp=50, seed=3)
+    tr3 = StabilityGapMetric(bm.test_stream, samples_per_exp=50, seed=4)
     assert torch.equal(tr2.evaluator.subsets[1].x, tr.evaluator.subsets[1].x)
     assert not torch.equal(tr3.evaluator.subsets[1].x, tr.evaluator.subsets[1].x)
     json.dumps(tr.to_dict())
@@ -189,8 +187,8 @@ def test_tracker_points_seen_subsets_and_x(make_pmnist, small_strategy):
 
 def test_tracker_only_seen_experiences(make_pmnist, small_strategy):
     bm = make_pmnist()
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=30, eval_every=4)
-    s = small_strategy(plugins=[tr])
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=30, eval_every=4)
+    s = small_strategy(metrics=[tr])
     s.train(bm.train_stream[0])
     assert tr.curves[1] == ([], []) and tr.curves[2] == ([], [])
     # eval_every=4 over 15 updates: pre-update 0, 4, 8, 12 and the end point 15
@@ -203,7 +201,7 @@ def test_tracker_only_seen_experiences(make_pmnist, small_strategy):
 
 def test_tracker_tracked_zero_and_rng_untouched(make_pmnist, small_strategy):
     bm = make_pmnist()
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=40, tracked=[0])
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=40, tracked=[0])
     with_tr, _ = _run(small_strategy, bm, tr)
     after_with = torch.rand(3)
     without, _ = _run(small_strategy, bm, None)
@@ -217,7 +215,7 @@ def test_tracker_tracked_zero_and_rng_untouched(make_pmnist, small_strategy):
 
 
 class _ZeroHeadAfterIteration:
-    """A method plugin listed after the tracker that changes the model after each update."""
+    """A method plugin that changes the model after each update."""
 
     def __init__(self):
         from avalanche.core import SupervisedPlugin
@@ -232,10 +230,10 @@ class _ZeroHeadAfterIteration:
 
 
 def test_tracker_sees_the_complete_iteration(make_pmnist, small_strategy):
-    # a plugin after the tracker zeroes the head after every update: every point after an
+    # a plugin zeroes the head after every update: every point after an
     # update must see the zeroed head (chance-level, all-class-0 predictions)
     bm = make_pmnist(n_experiences=2)
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=60)
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=60)
     zero = _ZeroHeadAfterIteration().plugin
     _run(small_strategy, bm, tr, extra=(zero,))
     for k in range(2):

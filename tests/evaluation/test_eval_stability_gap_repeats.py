@@ -12,7 +12,6 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche_neumod.benchmarks import recurring
 from avalanche_neumod.evaluation import (
     StabilityGapMetric,
-    StabilityGapTracker,
     avg_acc,
     avg_min_acc,
     avg_stability_gap,
@@ -101,10 +100,9 @@ def test_tracker_on_a_recurring_stream(make_pmnist, small_strategy):
     # regression: the tracker raised at the second training of R
     bm = _recurring(make_pmnist)
     assert bm.train_order == TASKS
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)
-    metric = StabilityGapMetric(tr, windows=(2,))
+    tr = metric = StabilityGapMetric(bm.test_stream, samples_per_exp=50, windows=(2,))
     ev = EvaluationPlugin(metric, loggers=[])
-    s = small_strategy(plugins=[tr], evaluator=ev)
+    s = small_strategy(evaluator=ev)
     for k, exp in enumerate(bm.train_stream):
         s.train(exp)
         if k == 2:  # R trained twice, A2 not yet: A2's test set is not evaluated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import pytest
 import torch
@@ -14,8 +15,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche_neumod import MLP, FastNaive
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
-    KnowledgeTransferPlugin,
-    StabilityGapTracker,
+    StabilityGapMetric,
     average_final_accuracy,
     bkt,
     bkt_mean,
@@ -75,24 +75,29 @@ def test_bad_arrays_raise(call):
         call()
 
 
-def test_plugin_bad_arguments(make_pmnist):
+def test_metric_bad_arguments(make_pmnist):
     bm = make_pmnist()
     for kwargs in ({"beta": 0}, {"beta": 2, "reference": "last"}, {"beta": 2, "eval_samples": 0}):
         with pytest.raises(ValueError):
-            KnowledgeTransferPlugin(bm.test_stream, **kwargs)
+            KnowledgeTransferMetric(bm.test_stream, **kwargs)
     with pytest.raises(ValueError):
-        KnowledgeTransferPlugin(bm.test_stream[:1], beta=2)
+        KnowledgeTransferMetric(bm.test_stream[:1], beta=2)
 
 
-def _strategy(kind, plugins, seed=0, evaluator=None):
+def _strategy(kind, metrics, seed=0, others=()):
+    """``kind`` (fast, naive, ewc) with ``metrics`` (and Avalanche's ``others``) in its
+    EvaluationPlugin."""
     torch.manual_seed(seed)
     model = MLP(784, (32,), 10)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    kw = dict(model=model, optimizer=opt, train_mb_size=16, plugins=plugins, evaluator=evaluator)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        ev = EvaluationPlugin(*others, *metrics, loggers=[])
+    kw = dict(model=model, optimizer=opt, train_mb_size=16, plugins=[], evaluator=ev)
     if kind == "fast":
         return FastNaive(**kw)
     crit = torch.nn.CrossEntropyLoss()
-    kw["plugins"] = [*plugins, FastDataPlugin()]  # Avalanche's strategies, sliced batches
+    kw["plugins"] = [FastDataPlugin()]  # Avalanche's strategies, sliced batches
     if kind == "naive":
         return Naive(criterion=crit, **kw)
     return EWC(criterion=crit, ewc_lambda=100.0, **kw)
@@ -106,8 +111,8 @@ def _train(s, bm):
 @pytest.mark.parametrize("reference", ["init", "first"])
 def test_identities_on_real_runs(make_pmnist, reference):
     bm = make_pmnist(n_train=160, n_test=100)
-    kt = KnowledgeTransferPlugin(bm.test_stream, beta=6, eval_samples=100, reference=reference)
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=100)  # same subsets (seed 0)
+    kt = KnowledgeTransferMetric(bm.test_stream, beta=6, eval_samples=100, reference=reference)
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=100)  # same subsets (seed 0)
     s = _strategy("fast", [kt, tr])
     _train(s, bm)
     t = kt.scores()
@@ -137,34 +142,33 @@ def test_probing_leaves_the_main_run_unchanged(make_pmnist, kind):
     bm = make_pmnist(n_train=96, n_test=50)
 
     def run(probe):
-        tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)
-        plugins = [tr]
+        tr = StabilityGapMetric(bm.test_stream, samples_per_exp=50)
+        metrics = [tr]
         if probe is not None:
-            plugins.append(
-                KnowledgeTransferPlugin(bm.test_stream, beta=4, eval_samples=50, probe=probe)
+            metrics.append(
+                KnowledgeTransferMetric(bm.test_stream, beta=4, eval_samples=50, probe=probe)
             )
-        ev = EvaluationPlugin(accuracy_metrics(stream=True, experience=True), loggers=[])
-        s = _strategy(kind, plugins, evaluator=ev)
+        s = _strategy(kind, metrics, others=[accuracy_metrics(stream=True, experience=True)])
         _train(s, bm)
         res = s.eval(bm.test_stream)
-        return s, tr, res, torch.rand(4)
+        acc = {k: v for k, v in res.items() if k.startswith("Top1_Acc")}  # not the transfer's
+        return s, tr, acc, torch.rand(4)
 
     s1, tr1, r1, rng1 = run(True)
     s0, tr0, r0, rng0 = run(None)
-    assert r1 == r0
+    assert r1 == r0 and len(r1) == 4
     assert tr1.curves == tr0.curves
     assert torch.equal(rng1, rng0)
     for a, b in zip(s1.model.parameters(), s0.model.parameters()):
         assert torch.equal(a, b)
-    kt = next(p for p in s1.plugins if isinstance(p, KnowledgeTransferPlugin))
+    kt = next(m for m in s1.evaluator.metrics if isinstance(m, KnowledgeTransferMetric))
     assert kt.complete and kt.probe_updates == 4 * (2 + 3)
 
 
 def test_fork_keeps_the_method_and_drops_observers(make_pmnist):
     bm = make_pmnist(n_train=96, n_test=20)
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=20)
-    ev = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])
-    s = _strategy("ewc", [tr], evaluator=ev)
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=20)
+    s = _strategy("ewc", [tr], others=[accuracy_metrics(experience=True)])
     s.train(bm.train_stream[0])
     s.experience = bm.train_stream[1]  # as during training, when probes fork
     clone = fork_strategy(s, share=list(bm.train_stream))
@@ -173,8 +177,9 @@ def test_fork_keeps_the_method_and_drops_observers(make_pmnist):
     assert clone.experience.dataset is bm.train_stream[1].dataset
     s.experience = None
     names = [type(p).__name__ for p in clone.plugins]
-    assert "StabilityGapTracker" not in names and "PeriodicEval" not in names
+    assert "PeriodicEval" not in names
     assert clone.evaluator is not s.evaluator and not clone.evaluator.active
+    assert clone.evaluator.metrics == []  # the metrics stay with the main run
     assert clone.evaluator.loggers == []
     ewc_main = next(p for p in s.plugins if type(p).__name__ == "EWCPlugin")
     ewc_clone = next(p for p in clone.plugins if type(p).__name__ == "EWCPlugin")
@@ -195,7 +200,7 @@ def test_probe_runs_the_ewc_penalty(make_pmnist):
     bm = make_pmnist(n_train=128, n_test=100)
     curves = {}
     for kind in ("naive", "ewc"):
-        kt = KnowledgeTransferPlugin(bm.test_stream, beta=5, eval_samples=100)
+        kt = KnowledgeTransferMetric(bm.test_stream, beta=5, eval_samples=100)
         s = _strategy(kind, [kt])
         _train(s, bm)
         curves[kind] = kt.A_final
@@ -204,11 +209,10 @@ def test_probe_runs_the_ewc_penalty(make_pmnist):
 
 def test_metric_emits_table_columns(make_pmnist):
     bm = make_pmnist(n_train=96, n_test=60)
-    kt = KnowledgeTransferPlugin(bm.test_stream, beta=3, eval_samples=60)
-    ev = EvaluationPlugin(KnowledgeTransferMetric(kt), loggers=[])
-    s = _strategy("fast", [kt], evaluator=ev)
+    kt = KnowledgeTransferMetric(bm.test_stream, beta=3, eval_samples=60)
+    s = _strategy("fast", [kt])
     _train(s, bm)
-    last = ev.get_last_metrics()
+    last = s.evaluator.get_last_metrics()
     for key in (
         "LCA_0",
         "LCA_F",
@@ -228,7 +232,7 @@ def test_probes_are_deterministic(make_pmnist):
     bm = make_pmnist(n_train=64, n_test=60)
     out = []
     for _ in range(2):
-        kt = KnowledgeTransferPlugin(bm.test_stream, beta=3, eval_samples=60)
+        kt = KnowledgeTransferMetric(bm.test_stream, beta=3, eval_samples=60)
         _train(_strategy("fast", [kt], seed=1), bm)
         out.append(kt.to_dict())
     assert out[0]["A_final"] == out[1]["A_final"] and out[0]["A_ref"] == out[1]["A_ref"]

@@ -10,8 +10,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche_neumod.benchmarks import recurring
 from avalanche_neumod.evaluation import (
     KnowledgeTransferMetric,
-    KnowledgeTransferPlugin,
-    StabilityGapTracker,
+    StabilityGapMetric,
     bkt,
     fkt,
     lca_backward,
@@ -61,18 +60,18 @@ def test_formulas_with_a_repeated_task_by_hand():
 
 def _run(make, bm, order, beta=3):
     """FastNaive from ``make`` (the ``small_strategy`` fixture) trained on ``order``."""
-    kt = KnowledgeTransferPlugin(bm.test_stream, beta=beta, eval_samples=50)
-    tr = StabilityGapTracker(bm.test_stream, samples_per_exp=50)  # the same subsets (seed 0)
-    ev = EvaluationPlugin(KnowledgeTransferMetric(kt), loggers=[])
-    s = make(plugins=[kt, tr], evaluator=ev)
+    kt = KnowledgeTransferMetric(bm.test_stream, beta=beta, eval_samples=50)
+    tr = StabilityGapMetric(bm.test_stream, samples_per_exp=50)  # the same subsets (seed 0)
+    ev = EvaluationPlugin(kt, tr, loggers=[])
+    s = make(evaluator=ev)
     for k in order:
         s.train(bm.train_stream[k])
     return kt, tr, ev.get_all_metrics()
 
 
-def test_plugin_on_a_recurring_stream(make_pmnist, small_strategy):
+def test_metric_on_a_recurring_stream(make_pmnist, small_strategy):
     # regression: R's second training was scored on another task's test set,
-    # and the plugin raised at the fourth training experience
+    # and the metric raised at the fourth training experience
     bm = recurring(make_pmnist(n_experiences=3, n_train=96, n_test=50))  # R A1 R A2, 6 updates
     kt, tr, allm = _run(small_strategy, bm, range(4))
     assert kt.tasks == TASKS and len(kt.A_main) == 4 and len(kt.end_acc) == 4

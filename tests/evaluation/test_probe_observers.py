@@ -8,7 +8,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_neumod.benchmarks import ExperienceTensors, tensor_benchmark
-from avalanche_neumod.evaluation import KnowledgeTransferPlugin, StabilityGapTracker
+from avalanche_neumod.evaluation import KnowledgeTransferMetric, StabilityGapMetric
 from avalanche_neumod.evaluation.probes import fork_strategy, is_observer
 from avalanche_neumod.experiment.monitor import TrainMonitor
 from avalanche_neumod.models import MLP
@@ -35,19 +35,19 @@ class _Foreign(SupervisedPlugin):
     """A plugin that cannot derive from Observer (someone else's)."""
 
 
-def _strategy(plugins) -> FastNaive:
+def _strategy(plugins, metrics=()) -> FastNaive:
     model = MLP(6, (8,), 3)
     return FastNaive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
         train_mb_size=8,
         plugins=plugins,
-        evaluator=EvaluationPlugin(loggers=[]),
+        evaluator=EvaluationPlugin(*metrics, loggers=[]),
     )
 
 
 def test_library_observers_declare_the_contract():
-    for cls in (TrainMonitor, StabilityGapTracker, KnowledgeTransferPlugin):
+    for cls in (TrainMonitor, StabilityGapMetric, KnowledgeTransferMetric):
         assert issubclass(cls, Observer)
         assert not hasattr(cls, "neumod_observer")
 
@@ -88,8 +88,8 @@ class _Bar:
 def test_probes_do_not_reach_the_training_monitor():
     bm = tensor_benchmark([_data(32, k) for k in range(3)], [_data(16, 10 + k) for k in range(3)])
     mon = TrainMonitor(log_every=1, pbar=_Bar())
-    kt = KnowledgeTransferPlugin(bm.test_stream, beta=2, eval_samples=16)
-    s = _strategy([mon, kt])
+    kt = KnowledgeTransferMetric(bm.test_stream, beta=2, eval_samples=16)
+    s = _strategy([mon], [kt])
     for exp in bm.train_stream:
         s.train(exp, eval_streams=[])
     assert kt.complete and kt.probe_updates > 0

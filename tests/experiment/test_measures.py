@@ -1,11 +1,20 @@
-"""The optional metrics of a cell, through the evaluation library's plugins, into JSON."""
+"""The optional metrics of a cell, through the evaluation library's metrics, into JSON."""
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 
 import pytest
+from avalanche.training.plugins import EvaluationPlugin
 
+from avalanche_neumod.evaluation import (
+    KnowledgeTransferMetric,
+    MetricsCSVLogger,
+    StabilityGapMetric,
+)
+from avalanche_neumod.experiment import cell
 from avalanche_neumod.experiment.cell import run_cell
 from avalanche_neumod.experiment.suite import expand, load_suite
 
@@ -109,3 +118,62 @@ def test_recurring_stream_cell_scores_each_task_against_its_own_test_set(tmp_pat
     sg = r["measures"]["stability_gap"]
     want = stability_gap_scores(sg["curves"], sg["boundaries"], "delange", tasks=sg["tasks"])
     assert sg["scores"]["delange"]["avg_min_ACC"] == pytest.approx(want["avg_min_ACC"])
+
+
+def test_one_object_feeds_the_loggers_and_the_cell_record(tmp_path, monkeypatch):
+    """The runner's stability-gap and transfer metrics are the objects a user gives an
+    EvaluationPlugin: a CSV logger on the cell's evaluator receives the values the cell
+    record stores, equal, from those same objects."""
+    p = tmp_path / "m.yaml"
+    p.write_text(SUITE)
+    (cfg,) = expand(load_suite(p))
+    out = tmp_path / "metrics.csv"
+    held: list = []
+
+    def with_csv(*metrics, loggers, **kwargs):
+        held.append(MetricsCSVLogger(out))
+        ev = EvaluationPlugin(*metrics, loggers=[held[-1]], **kwargs)
+        held.append(ev)
+        return ev
+
+    monkeypatch.setattr(cell, "EvaluationPlugin", with_csv)
+    r = json.loads(json.dumps(run_cell(cfg)))
+    assert r["status"] == "ok", r.get("traceback")
+    held[0].close()
+    ev = held[1]
+    ours = [m for m in ev.metrics if isinstance(m, (StabilityGapMetric, KnowledgeTransferMetric))]
+    assert sorted(type(m).__name__ for m in ours) == [
+        "KnowledgeTransferMetric",
+        "StabilityGapMetric",
+    ]
+    with open(out, newline="") as f:
+        logged: dict[str, list[tuple[int, float]]] = {}
+        for row in csv.DictReader(f):
+            logged.setdefault(row["name"], []).append((int(row["x"]), float(row["value"])))
+
+    sg = r["measures"]["stability_gap"]
+    for i, c in sg["curves"].items():
+        name = f"TrackedAcc/train_phase/test_stream/Exp{int(i):03d}"
+        assert logged[name] == list(zip(c["x"], c["acc"])), name
+    final = {k.split("/")[0]: v[-1][1] for k, v in logged.items()}
+    de = sg["scores"]["delange"]
+    for key, name in (
+        ("avg_ACC", "AvgAcc_Stream"),
+        ("avg_min_ACC", "AvgMinAcc_Stream"),
+        ("WC_ACC", "WCAcc_Stream"),
+        ("avg_SG", "AvgStabilityGap_Stream"),
+        ("WF10", "WF10_Stream"),
+    ):
+        assert final[name] == de[key] or (math.isnan(final[name]) and math.isnan(de[key])), key
+
+    t = r["measures"]["transfer"]
+    for side in ("FKT", "BKT"):
+        for at, label in (("half", "Half"), ("beta", "Beta"), ("mean", "Mean")):
+            assert final[f"{side}_{label}_Stream"] == t[side][at], (side, at)
+    for key, name in (
+        ("LCA_0", "LCA0_Stream"),
+        ("LCA_F", "LCA_F_Stream"),
+        ("LCA_B", "LCA_B_Stream"),
+    ):
+        assert final[name] == t[key], key
+    assert final["AvgEndAcc_Stream"] == t["AvgEndAcc"]

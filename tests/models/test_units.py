@@ -1,5 +1,8 @@
 """The hidden-unit helper: unit counts, producer/consumer pairing, capture, errors."""
 
+import gc
+import weakref
+
 import pytest
 import torch
 from avalanche.models import SimpleMLP
@@ -25,6 +28,21 @@ def test_mlp_units_pair_consecutive_linears():
     assert [u.n_units for u in units] == [30, 20]
     assert all(isinstance(u.activation, nn.ReLU) for u in units)
     assert output_layer(m) == ("5", m[5])
+
+
+def test_reading_units_keeps_no_reference_to_the_model():
+    # freed as soon as the caller lets go, without waiting for a full collection
+    # (torch.fx's tracer sits in a reference cycle; it must not hold the model)
+    gc.collect()
+    gc.disable()
+    try:
+        m = MLP(784, (30, 20), 10)
+        assert len(read_units(m).hidden) == 2
+        ref = weakref.ref(m)
+        del m
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 def test_convnet_conv_flatten_linear_spatial():

@@ -207,7 +207,7 @@ def test_hand_written_notes_survive_regeneration(tmp_path):
         assert md.endswith("## Notes (hand-written, `notes.md`)\n\nThe earlier study gave 3.1.\n")
 
 
-def test_tracker_subsets_are_drawn_with_the_cells_seed():
+def test_stability_gap_subsets_are_drawn_with_the_cells_seed():
     import torch
 
     from avalanche_neumod.benchmarks.tensor_data import tensor_benchmark
@@ -218,8 +218,8 @@ def test_tracker_subsets_are_drawn_with_the_cells_seed():
     bm = tensor_benchmark(sets, sets)
 
     def subset(args: dict, seed: int) -> list[float]:
-        (tracker,) = StabilityGap({"samples_per_exp": 10, **args}, bm, {}, {"seed": seed}).plugins()
-        return tracker.evaluator.subsets[0].x.flatten().tolist()
+        (metric,) = StabilityGap({"samples_per_exp": 10, **args}, bm, {}, {"seed": seed}).metrics()
+        return metric.evaluator.subsets[0].x.flatten().tolist()
 
     assert subset({}, 3) == subset({"seed": 3}, 0)  # default: the cell's seed
     assert subset({}, 3) != subset({}, 4)

@@ -9,9 +9,9 @@ import torch
 
 from avalanche_neumod.argument_rules import check_integer, check_real
 from avalanche_neumod.evaluation.plasticity import PlasticityMetric, diagnose
-from avalanche_neumod.evaluation.stability_gap import StabilityGapMetric, StabilityGapTracker
+from avalanche_neumod.evaluation.stability_gap import StabilityGapMetric
 from avalanche_neumod.evaluation.subset_eval import SubsetEvaluator, experience_subsets
-from avalanche_neumod.evaluation.transfer import KnowledgeTransferPlugin
+from avalanche_neumod.evaluation.transfer import KnowledgeTransferMetric
 from avalanche_neumod.models import MLP
 from avalanche_neumod.models.neumosync import NeuMoSyncNetwork
 from avalanche_neumod.models.ngm_mlp import ngm_mlp
@@ -76,18 +76,16 @@ CASES = {
     "PlasticityMetric every": lambda v: PlasticityMetric(every=v),
     "diagnose tau": lambda v: diagnose(_model(), torch.zeros(2, 4), tau=v),
     "dormant_mask tau": lambda v: dormant_mask(torch.ones(2, 3), tau=v),
-    "StabilityGapTracker eval_every": lambda v: StabilityGapTracker(
-        experiences=[None], eval_every=v
-    ),
-    "StabilityGapTracker samples_per_exp": lambda v: StabilityGapTracker(
+    "StabilityGapMetric eval_every": lambda v: StabilityGapMetric(experiences=[None], eval_every=v),
+    "StabilityGapMetric samples_per_exp": lambda v: StabilityGapMetric(
         experiences=[None], samples_per_exp=v
     ),
-    "StabilityGapMetric tolerance": lambda v: StabilityGapMetric(None, tolerance=v),
-    "StabilityGapMetric window": lambda v: StabilityGapMetric(None, windows=(10, v)),
-    "KnowledgeTransferPlugin beta": lambda v: KnowledgeTransferPlugin(
+    "StabilityGapMetric tolerance": lambda v: StabilityGapMetric(experiences=[None], tolerance=v),
+    "StabilityGapMetric window": lambda v: StabilityGapMetric(experiences=[None], windows=(10, v)),
+    "KnowledgeTransferMetric beta": lambda v: KnowledgeTransferMetric(
         experiences=[None, None], beta=v
     ),
-    "KnowledgeTransferPlugin eval_samples": lambda v: KnowledgeTransferPlugin(
+    "KnowledgeTransferMetric eval_samples": lambda v: KnowledgeTransferMetric(
         experiences=[None, None], beta=1, eval_samples=v
     ),
     "SubsetEvaluator batch_size": lambda v: SubsetEvaluator({}, batch_size=v),
