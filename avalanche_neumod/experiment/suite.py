@@ -343,7 +343,8 @@ def validate(suite: Suite) -> None:
 
 
 # --- the suite's `tune` block: its keys, defaults and checks (the procedure: tuning.py) ------
-TUNE_KEYS = {"seeds", "target", "per", "grid", "keep", "extend"}
+TUNE_KEYS = {"seeds", "target", "per", "grid", "keep", "extend", "require"}
+REQUIRE_KEYS = {"metric", "min", "streams"}
 TARGET_DEFAULT = {"metric": "avg_accuracy", "mode": "max"}
 MODES = ("max", "min")
 PER = ("stream", "suite")
@@ -365,6 +366,7 @@ def tune_settings(tune: Optional[dict]) -> dict:
         "grid": dict(tune.get("grid") or {}),
         "keep": None if keep is None else keep,
         "extend": tune.get("extend", 0),
+        "require": dict(tune["require"]) if isinstance(tune.get("require"), dict) else None,
     }
 
 
@@ -417,6 +419,27 @@ def validate_tune(suite: Suite) -> None:
         v = s[k]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
             raise TuningError(f"{where}: tune.{k} must be an integer >= {lo}, got {v!r}")
+    req = raw.get("require")
+    if req is not None:
+        if not isinstance(req, dict):
+            raise TuningError(f"{where}: tune.require must be a mapping {sorted(REQUIRE_KEYS)}")
+        check_keys(req, REQUIRE_KEYS, f"{where}: tune.require", TuningError)
+        if not isinstance(req.get("metric"), str) or not req["metric"]:
+            raise TuningError(f"{where}: tune.require.metric must be a metric name or path")
+        lo = req.get("min")
+        if isinstance(lo, bool) or not isinstance(lo, (int, float)):
+            raise TuningError(f"{where}: tune.require.min must be a number, got {lo!r}")
+        streams = req.get("streams")
+        if streams is not None and (
+            not isinstance(streams, list) or not all(isinstance(x, str) for x in streams)
+        ):
+            raise TuningError(f"{where}: tune.require.streams must be a list of stream keys")
+        unknown = sorted(set(streams or []) - set(suite.streams))
+        if unknown:
+            raise TuningError(
+                f"{where}: tune.require.streams names {unknown}, not streams of this suite "
+                f"({', '.join(suite.streams)})"
+            )
     if not isinstance(raw.get("grid", {}) or {}, dict):
         raise TuningError(f"{where}: tune.grid must be a mapping of lists")
     overlap = sorted(set(s["seeds"]) & set(suite.seeds))

@@ -27,7 +27,10 @@ scored by the mean over the streams):
 2. the ``keep`` best of them (all points when ``keep`` is absent) run on the other tuning
    seeds too; a kept point's score is the mean target over all tuning seeds, and the pick
    is the best kept point (ties: the first in grid order). A point with a diverged or
-   failed cell scores NaN and is never picked;
+   failed cell scores NaN and is never picked, and so does a point whose cell misses the
+   suite's ``require`` rule (``{metric, min, streams}``: e.g. on the memorisation streams
+   at least 95 % on task 1 right after training on it, ``accuracy_matrix.0.0``; a point
+   that does not fit the first task measures under-training, not plasticity);
 3. when the pick sits on the first or last value of an extendable axis (positive values,
    increasing, each at least 1.5x the one before: a log-spaced axis), the axis gets the
    next value outward (the log-step of its last two steps) and steps 1-3 run again on the
@@ -287,7 +290,9 @@ def _replay(
         if not finite:
             raise TuningError(
                 f"tuning {where}: no grid point has a finished score for "
-                f"{s['target']['metric']!r} (every point diverged, failed or lacks the metric)"
+                f"{s['target']['metric']!r} (every point diverged, failed, lacks the metric"
+                + (f" or misses tune.require {s['require']}" if s.get("require") else "")
+                + ")"
             )
         best = min(finite, key=lambda i: (-sign * scores[i], i))
         pick = pts[best]
@@ -335,8 +340,23 @@ def _scorers(tune: dict, results: list[dict]) -> dict[tuple[str, str], dict]:
             continue
         pair = (cfg["stream_key"] if s["per"] == "stream" else "*", cfg["method_key"])
         cell = found.setdefault(pair, {}).setdefault((_key(t["point"]), _seed(cfg)), {})
-        cell[cfg["stream_key"]] = target_value(r, metric)
+        cell[cfg["stream_key"]] = (
+            target_value(r, metric) if meets_requirement(s["require"], r) else math.nan
+        )
     return found
+
+
+def meets_requirement(require: Optional[dict], result: dict) -> bool:
+    """Whether a tuning result passes the suite's ``tune.require`` rule (True without one,
+    or on a stream the rule does not name); a diverged or failed cell passes here (it
+    scores NaN anyway)."""
+    if not require or result.get("status") != "ok":
+        return True
+    streams = require.get("streams")
+    if streams is not None and result["config"]["stream_key"] not in streams:
+        return True
+    value = target_value(result, require["metric"])
+    return math.isfinite(value) and value >= float(require["min"])
 
 
 def _seed(cfg: dict) -> Optional[int]:

@@ -179,6 +179,8 @@ def build_report(
         md += _warnings(notes)
         if msuite.get("description") and (not keys or keys[0] == main_key):
             md += [msuite["description"], ""]
+        if not keys or keys[0] == main_key:
+            md += _coverage(msuite, results)
         md += _body(view, out, out)
         md += _runs_section(view)
         return "\n".join(md)
@@ -198,6 +200,30 @@ def build_report(
     view.lock = lock
     md += _runs_section(view)
     return "\n".join(md)
+
+
+def _coverage(msuite: dict, results: list[dict]) -> list[str]:
+    """A line naming the suite's streams and methods that have no reported cell in this
+    folder (a run limited with ``--streams``/``--methods``, or one still going); nothing
+    when the folder covers the whole suite."""
+    ran = [r.get("config") or {} for r in results]
+    streams = {c.get("stream_key") for c in ran}
+    methods = {c.get("method_key") for c in ran}
+    labels = {k: (v or {}).get("label") or k for k, v in (msuite.get("streams") or {}).items()}
+    no_streams = [labels.get(k, k) for k in msuite.get("stream_order") or [] if k not in streams]
+    no_methods = [m for m in msuite.get("method_order") or [] if m not in methods]
+    if not (no_streams or no_methods):
+        return []
+    parts = []
+    if no_streams:
+        parts.append("streams " + ", ".join(no_streams))
+    if no_methods:
+        parts.append("methods " + ", ".join(no_methods))
+    return [
+        f"**Coverage**: this folder holds part of the suite; not run here: {'; '.join(parts)}. "
+        "The tables below show what was run.",
+        "",
+    ]
 
 
 def _warnings(notes: list[str]) -> list[str]:

@@ -501,9 +501,31 @@ def tuning_table(view: View) -> str:
         )
         + "Tuning seeds are disjoint from the reported seeds; a grid point with a diverged "
         "or failed tuning cell scores n/a and is never picked."
+        + _require_note(settings["require"], view)
     )
     details = tuning_details(view)
     return md_table(header, rows) + "\n\n" + note + ("\n\n" + details if details else "")
+
+
+def _require_note(require: Optional[dict], view: View) -> str:
+    """The caption's sentence on the suite's ``tune.require`` rule (empty without one)."""
+    if not require:
+        return ""
+    where = (
+        "On " + ", ".join(view.stream_label(x) for x in require["streams"])
+        if require.get("streams")
+        else "On every stream"
+    )
+    what = (
+        "its accuracy on task 1 right after training on it"
+        if require["metric"] == "accuracy_matrix.0.0"
+        else f"`{require['metric']}`"
+    )
+    return (
+        f" {where} a point also scores n/a when a tuning cell's {what} is below "
+        f"{float(require['min']) * 100:g} % (`tune.require`): a point that does not fit the "
+        "first task would measure under-training, not plasticity loss."
+    )
 
 
 def _activity(c: CellResult) -> list[dict]:
