@@ -203,9 +203,9 @@ def build_report(
 
 
 def _coverage(msuite: dict, results: list[dict]) -> list[str]:
-    """A line naming the suite's streams and methods that have no reported cell in this
-    folder (a run limited with ``--streams``/``--methods``, or one still going); nothing
-    when the folder covers the whole suite."""
+    """A line naming the suite's streams and methods that have no cell (tuning or
+    reported) in this folder (a run limited with ``--streams``/``--methods``, or one still
+    going); nothing when the folder covers the whole suite."""
     ran = [r.get("config") or {} for r in results]
     streams = {c.get("stream_key") for c in ran}
     methods = {c.get("method_key") for c in ran}
