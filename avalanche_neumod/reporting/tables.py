@@ -516,16 +516,13 @@ def _require_note(require: Optional[dict], view: View) -> str:
         if require.get("streams")
         else "On every stream"
     )
-    what = (
-        "its accuracy on task 1 right after training on it"
-        if require["metric"] == "accuracy_matrix.0.0"
-        else f"`{require['metric']}`"
-    )
-    return (
-        f" {where} a point also scores n/a when a tuning cell's {what} is below "
-        f"{float(require['min']) * 100:g} % (`tune.require`): a point that does not fit the "
-        "first task would measure under-training, not plasticity loss."
-    )
+    if require["metric"] == "accuracy_matrix.0.0":
+        what = f"accuracy on task 1 right after training on it is below {require['min'] * 100:g} %"
+        why = ": a point that does not fit the first task would measure under-training, not "
+        why += "plasticity loss."
+    else:
+        what, why = f"`{require['metric']}` is below {require['min']:g}", "."
+    return f" {where} a point also scores n/a when a tuning cell's {what} (`tune.require`){why}"
 
 
 def _activity(c: CellResult) -> list[dict]:

@@ -23,3 +23,16 @@ def test_coverage_is_silent_when_the_folder_covers_the_suite():
     cells = [_cell(s, m) for s in ("rl", "pm") for m in ("Naive", "CBP", "NeuMoSync")]
     assert _coverage(SUITE, cells) == []
     assert _coverage({}, cells) == []  # no manifest: nothing to compare with
+
+
+def test_require_note_names_the_rule_in_its_units():
+    from types import SimpleNamespace
+
+    from avalanche_neumod.reporting.tables import _require_note
+
+    view = SimpleNamespace(stream_label=lambda k: {"rl": "Random-Label MNIST"}.get(k, k))
+    assert _require_note(None, view) == ""
+    fit = _require_note({"metric": "accuracy_matrix.0.0", "min": 0.95, "streams": ["rl"]}, view)
+    assert "On Random-Label MNIST" in fit and "task 1" in fit and "below 95 %" in fit
+    other = _require_note({"metric": "measures.transfer.LCA_F", "min": 0.3}, view)
+    assert "On every stream" in other and "`measures.transfer.LCA_F` is below 0.3" in other
